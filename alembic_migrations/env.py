@@ -1,0 +1,85 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
+"""The migration environment bundled with enamel.
+
+Run by enamel-sync, it finds enamel's configuration and an open connection
+in ``config.attributes`` (alembic's recipe for sharing a connection). Run by
+another tool (plain ``alembic`` with an ini file naming this directory, a
+test plugin), it reads ``sqlalchemy.url`` from that ini file or loads
+enamel's configuration itself, and opens its own connection.
+"""
+
+from alembic import context
+import sqlalchemy as sa
+
+from enamel import conf as enamel_conf
+from enamel import db
+from enamel import migration
+
+config = context.config
+
+
+def _conf():
+    conf = config.attributes.get('enamel_conf')
+    if conf is None:
+        conf = enamel_conf.load()
+        config.attributes['enamel_conf'] = conf
+    return conf
+
+
+def _url():
+    return config.get_main_option('sqlalchemy.url') or (
+        _conf().database.connection)
+
+
+def _configure(**kwargs):
+    context.configure(
+        on_version_apply=config.attributes.get('on_version_apply', ()),
+        **kwargs)
+
+
+def run_migrations_offline():
+    """Write the SQL to the output instead of running it."""
+    url = db.make_url(_url())
+    _configure(url=url, literal_binds=True,
+               **migration.context_options(url.get_dialect().name))
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+def run_migrations_online():
+    """Run against the connection (or engine) handed in, or a new one."""
+    connectable = config.attributes.get('connection')
+    if connectable is None:
+        conf = _conf()
+        if config.get_main_option('sqlalchemy.url'):
+            conf.set_override('connection', _url(), group='database')
+        connectable = db.create_engine(conf)
+    if isinstance(connectable, sa.engine.Engine):
+        with connectable.connect() as connection:
+            _run_online(connection)
+    else:
+        _run_online(connectable)
+
+
+def _run_online(connection):
+    _configure(connection=connection,
+               **migration.context_options(connection.dialect.name))
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+if context.is_offline_mode():
+    run_migrations_offline()
+else:
+    run_migrations_online()

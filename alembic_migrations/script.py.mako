@@ -1,0 +1,56 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
+"""${message}
+
+Revision ID: ${up_revision}
+Revises:${'' if not down_revision else ' ' + (down_revision if isinstance(down_revision, str) else ', '.join(down_revision))}
+Create Date: ${create_date}
+"""
+<%
+    sql_files = config.attributes.get('enamel.sql_files', False)
+    body = (upgrades or '') + (downgrades or '')
+    uses_op = 'op.' in body
+    uses_sa = 'sa.' in body
+%>
+% if sql_files:
+from enamel import sql_files
+% else:
+% if uses_op:
+from alembic import op
+% endif
+% if uses_sa:
+import sqlalchemy as sa
+% endif
+% endif
+${imports if imports else ""}
+# revision identifiers, used by Alembic.
+revision = ${repr(up_revision)}
+down_revision = ${repr(down_revision)}
+branch_labels = ${repr(branch_labels)}
+depends_on = ${repr(depends_on)}
+
+
+def upgrade():
+% if sql_files:
+    sql_files.run(__file__, 'upgrade')
+% else:
+    ${upgrades if upgrades else "pass"}
+% endif
+
+
+def downgrade():
+% if sql_files:
+    sql_files.run(__file__, 'downgrade')
+% else:
+    ${downgrades if downgrades else "pass"}
+% endif

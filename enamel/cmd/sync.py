@@ -1,0 +1,486 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
+"""enamel-sync: the command line over :mod:`enamel.migration`.
+
+``main`` builds a ConfigOpts, parses the command line, dispatches to the
+migration API and is the one place that turns an error into a line on
+stderr and an exit code (see the CLI reference for the codes).
+"""
+
+import contextlib
+import io
+import json
+import logging
+import os
+import signal
+import sys
+
+from oslo_config import cfg
+
+from enamel import conf as enamel_conf
+from enamel import exception
+
+LOG = logging.getLogger('enamel')
+
+FORMATS = ('text', 'json')
+
+
+def _revision_args(parser, default=None, required=False, nargs='?'):
+    """A revision both positionally and as ``--revision`` (DESIGN.md)."""
+    parser.add_argument('revision_arg', nargs=nargs, metavar='REVISION',
+                        help='target revision: an id (or unique prefix), '
+                             'head, heads, base, label@head, or relative '
+                             '(+1, -1)' +
+                             (f'; default {default}' if default else ''))
+    parser.add_argument('--revision', dest='revision_opt',
+                        metavar='REVISION', help='same as REVISION')
+    parser.set_defaults(revision_default=default,
+                        revision_required=required)
+
+
+def _sql_args(parser, purge=False):
+    parser.add_argument('--sql', action='store_true',
+                        help='write the SQL to stdout instead of running '
+                             'it (no connection is opened); accepts a '
+                             'FROM:TO revision range')
+    parser.add_argument('--tag', help='an arbitrary tag passed to env.py')
+
+
+def _format_arg(parser):
+    parser.add_argument('--format', choices=FORMATS, default='text',
+                        help='output format (default text)')
+
+
+def add_command_parsers(subparsers):
+    """Declare the sub-commands; alembic's names and options."""
+    p = subparsers.add_parser('upgrade', help='upgrade to a later revision')
+    _revision_args(p, default='head')
+    _sql_args(p)
+
+    p = subparsers.add_parser('downgrade', help='revert to an earlier '
+                                                'revision')
+    _revision_args(p, default='-1')
+    _sql_args(p)
+
+    p = subparsers.add_parser('stamp', help='set the version table to a '
+                                            'revision without migrating')
+    _revision_args(p, required=True)
+    _sql_args(p)
+    p.add_argument('--purge', action='store_true',
+                   help='empty the version table first')
+    p.add_argument('--verify', action='store_true',
+                   help='refuse unless the live schema matches the models '
+                        '(adopting an existing database)')
+
+    p = subparsers.add_parser('version', help='print the current revision '
+                                              'id(s), one per line')
+    p.add_argument('--verbose', '-v', action='store_true',
+                   help='also print each revision\'s message')
+    _format_arg(p)
+
+    p = subparsers.add_parser('current', help='show the current revision, '
+                                              'as alembic does')
+    p.add_argument('--verbose', '-v', action='store_true')
+
+    p = subparsers.add_parser('revision', help='create a new revision file')
+    p.add_argument('-m', '--message', help='the revision\'s message '
+                                           '(required)')
+    p.add_argument('--autogenerate', action='store_true',
+                   help='write the operations that bring the database to '
+                        'the models')
+    p.add_argument('--sql-files', action='store_true',
+                   help='scaffold a revision that runs <file>_upgrade.sql '
+                        'and <file>_downgrade.sql kept beside it')
+    p.add_argument('--head', default='head',
+                   help='the head the new revision is based on')
+    p.add_argument('--splice', action='store_true',
+                   help='allow a --head that is not a head')
+    p.add_argument('--branch-label', help='a label for a new branch')
+    p.add_argument('--depends-on', action='append',
+                   help='a revision this one depends on (repeatable)')
+    p.add_argument('--rev-id', help='the revision id instead of a random '
+                                    'one')
+    p.add_argument('--version-path',
+                   help='directory to write the file to (required when '
+                        'enamel is installed in site-packages)')
+
+    p = subparsers.add_parser('merge', help='merge several heads')
+    p.add_argument('revisions', nargs='+', metavar='REVISION')
+    p.add_argument('-m', '--message', help='the merge revision\'s message')
+    p.add_argument('--branch-label')
+    p.add_argument('--rev-id')
+
+    p = subparsers.add_parser('history', help='list revisions, newest '
+                                              'first')
+    p.add_argument('--rev-range', '-r', help='A:B, for example base:head')
+    p.add_argument('--verbose', '-v', action='store_true')
+    p.add_argument('--indicate-current', '-i', action='store_true',
+                   help='mark the database\'s current revision(s)')
+    _format_arg(p)
+
+    p = subparsers.add_parser('heads', help='list the head revisions')
+    p.add_argument('--verbose', '-v', action='store_true')
+    _format_arg(p)
+
+    p = subparsers.add_parser('branches', help='list branch points')
+    p.add_argument('--verbose', '-v', action='store_true')
+
+    p = subparsers.add_parser('show', help='show one revision')
+    _revision_args(p, required=True)
+
+    p = subparsers.add_parser('edit', help='open a revision in $EDITOR')
+    _revision_args(p, required=True)
+
+    p = subparsers.add_parser(
+        'check', help='report the database state as an exit code: 0 at '
+                      'head and matching the models, 3 upgrade pending, '
+                      '4 schema differs, 5 unknown revision, 6 unversioned')
+    _format_arg(p)
+
+    subparsers.add_parser('schema-dump', help='print the live database\'s '
+                                              'schema as DDL')
+
+
+def register_cli_opts(conf):
+    conf.register_cli_opt(cfg.BoolOpt(
+        'debug', short='d', default=False,
+        help='show tracebacks and SQL-level logging (passwords stay '
+             'hidden)'))
+    conf.register_cli_opt(cfg.SubCommandOpt(
+        'command', title='commands', handler=add_command_parsers,
+        help='run "enamel-sync COMMAND --help" for its options'))
+
+
+def _revision(args):
+    positional, option = args.revision_arg, args.revision_opt
+    if positional and option and positional != option:
+        raise exception.UsageError(
+            f'two different revisions given: {positional} and {option}')
+    revision = positional or option or args.revision_default
+    if revision is None and args.revision_required:
+        raise exception.UsageError(f'{args.name} needs a revision')
+    return revision
+
+
+def _print_json(data):
+    print(json.dumps(data, indent=2, sort_keys=True))
+
+
+def _script_dict(script, current=()):
+    return {
+        'revision': script.revision,
+        'down_revisions': list(script._normalized_down_revisions),
+        'branch_labels': sorted(script.branch_labels),
+        'message': script.doc,
+        'is_head': script.is_head,
+        'is_current': script.revision in current,
+    }
+
+
+# -- the commands: each a thin call into the migration API ---------------
+
+def do_upgrade(migrate, args):
+    migrate.upgrade(_revision(args), sql=args.sql, tag=args.tag)
+
+
+def do_downgrade(migrate, args):
+    migrate.downgrade(_revision(args), sql=args.sql, tag=args.tag)
+
+
+def do_stamp(migrate, args):
+    if args.verify and args.sql:
+        raise exception.UsageError('--verify needs a database; it cannot '
+                                   'be combined with --sql')
+    migrate.stamp(_revision(args), sql=args.sql, purge=args.purge,
+                  tag=args.tag, verify=args.verify)
+
+
+def do_version(migrate, args):
+    current = migrate.version()
+    if args.format == 'json':
+        _print_json({'current': current})
+        return
+    for revision_id in current:
+        if args.verbose:
+            doc = migrate.script.get_revision(revision_id).doc
+            print(f'{revision_id} {doc}')
+        else:
+            print(revision_id)
+
+
+def do_current(migrate, args):
+    migrate.current(verbose=args.verbose)
+
+
+def do_revision(migrate, args):
+    script = migrate.revision(
+        args.message, autogenerate=args.autogenerate, head=args.head,
+        splice=args.splice, branch_label=args.branch_label,
+        version_path=args.version_path, rev_id=args.rev_id,
+        depends_on=args.depends_on, sql_files=args.sql_files)
+    print(script.path)
+
+
+def do_merge(migrate, args):
+    script = migrate.merge(args.revisions, message=args.message,
+                           branch_label=args.branch_label,
+                           rev_id=args.rev_id)
+    print(script.path)
+
+
+def do_history(migrate, args):
+    current = ()
+    if args.indicate_current:
+        current = migrate.version()
+    revisions = migrate.history(args.rev_range)
+    if args.format == 'json':
+        _print_json([_script_dict(s, current) for s in revisions])
+        return
+    for script in revisions:
+        line = script.log_entry if args.verbose else script.cmd_format(
+            verbose=False, include_branches=True, include_doc=True,
+            include_parents=True, tree_indicators=True)
+        if script.revision in current:
+            line = line.rstrip('\n') + ' (current)'
+        print(line.rstrip('\n'))
+
+
+def do_heads(migrate, args):
+    heads = migrate.heads()
+    if args.format == 'json':
+        _print_json([_script_dict(s) for s in heads])
+        return
+    for script in heads:
+        print(script.log_entry.rstrip('\n') if args.verbose else
+              script.cmd_format(False, include_branches=True,
+                                tree_indicators=False))
+
+
+def do_branches(migrate, args):
+    migrate.branches(verbose=args.verbose)
+
+
+def do_show(migrate, args):
+    migrate.show(_revision(args))
+
+
+def do_edit(migrate, args):
+    migrate.edit(_revision(args))
+
+
+def do_check(migrate, args):
+    result = migrate.check()
+    if args.format == 'json':
+        _print_json(dict(result.as_dict(), exit_code=result.exit_code))
+    else:
+        messages = {
+            'at_head': 'at head {current}; the schema matches the models',
+            'upgrade_pending': 'upgrade pending: at {current}, head is '
+                               '{heads}',
+            'schema_drift': 'at head {current}, but the schema differs '
+                            'from the models',
+            'unknown_revision': 'the database is at {current}, a revision '
+                                'this code does not know',
+            'unversioned': 'the database has tables but no version table: '
+                           'adopt it with "enamel-sync stamp --verify head"',
+        }
+        print(messages[result.state].format(
+            current=', '.join(result.current) or 'base (empty)',
+            heads=', '.join(result.heads)))
+        for difference in result.differences:
+            print(f'  {difference}')
+    return result.exit_code
+
+
+def do_schema_dump(migrate, args):
+    sys.stdout.write(migrate.schema_dump())
+
+
+COMMANDS = {
+    'upgrade': do_upgrade,
+    'downgrade': do_downgrade,
+    'stamp': do_stamp,
+    'version': do_version,
+    'current': do_current,
+    'revision': do_revision,
+    'merge': do_merge,
+    'history': do_history,
+    'heads': do_heads,
+    'branches': do_branches,
+    'show': do_show,
+    'edit': do_edit,
+    'check': do_check,
+    'schema-dump': do_schema_dump,
+}
+
+
+# -- the one place errors become exit codes --------------------------------
+
+class Terminated(BaseException):
+    """SIGTERM, raised so that transactions roll back and locks release."""
+
+
+def _terminate(signum, frame):
+    raise Terminated()
+
+
+def _parse(conf, argv, default_config_files):
+    """Parse argv; argparse's usage errors become one line, exit 2."""
+    captured = io.StringIO()
+    try:
+        with contextlib.redirect_stderr(captured):
+            conf(argv, project='enamel', prog='enamel-sync',
+                 version=_version(), default_config_files=default_config_files)
+    except SystemExit as exc:
+        lines = [line for line in captured.getvalue().splitlines() if line]
+        if exc.code:
+            message = lines[-1] if lines else 'bad command line'
+            print(f'{message} (see enamel-sync --help)', file=sys.stderr)
+        raise SystemExit(exception.USAGE if exc.code else 0)
+
+
+def _version():
+    from importlib import metadata
+    try:
+        return metadata.version('enamel')
+    except metadata.PackageNotFoundError:
+        return 'unknown'
+
+
+def _setup_logging(debug):
+    """Log to stderr; returns a function that undoes it (main may run
+    more than once in one process, as in the tests)."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter(
+        '%(asctime)s %(levelname)s %(name)s %(message)s' if debug
+        else '%(message)s'))
+    root = logging.getLogger()
+    loggers = [root, LOG, logging.getLogger('alembic'),
+               logging.getLogger('sqlalchemy.engine')]
+    levels = [(logger, logger.level) for logger in loggers]
+
+    def restore():
+        root.removeHandler(handler)
+        for logger, level in levels:
+            logger.setLevel(level)
+
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG if debug else logging.WARNING)
+    LOG.setLevel(logging.DEBUG if debug else logging.INFO)
+    if debug:
+        logging.getLogger('alembic').setLevel(logging.INFO)
+        logging.getLogger('sqlalchemy.engine').setLevel(logging.INFO)
+    return restore
+
+
+def _error_message(exc):
+    """One line for an error that did not come from the migration API."""
+    import sqlalchemy as sa
+    from enamel import migration
+
+    if isinstance(exc, sa.exc.DBAPIError) and exc.orig is not None:
+        return f'database error: {migration.first_line(exc.orig)}'
+    if isinstance(exc, sa.exc.SQLAlchemyError):
+        return f'database error: {migration.first_line(exc)}'
+    return f'unexpected error: {migration.first_line(exc)}'
+
+
+def main(argv=None, default_config_files=None):
+    """The ``enamel-sync`` console script; returns the exit code.
+
+    :param argv: the arguments (default ``sys.argv[1:]``).
+    :param default_config_files: config files read when no --config-file
+        is given (default: oslo.config's search for enamel.conf).
+    """
+    conf = cfg.ConfigOpts()
+    enamel_conf.register_opts(conf)
+    register_cli_opts(conf)
+    argv = sys.argv[1:] if argv is None else argv
+    restore_logging = None
+    try:
+        try:
+            _parse(conf, argv, default_config_files)
+        except SystemExit as exc:
+            return exc.code
+        restore_logging = _setup_logging(conf.debug)
+        previous = signal.signal(signal.SIGTERM, _terminate)
+        try:
+            from enamel import migration
+            migrate = migration.Migration(conf)
+            args = conf.command
+            return COMMANDS[args.name](migrate, args) or exception.SUCCESS
+        finally:
+            signal.signal(signal.SIGTERM, previous)
+    except exception.EnamelSyncError as exc:
+        if _debug(conf):
+            LOG.exception('enamel-sync failed')
+        _fail(str(exc))
+        for difference in getattr(exc, 'differences', ()):
+            print(f'  {difference}', file=sys.stderr)
+        return exc.exit_code
+    except (cfg.ConfigFilesNotFoundError, cfg.ConfigFileParseError,
+            cfg.ConfigFilesPermissionDeniedError,
+            cfg.ConfigFileValueError) as exc:
+        _fail(f'configuration error: {_config_error(exc)}')
+        return exception.ERROR
+    except KeyboardInterrupt:
+        _fail('interrupted; whatever was not committed was rolled back')
+        return 130
+    except Terminated:
+        _fail('terminated; whatever was not committed was rolled back')
+        return 143
+    except BrokenPipeError:
+        # The reader went away (``upgrade --sql | head``): not worth a
+        # message, but the output is incomplete.
+        _silence_stdout()
+        return exception.ERROR
+    except Exception as exc:
+        if _debug(conf):
+            LOG.exception('enamel-sync failed')
+        _fail(_error_message(exc))
+        return exception.ERROR
+    finally:
+        if restore_logging is not None:
+            restore_logging()
+
+
+def _debug(conf):
+    try:
+        return conf.debug
+    except cfg.Error:
+        return False
+
+
+def _config_error(exc):
+    from enamel import migration
+    return migration.first_line(exc)
+
+
+def _silence_stdout():
+    """Point stdout at /dev/null so that flushing it at exit cannot
+    raise the broken pipe a second time."""
+    try:
+        fd = sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, fd)
+    os.close(devnull)
+
+
+def _fail(message):
+    print(f'enamel-sync: error: {message}', file=sys.stderr)
+
+
+if __name__ == '__main__':
+    sys.exit(main())

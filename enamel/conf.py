@@ -1,0 +1,74 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
+"""enamel's configuration options and the one helper that loads them."""
+
+from oslo_config import cfg
+
+DEFAULT_CONNECTION = 'sqlite:///enamel.sqlite'
+
+database_opts = [
+    cfg.StrOpt(
+        'connection',
+        secret=True,
+        default=DEFAULT_CONNECTION,
+        help='SQLAlchemy URL of the enamel database, for example '
+             'mysql+pymysql://enamel:secret@db/enamel or '
+             'postgresql+psycopg2://enamel:secret@db/enamel. The default '
+             'is an SQLite file named enamel.sqlite in the current '
+             'working directory. Also read from the environment variable '
+             'OS_DATABASE__CONNECTION.'),
+    cfg.IntOpt(
+        'connect_timeout',
+        default=10,
+        min=1,
+        help='Seconds to wait for the database server to accept a '
+             'connection before giving up (MySQL/MariaDB and PostgreSQL).'),
+    cfg.IntOpt(
+        'migration_lock_timeout',
+        default=300,
+        min=0,
+        help='Seconds that upgrade, downgrade and stamp wait for the '
+             'migration lock held by another enamel-sync process before '
+             'giving up with an error. 0 means do not wait at all.'),
+]
+
+
+def register_opts(conf):
+    """Register enamel's options on a ConfigOpts instance.
+
+    :param conf: an ``oslo_config.cfg.ConfigOpts``.
+    """
+    conf.register_opts(database_opts, group='database')
+
+
+def list_opts():
+    """The options for oslo-config-generator and the sphinx extension."""
+    return [('database', database_opts)]
+
+
+def load(args=None, default_config_files=None):
+    """Build and parse a ConfigOpts holding enamel's options.
+
+    Used by Python callers and by ``alembic_migrations/env.py`` when it is
+    run by a tool other than enamel-sync (plain ``alembic``, a test plugin).
+
+    :param args: command-line style arguments, for example
+        ``['--config-file', '/etc/enamel/enamel.conf']``.
+    :param default_config_files: config files to read when none is given;
+        ``None`` means oslo.config's standard search for enamel.conf.
+    """
+    conf = cfg.ConfigOpts()
+    register_opts(conf)
+    conf(args or [], project='enamel',
+         default_config_files=default_config_files)
+    return conf

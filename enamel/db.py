@@ -1,0 +1,82 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
+"""Engines for the enamel database: one function builds them."""
+
+import sqlalchemy as sa
+from sqlalchemy import event
+
+from enamel import exception
+
+
+def make_url(connection):
+    """Parse a ``[database] connection`` value.
+
+    :raises exception.ConfigError: naming the problem, never the URL
+        itself (it may carry a password).
+    """
+    try:
+        return sa.engine.make_url(connection)
+    except sa.exc.ArgumentError:
+        raise exception.ConfigError(
+            '[database] connection is not a valid SQLAlchemy URL') from None
+
+
+def create_engine(conf):
+    """Create the engine for ``[database] connection``.
+
+    On SQLite the pysqlite driver's own transaction handling is taken over
+    (SQLAlchemy's documented recipe) so that DDL runs inside transactions:
+    a failing revision leaves no trace, and a whole upgrade pays for one
+    disk sync instead of one per statement.
+
+    :param conf: an ``oslo_config.cfg.ConfigOpts`` with enamel's options.
+    """
+    url = make_url(conf.database.connection)
+    kwargs = {}
+    backend = url.get_backend_name()
+    if backend in ('mysql', 'mariadb', 'postgresql'):
+        kwargs['connect_args'] = {
+            'connect_timeout': conf.database.connect_timeout}
+    # enamel-sync opens at most two connections and closes them at exit: a
+    # pool would only keep sessions (and their locks) alive behind our back.
+    kwargs['poolclass'] = sa.pool.NullPool
+    try:
+        engine = sa.create_engine(url, **kwargs)
+    except sa.exc.NoSuchModuleError:
+        raise exception.ConfigError(
+            f'[database] connection names an unknown database dialect '
+            f'{url.drivername!r}') from None
+    except ImportError as exc:
+        raise exception.ConfigError(
+            f'the database driver for {url.drivername!r} is not installed '
+            f'({exc.name or exc}); install enamel[mysql] or '
+            f'enamel[postgresql]') from None
+    if backend == 'sqlite':
+        _take_over_pysqlite_transactions(engine)
+    return engine
+
+
+def _take_over_pysqlite_transactions(engine):
+    @event.listens_for(engine, 'connect')
+    def _connect(dbapi_connection, connection_record):
+        # Stop the driver from issuing BEGIN (and COMMIT before DDL) itself.
+        dbapi_connection.isolation_level = None
+
+    @event.listens_for(engine, 'begin')
+    def _begin(connection):
+        connection.exec_driver_sql('BEGIN')
+
+
+def describe(url):
+    """A URL safe to print: the password replaced by ``***``."""
+    return make_url(url).render_as_string(hide_password=True)

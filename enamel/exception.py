@@ -1,0 +1,80 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
+"""Errors raised by enamel's migration API.
+
+The API only raises; ``enamel.cmd.sync.main`` is the one place that turns an
+error into a message on stderr and an exit code. Each class carries the
+exit code documented in the CLI reference.
+"""
+
+SUCCESS = 0
+ERROR = 1
+USAGE = 2
+UPGRADE_PENDING = 3
+SCHEMA_DRIFT = 4
+UNKNOWN_REVISION = 5
+UNVERSIONED = 6
+
+
+class EnamelSyncError(Exception):
+    """Base class; the message is one line meant for an operator."""
+
+    exit_code = ERROR
+
+
+class ConfigError(EnamelSyncError):
+    """The configuration is missing, unreadable or invalid."""
+
+
+class UsageError(EnamelSyncError):
+    """The command line asked for something that cannot be done."""
+
+    exit_code = USAGE
+
+
+class BadRevision(UsageError):
+    """A revision argument names no revision, or more than one."""
+
+
+class DatabaseError(EnamelSyncError):
+    """The database could not be reached or refused a statement."""
+
+
+class LockTimeout(EnamelSyncError):
+    """Another process held the migration lock for too long."""
+
+
+class MigrationFailed(EnamelSyncError):
+    """A revision's upgrade or downgrade raised."""
+
+
+class UnknownDatabaseRevision(EnamelSyncError):
+    """The database is at a revision this code does not know."""
+
+    exit_code = UNKNOWN_REVISION
+
+
+class UnversionedDatabase(EnamelSyncError):
+    """The database has tables but no version table."""
+
+    exit_code = UNVERSIONED
+
+
+class SchemaMismatch(EnamelSyncError):
+    """The live schema differs from the models (``stamp --verify``)."""
+
+    exit_code = SCHEMA_DRIFT
+
+    def __init__(self, message, differences=()):
+        super().__init__(message)
+        self.differences = list(differences)

@@ -1,0 +1,203 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
+"""Test bases shared by unit and functional tests.
+
+A test picks its engine by mixing in one of ``SQLiteBackend``,
+``MySQLBackend`` or ``PostgreSQLBackend`` in front of its case class; each
+gives it a throwaway database of its own (a temporary file for SQLite,
+oslo.db's provisioning of a randomly named database on the
+``openstack_citest`` servers otherwise), so tests run in parallel safely.
+A missing server skips those tests on a laptop and fails them under CI.
+"""
+
+import contextlib
+import io
+import os
+import shutil
+import subprocess
+import sys
+
+import fixtures
+from oslo_db.sqlalchemy import test_fixtures
+from oslotest import base as oslotest_base
+import sqlalchemy as sa
+
+from enamel.cmd import sync
+
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+UNDER_CI = os.environ.get('CI', '').lower() in ('1', 'true', 'yes')
+
+
+class Result:
+    """What one run of enamel-sync did."""
+
+    def __init__(self, code, stdout, stderr):
+        self.code = code
+        self.stdout = stdout
+        self.stderr = stderr
+
+    def __repr__(self):
+        return (f'Result(code={self.code!r}, stdout={self.stdout!r}, '
+                f'stderr={self.stderr!r})')
+
+
+class TestCase(oslotest_base.BaseTestCase):
+    """A case with a private working directory and no stray configuration."""
+
+    def setUp(self):
+        super().setUp()
+        self.workdir = self.useFixture(fixtures.TempDir()).path
+        self.useFixture(fixtures.EnvironmentVariable(
+            'OS_DATABASE__CONNECTION'))
+        # Nothing reads the developer's own ~/.enamel or /etc/enamel.
+        self.useFixture(fixtures.EnvironmentVariable('HOME', self.workdir))
+
+    def write_config(self, url=None, name='enamel.conf', **database):
+        """Write a config file with ``[database]`` options; its path."""
+        path = os.path.join(self.workdir, name)
+        lines = ['[database]']
+        if url is not None:
+            lines.append(f'connection = {url}')
+        lines.extend(f'{k} = {v}' for k, v in database.items())
+        with open(path, 'w') as f:
+            f.write('\n'.join(lines) + '\n')
+        return path
+
+    def sync(self, *argv, config_file=None):
+        """Run ``main([...])`` in-process; a :class:`Result`."""
+        if config_file is None and getattr(self, 'url', None):
+            config_file = getattr(self, 'config_file', None)
+        args = list(argv)
+        if config_file:
+            args = ['--config-file', config_file] + args
+        stdout, stderr = io.StringIO(), io.StringIO()
+        with contextlib.redirect_stdout(stdout), \
+                contextlib.redirect_stderr(stderr), \
+                _chdir(self.workdir):
+            code = sync.main(args, default_config_files=[])
+        return Result(code, stdout.getvalue(), stderr.getvalue())
+
+    def sync_process(self, *argv, config_file=None, env=None, timeout=300,
+                     wait=True):
+        """Run the installed ``enamel-sync`` console script."""
+        if config_file is None:
+            config_file = getattr(self, 'config_file', None)
+        args = [enamel_sync_executable()]
+        if config_file:
+            args += ['--config-file', config_file]
+        args += list(argv)
+        process_env = dict(os.environ, HOME=self.workdir)
+        process_env.pop('OS_DATABASE__CONNECTION', None)
+        process_env.update(env or {})
+        process = subprocess.Popen(
+            args, cwd=self.workdir, env=process_env, text=True,
+            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE)
+        if not wait:
+            return process
+        stdout, stderr = process.communicate(timeout=timeout)
+        return Result(process.returncode, stdout, stderr)
+
+    def assertSucceeded(self, result):
+        self.assertEqual(0, result.code, result)
+        return result
+
+    def scratch_environment(self, *packages):
+        """Copy ``alembic_migrations`` (and ``packages``, e.g. 'enamel')
+        into ``<workdir>/scratch``; the environment variables under which
+        :meth:`sync_process` uses the copies instead of the real ones.
+
+        For tests that write revision files or change models.
+        """
+        root = os.path.join(self.workdir, 'scratch')
+        for package in ('alembic_migrations',) + packages:
+            shutil.copytree(os.path.join(REPO_ROOT, package),
+                            os.path.join(root, package),
+                            ignore=shutil.ignore_patterns('__pycache__'))
+        return {'PYTHONPATH': root}
+
+
+def enamel_sync_executable():
+    """The console script installed next to this Python."""
+    candidate = os.path.join(os.path.dirname(sys.executable), 'enamel-sync')
+    if os.path.exists(candidate):
+        return candidate
+    return shutil.which('enamel-sync') or candidate
+
+
+@contextlib.contextmanager
+def _chdir(path):
+    previous = os.getcwd()
+    os.chdir(path)
+    try:
+        yield
+    finally:
+        os.chdir(previous)
+
+
+class SQLiteBackend:
+    """A fresh SQLite file in the test's working directory."""
+
+    BACKEND = 'sqlite'
+
+    def setUp(self):
+        super().setUp()
+        self.db_path = os.path.join(self.workdir, 'enamel.sqlite')
+        self.url = f'sqlite:///{self.db_path}'
+        self.config_file = self.write_config(self.url)
+        self.engine = sa.create_engine(self.url, poolclass=sa.pool.NullPool)
+        self.addCleanup(self.engine.dispose)
+
+
+class _ProvisionedBackend(test_fixtures.OpportunisticDBTestMixin):
+    # Under CI a server that is down fails the run instead of skipping it.
+    SKIP_ON_UNAVAILABLE_DB = not UNDER_CI
+
+    def setUp(self):
+        super().setUp()
+        self.engine = self._get_default_provisioned_db().engine
+        self.url = self.engine.url.render_as_string(hide_password=False)
+        self.config_file = self.write_config(self.url)
+
+
+class MySQLBackend(_ProvisionedBackend):
+    """A throwaway database on MariaDB/MySQL."""
+
+    BACKEND = 'mysql'
+    FIXTURE = test_fixtures.MySQLOpportunisticFixture
+
+
+class PostgreSQLBackend(_ProvisionedBackend):
+    """A throwaway database on PostgreSQL."""
+
+    BACKEND = 'postgresql'
+    FIXTURE = test_fixtures.PostgresqlOpportunisticFixture
+
+
+BACKENDS = (SQLiteBackend, MySQLBackend, PostgreSQLBackend)
+
+
+def for_each_backend(case, module_globals):
+    """Define ``<Case>SQLite``, ``<Case>MySQL`` and ``<Case>PostgreSQL``.
+
+    ``case`` must not itself derive from ``unittest.TestCase``'s runnable
+    bases' test discovery: define it as a mixin (``class XTests:``) and let
+    this function build the runnable classes in the calling module.
+    """
+    names = {SQLiteBackend: 'SQLite', MySQLBackend: 'MySQL',
+             PostgreSQLBackend: 'PostgreSQL'}
+    for backend in BACKENDS:
+        name = case.__name__.replace('Tests', '') + names[backend]
+        cls = type(name, (backend, case, TestCase), {
+            '__module__': module_globals['__name__']})
+        module_globals[name] = cls

@@ -1,0 +1,377 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
+"""Every enamel-sync command against a real database on every engine."""
+
+import json
+import os
+import stat
+
+import sqlalchemy as sa
+
+from enamel import migration
+from enamel import models
+from tests import base
+
+CHECK_KEYS = {'state', 'current', 'heads', 'pending', 'differences',
+              'exit_code'}
+SCRIPT_KEYS = {'revision', 'down_revisions', 'branch_labels', 'message',
+               'is_head', 'is_current'}
+
+
+def head():
+    """The head revision of the bundled environment."""
+    return migration.Migration(None).script.get_current_head()
+
+
+class CommandTests:
+
+    def tables(self):
+        return set(sa.inspect(self.engine).get_table_names())
+
+    def version(self):
+        return self.assertSucceeded(self.sync('version')).stdout.split()
+
+    def execute(self, statement):
+        with self.engine.begin() as connection:
+            connection.execute(sa.text(statement))
+
+    def check(self, *args):
+        result = self.sync('check', '--format', 'json', *args)
+        report = json.loads(result.stdout)
+        self.assertEqual(CHECK_KEYS, set(report))
+        self.assertEqual(result.code, report['exit_code'])
+        return report
+
+    # -- upgrade / downgrade ----------------------------------------------
+
+    def test_upgrade_creates_schema_and_version_prints_head(self):
+        self.assertSucceeded(self.sync('upgrade'))
+        self.assertEqual({'alembic_version', 'tasks', 'task_items'},
+                         self.tables())
+        result = self.assertSucceeded(self.sync('version'))
+        self.assertEqual(head() + '\n', result.stdout)
+        check = self.sync('check')
+        self.assertEqual(0, check.code, check)
+
+    def test_upgrade_again_changes_nothing(self):
+        self.assertSucceeded(self.sync('upgrade'))
+        result = self.assertSucceeded(self.sync('upgrade'))
+        self.assertIn(f'Nothing to do: the database is at {head()}',
+                      result.stderr)
+        self.assertNotIn('Upgraded', result.stderr)
+        self.assertEqual([head()], self.version())
+
+    def test_upgrade_and_downgrade_relative(self):
+        self.assertSucceeded(self.sync('upgrade', '+1'))
+        self.assertEqual([head()], self.version())
+        result = self.assertSucceeded(self.sync('downgrade', '-1'))
+        self.assertIn(f'Downgraded {head()}', result.stderr)
+        self.assertEqual([], self.version())
+        self.assertEqual({'alembic_version'}, self.tables())
+
+    def test_downgrade_defaults_to_minus_one(self):
+        self.assertSucceeded(self.sync('upgrade'))
+        self.assertSucceeded(self.sync('downgrade'))
+        self.assertEqual([], self.version())
+
+    def test_downgrade_to_base_with_revision_option(self):
+        self.assertSucceeded(self.sync('upgrade', '--revision', 'heads'))
+        self.assertSucceeded(self.sync('downgrade', '--revision', 'base'))
+        self.assertEqual([], self.version())
+        self.assertEqual({'alembic_version'}, self.tables())
+
+    def test_downgrade_below_base_is_usage_error(self):
+        result = self.sync('downgrade', '-1')
+        self.assertEqual(2, result.code, result)
+        self.assertEqual([], self.version())
+
+    def test_upgrade_accepts_tag(self):
+        self.assertSucceeded(self.sync('upgrade', '--tag', 'deploy-42'))
+        self.assertEqual([head()], self.version())
+
+    # -- stamp ------------------------------------------------------------
+
+    def test_stamp_moves_the_version_only(self):
+        result = self.assertSucceeded(self.sync('stamp', 'head'))
+        self.assertIn(f'Stamped {head()}', result.stderr)
+        self.assertEqual([head()], self.version())
+        self.assertEqual({'alembic_version'}, self.tables())
+        self.assertSucceeded(self.sync('stamp', '--revision', 'base',
+                                       '--tag', 'rollback'))
+        self.assertEqual([], self.version())
+
+    def test_stamp_purge_replaces_an_unknown_revision(self):
+        self.assertSucceeded(self.sync('upgrade'))
+        self.execute("UPDATE alembic_version SET version_num = 'f00d'")
+        refused = self.sync('stamp', 'head')
+        self.assertEqual(5, refused.code, refused)
+        result = self.assertSucceeded(
+            self.sync('stamp', '--purge', 'head'))
+        self.assertIn(f'Stamped {head()}', result.stderr)
+        self.assertEqual([head()], self.version())
+
+    # -- reading the version and the history ------------------------------
+
+    def test_version_formats(self):
+        self.assertEqual('', self.assertSucceeded(
+            self.sync('version')).stdout)
+        self.assertEqual({'current': []}, json.loads(
+            self.sync('version', '--format', 'json').stdout))
+        self.assertSucceeded(self.sync('upgrade'))
+        self.assertEqual({'current': [head()]}, json.loads(
+            self.sync('version', '--format', 'json').stdout))
+        verbose = self.assertSucceeded(self.sync('version', '--verbose'))
+        self.assertEqual(f'{head()} create tasks and task items\n',
+                         verbose.stdout)
+
+    def test_current(self):
+        self.assertSucceeded(self.sync('upgrade'))
+        result = self.assertSucceeded(self.sync('current'))
+        self.assertIn(f'{head()} (head)', result.stdout)
+        result = self.assertSucceeded(self.sync('current', '--verbose'))
+        self.assertIn('Current revision(s) for', result.stdout)
+        self.assertIn(f'Rev: {head()} (head)', result.stdout)
+        if self.engine.url.password:
+            self.assertNotIn(f':{self.engine.url.password}@', result.stdout)
+
+    def test_history(self):
+        result = self.assertSucceeded(self.sync('history'))
+        self.assertEqual(
+            f'<base> -> {head()} (head), create tasks and task items\n',
+            result.stdout)
+        ranged = self.assertSucceeded(
+            self.sync('history', '--rev-range', 'base:head'))
+        self.assertEqual(result.stdout, ranged.stdout)
+        verbose = self.assertSucceeded(self.sync('history', '--verbose'))
+        self.assertIn(f'Revision ID: {head()}', verbose.stdout)
+
+    def test_history_indicate_current(self):
+        before = self.assertSucceeded(
+            self.sync('history', '--indicate-current'))
+        self.assertNotIn('(current)', before.stdout)
+        self.assertSucceeded(self.sync('upgrade'))
+        after = self.assertSucceeded(
+            self.sync('history', '--indicate-current'))
+        self.assertIn(f'{head()} (head), create tasks and task items '
+                      '(current)', after.stdout)
+
+    def test_history_json(self):
+        self.assertSucceeded(self.sync('upgrade'))
+        result = self.assertSucceeded(
+            self.sync('history', '-i', '--format', 'json'))
+        self.assertEqual([{
+            'revision': head(), 'down_revisions': [], 'branch_labels': [],
+            'message': 'create tasks and task items', 'is_head': True,
+            'is_current': True}], json.loads(result.stdout))
+
+    def test_history_bad_range_is_usage_error(self):
+        result = self.sync('history', '--rev-range', 'head')
+        self.assertEqual(2, result.code, result)
+        self.assertIn('A:B', result.stderr)
+
+    def test_heads(self):
+        result = self.assertSucceeded(self.sync('heads'))
+        self.assertEqual(f'{head()} (head)\n', result.stdout)
+        verbose = self.assertSucceeded(self.sync('heads', '--verbose'))
+        self.assertIn(f'Rev: {head()} (head)', verbose.stdout)
+        self.assertIn('Parent: <base>', verbose.stdout)
+        report = json.loads(self.assertSucceeded(
+            self.sync('heads', '--format', 'json')).stdout)
+        self.assertEqual([head()], [h['revision'] for h in report])
+        self.assertEqual(SCRIPT_KEYS, set(report[0]))
+
+    def test_branches_without_branch_points_prints_nothing(self):
+        result = self.assertSucceeded(self.sync('branches', '--verbose'))
+        self.assertEqual('', result.stdout)
+
+    def test_show(self):
+        result = self.assertSucceeded(self.sync('show', 'head'))
+        self.assertIn(f'Rev: {head()} (head)', result.stdout)
+        self.assertIn('create tasks and task items', result.stdout)
+        same = self.assertSucceeded(self.sync('show', '--revision', head()))
+        self.assertEqual(result.stdout, same.stdout)
+        unknown = self.sync('show', 'f00d')
+        self.assertEqual(2, unknown.code, unknown)
+        self.assertIn('f00d', unknown.stderr)
+
+    def test_edit_opens_the_revision_in_editor(self):
+        record = os.path.join(self.workdir, 'edited')
+        editor = os.path.join(self.workdir, 'editor.sh')
+        with open(editor, 'w') as f:
+            f.write(f'#!/bin/sh\necho "$1" > {record}\n')
+        os.chmod(editor, stat.S_IRWXU)
+        self.useFixture(base.fixtures.EnvironmentVariable('EDITOR', editor))
+        self.assertSucceeded(self.sync('edit', 'head'))
+        with open(record) as f:
+            edited = f.read().strip()
+        expected = migration.Migration(None).script.get_revision(
+            head()).path
+        self.assertEqual(expected, edited)
+
+    # -- check ------------------------------------------------------------
+
+    def test_check_empty_database_is_pending(self):
+        report = self.check()
+        self.assertEqual(3, report['exit_code'])
+        self.assertEqual('upgrade_pending', report['state'])
+        self.assertEqual([], report['current'])
+        self.assertEqual([head()], report['heads'])
+        self.assertEqual([head()], report['pending'])
+
+    def test_check_at_head(self):
+        self.assertSucceeded(self.sync('upgrade'))
+        report = self.check()
+        self.assertEqual(
+            {'state': 'at_head', 'current': [head()], 'heads': [head()],
+             'pending': [], 'differences': [], 'exit_code': 0}, report)
+        text = self.sync('check')
+        self.assertEqual(0, text.code, text)
+        self.assertIn(f'at head {head()}', text.stdout)
+
+    def test_check_drift(self):
+        self.assertSucceeded(self.sync('upgrade'))
+        self.execute('ALTER TABLE tasks ADD COLUMN extra INTEGER')
+        report = self.check()
+        self.assertEqual(4, report['exit_code'])
+        self.assertEqual('schema_drift', report['state'])
+        self.assertEqual(1, len(report['differences']), report)
+        self.assertIn('remove_column', report['differences'][0])
+        self.assertIn('extra', report['differences'][0])
+        text = self.sync('check')
+        self.assertEqual(4, text.code, text)
+        self.assertIn('extra', text.stdout)
+
+    def test_check_unknown_revision(self):
+        self.assertSucceeded(self.sync('upgrade'))
+        self.execute("UPDATE alembic_version SET version_num = 'f00d'")
+        report = self.check()
+        self.assertEqual(5, report['exit_code'])
+        self.assertEqual('unknown_revision', report['state'])
+        self.assertEqual(['f00d'], report['current'])
+
+    def test_check_unversioned(self):
+        models.Base.metadata.create_all(self.engine)
+        report = self.check()
+        self.assertEqual(6, report['exit_code'])
+        self.assertEqual('unversioned', report['state'])
+        self.assertEqual([], report['current'])
+
+    # -- schema dump ------------------------------------------------------
+
+    def test_schema_dump_rebuilds_the_schema(self):
+        self.assertSucceeded(self.sync('upgrade'))
+        dump = self.assertSucceeded(self.sync('schema-dump')).stdout
+        for table in ('alembic_version', 'tasks', 'task_items'):
+            self.assertIn(f'CREATE TABLE {table}', dump)
+        # Rebuilt from the dump alone, the schema is the models' schema.
+        self.assertSucceeded(self.sync('downgrade', 'base'))
+        self.execute('DROP TABLE alembic_version')
+        self.assertEqual(set(), self.tables())
+        with self.engine.begin() as connection:
+            for statement in dump.split(';\n\n'):
+                if statement.strip():
+                    connection.exec_driver_sql(statement)
+        self.assertEqual(6, self.check()['exit_code'])
+        self.assertSucceeded(self.sync('stamp', '--verify', 'head'))
+        self.assertEqual(0, self.check()['exit_code'])
+
+    # -- several heads: merge and branches (scratch copy of the env) ------
+
+    def test_branches_and_merge(self):
+        env = self.scratch_environment()
+        self.assertSucceeded(self.sync_process('upgrade', env=env))
+        for rev_id in ('b1a2', 'b2a2'):
+            self.assertSucceeded(self.sync_process(
+                'revision', '-m', f'branch {rev_id}', '--rev-id', rev_id,
+                '--head', head(), '--splice', env=env))
+        heads = json.loads(self.sync_process(
+            'heads', '--format', 'json', env=env).stdout)
+        self.assertEqual({'b1a2', 'b2a2'}, {h['revision'] for h in heads})
+        branches = self.assertSucceeded(
+            self.sync_process('branches', env=env))
+        self.assertIn(f'{head()} (branchpoint)', branches.stdout)
+        self.assertSucceeded(self.sync_process('upgrade', 'heads', env=env))
+        self.assertEqual({'b1a2', 'b2a2'}, set(
+            self.sync_process('version', env=env).stdout.split()))
+        merged = self.assertSucceeded(self.sync_process(
+            'merge', 'heads', '-m', 'join', '--rev-id', 'c3a2', env=env))
+        self.assertTrue(merged.stdout.strip().endswith('c3a2_join.py'))
+        self.assertSucceeded(self.sync_process('upgrade', env=env))
+        self.assertEqual(['c3a2'], self.sync_process(
+            'version', env=env).stdout.split())
+        check = self.sync_process('check', env=env)
+        self.assertEqual(0, check.code, check)
+
+
+base.for_each_backend(CommandTests, globals())
+
+
+class ConsoleScriptTest(base.SQLiteBackend, base.TestCase):
+
+    def test_installed_console_script_runs_the_commands(self):
+        upgrade = self.assertSucceeded(self.sync_process('upgrade'))
+        self.assertEqual('', upgrade.stdout)
+        self.assertIn(f'Upgraded to {head()}', upgrade.stderr)
+        version = self.assertSucceeded(self.sync_process('version'))
+        self.assertEqual(f'{head()}\n', version.stdout)
+        check = self.sync_process('check', '--format', 'json')
+        self.assertEqual(0, check.code, check)
+        self.assertEqual('at_head', json.loads(check.stdout)['state'])
+        bad = self.sync_process('upgrade', 'f00d')
+        self.assertEqual(2, bad.code, bad)
+        self.assertEqual(1, len(bad.stderr.splitlines()), bad)
+
+
+class ApiTests:
+    """The Python API that the commands are a thin layer over."""
+
+    def migrate(self):
+        from enamel import conf as enamel_conf
+        conf = enamel_conf.load(['--config-file', self.config_file],
+                                default_config_files=[])
+        return migration.Migration(conf)
+
+    def test_upgrade_at_service_start_up(self):
+        migrate = self.migrate()
+        migrate.upgrade()
+        self.assertEqual([head()], migrate.version())
+        result = migrate.check()
+        self.assertEqual((0, 'at_head'), (result.exit_code, result.state))
+        migrate.downgrade('base')
+        self.assertEqual([], migrate.version())
+        migrate.stamp('head')
+        self.assertEqual([head()], migrate.version())
+
+    def test_configure_callback_adds_a_version_location(self):
+        extra = os.path.join(self.workdir, 'plugin_versions')
+        os.mkdir(extra)
+        with open(os.path.join(extra, 'e1e1_plugin.py'), 'w') as f:
+            f.write(f'revision = "e1e1"\ndown_revision = "{head()}"\n'
+                    'branch_labels = None\ndepends_on = None\n\n\n'
+                    'def upgrade():\n    pass\n\n\n'
+                    'def downgrade():\n    pass\n')
+        migrate = self.migrate()
+
+        @migrate.configure
+        def plugin_revisions(config):
+            locations = config.get_main_option('version_locations')
+            config.set_main_option('version_locations',
+                                   locations + os.pathsep + extra)
+            return config
+
+        self.assertEqual(['e1e1'], [s.revision for s in migrate.heads()])
+        migrate.upgrade()
+        self.assertEqual(['e1e1'], migrate.version())
+
+
+base.for_each_backend(ApiTests, globals())

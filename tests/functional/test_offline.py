@@ -1,0 +1,127 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
+"""Offline SQL: what ``--sql`` prints runs unchanged in each engine's own
+client (``sqlite3``, ``psql``, ``mariadb``) and builds the schema that
+``check`` accepts."""
+
+import json
+import os
+import subprocess
+
+import sqlalchemy as sa
+
+from enamel import models
+from tests import base
+from tests.functional import test_commands
+
+
+class OfflineTests:
+
+    def client(self, sql):
+        """Feed ``sql`` to the engine's command-line client, stopping at
+        the first error, as a DBA would."""
+        url = self.engine.url
+        env = dict(os.environ)
+        if self.BACKEND == 'sqlite':
+            args = ['sqlite3', '-bail', url.database]
+        elif self.BACKEND == 'postgresql':
+            args = ['psql', '-X', '-q', '-v', 'ON_ERROR_STOP=1',
+                    '-h', url.host, '-p', str(url.port or 5432),
+                    '-U', url.username, url.database]
+            env['PGPASSWORD'] = url.password or ''
+        else:
+            args = ['mariadb', '-h', url.host, '-P', str(url.port or 3306),
+                    '-u', url.username, url.database]
+            env['MYSQL_PWD'] = url.password or ''
+        result = subprocess.run(args, input=sql, text=True, env=env,
+                                capture_output=True, timeout=120)
+        self.assertEqual(0, result.returncode, result)
+
+    def offline(self, *argv):
+        """Run a ``--sql`` command; its SQL."""
+        result = self.assertSucceeded(self.sync(*argv, '--sql'))
+        self.assertNotEqual('', result.stdout)
+        return result.stdout
+
+    def check(self):
+        result = self.sync('check', '--format', 'json')
+        return result.code, json.loads(result.stdout)
+
+    def tables(self):
+        return set(sa.inspect(self.engine).get_table_names())
+
+    def test_upgrade_sql_builds_a_database_at_head(self):
+        self.client(self.offline('upgrade'))
+        code, report = self.check()
+        self.assertEqual(0, code, report)
+        self.assertEqual([test_commands.head()], report['current'])
+        self.assertEqual([], report['differences'])
+
+    def test_downgrade_sql_range_empties_it_again(self):
+        self.client(self.offline('upgrade', 'base:head'))
+        self.client(self.offline('downgrade', 'head:base'))
+        self.assertEqual({'alembic_version'}, self.tables())
+        code, report = self.check()
+        self.assertEqual(3, code, report)
+        self.assertEqual([], report['current'])
+
+    def test_downgrade_sql_needs_a_range(self):
+        result = self.sync('downgrade', '--sql')
+        self.assertEqual(2, result.code, result)
+        self.assertEqual(1, len(result.stderr.splitlines()), result)
+
+    def test_stamp_sql_adopts_a_create_all_database(self):
+        models.Base.metadata.create_all(self.engine)
+        self.assertEqual(6, self.check()[0])
+        sql = self.offline('stamp', 'head')
+        self.assertNotIn('CREATE TABLE tasks', sql)
+        self.client(sql)
+        code, report = self.check()
+        self.assertEqual(0, code, report)
+
+    def test_sql_opens_no_connection(self):
+        # The same dialect, at an address where nothing listens.
+        if self.BACKEND == 'sqlite':
+            url = f'sqlite:///{self.workdir}/missing/dir/enamel.sqlite'
+        else:
+            url = self.engine.url.set(host='127.0.0.1', port=1)
+            url = url.render_as_string(hide_password=False)
+        config_file = self.write_config(url, name='unreachable.conf',
+                                        connect_timeout=1)
+        result = self.assertSucceeded(
+            self.sync('upgrade', '--sql', config_file=config_file))
+        self.assertIn('CREATE TABLE tasks', result.stdout)
+        self.assertSucceeded(
+            self.sync('stamp', 'head', '--sql', config_file=config_file))
+
+
+base.for_each_backend(OfflineTests, globals())
+
+
+class BrokenPipeTest(base.SQLiteBackend, base.TestCase):
+
+    def test_closed_reader_ends_quietly(self):
+        # Like "enamel-sync upgrade --sql | head -0": the reader is gone
+        # before the first write.
+        read_end, write_end = os.pipe()
+        os.close(read_end)
+        try:
+            process = subprocess.run(
+                [base.enamel_sync_executable(), '--config-file',
+                 self.config_file, 'upgrade', '--sql'],
+                stdout=write_end, stderr=subprocess.PIPE, text=True,
+                cwd=self.workdir, timeout=120)
+        finally:
+            os.close(write_end)
+        self.assertEqual(1, process.returncode, process)
+        self.assertEqual('', process.stderr)

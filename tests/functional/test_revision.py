@@ -1,0 +1,186 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
+"""Writing revisions: autogenerate, plain-SQL revisions, where files go.
+
+The tests that write revision files work on a scratch copy of
+``alembic_migrations`` (and of ``enamel`` when a model changes) that the
+installed ``enamel-sync`` imports instead of the real ones
+(:meth:`tests.base.TestCase.scratch_environment`).
+"""
+
+import glob
+import os
+import shutil
+import subprocess
+import sys
+import sysconfig
+
+import sqlalchemy as sa
+
+from enamel import migration
+from tests import base
+from tests.functional import test_commands
+
+# A model change made in the scratch copy of enamel/models.py only.
+ANCHOR = '    ended_at: orm.Mapped'
+NEW_COLUMN = (
+    '    priority: orm.Mapped[typing.Optional[int]] = orm.mapped_column(\n'
+    '        sa.Integer, index=True)\n')
+
+UPGRADE_SQL = """\
+-- Reference data SQLAlchemy does not own.
+CREATE TABLE audit_notes (
+    id INTEGER NOT NULL PRIMARY KEY,
+    note VARCHAR(80) NOT NULL
+);
+INSERT INTO audit_notes (id, note) VALUES (1, 'kept; not split');
+INSERT INTO audit_notes (id, note) VALUES (2, 'second');
+"""
+DOWNGRADE_SQL = 'DROP TABLE audit_notes;\n'
+
+
+class RevisionTests:
+
+    def setUp(self):
+        super().setUp()
+        self.env = self.scratch_environment('enamel')
+        self.scratch = self.env['PYTHONPATH']
+        self.versions = os.path.join(self.scratch, 'alembic_migrations',
+                                     'versions')
+
+    def run_sync(self, *argv):
+        return self.sync_process(*argv, env=self.env)
+
+    def revision_files(self):
+        return sorted(glob.glob(os.path.join(self.versions, '*.py')))
+
+    def add_column_to_scratch_model(self):
+        path = os.path.join(self.scratch, 'enamel', 'models.py')
+        with open(path) as f:
+            source = f.read()
+        self.assertEqual(1, source.count(ANCHOR))
+        with open(path, 'w') as f:
+            f.write(source.replace(ANCHOR, NEW_COLUMN + ANCHOR))
+
+    def flake8(self, path):
+        """flake8 as the project runs it: from the root, with tox.ini."""
+        shutil.copy(os.path.join(base.REPO_ROOT, 'tox.ini'), self.scratch)
+        return subprocess.run(
+            [sys.executable, '-m', 'flake8',
+             os.path.relpath(path, self.scratch)],
+            cwd=self.scratch, capture_output=True, text=True, timeout=120)
+
+    def test_autogenerate_round_trip(self):
+        self.assertSucceeded(self.run_sync('upgrade'))
+        self.add_column_to_scratch_model()
+        self.assertEqual(4, self.run_sync('check').code)
+        before = self.revision_files()
+
+        result = self.assertSucceeded(self.run_sync(
+            'revision', '-m', 'add task priority', '--autogenerate'))
+        path = result.stdout.strip()
+        self.assertEqual(set(before) | {path}, set(self.revision_files()))
+        self.assertEqual(len(before) + 1, len(self.revision_files()))
+        with open(path) as f:
+            source = f.read()
+        self.assertIn("sa.Column('priority', sa.Integer()", source)
+        self.assertIn("'ix_tasks_priority'", source)
+        self.assertIn(f"down_revision = '{test_commands.head()}'", source)
+        lint = self.flake8(path)
+        self.assertEqual(0, lint.returncode, lint.stdout + lint.stderr)
+
+        self.assertSucceeded(self.run_sync('upgrade'))
+        columns = {c['name'] for c in
+                   sa.inspect(self.engine).get_columns('tasks')}
+        self.assertIn('priority', columns)
+        check = self.run_sync('check')
+        self.assertEqual(0, check.code, check)
+        # ... and the generated downgrade undoes it.
+        self.assertSucceeded(self.run_sync('downgrade', '-1'))
+        columns = {c['name'] for c in
+                   sa.inspect(self.engine).get_columns('tasks')}
+        self.assertNotIn('priority', columns)
+
+    def test_sql_files_revision_runs_online_and_offline(self):
+        self.assertSucceeded(self.run_sync('upgrade'))
+        result = self.assertSucceeded(self.run_sync(
+            'revision', '--sql-files', '-m', 'audit notes',
+            '--rev-id', 'a0d1'))
+        path = result.stdout.strip()
+        stem = os.path.splitext(path)[0]
+        for direction in ('upgrade', 'downgrade'):
+            with open(f'{stem}_{direction}.sql') as f:
+                self.assertIn(f'-- {direction} of revision a0d1', f.read())
+        lint = self.flake8(path)
+        self.assertEqual(0, lint.returncode, lint.stdout + lint.stderr)
+        with open(f'{stem}_upgrade.sql', 'a') as f:
+            f.write(UPGRADE_SQL)
+        with open(f'{stem}_downgrade.sql', 'a') as f:
+            f.write(DOWNGRADE_SQL)
+
+        self.assertSucceeded(self.run_sync('upgrade'))
+        with self.engine.connect() as connection:
+            notes = connection.execute(sa.text(
+                'SELECT note FROM audit_notes ORDER BY id')).scalars().all()
+        self.assertEqual(['kept; not split', 'second'], notes)
+        self.assertSucceeded(self.run_sync('downgrade', '-1'))
+        self.assertNotIn('audit_notes', sa.inspect(self.engine)
+                         .get_table_names())
+
+        offline = self.assertSucceeded(self.run_sync(
+            'upgrade', '--sql', f'{test_commands.head()}:a0d1')).stdout
+        self.assertIn('CREATE TABLE audit_notes', offline)
+        self.assertIn("VALUES (1, 'kept; not split')", offline)
+        offline = self.assertSucceeded(self.run_sync(
+            'downgrade', '--sql', f'a0d1:{test_commands.head()}')).stdout
+        self.assertIn('DROP TABLE audit_notes', offline)
+
+
+base.for_each_backend(RevisionTests, globals())
+
+
+class RevisionLocationTest(base.SQLiteBackend, base.TestCase):
+
+    def test_installed_versions_dir_is_detected(self):
+        purelib = sysconfig.get_paths()['purelib']
+        self.assertTrue(migration._installed(
+            os.path.join(purelib, 'alembic_migrations', 'versions')))
+        self.assertFalse(migration._installed(self.workdir))
+
+    def test_version_path_receives_the_file(self):
+        target = os.path.join(self.workdir, 'elsewhere')
+        os.mkdir(target)
+        before = sorted(os.listdir(migration.VERSIONS_DIR))
+        result = self.assertSucceeded(self.sync(
+            'revision', '-m', 'out of tree', '--version-path', target))
+        written = result.stdout.strip()
+        self.assertEqual(target, os.path.dirname(written))
+        self.assertTrue(os.path.exists(written))
+        self.assertEqual(before, sorted(os.listdir(migration.VERSIONS_DIR)))
+
+    def test_version_path_must_exist(self):
+        result = self.sync('revision', '-m', 'nowhere', '--version-path',
+                           os.path.join(self.workdir, 'missing'))
+        self.assertEqual(2, result.code, result)
+        self.assertIn('is not a directory', result.stderr)
+
+    def test_autogenerate_refuses_an_unversioned_database(self):
+        env = self.scratch_environment()
+        sa.MetaData().create_all(self.engine)
+        with self.engine.begin() as connection:
+            connection.execute(sa.text('CREATE TABLE legacy (id INTEGER)'))
+        result = self.sync_process('revision', '-m', 'x', '--autogenerate',
+                                   env=env)
+        self.assertEqual(6, result.code, result)
+        self.assertEqual([], glob.glob(os.path.join(
+            env['PYTHONPATH'], 'alembic_migrations', 'versions', '*_x.py')))
