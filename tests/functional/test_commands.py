@@ -312,6 +312,35 @@ class CommandTests:
         check = self.sync_process('check', env=env)
         self.assertEqual(0, check.code, check)
 
+    def test_branch_label_and_depends_on(self):
+        env = self.scratch_environment()
+        self.assertSucceeded(self.sync_process(
+            'revision', '-m', 'plugin base', '--rev-id', 'd1a1',
+            '--head', 'base', '--branch-label', 'plugin', env=env))
+        self.assertSucceeded(self.sync_process(
+            'revision', '-m', 'plugin needs core', '--rev-id', 'd2a2',
+            '--head', 'plugin@head', '--depends-on', head(), env=env))
+        shown = self.assertSucceeded(self.sync_process('show', 'd2a2',
+                                                       env=env))
+        self.assertIn(head(), shown.stdout)  # listed as a dependency
+        heads = json.loads(self.sync_process(
+            'heads', '--format', 'json', env=env).stdout)
+        by_id = {h['revision']: h for h in heads}
+        self.assertEqual({head(), 'd2a2'}, set(by_id))
+        self.assertEqual(['plugin'], by_id['d2a2']['branch_labels'])
+        # Upgrading the plugin branch alone pulls in what it depends on;
+        # alembic then keeps one version row, the dependent's.
+        upgrade = self.assertSucceeded(self.sync_process(
+            'upgrade', 'plugin@head', env=env))
+        for revision in (head(), 'd1a1', 'd2a2'):
+            self.assertIn(f'Upgraded to {revision}', upgrade.stderr)
+        self.assertEqual(['d2a2'], self.sync_process(
+            'version', env=env).stdout.split())
+        self.assertSucceeded(self.sync_process('downgrade', 'plugin@base',
+                                               env=env))
+        self.assertEqual([head()], self.sync_process(
+            'version', env=env).stdout.split())
+
 
 base.for_each_backend(CommandTests, globals())
 
