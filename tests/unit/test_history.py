@@ -1,0 +1,167 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
+"""Guards on the revision files themselves; no database needed.
+
+The history has a single head, revision ids are unique, every revision file
+imports cleanly, carries its message and names known revisions. Each guard
+is also shown catching the mistake it exists for, in a scratch directory.
+"""
+
+import glob
+import importlib.util
+import os
+
+import fixtures
+
+from enamel import migration
+from tests import base
+from tests import synthetic
+
+
+def _as_tuple(value):
+    if not value:
+        return ()
+    if isinstance(value, str):
+        return (value,)
+    return tuple(value)
+
+
+def history_problems(versions_dir):
+    """Everything wrong with the revision files in ``versions_dir``, one
+    line each (empty when all is well)."""
+    problems = []
+    modules = {}
+    for path in sorted(glob.glob(os.path.join(versions_dir, '*.py'))):
+        name = os.path.basename(path)
+        if name == '__init__.py':
+            continue
+        spec = importlib.util.spec_from_file_location(
+            f'_enamel_history_{len(modules)}_{name[:-3]}', path)
+        module = importlib.util.module_from_spec(spec)
+        try:
+            spec.loader.exec_module(module)
+        except Exception as exc:
+            problems.append(f'{name} does not import: '
+                            f'{type(exc).__name__}: {exc}')
+            continue
+        revision = getattr(module, 'revision', None)
+        if not isinstance(revision, str) or not revision:
+            problems.append(f'{name} has no revision id')
+            continue
+        if revision in modules:
+            problems.append(f'revision id {revision} is used by both '
+                            f'{modules[revision][0]} and {name}')
+            continue
+        modules[revision] = (name, module)
+        if not name.startswith(revision):
+            problems.append(f'{name} is not named after its revision '
+                            f'{revision}')
+        # The message is the docstring's first line, as the template
+        # writes it (alembic shows it as the revision's doc).
+        message = (module.__doc__ or '').split('\n', 1)[0].strip()
+        if not message or message.startswith('Revision ID:'):
+            problems.append(f'{name} has no message (module docstring)')
+        for function in ('upgrade', 'downgrade'):
+            if not callable(getattr(module, function, None)):
+                problems.append(f'{name} has no {function}()')
+
+    parents = set()
+    for revision, (name, module) in modules.items():
+        for kind in ('down_revision', 'depends_on'):
+            for other in _as_tuple(getattr(module, kind, None)):
+                if other not in modules:
+                    problems.append(f'{name}: {kind} {other} is not a known '
+                                    'revision')
+        parents.update(_as_tuple(getattr(module, 'down_revision', None)))
+    heads = sorted(set(modules) - parents)
+    if modules and len(heads) != 1:
+        problems.append(f'the history has {len(heads)} heads '
+                        f'({", ".join(heads)}); merge them '
+                        '("enamel-sync merge heads -m ...")')
+    return problems
+
+
+class HistoryTest(base.TestCase):
+    """The real history under alembic_migrations/versions/."""
+
+    def test_history_has_no_problems(self):
+        self.assertEqual([], history_problems(migration.VERSIONS_DIR))
+
+    def test_alembic_sees_a_single_head_and_every_message(self):
+        script = migration.Migration(None).script
+        self.assertEqual(1, len(script.get_heads()), script.get_heads())
+        revisions = list(script.walk_revisions())
+        self.assertNotEqual([], revisions)
+        for revision in revisions:
+            self.assertTrue(revision.doc.strip(), revision.revision)
+
+
+class GuardsTest(base.TestCase):
+    """Each guard catches its mistake in a scratch versions directory."""
+
+    def setUp(self):
+        super().setUp()
+        self.versions = self.useFixture(fixtures.TempDir()).path
+        self.head = synthetic.write_history(self.versions, 3, None)
+        self.first = synthetic.revision_id(1)
+
+    def path(self, number):
+        return os.path.join(self.versions,
+                            f'{synthetic.revision_id(number)}_synthetic.py')
+
+    def edit(self, number, old, new):
+        with open(self.path(number)) as f:
+            source = f.read()
+        self.assertIn(old, source)
+        with open(self.path(number), 'w') as f:
+            f.write(source.replace(old, new))
+
+    def test_a_good_history_passes(self):
+        self.assertEqual([], history_problems(self.versions))
+
+    def test_two_heads(self):
+        second = synthetic.revision_id(2)
+        self.edit(3, f"down_revision = '{second}'",
+                  f"down_revision = '{self.first}'")
+        problems = history_problems(self.versions)
+        self.assertEqual(1, len(problems), problems)
+        self.assertIn('2 heads', problems[0])
+        self.assertIn(second, problems[0])
+        self.assertIn(self.head, problems[0])
+
+    def test_duplicate_revision_id(self):
+        self.edit(3, f"revision = '{self.head}'",
+                  f"revision = '{self.first}'")
+        problems = history_problems(self.versions)
+        self.assertIn(f'revision id {self.first} is used by both', problems[0])
+
+    def test_import_error(self):
+        self.edit(2, 'import sqlalchemy as sa',
+                  'import sqlalchemy as sa\nimport no_such_module_here')
+        problems = history_problems(self.versions)
+        self.assertIn('does not import: ModuleNotFoundError', problems[0])
+        self.assertIn(synthetic.revision_id(2), problems[0])
+
+    def test_missing_message(self):
+        self.edit(2, '"""synthetic revision 2\n', '"""\n')
+        problems = history_problems(self.versions)
+        self.assertEqual(
+            [f'{synthetic.revision_id(2)}_synthetic.py has no message '
+             '(module docstring)'], problems)
+
+    def test_unknown_down_revision(self):
+        self.edit(2, f"down_revision = '{self.first}'",
+                  "down_revision = 'deadbeef0000'")
+        problems = history_problems(self.versions)
+        self.assertIn('down_revision deadbeef0000 is not a known revision',
+                      problems[0])

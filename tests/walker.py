@@ -1,0 +1,305 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
+"""Walk the migration history one revision at a time, with hooks.
+
+oslo.db no longer ships a walker; this is enamel's. :func:`walk` upgrades
+an empty database from base to head one revision at a time, then (unless
+told not to) downgrades it back to base one revision at a time. Around each
+step it calls, when the ``hooks`` object has them::
+
+    _pre_upgrade_<rev>(engine)          before upgrading to <rev>; may
+                                        insert rows and return anything
+    _check_<rev>(engine, data)          after upgrading to <rev>, with what
+                                        _pre_upgrade_<rev> returned (or None)
+    _post_downgrade_<rev>(engine)       after downgrading <rev> away
+
+With ``stairway=True`` every revision is upgraded, downgraded and upgraded
+again before the walk moves on, and the live schema is compared before and
+after each round trip: a downgrade that does not exactly undo its upgrade
+fails, naming the revision.
+
+:class:`WalkVersionsMixin` is the same walk as a test case mixin whose
+hooks are the test's own methods. Any failure, in a migration or in a
+hook, is raised as :class:`WalkError` (an ``AssertionError``) naming the
+revision and the engine.
+"""
+
+import sqlalchemy as sa
+
+from enamel.migration import VERSION_TABLE
+
+PRE_UPGRADE = '_pre_upgrade_'
+CHECK = '_check_'
+POST_DOWNGRADE = '_post_downgrade_'
+
+
+class WalkError(AssertionError):
+    """A step of the walk failed; the message names revision and engine."""
+
+
+def upgrade_order(script):
+    """The revisions of ``script`` (a ``ScriptDirectory``), parents first.
+
+    ``walk_revisions()`` yields children before parents in a topological
+    order, so its reverse applies every revision after all of its down
+    revisions, also across branches and merges.
+    """
+    return list(reversed(list(script.walk_revisions('base', 'heads'))))
+
+
+def walk(migrate, engine, hooks=None, downgrade=True, stairway=False):
+    """Walk ``migrate``'s history up from base (and back down).
+
+    The database must be empty (at base). Every step is one
+    ``migrate.upgrade(<rev>)`` or ``migrate.downgrade(<rev>)`` call, and the
+    one ``ScriptDirectory`` that ``migrate`` cached is used throughout: no
+    step reloads the revision files.
+
+    :param migrate: an :class:`enamel.migration.Migration`.
+    :param engine: the SQLAlchemy engine of the same database, handed to
+        the hooks.
+    :param hooks: an object with ``_pre_upgrade_<rev>``, ``_check_<rev>``
+        and ``_post_downgrade_<rev>`` methods (any may be missing), or None.
+    :param downgrade: after reaching head, walk back down to base.
+    :param stairway: upgrade, downgrade and upgrade again each revision on
+        the way up, checking that the downgrade restored the schema.
+    :raises WalkError: naming the revision and the engine's dialect.
+    """
+    walker = _Walker(migrate, engine, hooks)
+    revisions = upgrade_order(migrate.script)
+    try:
+        for revision in revisions:
+            walker.up(revision, stairway=stairway)
+        if downgrade:
+            for revision in reversed(revisions):
+                walker.down(revision)
+    finally:
+        walker.close()
+    return [r.revision for r in revisions]
+
+
+class _Walker:
+
+    def __init__(self, migrate, engine, hooks):
+        self.migrate = migrate
+        self.engine = engine
+        self.hooks = hooks
+        self.dialect = engine.dialect.name
+        # The revisions applied so far: what the version table should hold
+        # is always the heads of this set.
+        self.applied = set()
+        self.heads = set()
+        self.schema = None
+        # One connection reads the version table after every step, outside
+        # any transaction in between so that it holds no lock the next
+        # migration would wait for: a new connection per step would cost
+        # as much as a small migration on the servers.
+        self.reader = None
+
+    def close(self):
+        if self.reader is not None:
+            self.reader.close()
+
+    def up(self, revision, stairway=False):
+        rev = revision.revision
+        data = self._hook(PRE_UPGRADE, revision, self.engine)
+        if stairway and self.schema is None:
+            self.schema = _schema(self.engine)
+        self._step(revision, 'upgrade', self.migrate.upgrade, rev)
+        self._expect_version(revision, 'upgrade', True)
+        self._hook(CHECK, revision, self.engine, data)
+        if not stairway:
+            return
+        before, after = self.schema, _schema(self.engine)
+        self.down(revision)
+        self._same_schema(revision, before, _schema(self.engine),
+                          'the downgrade did not restore the schema it '
+                          'started from')
+        self._step(revision, 'upgrade (again)', self.migrate.upgrade, rev)
+        self._expect_version(revision, 'upgrade (again)', True)
+        # Kept as the next revision's starting point: one reflection less
+        # per step.
+        self.schema = _schema(self.engine)
+        self._same_schema(revision, after, self.schema,
+                          'upgrading again gave a different schema')
+
+    def down(self, revision):
+        self._step(revision, 'downgrade', self.migrate.downgrade,
+                   _down_target(revision))
+        self._expect_version(revision, 'downgrade', False)
+        self._hook(POST_DOWNGRADE, revision, self.engine)
+
+    def _where(self, revision):
+        return (f'revision {revision.revision} ({revision.doc}) '
+                f'on {self.dialect}')
+
+    def _step(self, revision, what, func, target):
+        try:
+            func(target)
+        except Exception as exc:
+            raise WalkError(
+                f'{what} of {self._where(revision)} failed: '
+                f'{type(exc).__name__}: {exc}') from exc
+
+    def _hook(self, prefix, revision, *args):
+        method = getattr(self.hooks, prefix + revision.revision, None)
+        if method is None:
+            return None
+        try:
+            return method(*args)
+        except Exception as exc:
+            raise WalkError(
+                f'{prefix}{revision.revision} failed for '
+                f'{self._where(revision)}: {type(exc).__name__}: {exc}'
+            ) from exc
+
+    def _expect_version(self, revision, what, upgraded):
+        """The version table holds exactly the heads of what was applied:
+        a branched history that alembic walked differently from us fails
+        here instead of silently skipping hooks."""
+        script = self.migrate.script
+        rev = revision.revision
+        if upgraded:
+            # It replaces its parents as a head.
+            self.applied.add(rev)
+            self.heads -= set(_parents(revision))
+            self.heads.add(rev)
+        else:
+            # Its parents with no other applied child are heads again.
+            self.applied.discard(rev)
+            self.heads.discard(rev)
+            for parent in _parents(revision):
+                if not script.get_revision(parent).nextrev & self.applied:
+                    self.heads.add(parent)
+        if self.reader is None:
+            self.reader = self.engine.connect()
+        try:
+            found = sorted(self.reader.execute(sa.text(
+                f'SELECT version_num FROM {VERSION_TABLE}')).scalars())
+        finally:
+            self.reader.rollback()
+        expected = sorted(self.heads)
+        if found != expected:
+            raise WalkError(
+                f'after the {what} of {self._where(revision)} the database '
+                f'is at {", ".join(found) or "base"}, expected '
+                f'{", ".join(expected) or "base"}')
+
+    def _same_schema(self, revision, expected, found, message):
+        if expected != found:
+            lines = _schema_differences(expected, found)
+            raise WalkError(
+                f'stairway of {self._where(revision)}: {message}: '
+                + '; '.join(lines))
+
+
+def _parents(revision):
+    down = revision.down_revision
+    if not down:
+        return ()
+    if isinstance(down, str):
+        return (down,)
+    return tuple(down)
+
+
+def _down_target(revision):
+    """Where downgrading ``revision`` away leads: just below it.
+
+    ``<rev>@-1`` is relative to the revision itself, so on a branched
+    history only that branch moves (a bare parent id would also take away
+    the parent's other children). A merge revision goes down to one of its
+    parents: alembic removes only the descendants of the target, so the
+    other parents stay.
+    """
+    parents = _parents(revision)
+    if not parents:
+        return f'{revision.revision}@base'
+    if len(parents) > 1:
+        return parents[0]
+    return f'{revision.revision}@-1'
+
+
+def _schema(engine):
+    """A comparable picture of the live schema (version table excluded).
+
+    Uses SQLAlchemy's multi-table reflection, one query per kind of object
+    on the servers, so that a stairway stays cheap as tables accumulate.
+    """
+    with engine.connect() as connection:
+        inspector = sa.inspect(connection)
+        picture = {}
+        kinds = {
+            'columns': inspector.get_multi_columns,
+            'pk': inspector.get_multi_pk_constraint,
+            'indexes': inspector.get_multi_indexes,
+            'unique': inspector.get_multi_unique_constraints,
+            'fks': inspector.get_multi_foreign_keys,
+        }
+        for kind, reflect in kinds.items():
+            for (_schema_name, table), items in reflect().items():
+                if table == VERSION_TABLE:
+                    continue
+                picture.setdefault(table, {})[kind] = _normalise(kind, items)
+        connection.rollback()
+    return picture
+
+
+def _normalise(kind, items):
+    if kind == 'columns':
+        return tuple((c['name'], str(c['type']), c['nullable'],
+                      str(c.get('default'))) for c in items)
+    if kind == 'pk':
+        return (items.get('name'), tuple(items.get('constrained_columns')
+                                         or ()))
+    if kind == 'fks':
+        return tuple(sorted(
+            (f.get('name') or '', tuple(f['constrained_columns']),
+             f['referred_table'], tuple(f['referred_columns']),
+             tuple(sorted((f.get('options') or {}).items())))
+            for f in items))
+    return tuple(sorted((i.get('name') or '', tuple(i['column_names']),
+                         bool(i.get('unique'))) for i in items))
+
+
+def _schema_differences(expected, found):
+    lines = []
+    for table in sorted(set(expected) | set(found)):
+        if table not in found:
+            lines.append(f'table {table} is missing')
+        elif table not in expected:
+            lines.append(f'table {table} was left behind')
+        else:
+            for kind in sorted(set(expected[table]) | set(found[table])):
+                was = expected[table].get(kind)
+                now = found[table].get(kind)
+                if was != now:
+                    lines.append(f'{table} {kind}: {was} != {now}')
+    return lines
+
+
+class WalkVersionsMixin:
+    """Walk the history; the hooks are the test's own methods.
+
+    Mix into a test case that provides ``self.migration()``, an
+    :class:`enamel.migration.Migration` for an empty database (for example
+    one per engine with :func:`tests.base.for_each_backend`), then add
+    ``_pre_upgrade_<rev>``/``_check_<rev>``/``_post_downgrade_<rev>``
+    methods for the revisions worth checking. The hooks get the
+    Migration's engine.
+    """
+
+    def walk_versions(self, downgrade=True, stairway=False):
+        """Walk base to head (and back); the revision ids, in order."""
+        migrate = self.migration()
+        return walk(migrate, migrate.engine, hooks=self,
+                    downgrade=downgrade, stairway=stairway)
