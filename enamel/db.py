@@ -26,7 +26,7 @@ def make_url(connection):
     """
     try:
         return sa.engine.make_url(connection)
-    except sa.exc.ArgumentError:
+    except (sa.exc.ArgumentError, ValueError):  # ValueError: a bad port
         raise exception.ConfigError(
             '[database] connection is not a valid SQLAlchemy URL') from None
 
@@ -47,6 +47,13 @@ def create_engine(conf):
     if backend in ('mysql', 'mariadb', 'postgresql'):
         kwargs['connect_args'] = {
             'connect_timeout': conf.database.connect_timeout}
+    pymysql = (backend in ('mysql', 'mariadb') and
+               url.get_driver_name() == 'pymysql')
+    if pymysql:
+        # PyMySQL's connect_timeout covers only the TCP connect: a server
+        # that accepts and never answers would hang the handshake forever.
+        kwargs['connect_args']['read_timeout'] = (
+            conf.database.connect_timeout)
     # enamel-sync opens at most two connections and closes them at exit: a
     # pool would only keep sessions (and their locks) alive behind our back.
     kwargs['poolclass'] = sa.pool.NullPool
@@ -63,7 +70,18 @@ def create_engine(conf):
             f'enamel[postgresql]') from None
     if backend == 'sqlite':
         _take_over_pysqlite_transactions(engine)
+    if pymysql:
+        _unbound_pymysql_reads(engine)
     return engine
+
+
+def _unbound_pymysql_reads(engine):
+    @event.listens_for(engine, 'connect')
+    def _connect(dbapi_connection, connection_record):
+        # Connected: a statement (a long ALTER TABLE) may take as long as it
+        # needs. PyMySQL reads its timeout from this attribute before every
+        # read and has no public way to change it on an open connection.
+        dbapi_connection._read_timeout = None
 
 
 def _take_over_pysqlite_transactions(engine):

@@ -249,6 +249,20 @@ class Migration:
                 'newer release?); nothing was changed')
         return tuple(heads)
 
+    def _preload_script(self):
+        """Load the revision files before waiting for the lock.
+
+        They are code, not database state: processes queued behind the
+        lock (several hosts or workers upgrading at once) read them while
+        the first one migrates, and the lock is held for less time. An
+        error here is left for the same call under the lock to report.
+        """
+        from alembic.script import revision as alembic_revision
+        try:
+            self.script
+        except (alembic_revision.RevisionError, _command_error()):
+            pass
+
     def _known(self, revision_id):
         from alembic.script import revision as alembic_revision
         try:
@@ -262,6 +276,10 @@ class Migration:
         try:
             return make_steps()
         except (alembic_revision.RevisionError, _command_error()) as exc:
+            # alembic words an ambiguous prefix as "Can't locate"; its
+            # cause names the revisions the prefix matches.
+            if isinstance(exc.__cause__, alembic_revision.RevisionError):
+                exc = exc.__cause__
             raise exception.BadRevision(first_line(exc)) from None
 
     def version(self):
@@ -284,6 +302,7 @@ class Migration:
         """
         if sql:
             return self._offline('upgrade', revision, tag=tag)
+        self._preload_script()
         with self._locked() as connection:
             heads = self._guard(connection)
             steps = self._plan(
@@ -380,13 +399,17 @@ class Migration:
             now = ', '.join(self._read_heads(connection)[0]) or 'base'
         except sa.exc.SQLAlchemyError:
             now = 'unknown (the connection was lost)'
-        message = (f'revision {revision_id} failed: {first_line(exc)}; '
-                   f'the database is at {now}')
+        message = f'revision {revision_id} failed: {first_line(exc)}; '
         if connection.dialect.name in ('mysql', 'mariadb'):
             message += (
-                '; MySQL commits each DDL statement, so the failed revision '
-                'may have left objects behind: see "When a migration fails" '
-                'in the operator guide')
+                f'the database is at {now}, the last revision that fully '
+                'applied; MySQL commits each DDL statement, so the failed '
+                'revision may have left objects behind: see "When a '
+                'migration fails" in the operator guide')
+        else:
+            # One transaction per run: the revisions this run reported as
+            # upgraded were rolled back with the failed one.
+            message += f'the run was rolled back, the database is at {now}'
         return exception.MigrationFailed(message)
 
     def _offline(self, name, revision, **kw):

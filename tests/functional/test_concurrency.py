@@ -1,0 +1,201 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
+"""Several enamel-sync processes at once, and the migration lock's timeout.
+
+The race runs real ``enamel-sync upgrade`` processes over a synthetic
+history written into a scratch copy of the environment. The test holds the
+migration lock itself (with :func:`enamel.lock.migration_lock`, on a
+connection of its own) until every process has said that it waits, so the
+eight of them are guaranteed to overlap however slowly they start, and
+then lets them race for it.
+"""
+
+import collections
+import compileall
+import contextlib
+import os
+import re
+import subprocess
+import threading
+
+import sqlalchemy as sa
+
+from enamel import lock
+from enamel import migration
+from tests import base
+from tests import synthetic
+
+PROCESSES = 8
+SYNTHETIC_REVISIONS = 40
+DEADLINE = 240  # seconds; a bound against hanging, not a speed target
+UPGRADED = re.compile(r'^Upgraded to (\S+) ')
+
+
+def real_head():
+    return migration.Migration(None).script.get_current_head()
+
+
+class Process:
+    """A running enamel-sync whose stderr is read line by line as it comes,
+    so that the test can wait for a line without sleeping."""
+
+    def __init__(self, args, env, cwd):
+        self.popen = subprocess.Popen(
+            args, cwd=cwd, env=env, text=True, stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        self.lines = []
+        self.waiting = threading.Event()
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self):
+        for line in self.popen.stderr:
+            self.lines.append(line.rstrip('\n'))
+            if line.startswith('Waiting up to'):
+                self.waiting.set()
+        self.popen.stderr.close()
+
+    def finish(self):
+        code = self.popen.wait(timeout=DEADLINE)
+        self._reader.join(timeout=DEADLINE)
+        return code
+
+    def stop(self):
+        if self.popen.poll() is None:
+            self.popen.kill()
+            self.popen.wait()
+
+
+class ConcurrencyTests:
+
+    def start(self, *argv, config_file=None, env=None):
+        args = [base.enamel_sync_executable(), '--config-file',
+                config_file or self.config_file] + list(argv)
+        process_env = dict(os.environ, HOME=self.workdir)
+        process_env.pop('OS_DATABASE__CONNECTION', None)
+        process_env.update(env or {})
+        process = Process(args, process_env, self.workdir)
+        self.addCleanup(process.stop)
+        return process
+
+    @contextlib.contextmanager
+    def holding_the_lock(self):
+        """Take the migration lock as another enamel-sync would."""
+        with self.engine.connect() as connection:
+            with lock.migration_lock(connection, 0):
+                yield
+
+    def version(self):
+        with self.engine.connect() as connection:
+            names = sa.inspect(connection).get_table_names()
+            if migration.VERSION_TABLE not in names:
+                return []
+            return list(connection.execute(sa.text(
+                'SELECT version_num FROM alembic_version')).scalars())
+
+    def tables(self):
+        return set(sa.inspect(self.engine).get_table_names())
+
+    def test_eight_concurrent_upgrades_run_each_migration_once(self):
+        env = self.scratch_environment()
+        versions = os.path.join(self.workdir, 'scratch',
+                                'alembic_migrations', 'versions')
+        head = synthetic.write_history(versions, SYNTHETIC_REVISIONS,
+                                       real_head())
+        expected = [real_head()] + [synthetic.revision_id(n) for n in
+                                    range(1, SYNTHETIC_REVISIONS + 1)]
+        # Compiled once here rather than by each of the eight processes.
+        compileall.compile_dir(versions, quiet=1)
+
+        with self.holding_the_lock():
+            processes = [self.start('upgrade', env=env)
+                         for _ in range(PROCESSES)]
+            for number, process in enumerate(processes):
+                self.assertTrue(
+                    process.waiting.wait(DEADLINE),
+                    f'process {number} never said that it waits: '
+                    f'{process.lines}')
+        # All eight wait; the lock is free now and they race for it.
+        codes = [process.finish() for process in processes]
+        stderr = [process.lines for process in processes]
+
+        self.assertEqual([0] * PROCESSES, codes, stderr)
+        applied = collections.Counter(
+            match.group(1) for lines in stderr for line in lines
+            for match in [UPGRADED.match(line)] if match)
+        # Every revision ran, and none ran twice.
+        self.assertEqual(collections.Counter(expected), applied)
+        # One process did all the work; the others waited, read the
+        # version again and found nothing to do.
+        workers = [lines for lines in stderr
+                   if any(UPGRADED.match(line) for line in lines)]
+        self.assertEqual(1, len(workers), stderr)
+        idle = [lines for lines in stderr if lines not in workers]
+        self.assertEqual(PROCESSES - 1, len(idle))
+        for lines in idle:
+            self.assertIn(f'Nothing to do: the database is at {head}', lines)
+        for lines in stderr:
+            self.assertFalse([line for line in lines if 'error' in line],
+                             lines)
+        self.assertEqual([head], self.version())
+        self.assertEqual(
+            {'alembic_version', 'tasks', 'task_items'} |
+            {synthetic.table_name(n)
+             for n in range(1, SYNTHETIC_REVISIONS + 1)},
+            self.tables())
+
+    def test_lock_timeout_gives_up_with_a_clear_error(self):
+        config_file = self.write_config(self.url, name='timeout.conf',
+                                        migration_lock_timeout=1)
+        with self.holding_the_lock():
+            result = self.sync_process('upgrade', config_file=config_file)
+        self.assertEqual(1, result.code, result)
+        lines = result.stderr.splitlines()
+        self.assertEqual(2, len(lines), result)
+        self.assertIn('Waiting up to 1s for the migration lock', lines[0])
+        self.assertEqual(
+            'enamel-sync: error: gave up after 1s waiting for the migration '
+            'lock held by another enamel-sync process ([database] '
+            'migration_lock_timeout)', lines[1])
+        self.assertNotIn('Traceback', result.stderr)
+        # Nothing was changed.
+        self.assertEqual([], self.version())
+        self.assertEqual(set(), self.tables())
+        # And the lock was given back: the next run neither waits nor fails.
+        result = self.assertSucceeded(self.sync(
+            'upgrade', config_file=config_file))
+        self.assertNotIn('Waiting', result.stderr)
+        self.assertEqual([real_head()], self.version())
+
+    def test_zero_timeout_does_not_wait_for_any_writing_command(self):
+        self.assertSucceeded(self.sync('upgrade'))
+        config_file = self.write_config(self.url, name='nowait.conf',
+                                        migration_lock_timeout=0)
+        with self.holding_the_lock():
+            for argv in (['upgrade'], ['downgrade', 'base'],
+                         ['stamp', 'base']):
+                result = self.sync(*argv, config_file=config_file)
+                self.assertEqual(1, result.code, (argv, result))
+                self.assertEqual(
+                    'enamel-sync: error: gave up after 0s waiting for the '
+                    'migration lock held by another enamel-sync process '
+                    '([database] migration_lock_timeout)\n', result.stderr,
+                    argv)
+            # Reading commands take no lock.
+            self.assertSucceeded(self.sync('version', config_file=config_file))
+        self.assertEqual([real_head()], self.version())
+        self.assertEqual({'alembic_version', 'tasks', 'task_items'},
+                         self.tables())
+
+
+base.for_each_backend(ConcurrencyTests, globals())

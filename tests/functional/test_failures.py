@@ -1,0 +1,288 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
+"""A failing revision, and an upgrade killed midway, on every engine.
+
+Each test writes a synthetic history into a scratch copy of the
+environment and runs the real ``enamel-sync`` console script on it. The
+kill tests stop the upgrade inside a revision that blocks: it announces
+itself on a FIFO the test listens to, then opens a second FIFO that nobody
+ever writes, so the test kills a process it knows to be midway without
+guessing a delay.
+"""
+
+import os
+import select
+import signal
+import time
+
+import sqlalchemy as sa
+
+from enamel import migration
+from tests import base
+from tests import synthetic
+
+DEADLINE = 120  # seconds; a bound against hanging, not a speed target
+BEFORE_FAILURE = 5
+BEFORE_BLOCK = 20
+
+FAILING = 'fa11ed000001'
+BLOCKING = 'b10c4ed00001'
+AFTER_BLOCKING = 'af7e4b100001'
+
+REVISION = '''\
+"""{doc}
+
+Revision ID: {revision}
+Revises: {down_revision}
+"""
+
+import os
+
+from alembic import op
+import sqlalchemy as sa
+
+revision = {revision!r}
+down_revision = {down_revision!r}
+branch_labels = None
+depends_on = None
+
+
+def create(name):
+    op.create_table(name, sa.Column('id', sa.Integer(), primary_key=True))
+
+
+def upgrade():
+{body}
+
+
+def downgrade():
+    op.drop_table({table!r})
+'''
+
+FAILING_BODY = '''\
+    create('half_done')
+    op.execute('INSERT INTO no_such_table (id) VALUES (1)')'''
+
+FIXED_BODY = '''\
+    create('half_done')'''
+
+# Where DDL is transactional the table is created before blocking, to show
+# that the kill rolls it back; MySQL would keep it, so it blocks first.
+BLOCKING_BODY = '''\
+    transactional = op.get_context().impl.transactional_ddl
+    if transactional:
+        create('blocked')
+    fifos = os.environ.get('ENAMEL_TEST_BLOCK_FIFOS')
+    if fifos:
+        reached, release = fifos.split(os.pathsep)
+        with open(reached, 'w') as f:
+            f.write(revision)
+        with open(release) as f:  # nobody writes it: wait to be killed
+            f.read()
+    if not transactional:
+        create('blocked')'''
+
+AFTER_BODY = '''\
+    create('after_blocked')'''
+
+
+def real_head():
+    return migration.Migration(None).script.get_current_head()
+
+
+class ScratchHistory:
+    """Helpers shared by the failure and kill tests."""
+
+    def write_revision(self, revision, down_revision, body, table, doc):
+        path = os.path.join(self.versions, f'{revision}_{table}.py')
+        with open(path, 'w') as f:
+            f.write(REVISION.format(
+                revision=revision, down_revision=down_revision, body=body,
+                table=table, doc=doc))
+
+    def make_scratch(self, synthetic_count):
+        self.env = self.scratch_environment()
+        # A revision rewritten within the same second must not be read from
+        # a stale bytecode cache.
+        self.env['PYTHONDONTWRITEBYTECODE'] = '1'
+        self.versions = os.path.join(self.workdir, 'scratch',
+                                     'alembic_migrations', 'versions')
+        return synthetic.write_history(self.versions, synthetic_count,
+                                       real_head())
+
+    def sync_scratch(self, *argv, env=None):
+        return self.sync_process(*argv, env=dict(self.env, **(env or {})),
+                                 timeout=DEADLINE)
+
+    def version(self):
+        with self.engine.connect() as connection:
+            if migration.VERSION_TABLE not in (
+                    sa.inspect(connection).get_table_names()):
+                return []
+            return list(connection.execute(sa.text(
+                'SELECT version_num FROM alembic_version')).scalars())
+
+    def tables(self):
+        return set(sa.inspect(self.engine).get_table_names())
+
+    def tables_at(self, count, *extra):
+        """The tables a database has after synthetic revision ``count``."""
+        return ({'alembic_version', 'tasks', 'task_items'} |
+                {synthetic.table_name(n) for n in range(1, count + 1)} |
+                set(extra))
+
+    @property
+    def transactional_ddl(self):
+        return self.BACKEND != 'mysql'
+
+
+class FailureTests(ScratchHistory):
+
+    def test_failing_revision_is_reported_and_leaves_a_true_version(self):
+        last = self.make_scratch(BEFORE_FAILURE)
+        self.write_revision(FAILING, last, FAILING_BODY, 'half_done',
+                            'fails halfway')
+        # Committed first, in a run of its own.
+        self.assertSucceeded(
+            self.sync_scratch('upgrade', synthetic.revision_id(3)))
+
+        result = self.sync_scratch('upgrade')
+
+        self.assertEqual(1, result.code, result)
+        self.assertNotIn('Traceback', result.stderr)
+        errors = [line for line in result.stderr.splitlines()
+                  if line.startswith('enamel-sync: error:')]
+        self.assertEqual(1, len(errors), result)
+        error = errors[0]
+        # The last line of stderr, naming the revision and the cause.
+        self.assertEqual(error, result.stderr.splitlines()[-1])
+        self.assertIn(f'revision {FAILING} failed: ', error)
+        self.assertIn('no_such_table', error)
+        self.assertNotIn('INSERT', error)  # one line: no SQL echoed
+        if self.transactional_ddl:
+            # The whole run rolled back: revisions 4 and 5 and the failed
+            # one's table are gone, the version is where the run started.
+            self.assertIn('the run was rolled back, the database is at '
+                          f'{synthetic.revision_id(3)}', error)
+            self.assertEqual([synthetic.revision_id(3)], self.version())
+            self.assertEqual(self.tables_at(3), self.tables())
+        else:
+            # MySQL committed each revision that fully applied, and the
+            # failed revision's CREATE TABLE, which it cannot roll back.
+            self.assertIn(f'the database is at {last}, the last revision '
+                          'that fully applied', error)
+            self.assertIn('When a migration fails', error)
+            self.assertEqual([last], self.version())
+            self.assertEqual(self.tables_at(BEFORE_FAILURE, 'half_done'),
+                             self.tables())
+            # The documented recovery: remove what the failed revision
+            # left behind before running it again.
+            with self.engine.begin() as connection:
+                connection.execute(sa.text('DROP TABLE half_done'))
+
+        # Fix the revision and run again: it resumes, and the lock was
+        # released by the failed run.
+        self.write_revision(FAILING, last, FIXED_BODY, 'half_done', 'fixed')
+        result = self.assertSucceeded(self.sync_scratch('upgrade'))
+        self.assertNotIn('Waiting', result.stderr)
+        self.assertIn(f'Upgraded to {FAILING}', result.stderr)
+        self.assertEqual([FAILING], self.version())
+        self.assertEqual(self.tables_at(BEFORE_FAILURE, 'half_done'),
+                         self.tables())
+
+
+class KillTests(ScratchHistory):
+
+    def start_blocking_upgrade(self):
+        """Start ``upgrade`` and return once it is inside the blocking
+        revision, every synthetic revision before it applied."""
+        last = self.make_scratch(BEFORE_BLOCK)
+        self.write_revision(BLOCKING, last, BLOCKING_BODY, 'blocked',
+                            'blocks until killed')
+        self.write_revision(AFTER_BLOCKING, BLOCKING, AFTER_BODY,
+                            'after_blocked', 'after the blocking one')
+        reached = os.path.join(self.workdir, 'reached')
+        release = os.path.join(self.workdir, 'release')
+        os.mkfifo(reached)
+        os.mkfifo(release)
+        # Opened before the process starts, so its open for writing returns.
+        fd = os.open(reached, os.O_RDONLY | os.O_NONBLOCK)
+        self.addCleanup(os.close, fd)
+        process = self.sync_process(
+            'upgrade', env=dict(self.env, ENAMEL_TEST_BLOCK_FIFOS=os.pathsep
+                                .join((reached, release))), wait=False)
+        self.addCleanup(self.reap, process)
+        deadline = time.monotonic() + DEADLINE
+        announced = ''
+        while not announced:
+            self.assertIsNone(process.poll(), 'enamel-sync ended before '
+                              'the blocking revision')
+            remaining = deadline - time.monotonic()
+            self.assertGreater(remaining, 0, 'the blocking revision was '
+                               'never reached')
+            readable, _, _ = select.select([fd], [], [], min(remaining, 1))
+            if readable:
+                announced = os.read(fd, 64).decode()
+        self.assertEqual(BLOCKING, announced)
+        return process, last
+
+    def reap(self, process):
+        if process.poll() is None:
+            process.kill()
+        process.communicate(timeout=DEADLINE)
+
+    def assert_version_matches_tables(self, last):
+        if self.transactional_ddl:
+            # Nothing of the killed run was committed.
+            self.assertEqual([], self.version())
+            self.assertEqual(set(), self.tables())
+        else:
+            # Each revision before the blocking one was committed with its
+            # version row; the blocking one had done nothing yet.
+            self.assertEqual([last], self.version())
+            self.assertEqual(self.tables_at(BEFORE_BLOCK), self.tables())
+
+    def assert_next_run_completes(self):
+        result = self.assertSucceeded(self.sync_scratch('upgrade'))
+        self.assertIn(f'Upgraded to {AFTER_BLOCKING}', result.stderr)
+        self.assertEqual([AFTER_BLOCKING], self.version())
+        self.assertEqual(
+            self.tables_at(BEFORE_BLOCK, 'blocked', 'after_blocked'),
+            self.tables())
+
+    def test_sigterm_midway_rolls_back_and_the_next_run_completes(self):
+        process, last = self.start_blocking_upgrade()
+        process.send_signal(signal.SIGTERM)
+        stdout, stderr = process.communicate(timeout=DEADLINE)
+        self.assertEqual(143, process.returncode, stderr)
+        # It was midway: the revisions before the blocking one ran.
+        self.assertIn(f'Upgraded to {last}', stderr)
+        self.assertNotIn('Traceback', stderr)
+        self.assertEqual(
+            'enamel-sync: error: terminated; whatever was not committed was '
+            'rolled back', stderr.splitlines()[-1])
+        self.assert_version_matches_tables(last)
+        self.assert_next_run_completes()
+
+    def test_sigkill_midway_leaves_a_true_version(self):
+        process, last = self.start_blocking_upgrade()
+        process.kill()
+        stdout, stderr = process.communicate(timeout=DEADLINE)
+        self.assertEqual(-signal.SIGKILL, process.returncode)
+        self.assertIn(f'Upgraded to {last}', stderr)
+        self.assert_version_matches_tables(last)
+        self.assert_next_run_completes()
+
+
+base.for_each_backend(FailureTests, globals())
+base.for_each_backend(KillTests, globals())
