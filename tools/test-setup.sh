@@ -40,3 +40,18 @@ if ! psql_root -tAc "SELECT 1 FROM pg_database WHERE datname='$DB_USER'" \
         | grep -q 1; then
     psql_root -c "CREATE DATABASE $DB_USER OWNER $DB_USER"
 fi
+
+# A role that must give its password even where the server trusts local
+# connections (as this machine's does): the tests prove that a wrong
+# password is refused and never printed. Its pg_hba.conf rule goes first.
+PW_USER=openstack_citest_pw
+if ! psql_root -tAc "SELECT 1 FROM pg_roles WHERE rolname='$PW_USER'" \
+        | grep -q 1; then
+    psql_root -c "CREATE ROLE $PW_USER WITH LOGIN PASSWORD '$DB_PW'"
+fi
+HBA_FILE=$(psql_root -tAc 'SHOW hba_file')
+HBA_RULE="host all $PW_USER 127.0.0.1/32 scram-sha-256"
+if ! $SUDO grep -qxF "$HBA_RULE" "$HBA_FILE"; then
+    $SUDO sed -i "1i $HBA_RULE" "$HBA_FILE"
+    psql_root -tAc 'SELECT pg_reload_conf()'
+fi
