@@ -43,6 +43,9 @@ def _url():
 
 
 def _configure(**kwargs):
+    if config.attributes.get('transaction_per_migration'):
+        # Migration.upgrade(each_revision=...): commit every revision.
+        kwargs['transaction_per_migration'] = True
     context.configure(
         on_version_apply=config.attributes.get('on_version_apply', ()),
         **kwargs)

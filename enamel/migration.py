@@ -105,7 +105,7 @@ def context_options(dialect_name):
         compare_type=True,
         compare_server_default=True,
         render_as_batch=sqlite,
-        transaction_per_migration=dialect_name in ('mysql', 'mariadb'),
+        transaction_per_migration=_per_revision(dialect_name),
         include_object=include_object,
     )
     if sqlite:
@@ -292,13 +292,21 @@ class Migration:
 
     # -- writing the database --------------------------------------------
 
-    def upgrade(self, revision='head', sql=False, tag=None):
+    def upgrade(self, revision='head', sql=False, tag=None,
+                each_revision=None):
         """Upgrade to a later revision.
 
         :param revision: target revision, relative (``+1``) or symbolic
             (``head``, ``heads``, ``label@head``); ``FROM:TO`` with ``sql``.
         :param sql: write the SQL to stdout instead of running it.
         :param tag: passed to env.py (``context.get_tag_argument()``).
+        :param each_revision: ``func(script, applied)``, called before
+            (``applied=False``) and after (``applied=True``) each revision
+            with its ``alembic.script.Script``. Every revision then commits
+            on its own, so that ``func`` sees, on a connection of its own,
+            the database as each revision left it (the test walker's
+            hooks). An exception from ``func`` stops the run and is raised
+            as it is.
         """
         if sql:
             return self._offline('upgrade', revision, tag=tag)
@@ -307,15 +315,19 @@ class Migration:
             heads = self._guard(connection)
             steps = self._plan(
                 lambda: self.script._upgrade_revs(revision, heads))
-            self._run(connection, steps, revision, tag, heads)
+            self._run(connection, steps, revision, tag, heads,
+                      each_revision)
 
-    def downgrade(self, revision='-1', sql=False, tag=None):
+    def downgrade(self, revision='-1', sql=False, tag=None,
+                  each_revision=None):
         """Revert to a previous revision.
 
         :param revision: target revision (``-1``, ``base``, an id);
             ``FROM:TO`` with ``sql``.
         :param sql: write the SQL to stdout instead of running it.
         :param tag: passed to env.py.
+        :param each_revision: as for :meth:`upgrade`; ``script`` is the
+            revision being removed.
         """
         if sql:
             return self._offline('downgrade', revision, tag=tag)
@@ -323,7 +335,8 @@ class Migration:
             heads = self._guard(connection)
             steps = self._plan(
                 lambda: self.script._downgrade_revs(revision, heads))
-            self._run(connection, steps, revision, tag, heads)
+            self._run(connection, steps, revision, tag, heads,
+                      each_revision)
 
     def stamp(self, revision, sql=False, purge=False, tag=None,
               verify=False):
@@ -355,7 +368,8 @@ class Migration:
                 lambda: self.script._stamp_revs(revision, heads))
             self._run(connection, steps, revision, tag, heads, purge=purge)
 
-    def _run(self, connection, steps, destination, tag, heads, **kw):
+    def _run(self, connection, steps, destination, tag, heads,
+             each_revision=None, **kw):
         """Run the planned steps through env.py on the locked connection."""
         from alembic import runtime
 
@@ -378,22 +392,34 @@ class Migration:
 
         config = self.get_config(connection)
         config.attributes['on_version_apply'] = progress
+        per_revision = _per_revision(connection.dialect.name)
+        if each_revision is None:
+            def plan(rev, context):
+                return steps
+        else:
+            per_revision = True
+            config.attributes['transaction_per_migration'] = True
+
+            def plan(rev, context):
+                return _one_by_one(context.connection, steps, each_revision)
         try:
             with runtime.environment.EnvironmentContext(
-                    config, self.script, fn=lambda rev, context: steps,
-                    as_sql=False, destination_rev=destination, tag=tag,
-                    **kw):
+                    config, self.script, fn=plan, as_sql=False,
+                    destination_rev=destination, tag=tag, **kw):
                 self.script.run_env()
+        except _CallbackFailed as exc:
+            raise exc.__cause__
         except Exception as exc:
             if len(applied) >= len(steps):
                 raise
             failed = _step_revision(steps[len(applied)])
-            raise self._failure(connection, failed, exc) from exc
+            raise self._failure(connection, failed, exc,
+                                per_revision) from exc
         if isinstance(steps[0], runtime.migration.StampStep):
             LOG.info('Stamped %s', ', '.join(self._read_heads(connection)[0])
                      or 'base')
 
-    def _failure(self, connection, revision_id, exc):
+    def _failure(self, connection, revision_id, exc, per_revision):
         try:
             connection.rollback()
             now = ', '.join(self._read_heads(connection)[0]) or 'base'
@@ -406,6 +432,9 @@ class Migration:
                 'applied; MySQL commits each DDL statement, so the failed '
                 'revision may have left objects behind: see "When a '
                 'migration fails" in the operator guide')
+        elif per_revision:
+            message += (f'the database is at {now}, the last revision that '
+                        'fully applied')
         else:
             # One transaction per run: the revisions this run reported as
             # upgraded were rolled back with the failed one.
@@ -625,6 +654,40 @@ def first_line(exc):
     """The first non-blank line of an exception, without SQL or params."""
     text = str(exc).strip() or exc.__class__.__name__
     return text.splitlines()[0].strip()
+
+
+def _per_revision(dialect_name):
+    """Does each revision commit on its own (else: once per run)?"""
+    return dialect_name in ('mysql', 'mariadb')
+
+
+class _CallbackFailed(Exception):
+    """Carries an ``each_revision`` error through alembic (``__cause__``)."""
+
+
+def _one_by_one(connection, steps, each_revision):
+    """Hand alembic the steps one at a time, calling ``each_revision``
+    between them.
+
+    alembic asks for the next step only once the previous one committed;
+    what it read before the first step (the version table) is committed
+    here too, so that ``each_revision`` may write on a connection of its
+    own, even to SQLite.
+    """
+    previous = None
+    for step in list(steps) + [None]:
+        if connection.in_transaction():
+            connection.commit()
+        try:
+            if previous is not None:
+                each_revision(previous.revision, True)
+            if step is not None:
+                each_revision(step.revision, False)
+        except Exception as exc:
+            raise _CallbackFailed() from exc
+        if step is not None:
+            yield step
+        previous = step
 
 
 def _step_revision(step):

@@ -60,10 +60,13 @@ def upgrade_order(script):
 def walk(migrate, engine, hooks=None, downgrade=True, stairway=False):
     """Walk ``migrate``'s history up from base (and back down).
 
-    The database must be empty (at base). Every step is one
-    ``migrate.upgrade(<rev>)`` or ``migrate.downgrade(<rev>)`` call, and the
-    one ``ScriptDirectory`` that ``migrate`` cached is used throughout: no
-    step reloads the revision files.
+    The database must be empty (at base). The way up is one
+    ``migrate.upgrade('heads', each_revision=...)`` call and the way down
+    one ``migrate.downgrade('base', each_revision=...)``: every revision
+    commits on its own and the hooks run between revisions, while the
+    connection, the lock, env.py and the one ``ScriptDirectory`` that
+    ``migrate`` cached serve the whole pass. A stairway walks up with one
+    call per step, as it must go down and up again in between.
 
     :param migrate: an :class:`enamel.migration.Migration`.
     :param engine: the SQLAlchemy engine of the same database, handed to
@@ -76,16 +79,18 @@ def walk(migrate, engine, hooks=None, downgrade=True, stairway=False):
     :raises WalkError: naming the revision and the engine's dialect.
     """
     walker = _Walker(migrate, engine, hooks)
-    revisions = upgrade_order(migrate.script)
     try:
-        for revision in revisions:
-            walker.up(revision, stairway=stairway)
+        if stairway:
+            walked = upgrade_order(migrate.script)
+            for revision in walked:
+                walker.up(revision, stairway=True)
+        else:
+            walked = walker.run('upgrade', migrate.upgrade, 'heads')
         if downgrade:
-            for revision in reversed(revisions):
-                walker.down(revision)
+            walker.run('downgrade', migrate.downgrade, 'base')
     finally:
         walker.close()
-    return [r.revision for r in revisions]
+    return [r.revision for r in walked]
 
 
 class _Walker:
@@ -109,6 +114,38 @@ class _Walker:
     def close(self):
         if self.reader is not None:
             self.reader.close()
+
+    def run(self, what, func, target):
+        """One upgrade or downgrade command with the hooks between its
+        revisions; the revisions in the order they were applied."""
+        upgrade = what == 'upgrade'
+        data = {}
+        walked = []
+
+        def each_revision(revision, applied):
+            if not applied:
+                walked.append(revision)
+                if upgrade:
+                    data[revision.revision] = self._hook(
+                        PRE_UPGRADE, revision, self.engine)
+                return
+            self._expect_version(revision, what, upgrade)
+            if upgrade:
+                self._hook(CHECK, revision, self.engine,
+                           data.pop(revision.revision))
+            else:
+                self._hook(POST_DOWNGRADE, revision, self.engine)
+
+        try:
+            func(target, each_revision=each_revision)
+        except WalkError:
+            raise
+        except Exception as exc:
+            where = (self._where(walked[-1]) if walked
+                     else f'{target} on {self.dialect}')
+            raise WalkError(f'{what} of {where} failed: '
+                            f'{type(exc).__name__}: {exc}') from exc
+        return walked
 
     def up(self, revision, stairway=False):
         rev = revision.revision
