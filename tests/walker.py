@@ -129,7 +129,15 @@ class _Walker:
                     data[revision.revision] = self._hook(
                         PRE_UPGRADE, revision, self.engine)
                 return
-            self._expect_version(revision, what, upgrade)
+            # The version table is read where a hook is about to look at
+            # the database, and once at the end of the pass: reading it
+            # after every revision costs a schema reload per step on
+            # SQLite, and alembic itself fails a step whose version update
+            # finds no row.
+            hook = CHECK if upgrade else POST_DOWNGRADE
+            self._expect_version(
+                revision, what, upgrade,
+                read=hasattr(self.hooks, hook + revision.revision))
             if upgrade:
                 self._hook(CHECK, revision, self.engine,
                            data.pop(revision.revision))
@@ -145,6 +153,8 @@ class _Walker:
                      else f'{target} on {self.dialect}')
             raise WalkError(f'{what} of {where} failed: '
                             f'{type(exc).__name__}: {exc}') from exc
+        if walked:
+            self._read_version(walked[-1], what)
         return walked
 
     def up(self, revision, stairway=False):
@@ -200,10 +210,14 @@ class _Walker:
                 f'{self._where(revision)}: {type(exc).__name__}: {exc}'
             ) from exc
 
-    def _expect_version(self, revision, what, upgraded):
+    def _expect_version(self, revision, what, upgraded, read=True):
         """The version table holds exactly the heads of what was applied:
         a branched history that alembic walked differently from us fails
-        here instead of silently skipping hooks."""
+        here instead of silently skipping hooks.
+
+        :param read: read the version table now (else only keep count of
+            what it should hold).
+        """
         script = self.migrate.script
         rev = revision.revision
         if upgraded:
@@ -218,6 +232,10 @@ class _Walker:
             for parent in _parents(revision):
                 if not script.get_revision(parent).nextrev & self.applied:
                     self.heads.add(parent)
+        if read:
+            self._read_version(revision, what)
+
+    def _read_version(self, revision, what):
         if self.reader is None:
             self.reader = self.engine.connect()
         try:
