@@ -43,9 +43,6 @@ def _url():
 
 
 def _configure(**kwargs):
-    if config.attributes.get('transaction_per_migration'):
-        # Migration.upgrade(each_revision=...): commit every revision.
-        kwargs['transaction_per_migration'] = True
     context.configure(
         on_version_apply=config.attributes.get('on_version_apply', ()),
         **kwargs)
@@ -76,8 +73,9 @@ def run_migrations_online():
 
 
 def _run_online(connection):
-    _configure(connection=connection,
-               **migration.context_options(connection.dialect.name))
+    _configure(connection=connection, **migration.context_options(
+        connection.dialect.name,
+        per_revision=config.attributes.get('enamel.per_revision', False)))
     with context.begin_transaction():
         context.run_migrations()
 

@@ -87,7 +87,7 @@ class CheckResult:
         return dataclasses.asdict(self)
 
 
-def context_options(dialect_name):
+def context_options(dialect_name, per_revision=False):
     """Options for ``EnvironmentContext.configure`` shared by env.py and
     ``check``, so that both compare the schema the same way.
 
@@ -96,6 +96,9 @@ def context_options(dialect_name):
     where it was, and pays for one commit. MySQL commits every DDL statement
     anyway, so there each revision commits its own version row at once and
     the version table names the last revision that fully applied.
+
+    :param per_revision: commit every revision on every engine (a run with
+        ``each_revision``, whose callback must see each revision).
     """
     from enamel import models
 
@@ -105,7 +108,8 @@ def context_options(dialect_name):
         compare_type=True,
         compare_server_default=True,
         render_as_batch=sqlite,
-        transaction_per_migration=_per_revision(dialect_name),
+        transaction_per_migration=(
+            per_revision or _per_revision(dialect_name)),
         include_object=include_object,
     )
     if sqlite:
@@ -398,7 +402,7 @@ class Migration:
                 return steps
         else:
             per_revision = True
-            config.attributes['transaction_per_migration'] = True
+            config.attributes['enamel.per_revision'] = True
 
             def plan(rev, context):
                 return _one_by_one(context.connection, steps, each_revision)
@@ -426,19 +430,18 @@ class Migration:
         except sa.exc.SQLAlchemyError:
             now = 'unknown (the connection was lost)'
         message = f'revision {revision_id} failed: {first_line(exc)}; '
-        if connection.dialect.name in ('mysql', 'mariadb'):
-            message += (
-                f'the database is at {now}, the last revision that fully '
-                'applied; MySQL commits each DDL statement, so the failed '
-                'revision may have left objects behind: see "When a '
-                'migration fails" in the operator guide')
-        elif per_revision:
-            message += (f'the database is at {now}, the last revision that '
-                        'fully applied')
-        else:
+        if not per_revision:
             # One transaction per run: the revisions this run reported as
             # upgraded were rolled back with the failed one.
-            message += f'the run was rolled back, the database is at {now}'
+            return exception.MigrationFailed(
+                f'{message}the run was rolled back, the database is at {now}')
+        message += (f'the database is at {now}, the last revision that '
+                    'fully applied')
+        if connection.dialect.name in ('mysql', 'mariadb'):
+            message += (
+                '; MySQL commits each DDL statement, so the failed revision '
+                'may have left objects behind: see "When a migration fails" '
+                'in the operator guide')
         return exception.MigrationFailed(message)
 
     def _offline(self, name, revision, **kw):
