@@ -108,6 +108,19 @@ class TestCase(oslotest_base.BaseTestCase):
         stdout, stderr = process.communicate(timeout=timeout)
         return Result(process.returncode, stdout, stderr)
 
+    def tables(self):
+        """The tables in the test's database."""
+        return set(sa.inspect(self.engine).get_table_names())
+
+    def stored_version(self):
+        """The version table's rows, read directly ([] without one)."""
+        with self.engine.connect() as connection:
+            if 'alembic_version' not in (
+                    sa.inspect(connection).get_table_names()):
+                return []
+            return list(connection.execute(sa.text(
+                'SELECT version_num FROM alembic_version')).scalars())
+
     def assertSucceeded(self, result):
         self.assertEqual(0, result.code, result)
         return result

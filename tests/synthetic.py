@@ -21,12 +21,14 @@ upgrade.
 
 import os
 
-TEMPLATE = '''\
-"""synthetic revision {number}
+REVISION = '''\
+"""{doc}
 
 Revision ID: {revision}
 Revises: {down_revision}
 """
+
+import os  # noqa: F401  (for revision bodies that need it)
 
 from alembic import op
 import sqlalchemy as sa
@@ -37,16 +39,20 @@ branch_labels = None
 depends_on = None
 
 
-def upgrade():
+def create(name):
     op.create_table(
-        {table!r},
+        name,
         sa.Column('id', sa.Integer(), primary_key=True),
         sa.Column('name', sa.String(64), nullable=False),
-    ){add_column}
+    )
 
 
-def downgrade():{drop_column}
-    op.drop_table({table!r})
+def upgrade():
+{upgrade}
+
+
+def downgrade():
+{downgrade}
 '''
 
 ADD_COLUMN = '''
@@ -67,6 +73,22 @@ def table_name(number):
     return f'synthetic_{number:05d}'
 
 
+def table_names(count):
+    """The tables synthetic revisions 1 to ``count`` create."""
+    return {table_name(n) for n in range(1, count + 1)}
+
+
+def write_revision(versions_dir, revision, down_revision, doc, upgrade,
+                   downgrade, slug='synthetic'):
+    """Write one revision file; ``upgrade`` and ``downgrade`` are the
+    indented bodies of its functions, which may call ``create(name)``."""
+    path = os.path.join(versions_dir, f'{revision}_{slug}.py')
+    with open(path, 'w') as f:
+        f.write(REVISION.format(
+            doc=doc, revision=revision, down_revision=down_revision,
+            upgrade=upgrade, downgrade=downgrade))
+
+
 def write_history(versions_dir, count, down_revision):
     """Write ``count`` revisions after ``down_revision``; the new head.
 
@@ -78,17 +100,15 @@ def write_history(versions_dir, count, down_revision):
     previous_revision = down_revision
     for number in range(1, count + 1):
         revision = revision_id(number)
-        add_column = drop_column = ''
+        table = table_name(number)
+        upgrade = f'    create({table!r})'
+        downgrade = f'    op.drop_table({table!r})'
         if number % 10 == 0:
             previous = table_name(number - 1)
-            add_column = ADD_COLUMN.format(previous=previous)
-            drop_column = DROP_COLUMN.format(previous=previous)
-        source = TEMPLATE.format(
-            number=number, revision=revision,
-            down_revision=previous_revision, table=table_name(number),
-            add_column=add_column, drop_column=drop_column)
-        path = os.path.join(versions_dir, f'{revision}_synthetic.py')
-        with open(path, 'w') as f:
-            f.write(source)
+            upgrade += ADD_COLUMN.format(previous=previous)
+            downgrade = DROP_COLUMN.format(previous=previous).lstrip(
+                '\n') + '\n' + downgrade
+        write_revision(versions_dir, revision, previous_revision,
+                       f'synthetic revision {number}', upgrade, downgrade)
         previous_revision = revision
     return previous_revision

@@ -35,9 +35,6 @@ def head():
 
 class CommandTests:
 
-    def tables(self):
-        return set(sa.inspect(self.engine).get_table_names())
-
     def version(self):
         return self.assertSucceeded(self.sync('version')).stdout.split()
 

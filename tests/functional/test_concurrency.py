@@ -28,21 +28,15 @@ import re
 import subprocess
 import threading
 
-import sqlalchemy as sa
-
 from enamel import lock
-from enamel import migration
 from tests import base
 from tests import synthetic
+from tests.functional import test_commands
 
 PROCESSES = 8
 SYNTHETIC_REVISIONS = 40
 DEADLINE = 240  # seconds; a bound against hanging, not a speed target
 UPGRADED = re.compile(r'^Upgraded to (\S+) ')
-
-
-def real_head():
-    return migration.Migration(None).script.get_current_head()
 
 
 class Process:
@@ -95,25 +89,15 @@ class ConcurrencyTests:
             with lock.migration_lock(connection, 0):
                 yield
 
-    def version(self):
-        with self.engine.connect() as connection:
-            names = sa.inspect(connection).get_table_names()
-            if migration.VERSION_TABLE not in names:
-                return []
-            return list(connection.execute(sa.text(
-                'SELECT version_num FROM alembic_version')).scalars())
-
-    def tables(self):
-        return set(sa.inspect(self.engine).get_table_names())
-
     def test_eight_concurrent_upgrades_run_each_migration_once(self):
         env = self.scratch_environment()
         versions = os.path.join(self.workdir, 'scratch',
                                 'alembic_migrations', 'versions')
         head = synthetic.write_history(versions, SYNTHETIC_REVISIONS,
-                                       real_head())
-        expected = [real_head()] + [synthetic.revision_id(n) for n in
-                                    range(1, SYNTHETIC_REVISIONS + 1)]
+                                       test_commands.head())
+        expected = [test_commands.head()] + [
+            synthetic.revision_id(n)
+            for n in range(1, SYNTHETIC_REVISIONS + 1)]
         # Compiled once here rather than by each of the eight processes.
         compileall.compile_dir(versions, quiet=1)
 
@@ -147,11 +131,10 @@ class ConcurrencyTests:
         for lines in stderr:
             self.assertFalse([line for line in lines if 'error' in line],
                              lines)
-        self.assertEqual([head], self.version())
+        self.assertEqual([head], self.stored_version())
         self.assertEqual(
             {'alembic_version', 'tasks', 'task_items'} |
-            {synthetic.table_name(n)
-             for n in range(1, SYNTHETIC_REVISIONS + 1)},
+            synthetic.table_names(SYNTHETIC_REVISIONS),
             self.tables())
 
     def test_lock_timeout_gives_up_with_a_clear_error(self):
@@ -169,13 +152,13 @@ class ConcurrencyTests:
             'migration_lock_timeout)', lines[1])
         self.assertNotIn('Traceback', result.stderr)
         # Nothing was changed.
-        self.assertEqual([], self.version())
+        self.assertEqual([], self.stored_version())
         self.assertEqual(set(), self.tables())
         # And the lock was given back: the next run neither waits nor fails.
         result = self.assertSucceeded(self.sync(
             'upgrade', config_file=config_file))
         self.assertNotIn('Waiting', result.stderr)
-        self.assertEqual([real_head()], self.version())
+        self.assertEqual([test_commands.head()], self.stored_version())
 
     def test_zero_timeout_does_not_wait_for_any_writing_command(self):
         self.assertSucceeded(self.sync('upgrade'))
@@ -193,7 +176,7 @@ class ConcurrencyTests:
                     argv)
             # Reading commands take no lock.
             self.assertSucceeded(self.sync('version', config_file=config_file))
-        self.assertEqual([real_head()], self.version())
+        self.assertEqual([test_commands.head()], self.stored_version())
         self.assertEqual({'alembic_version', 'tasks', 'task_items'},
                          self.tables())
 

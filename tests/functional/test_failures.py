@@ -27,9 +27,9 @@ import time
 
 import sqlalchemy as sa
 
-from enamel import migration
 from tests import base
 from tests import synthetic
+from tests.functional import test_commands
 
 DEADLINE = 120  # seconds; a bound against hanging, not a speed target
 BEFORE_FAILURE = 5
@@ -38,36 +38,6 @@ BEFORE_BLOCK = 20
 FAILING = 'fa11ed000001'
 BLOCKING = 'b10c4ed00001'
 AFTER_BLOCKING = 'af7e4b100001'
-
-REVISION = '''\
-"""{doc}
-
-Revision ID: {revision}
-Revises: {down_revision}
-"""
-
-import os
-
-from alembic import op
-import sqlalchemy as sa
-
-revision = {revision!r}
-down_revision = {down_revision!r}
-branch_labels = None
-depends_on = None
-
-
-def create(name):
-    op.create_table(name, sa.Column('id', sa.Integer(), primary_key=True))
-
-
-def upgrade():
-{body}
-
-
-def downgrade():
-    op.drop_table({table!r})
-'''
 
 FAILING_BODY = '''\
     create('half_done')
@@ -96,19 +66,13 @@ AFTER_BODY = '''\
     create('after_blocked')'''
 
 
-def real_head():
-    return migration.Migration(None).script.get_current_head()
-
-
 class ScratchHistory:
     """Helpers shared by the failure and kill tests."""
 
     def write_revision(self, revision, down_revision, body, table, doc):
-        path = os.path.join(self.versions, f'{revision}_{table}.py')
-        with open(path, 'w') as f:
-            f.write(REVISION.format(
-                revision=revision, down_revision=down_revision, body=body,
-                table=table, doc=doc))
+        synthetic.write_revision(
+            self.versions, revision, down_revision, doc, body,
+            f'    op.drop_table({table!r})', slug=table)
 
     def make_scratch(self, synthetic_count):
         self.env = self.scratch_environment()
@@ -118,28 +82,16 @@ class ScratchHistory:
         self.versions = os.path.join(self.workdir, 'scratch',
                                      'alembic_migrations', 'versions')
         return synthetic.write_history(self.versions, synthetic_count,
-                                       real_head())
+                                       test_commands.head())
 
     def sync_scratch(self, *argv, env=None):
         return self.sync_process(*argv, env=dict(self.env, **(env or {})),
                                  timeout=DEADLINE)
 
-    def version(self):
-        with self.engine.connect() as connection:
-            if migration.VERSION_TABLE not in (
-                    sa.inspect(connection).get_table_names()):
-                return []
-            return list(connection.execute(sa.text(
-                'SELECT version_num FROM alembic_version')).scalars())
-
-    def tables(self):
-        return set(sa.inspect(self.engine).get_table_names())
-
     def tables_at(self, count, *extra):
         """The tables a database has after synthetic revision ``count``."""
         return ({'alembic_version', 'tasks', 'task_items'} |
-                {synthetic.table_name(n) for n in range(1, count + 1)} |
-                set(extra))
+                synthetic.table_names(count) | set(extra))
 
     @property
     def transactional_ddl(self):
@@ -174,7 +126,7 @@ class FailureTests(ScratchHistory):
             # one's table are gone, the version is where the run started.
             self.assertIn('the run was rolled back, the database is at '
                           f'{synthetic.revision_id(3)}', error)
-            self.assertEqual([synthetic.revision_id(3)], self.version())
+            self.assertEqual([synthetic.revision_id(3)], self.stored_version())
             self.assertEqual(self.tables_at(3), self.tables())
         else:
             # MySQL committed each revision that fully applied, and the
@@ -182,7 +134,7 @@ class FailureTests(ScratchHistory):
             self.assertIn(f'the database is at {last}, the last revision '
                           'that fully applied', error)
             self.assertIn('When a migration fails', error)
-            self.assertEqual([last], self.version())
+            self.assertEqual([last], self.stored_version())
             self.assertEqual(self.tables_at(BEFORE_FAILURE, 'half_done'),
                              self.tables())
             # The documented recovery: remove what the failed revision
@@ -196,7 +148,7 @@ class FailureTests(ScratchHistory):
         result = self.assertSucceeded(self.sync_scratch('upgrade'))
         self.assertNotIn('Waiting', result.stderr)
         self.assertIn(f'Upgraded to {FAILING}', result.stderr)
-        self.assertEqual([FAILING], self.version())
+        self.assertEqual([FAILING], self.stored_version())
         self.assertEqual(self.tables_at(BEFORE_FAILURE, 'half_done'),
                          self.tables())
 
@@ -244,18 +196,18 @@ class KillTests(ScratchHistory):
     def assert_version_matches_tables(self, last):
         if self.transactional_ddl:
             # Nothing of the killed run was committed.
-            self.assertEqual([], self.version())
+            self.assertEqual([], self.stored_version())
             self.assertEqual(set(), self.tables())
         else:
             # Each revision before the blocking one was committed with its
             # version row; the blocking one had done nothing yet.
-            self.assertEqual([last], self.version())
+            self.assertEqual([last], self.stored_version())
             self.assertEqual(self.tables_at(BEFORE_BLOCK), self.tables())
 
     def assert_next_run_completes(self):
         result = self.assertSucceeded(self.sync_scratch('upgrade'))
         self.assertIn(f'Upgraded to {AFTER_BLOCKING}', result.stderr)
-        self.assertEqual([AFTER_BLOCKING], self.version())
+        self.assertEqual([AFTER_BLOCKING], self.stored_version())
         self.assertEqual(
             self.tables_at(BEFORE_BLOCK, 'blocked', 'after_blocked'),
             self.tables())

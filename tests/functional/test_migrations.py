@@ -209,11 +209,14 @@ class WalkVersionsTests(walker.WalkVersionsMixin):
         self.extra_versions = os.path.join(self.workdir, 'extra_versions')
         os.mkdir(self.extra_versions)
         bad = synthetic.write_history(self.extra_versions, 1, FIRST)
-        _replace(self.extra_versions, bad, 'op.create_table(\n        ',
-                 'op.create_table(\n        "tasks", ')
+        # It creates a table that the first revision already created.
+        _replace(self.extra_versions, bad,
+                 f'    create({synthetic.table_name(1)!r})',
+                 "    create('tasks')")
         error = self.assertRaises(walker.WalkError, self.walk_versions)
         self.assertIn(f'upgrade of revision {bad}', str(error))
         self.assertIn(f'on {self.engine.dialect.name}', str(error))
+        self.assertIn('already exists', str(error))
 
     def test_failing_hook_is_named_with_the_engine(self):
         def broken_check(engine, data):

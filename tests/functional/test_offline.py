@@ -18,8 +18,6 @@ import json
 import os
 import subprocess
 
-import sqlalchemy as sa
-
 from enamel import models
 from tests import base
 from tests.functional import test_commands
@@ -56,9 +54,6 @@ class OfflineTests:
     def check(self):
         result = self.sync('check', '--format', 'json')
         return result.code, json.loads(result.stdout)
-
-    def tables(self):
-        return set(sa.inspect(self.engine).get_table_names())
 
     def test_upgrade_sql_builds_a_database_at_head(self):
         self.client(self.offline('upgrade'))
