@@ -20,6 +20,9 @@ upgrade.
 """
 
 import os
+import shutil
+
+from enamel import migration
 
 REVISION = '''\
 """{doc}
@@ -87,6 +90,21 @@ def write_revision(versions_dir, revision, down_revision, doc, upgrade,
         f.write(REVISION.format(
             doc=doc, revision=revision, down_revision=down_revision,
             upgrade=upgrade, downgrade=downgrade))
+
+
+def scratch_copy(directory, count):
+    """Copy the bundled ``alembic_migrations`` into ``directory`` and add
+    ``count`` revisions after its head; (the versions dir, the new head).
+
+    Put ``directory`` first on ``PYTHONPATH`` for enamel-sync to use the
+    copy.
+    """
+    copy = os.path.join(directory, 'alembic_migrations')
+    shutil.copytree(migration.ENV_DIR, copy,
+                    ignore=shutil.ignore_patterns('__pycache__'))
+    versions = os.path.join(copy, 'versions')
+    head = migration.Migration(None).script.get_current_head()
+    return versions, write_history(versions, count, head)
 
 
 def write_history(versions_dir, count, down_revision):

@@ -211,12 +211,7 @@ class Scenario:
         self.count = count
         self.dir = os.path.join(root, f'{database.engine}-{count}')
         scratch = os.path.join(self.dir, 'scratch')
-        shutil.copytree(os.path.join(REPO_ROOT, 'alembic_migrations'),
-                        os.path.join(scratch, 'alembic_migrations'),
-                        ignore=shutil.ignore_patterns('__pycache__'))
-        versions = os.path.join(scratch, 'alembic_migrations', 'versions')
-        self.head = synthetic.write_history(versions, count,
-                                            _real_head(versions))
+        versions, self.head = synthetic.scratch_copy(scratch, count)
         self.config_file = os.path.join(self.dir, 'enamel.conf')
         with open(self.config_file, 'w') as f:
             f.write(f'[database]\nconnection = {database.url}\n')
@@ -312,17 +307,6 @@ class Scenario:
                                      f'{proc.returncode}: {err.strip()}')
         self.check_at_head('concurrent upgrades')
         return t
-
-
-def _real_head(versions):
-    """The head of the bundled history, read from its revision files."""
-    from alembic import config as alembic_config
-    from alembic import script as alembic_script
-    config = alembic_config.Config()
-    config.set_main_option('script_location', os.path.dirname(versions))
-    config.set_main_option('path_separator', 'os')
-    script = alembic_script.ScriptDirectory.from_config(config)
-    return script.get_current_head()
 
 
 def _child_env(home, scratch, cache):

@@ -39,19 +39,13 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 
 import sqlalchemy as sa
 
+import benchmark
+from enamel import migration
 from tests import synthetic
 
-REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SERVERS = {
-    'postgresql': 'postgresql+psycopg2://openstack_citest:openstack_citest'
-                  '@127.0.0.1/openstack_citest',
-    'mysql': 'mysql+pymysql://openstack_citest:openstack_citest'
-             '@127.0.0.1/openstack_citest',
-}
 ALEMBIC = ('import logging, sys\n'
            'logging.basicConfig(level=logging.INFO, format="%(message)s")\n'
            'from alembic.config import main\n'
@@ -62,67 +56,19 @@ RAN = {
 }
 
 
-class Database:
-    """A throwaway database: a file, or one created on a server."""
-
-    def __init__(self, engine, workdir):
-        self.engine = engine
-        name = f'enamel_race_{uuid.uuid4().hex[:10]}'
-        if engine == 'sqlite':
-            self.url = f'sqlite:///{os.path.join(workdir, name)}.sqlite'
-            self.admin = None
-        else:
-            self.admin = sa.create_engine(SERVERS[engine],
-                                          isolation_level='AUTOCOMMIT',
-                                          poolclass=sa.pool.NullPool)
-            with self.admin.connect() as connection:
-                connection.exec_driver_sql(f'CREATE DATABASE {name}')
-            self.url = sa.engine.make_url(SERVERS[engine]).set(
-                database=name).render_as_string(hide_password=False)
-        self.name = name
-
-    def state(self):
-        engine = sa.create_engine(self.url, poolclass=sa.pool.NullPool)
-        try:
-            with engine.connect() as connection:
-                tables = sa.inspect(connection).get_table_names()
-                versions = []
-                if 'alembic_version' in tables:
-                    versions = list(connection.execute(sa.text(
-                        'SELECT version_num FROM alembic_version')).scalars())
-            return tables, versions
-        finally:
-            engine.dispose()
-
-    def drop(self):
-        if self.admin is not None:
-            with self.admin.connect() as connection:
-                connection.exec_driver_sql(f'DROP DATABASE {self.name}')
-            self.admin.dispose()
-
-
-def real_head():
-    from alembic import config as alembic_config
-    from alembic import script as alembic_script
-    config = alembic_config.Config()
-    config.set_main_option('script_location',
-                           os.path.join(REPO_ROOT, 'alembic_migrations'))
-    return alembic_script.ScriptDirectory.from_config(
-        config).get_current_head()
-
-
-def scratch(workdir, revisions):
-    """A copy of the environment with ``revisions`` more; the expected
-    list of revision ids, oldest first."""
-    shutil.copytree(os.path.join(REPO_ROOT, 'alembic_migrations'),
-                    os.path.join(workdir, 'alembic_migrations'),
-                    ignore=shutil.ignore_patterns('__pycache__'))
-    first = real_head()
-    synthetic.write_history(
-        os.path.join(workdir, 'alembic_migrations', 'versions'), revisions,
-        first)
-    return [first] + [synthetic.revision_id(n)
-                      for n in range(1, revisions + 1)]
+def state(url):
+    """The tables of the database at ``url``, and its version rows."""
+    engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+    try:
+        with engine.connect() as connection:
+            tables = sa.inspect(connection).get_table_names()
+            versions = []
+            if 'alembic_version' in tables:
+                versions = list(connection.execute(sa.text(
+                    'SELECT version_num FROM alembic_version')).scalars())
+        return tables, versions
+    finally:
+        engine.dispose()
 
 
 def commands(tool, workdir, url):
@@ -143,9 +89,12 @@ def commands(tool, workdir, url):
 
 def race(tool, engine, processes, revisions):
     workdir = tempfile.mkdtemp(prefix=f'enamel-race-{engine}-')
-    database = Database(engine, workdir)
+    database = benchmark.Database(engine, workdir)
     try:
-        expected = scratch(workdir, revisions)
+        database.fresh()
+        synthetic.scratch_copy(workdir, revisions)
+        expected = [migration.Migration(None).script.get_current_head()] + [
+            synthetic.revision_id(n) for n in range(1, revisions + 1)]
         args = commands(tool, workdir, database.url)
         env = dict(os.environ, HOME=workdir, PYTHONPATH=workdir)
         env.pop('OS_DATABASE__CONNECTION', None)
@@ -159,7 +108,7 @@ def race(tool, engine, processes, revisions):
         ran = collections.Counter(
             m.group(1) for out in outputs for line in out.splitlines()
             for m in [RAN[tool].match(line)] if m)
-        tables, versions = database.state()
+        tables, versions = state(database.url)
         errors = collections.Counter(
             _error(out) for p, out in zip(running, outputs) if p.returncode)
         return {
