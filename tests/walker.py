@@ -34,6 +34,7 @@ hook, is raised as :class:`WalkError` (an ``AssertionError``) naming the
 revision and the engine.
 """
 
+from alembic import util
 import sqlalchemy as sa
 
 from enamel.migration import VERSION_TABLE
@@ -259,12 +260,7 @@ class _Walker:
 
 
 def _parents(revision):
-    down = revision.down_revision
-    if not down:
-        return ()
-    if isinstance(down, str):
-        return (down,)
-    return tuple(down)
+    return util.to_tuple(revision.down_revision, default=())
 
 
 def _down_target(revision):

@@ -21,19 +21,12 @@ import glob
 import importlib.util
 import os
 
+from alembic import util
 import fixtures
 
 from enamel import migration
 from tests import base
 from tests import synthetic
-
-
-def _as_tuple(value):
-    if not value:
-        return ()
-    if isinstance(value, str):
-        return (value,)
-    return tuple(value)
 
 
 def history_problems(versions_dir):
@@ -78,11 +71,13 @@ def history_problems(versions_dir):
     parents = set()
     for revision, (name, module) in modules.items():
         for kind in ('down_revision', 'depends_on'):
-            for other in _as_tuple(getattr(module, kind, None)):
+            others = util.to_tuple(getattr(module, kind, None), default=())
+            for other in others:
                 if other not in modules:
                     problems.append(f'{name}: {kind} {other} is not a known '
                                     'revision')
-        parents.update(_as_tuple(getattr(module, 'down_revision', None)))
+        parents.update(util.to_tuple(
+            getattr(module, 'down_revision', None), default=()))
     heads = sorted(set(modules) - parents)
     if modules and len(heads) != 1:
         problems.append(f'the history has {len(heads)} heads '
