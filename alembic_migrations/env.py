@@ -51,8 +51,9 @@ def _configure(**kwargs):
 def run_migrations_offline():
     """Write the SQL to the output instead of running it."""
     url = db.make_url(_url())
-    _configure(url=url, literal_binds=True,
-               **migration.context_options(url.get_dialect().name))
+    _configure(url=url, literal_binds=True, **migration.context_options(
+        url.get_dialect().name,
+        models=config.attributes.get('enamel.models', True)))
     with context.begin_transaction():
         context.run_migrations()
 
@@ -75,7 +76,8 @@ def run_migrations_online():
 def _run_online(connection):
     _configure(connection=connection, **migration.context_options(
         connection.dialect.name,
-        per_revision=config.attributes.get('enamel.per_revision', False)))
+        per_revision=config.attributes.get('enamel.per_revision', False),
+        models=config.attributes.get('enamel.models', True)))
     with context.begin_transaction():
         context.run_migrations()
 

@@ -35,6 +35,7 @@ name. The API only raises (see :mod:`enamel.exception`); the command line in
 import argparse
 import contextlib
 import dataclasses
+import hashlib
 import logging
 import os
 import sys
@@ -53,6 +54,9 @@ LOG = logging.getLogger(__name__)
 VERSION_TABLE = 'alembic_version'
 ENV_DIR = os.path.dirname(os.path.abspath(alembic_migrations.__file__))
 VERSIONS_DIR = os.path.join(ENV_DIR, 'versions')
+# The heads of the bundled history, written by ``revision`` and ``merge``
+# (see read_heads_file).
+HEADS_FILE = 'HEADS'
 
 # What ``check`` found; each state has its exit code.
 AT_HEAD = 'at_head'
@@ -87,7 +91,7 @@ class CheckResult:
         return dataclasses.asdict(self)
 
 
-def context_options(dialect_name, per_revision=False):
+def context_options(dialect_name, per_revision=False, models=True):
     """Options for ``EnvironmentContext.configure`` shared by env.py and
     ``check``, so that both compare the schema the same way.
 
@@ -99,12 +103,19 @@ def context_options(dialect_name, per_revision=False):
 
     :param per_revision: commit every revision on every engine (a run with
         ``each_revision``, whose callback must see each revision).
+    :param models: give alembic the models' metadata (autogenerate and
+        comparing need it). Without, it gets an empty metadata with the
+        same naming convention, all that ``op`` reads while revisions run,
+        and the models (and ``sqlalchemy.orm``) are not imported.
     """
-    from enamel import models
-
+    if models:
+        from enamel import models as enamel_models
+        metadata = enamel_models.Base.metadata
+    else:
+        metadata = sa.MetaData(naming_convention=db.NAMING_CONVENTION)
     sqlite = dialect_name == 'sqlite'
     options = dict(
-        target_metadata=models.Base.metadata,
+        target_metadata=metadata,
         compare_type=True,
         compare_server_default=True,
         render_as_batch=sqlite,
@@ -126,6 +137,65 @@ def include_object(obj, name, type_, reflected, compare_to):
     if type_ == 'table' and reflected and compare_to is None:
         return not name.startswith('sqlite_')
     return True
+
+
+def read_heads_file(versions_dir=None):
+    """The head revisions recorded in ``versions_dir``'s HEADS file.
+
+    With it ``upgrade`` and ``check`` recognise a database at head without
+    loading a revision file, which is what most runs on a deploy find. The
+    file is trusted only while it describes the revision files beside it:
+    it carries their digest, and when the file is missing or the digest
+    differs this returns None and the revisions are loaded as usual, so a
+    stale file costs time, never a revision.
+
+    :param versions_dir: default: the bundled ``alembic_migrations/
+        versions``.
+    :returns: a tuple of revision ids, or None.
+    """
+    versions_dir = versions_dir or VERSIONS_DIR
+    try:
+        with open(os.path.join(versions_dir, HEADS_FILE)) as f:
+            fields = [line.split() for line in f
+                      if not line.startswith('#')]
+    except OSError:
+        return None
+    heads = tuple(v for k, v in fields if k == 'head')
+    digests = [v for k, v in fields if k == 'digest']
+    if heads and digests == [_revision_files_digest(versions_dir)]:
+        return heads
+    return None
+
+
+def write_heads_file(versions_dir=None):
+    """Record the heads of the revisions in ``versions_dir`` (default: the
+    bundled ones) in its HEADS file; ``revision`` and ``merge`` call it.
+
+    :returns: the heads written.
+    """
+    from alembic import script as alembic_script
+
+    versions_dir = versions_dir or VERSIONS_DIR
+    script = alembic_script.ScriptDirectory(
+        os.path.dirname(versions_dir), version_locations=[versions_dir])
+    heads = tuple(script.get_heads())
+    with open(os.path.join(versions_dir, HEADS_FILE), 'w') as f:
+        f.write('# The heads of the revisions in this directory, written '
+                'by "enamel-sync\n# revision" and "merge"; used only '
+                'while the digest matches the files.\n')
+        f.writelines(f'head {head}\n' for head in heads)
+        f.write(f'digest {_revision_files_digest(versions_dir)}\n')
+    return heads
+
+
+def _revision_files_digest(versions_dir):
+    digest = hashlib.sha256()
+    for name in sorted(os.listdir(versions_dir)):
+        if name.endswith('.py'):
+            with open(os.path.join(versions_dir, name), 'rb') as f:
+                content = f.read()
+            digest.update(f'{name}\0{len(content)}\0'.encode() + content)
+    return f'sha256:{digest.hexdigest()}'
 
 
 class Migration:
@@ -253,13 +323,26 @@ class Migration:
                 'newer release?); nothing was changed')
         return tuple(heads)
 
+    def _recorded_heads(self, target='heads'):
+        """What ``target`` resolves to, from the HEADS file (no revision
+        file loaded); None when that file cannot answer (see
+        :func:`read_heads_file`), when ``target`` is not ``head`` or
+        ``heads``, or when a configure callback may change the revisions.
+        """
+        if self._configure_callbacks or target not in ('head', 'heads'):
+            return None
+        heads = read_heads_file()
+        if heads is None or (target == 'head' and len(heads) != 1):
+            return None
+        return heads
+
     def _preload_script(self):
         """Load the revision files before waiting for the lock.
 
         They are code, not database state: processes queued behind the
-        lock (several hosts or workers upgrading at once) read them while
-        the first one migrates, and the lock is held for less time. An
-        error here is left for the same call under the lock to report.
+        lock read them while the first one migrates, and the lock is held
+        for less time. An error here is left for the same call under the
+        lock to report.
         """
         from alembic.script import revision as alembic_revision
         try:
@@ -314,8 +397,17 @@ class Migration:
         """
         if sql:
             return self._offline('upgrade', revision, tag=tag)
-        self._preload_script()
+        # At head, the usual case on a deploy (and for every process but
+        # the first when several hosts upgrade at once), the HEADS file
+        # answers: no revision file is loaded and alembic is not imported.
+        recorded = self._recorded_heads(revision)
+        if recorded is None:
+            self._preload_script()
         with self._locked() as connection:
+            if recorded is not None:
+                current = self._read_heads(connection)[0]
+                if set(current) == set(recorded):
+                    return _nothing_to_do(current)
             heads = self._guard(connection)
             steps = self._plan(
                 lambda: self.script._upgrade_revs(revision, heads))
@@ -378,9 +470,7 @@ class Migration:
         from alembic import runtime
 
         if not steps:
-            LOG.info('Nothing to do: the database is at %s',
-                     ', '.join(heads) or 'base')
-            return
+            return _nothing_to_do(heads)
         applied = []
         started = [time.monotonic()]
 
@@ -396,6 +486,7 @@ class Migration:
 
         config = self.get_config(connection)
         config.attributes['on_version_apply'] = progress
+        config.attributes['enamel.models'] = False
         per_revision = _per_revision(connection.dialect.name)
         if each_revision is None:
             def plan(rev, context):
@@ -446,9 +537,10 @@ class Migration:
 
     def _offline(self, name, revision, **kw):
         from alembic import command
+        config = self.get_config()
+        config.attributes['enamel.models'] = False
         with self._alembic_errors():
-            getattr(command, name)(self.get_config(), revision, sql=True,
-                                   **kw)
+            getattr(command, name)(config, revision, sql=True, **kw)
 
     # -- the revision scripts ---------------------------------------------
 
@@ -498,6 +590,8 @@ class Migration:
         if sql_files and script is not None:
             _write_sql_files(script)
         self._script = None
+        if version_path is None:
+            write_heads_file()
         return script
 
     def merge(self, revisions, message=None, branch_label=None,
@@ -517,6 +611,7 @@ class Migration:
                                    message=message,
                                    branch_label=branch_label, rev_id=rev_id)
         self._script = None
+        write_heads_file()
         return script
 
     def edit(self, revision):
@@ -586,23 +681,24 @@ class Migration:
         :param compare: compare the schema with the models when the
             database is at head.
         """
-        heads = list(self.script.get_heads())
+        heads = list(self._recorded_heads() or self.script.get_heads())
         with self._connect() as connection:
             current, tables = self._read_heads(connection)
             result = CheckResult(AT_HEAD, current, heads, [], [])
             if not current and tables:
                 result.state = UNVERSIONED
+            elif set(current) == set(heads):
+                if compare:
+                    result.differences = self._compare(connection)
+                    if result.differences:
+                        result.state = DRIFT
             elif any(not self._known(r) for r in current):
                 result.state = UNKNOWN
-            elif set(current) != set(heads):
+            else:
                 result.state = PENDING
                 result.pending = [
                     s.revision.revision for s in
                     self.script._upgrade_revs('heads', tuple(current))]
-            elif compare:
-                result.differences = self._compare(connection)
-                if result.differences:
-                    result.state = DRIFT
         return result
 
     def schema_dump(self):
@@ -651,6 +747,11 @@ def describe_difference(diff):
     if table is not None and table.name != name:
         name = f'{table.name}.{name}'
     return f'{op} {name}'
+
+
+def _nothing_to_do(heads):
+    LOG.info('Nothing to do: the database is at %s',
+             ', '.join(heads) or 'base')
 
 
 def first_line(exc):

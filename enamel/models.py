@@ -23,16 +23,7 @@ import typing
 import sqlalchemy as sa
 from sqlalchemy import orm
 
-# Every constraint and index gets a deterministic name, so that migrations
-# can drop or alter it by name on every engine (SQLite batch mode cannot
-# drop an unnamed constraint).
-NAMING_CONVENTION = {
-    'ix': 'ix_%(table_name)s_%(column_0_N_name)s',
-    'uq': 'uq_%(table_name)s_%(column_0_N_name)s',
-    'ck': 'ck_%(table_name)s_%(constraint_name)s',
-    'fk': 'fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s',
-    'pk': 'pk_%(table_name)s',
-}
+from enamel import db
 
 MYSQL_TABLE_ARGS = {
     'mysql_engine': 'InnoDB',
@@ -46,7 +37,7 @@ def _utcnow():
 
 
 class Base(orm.DeclarativeBase):
-    metadata = sa.MetaData(naming_convention=NAMING_CONVENTION)
+    metadata = sa.MetaData(naming_convention=db.NAMING_CONVENTION)
 
 
 class TimestampMixin:

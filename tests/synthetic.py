@@ -104,7 +104,10 @@ def scratch_copy(directory, count):
                     ignore=shutil.ignore_patterns('__pycache__'))
     versions = os.path.join(copy, 'versions')
     head = migration.Migration(None).script.get_current_head()
-    return versions, write_history(versions, count, head)
+    head = write_history(versions, count, head)
+    # As "enamel-sync revision" would have left it.
+    migration.write_heads_file(versions)
+    return versions, head
 
 
 def write_history(versions_dir, count, down_revision):

@@ -297,12 +297,21 @@ class CommandTests:
         branches = self.assertSucceeded(
             self.sync_process('branches', env=env))
         self.assertIn(f'{head()} (branchpoint)', branches.stdout)
+        versions = os.path.join(env['PYTHONPATH'], 'alembic_migrations',
+                                'versions')
+        self.assertEqual({'b1a2', 'b2a2'},
+                         set(migration.read_heads_file(versions)))
         self.assertSucceeded(self.sync_process('upgrade', 'heads', env=env))
         self.assertEqual({'b1a2', 'b2a2'}, set(
             self.sync_process('version', env=env).stdout.split()))
+        # "head" stays ambiguous with two heads, even at both of them.
+        ambiguous = self.sync_process('upgrade', 'head', env=env)
+        self.assertEqual(2, ambiguous.code, ambiguous)
+        self.assertIn('Multiple heads', ambiguous.stderr)
         merged = self.assertSucceeded(self.sync_process(
             'merge', 'heads', '-m', 'join', '--rev-id', 'c3a2', env=env))
         self.assertTrue(merged.stdout.strip().endswith('c3a2_join.py'))
+        self.assertEqual(('c3a2',), migration.read_heads_file(versions))
         self.assertSucceeded(self.sync_process('upgrade', env=env))
         self.assertEqual(['c3a2'], self.sync_process(
             'version', env=env).stdout.split())

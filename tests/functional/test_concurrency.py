@@ -29,6 +29,7 @@ import subprocess
 import threading
 
 from enamel import lock
+from enamel import migration
 from tests import base
 from tests import synthetic
 from tests.functional import test_commands
@@ -95,6 +96,9 @@ class ConcurrencyTests:
                                 'alembic_migrations', 'versions')
         head = synthetic.write_history(versions, SYNTHETIC_REVISIONS,
                                        test_commands.head())
+        # As "enamel-sync revision" leaves it: the processes that find the
+        # work done recognise the head through the HEADS file.
+        migration.write_heads_file(versions)
         expected = [test_commands.head()] + [
             synthetic.revision_id(n)
             for n in range(1, SYNTHETIC_REVISIONS + 1)]

@@ -96,6 +96,8 @@ class RevisionTests:
         self.assertIn("sa.Column('priority', sa.Integer()", source)
         self.assertIn("'ix_tasks_priority'", source)
         self.assertIn(f"down_revision = '{test_commands.head()}'", source)
+        new_head = os.path.basename(path).split('_', 1)[0]
+        self.assertEqual((new_head,), migration.read_heads_file(self.versions))
         lint = self.flake8(path)
         self.assertEqual(0, lint.returncode, lint.stdout + lint.stderr)
 

@@ -92,6 +92,15 @@ class HistoryTest(base.TestCase):
     def test_history_has_no_problems(self):
         self.assertEqual([], history_problems(migration.VERSIONS_DIR))
 
+    def test_heads_file_is_current(self):
+        # "enamel-sync revision" and "merge" keep it current; after editing
+        # revision files by hand, rewrite it: migration.write_heads_file().
+        script = migration.Migration(None).script
+        self.assertEqual(tuple(script.get_heads()),
+                         migration.read_heads_file(),
+                         'alembic_migrations/versions/HEADS is stale; see '
+                         'contributor/testing in the docs')
+
     def test_alembic_sees_a_single_head_and_every_message(self):
         script = migration.Migration(None).script
         self.assertEqual(1, len(script.get_heads()), script.get_heads())
@@ -153,6 +162,20 @@ class GuardsTest(base.TestCase):
         self.assertEqual(
             [f'{synthetic.revision_id(2)}_synthetic.py has no message '
              '(module docstring)'], problems)
+
+    def test_heads_file_is_trusted_only_for_its_own_files(self):
+        self.assertEqual((self.head,),
+                         migration.write_heads_file(self.versions))
+        self.assertEqual((self.head,),
+                         migration.read_heads_file(self.versions))
+        self.edit(2, 'synthetic revision 2', 'synthetic revision two')
+        self.assertIsNone(migration.read_heads_file(self.versions))
+        migration.write_heads_file(self.versions)
+        synthetic.write_revision(self.versions, 'feed00000001', self.head,
+                                 'one more', '    pass', '    pass')
+        self.assertIsNone(migration.read_heads_file(self.versions))
+        os.remove(os.path.join(self.versions, migration.HEADS_FILE))
+        self.assertIsNone(migration.read_heads_file(self.versions))
 
     def test_unknown_down_revision(self):
         self.edit(2, f"down_revision = '{self.first}'",
