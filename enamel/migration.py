@@ -486,6 +486,7 @@ class Migration:
 
         config = self.get_config(connection)
         config.attributes['on_version_apply'] = progress
+        # Running revisions needs the naming convention, not the models.
         config.attributes['enamel.models'] = False
         per_revision = _per_revision(connection.dialect.name)
         if each_revision is None:

@@ -19,7 +19,10 @@ and every measurement is a whole process, timed from start to exit:
 * the import floor, ``python -c 'import sqlalchemy, alembic'``;
 * ``enamel-sync version`` and ``check`` against ``alembic current`` (a stock
   alembic environment, alembic's ``generic`` template, over the same
-  revision files) on a database at head;
+  revision files) on a database at head, ``version`` timed in turns
+  across N;
+* ``enamel-sync upgrade`` on a database at head against ``version`` and
+  against ``alembic upgrade head``;
 * ``enamel-sync upgrade`` from empty against ``alembic upgrade head`` and
   against the SQL floor: the offline SQL (``upgrade --sql``) run by the
   engine's own client (sqlite3, psql, mysql);
@@ -274,7 +277,6 @@ class Scenario:
         sync, alembic = self.sync[self.kept], self.alembic[self.kept]
         t = {}
         t['floor'] = run(self.floor, self.env)[0]
-        t['version'] = run(sync + ['version'], self.env)[0]
         t['check'] = run(sync + ['check'], self.env, expect=(4,))[0]
         t['alembic current'] = run(alembic + ['current'], self.env)[0]
         t['upgrade at head'] = run(sync + ['upgrade'], self.env)[0]
@@ -581,6 +583,8 @@ def benchmark(args, root):
                 for scenario in scenarios:
                     results.add(database.engine, scenario.count,
                                 scenario.read_only())
+                for count, seconds in versions(scenarios).items():
+                    results.add(database.engine, count, {'version': seconds})
                 for scenario in scenarios:
                     measure(args, results, scenario)
             if any(getattr(s, 'walked_with', '') == 'loop'
@@ -592,6 +596,21 @@ def benchmark(args, root):
         for database in databases + kept:
             database.drop()
     return results, databases
+
+
+def versions(scenarios, rounds=3):
+    """``enamel-sync version`` at every N, in turns: {N: median seconds}.
+
+    The cheapest command, and N must not reach it: timed next to each
+    other, the N differ by what N costs rather than by what the machine
+    did in between.
+    """
+    times = {s.count: [] for s in scenarios}
+    for _ in range(rounds):
+        for s in scenarios:
+            times[s.count].append(
+                run(s.sync[s.kept] + ['version'], s.env)[0])
+    return {count: statistics.median(t) for count, t in times.items()}
 
 
 def measure(args, results, scenario):
