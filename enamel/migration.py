@@ -160,6 +160,8 @@ def read_heads_file(versions_dir=None):
                       if not line.startswith('#')]
     except OSError:
         return None
+    # Other lines (blank, a git conflict's markers) are not ours.
+    fields = [f for f in fields if len(f) == 2]
     heads = tuple(v for k, v in fields if k == 'head')
     digests = [v for k, v in fields if k == 'digest']
     if heads and digests == [_revision_files_digest(versions_dir)]:

@@ -223,6 +223,7 @@ class Scenario:
         self.env = _child_env(self.dir, scratch, cache)
         self.floor = [sys.executable, '-c', 'import sqlalchemy, alembic']
         self.sql = os.path.join(self.dir, 'upgrade.sql')
+        self.upgrade_runs = 0
         stock = _stock_alembic(self.dir)
         self.sync, self.alembic = {}, {}
         for name, db in (('work', database), ('kept', kept)):
@@ -285,15 +286,18 @@ class Scenario:
         return t
 
     def upgrades(self):
-        sync, alembic = self.sync[self.database], self.alembic[self.database]
+        commands = [
+            ('upgrade', self.sync[self.database] + ['upgrade']),
+            ('alembic upgrade', self.alembic[self.database] + [
+                'upgrade', 'head'])]
+        # Each goes first in every other run: neither inherits the other's
+        # after-effects (the server flushing the dropped database) more.
+        self.upgrade_runs += 1
         t = {}
-        self.database.fresh()
-        t['upgrade'] = run(sync + ['upgrade'], self.env)[0]
-        self.check_at_head('enamel-sync upgrade')
-        self.database.fresh()
-        t['alembic upgrade'] = run(alembic + ['upgrade', 'head'],
-                                   self.env)[0]
-        self.check_at_head('alembic upgrade head')
+        for name, args in commands[::1 if self.upgrade_runs % 2 else -1]:
+            self.database.fresh()
+            t[name] = run(args, self.env)[0]
+            self.check_at_head(name)
         self.database.fresh()
         args, env = self.database.client(self.env)
         t['SQL floor'] = run(args, env, stdin=self.sql)[0]

@@ -171,6 +171,15 @@ class GuardsTest(base.TestCase):
         self.edit(2, 'synthetic revision 2', 'synthetic revision two')
         self.assertIsNone(migration.read_heads_file(self.versions))
         migration.write_heads_file(self.versions)
+        # Two branches that each rewrote it, merged by git: both halves
+        # are valid, the whole is not.
+        path = os.path.join(self.versions, migration.HEADS_FILE)
+        with open(path) as f:
+            ours = f.read()
+        with open(path, 'w') as f:
+            f.write(f'<<<<<<< HEAD\n{ours}=======\n\n{ours}>>>>>>> b\n')
+        self.assertIsNone(migration.read_heads_file(self.versions))
+        migration.write_heads_file(self.versions)
         synthetic.write_revision(self.versions, 'feed00000001', self.head,
                                  'one more', '    pass', '    pass')
         self.assertIsNone(migration.read_heads_file(self.versions))
