@@ -293,16 +293,21 @@ class Migration:
 
     # -- reading the database --------------------------------------------
 
-    def _read_heads(self, connection):
-        """The revisions in the version table, and whether it exists.
+    def _read_heads(self, connection, tables=True):
+        """The revisions in the version table (empty without one) and, with
+        ``tables``, the names of the other tables. Without, only the
+        version table is looked up: the cost does not grow with the
+        schema (``version``, the at-head check of ``upgrade``).
 
         Leaves the connection outside any transaction: a connection handed
         to alembic inside one would never be committed.
         """
         try:
-            names = sa.inspect(connection).get_table_names()
+            inspector = sa.inspect(connection)
+            names = inspector.get_table_names() if tables else []
             heads = []
-            if VERSION_TABLE in names:
+            if (VERSION_TABLE in names if tables
+                    else inspector.has_table(VERSION_TABLE)):
                 heads = list(connection.execute(sa.text(
                     f'SELECT version_num FROM {VERSION_TABLE}')).scalars())
         finally:
@@ -377,7 +382,7 @@ class Migration:
         Reads the table directly: no revision file is loaded.
         """
         with self._connect() as connection:
-            return self._read_heads(connection)[0]
+            return self._read_heads(connection, tables=False)[0]
 
     # -- writing the database --------------------------------------------
 
@@ -407,7 +412,7 @@ class Migration:
             self._preload_script()
         with self._locked() as connection:
             if recorded is not None:
-                current = self._read_heads(connection)[0]
+                current = self._read_heads(connection, tables=False)[0]
                 if set(current) == set(recorded):
                     return _nothing_to_do(current)
             heads = self._guard(connection)
@@ -514,13 +519,14 @@ class Migration:
             raise self._failure(connection, failed, exc,
                                 per_revision) from exc
         if isinstance(steps[0], runtime.migration.StampStep):
-            LOG.info('Stamped %s', ', '.join(self._read_heads(connection)[0])
-                     or 'base')
+            heads = self._read_heads(connection, tables=False)[0]
+            LOG.info('Stamped %s', ', '.join(heads) or 'base')
 
     def _failure(self, connection, revision_id, exc, per_revision):
         try:
             connection.rollback()
-            now = ', '.join(self._read_heads(connection)[0]) or 'base'
+            now = ', '.join(
+                self._read_heads(connection, tables=False)[0]) or 'base'
         except sa.exc.SQLAlchemyError:
             now = 'unknown (the connection was lost)'
         message = f'revision {revision_id} failed: {first_line(exc)}; '
