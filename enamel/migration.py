@@ -390,6 +390,10 @@ class Migration:
                 each_revision=None):
         """Upgrade to a later revision.
 
+        A database already at the heads recorded in the HEADS file (see
+        :func:`read_heads_file`) is recognised without loading a revision
+        file.
+
         :param revision: target revision, relative (``+1``) or symbolic
             (``head``, ``heads``, ``label@head``); ``FROM:TO`` with ``sql``.
         :param sql: write the SQL to stdout instead of running it.
