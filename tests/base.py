@@ -32,6 +32,8 @@ from oslo_db.sqlalchemy import test_fixtures
 from oslotest import base as oslotest_base
 import sqlalchemy as sa
 
+from enamel import conf as enamel_conf
+from enamel import migration
 from enamel.cmd import sync
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -107,6 +109,23 @@ class TestCase(oslotest_base.BaseTestCase):
             return process
         stdout, stderr = process.communicate(timeout=timeout)
         return Result(process.returncode, stdout, stderr)
+
+    def make_migration(self, version_path=None):
+        """A Migration for the test's database (its own NullPool engine,
+        built from the config file as enamel-sync builds it), optionally
+        loading extra revisions from ``version_path``."""
+        conf = enamel_conf.load(['--config-file', self.config_file],
+                                default_config_files=[])
+        migrate = migration.Migration(conf)
+        if version_path:
+            @migrate.configure
+            def extra_versions(config):
+                locations = config.get_main_option('version_locations')
+                config.set_main_option('version_locations',
+                                       locations + os.pathsep + version_path)
+                return config
+        self.addCleanup(migrate.engine.dispose)
+        return migrate
 
     def tables(self):
         """The tables in the test's database."""

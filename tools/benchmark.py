@@ -413,22 +413,22 @@ class Results:
 
     def ratio(self, engine, count, num, den):
         """``num / den`` paired run by run: (median, min, max)."""
-        a = self.times(engine, count, num)
-        b = self.times(engine, count, den)
-        if not a or not b:
-            return None
-        values = [x / y for x, y in zip(a, b)]
-        return statistics.median(values), min(values), max(values)
+        return _paired(self.times(engine, count, num),
+                       self.times(engine, count, den))
 
     def growth(self, engine, name, big, small):
         """How ``name`` grows from N=small to N=big, paired run by run
         (each run times every N back to back): (median, min, max)."""
-        a = self.times(engine, big, name)
-        b = self.times(engine, small, name)
-        if not a or not b:
-            return None
-        values = [x / y for x, y in zip(a, b)]
-        return statistics.median(values), min(values), max(values)
+        return _paired(self.times(engine, big, name),
+                       self.times(engine, small, name))
+
+
+def _paired(a, b):
+    """``a[i] / b[i]`` over the runs: (median, min, max), or None."""
+    if not a or not b:
+        return None
+    values = [x / y for x, y in zip(a, b)]
+    return statistics.median(values), min(values), max(values)
 
 
 RATIOS = (

@@ -23,7 +23,6 @@ import os
 import subprocess
 import sys
 
-from enamel import conf as enamel_conf
 from enamel import migration
 from tests import base
 from tests import synthetic
@@ -132,24 +131,12 @@ class HeadsFileTests:
             extra, added, test_commands.head(), 'a plugin revision',
             f'    create({synthetic.table_name(1)!r})',
             f'    op.drop_table({synthetic.table_name(1)!r})')
-        conf = enamel_conf.load(['--config-file', self.config_file],
-                                default_config_files=[])
-        migrate = migration.Migration(conf, engine=self.engine)
-
-        @migrate.configure
-        def plugin_revisions(config):
-            locations = config.get_main_option('version_locations')
-            config.set_main_option('version_locations',
-                                   locations + os.pathsep + extra)
-
-        migrate.upgrade('head')
+        self.make_migration(version_path=extra).upgrade('head')
         self.assertEqual([added], self.stored_version())
 
     def test_check_at_head_loads_no_revision_file(self):
         self.assertSucceeded(self.sync('upgrade'))
-        conf = enamel_conf.load(['--config-file', self.config_file],
-                                default_config_files=[])
-        migrate = migration.Migration(conf, engine=self.engine)
+        migrate = self.make_migration()
         result = migrate.check()
         self.assertEqual(migration.AT_HEAD, result.state, result)
         self.assertEqual([test_commands.head()], result.heads)

@@ -25,7 +25,6 @@ import sys
 from oslo_db.sqlalchemy import test_migrations
 import sqlalchemy as sa
 
-from enamel import conf as enamel_conf
 from enamel import migration
 from enamel import models
 from tests import base
@@ -33,24 +32,6 @@ from tests import synthetic
 from tests import walker
 
 FIRST = '6a1c2e9d4b01'
-
-
-def _migration(test, version_path=None):
-    """A Migration for the test's database (its own NullPool engine, built
-    from the config file as enamel-sync builds it), optionally loading
-    extra revisions from ``version_path``."""
-    conf = enamel_conf.load(['--config-file', test.config_file],
-                            default_config_files=[])
-    migrate = migration.Migration(conf)
-    if version_path:
-        @migrate.configure
-        def extra_versions(config):
-            locations = config.get_main_option('version_locations')
-            config.set_main_option('version_locations',
-                                   locations + os.pathsep + version_path)
-            return config
-    test.addCleanup(migrate.engine.dispose)
-    return migrate
 
 
 class ModelsMatchMigrationsTests(test_migrations.ModelsMigrationsSync):
@@ -69,7 +50,7 @@ class ModelsMatchMigrationsTests(test_migrations.ModelsMigrationsSync):
         return models.Base.metadata
 
     def db_sync(self, engine):
-        _migration(self).upgrade('head')
+        self.make_migration().upgrade('head')
 
     def include_object(self, object_, name, type_, reflected, compare_to):
         # The same filter as enamel-sync check: only what the models own.
@@ -77,7 +58,7 @@ class ModelsMatchMigrationsTests(test_migrations.ModelsMigrationsSync):
                                         compare_to)
 
     def test_primary_keys_match_models(self):
-        _migration(self).upgrade('head')
+        self.make_migration().upgrade('head')
         inspector = sa.inspect(self.engine)
         for table in models.Base.metadata.sorted_tables:
             reflected = inspector.get_pk_constraint(table.name)
@@ -98,7 +79,7 @@ class WalkVersionsTests(walker.WalkVersionsMixin):
         self.calls = []
 
     def migration(self):
-        return _migration(self, getattr(self, 'extra_versions', None))
+        return self.make_migration(getattr(self, 'extra_versions', None))
 
     # -- hooks for 6a1c2e9d4b01: create tasks and task items --------------
 
