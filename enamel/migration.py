@@ -485,7 +485,7 @@ class Migration:
         applied = []
         started = [time.monotonic()]
 
-        def progress(ctx, step, heads, run_args):
+        def progress(step):
             now = time.monotonic()
             applied.append(step)
             if not step.is_stamp:
@@ -496,19 +496,18 @@ class Migration:
             started[0] = now
 
         config = self.get_config(connection)
-        config.attributes['on_version_apply'] = progress
+        config.attributes['on_version_apply'] = (
+            lambda ctx, step, heads, run_args: progress(step))
         # Running revisions needs the naming convention, not the models.
         config.attributes['enamel.models'] = False
         per_revision = _per_revision(connection.dialect.name)
-        if each_revision is None:
-            def plan(rev, context):
-                return steps
-        else:
+        if each_revision is not None:
             per_revision = True
             config.attributes['enamel.per_revision'] = True
 
-            def plan(rev, context):
-                return _one_by_one(context.connection, steps, each_revision)
+        def plan(rev, context):
+            return _steps(context.connection, steps, heads, per_revision,
+                          progress, each_revision)
         try:
             with runtime.environment.EnvironmentContext(
                     config, self.script, fn=plan, as_sql=False,
@@ -782,29 +781,90 @@ class _CallbackFailed(Exception):
     """Carries an ``each_revision`` error through alembic (``__cause__``)."""
 
 
-def _one_by_one(connection, steps, each_revision):
-    """Hand alembic the steps one at a time, calling ``each_revision``
-    between them.
+def _in_line(steps, heads):
+    """Do the steps walk one line of revisions, up or down, from the
+    database's only head (or from base)?"""
+    from alembic import runtime
 
-    alembic asks for the next step only once the previous one committed;
-    what it read before the first step (the version table) is committed
-    here too, so that ``each_revision`` may write on a connection of its
-    own, even to SQLite.
+    position = tuple(heads)
+    for step in steps:
+        if (not isinstance(step, runtime.migration.RevisionStep)
+                or step.from_revisions != position
+                or len(step.to_revisions) > 1
+                # depends_on: left to alembic
+                or step.from_revisions_no_deps != step.from_revisions
+                or step.to_revisions_no_deps != step.to_revisions):
+            return False
+        position = step.to_revisions
+    return len(heads) <= 1
+
+
+def _steps(connection, steps, heads, per_revision, progress,
+           each_revision=None):
+    """The steps for alembic to run, or none when they are run here.
+
+    A run along one line of revisions (see :func:`_in_line`, the usual
+    case) is run here, inside ``context.run_migrations()`` after alembic
+    made the version table, and the version row is written once per
+    commit: once at the end where the run is one transaction, else with
+    each revision. alembic would write it after every revision, with a
+    statement compiled anew each time, although in one transaction only
+    the last write is ever seen. Any other run (branches, merges,
+    ``depends_on``) is handed to alembic one step at a time.
+
+    With ``each_revision``, every revision commits, and the callback is
+    called between them, once what came before is committed (what alembic
+    read first included), so that it may use a connection of its own, even
+    on SQLite.
     """
+    in_line = _in_line(steps, heads)
+    position = written = heads[0] if heads else None
     previous = None
     for step in list(steps) + [None]:
-        if connection.in_transaction():
-            connection.commit()
-        try:
-            if previous is not None:
-                each_revision(previous.revision, True)
-            if step is not None:
-                each_revision(step.revision, False)
-        except Exception as exc:
-            raise _CallbackFailed() from exc
-        if step is not None:
+        if each_revision is not None:
+            if connection.in_transaction():
+                connection.commit()
+            try:
+                if previous is not None:
+                    each_revision(previous.revision, True)
+                if step is not None:
+                    each_revision(step.revision, False)
+            except Exception as exc:
+                raise _CallbackFailed() from exc
+        if step is None:
+            break
+        if in_line:
+            step.migration_fn()
+            position = step.to_revisions[0] if step.to_revisions else None
+            if per_revision:
+                _write_version(connection, written, position)
+                written = position
+                connection.commit()
+            progress(step.info)
+        else:
             yield step
         previous = step
+    if in_line:
+        _write_version(connection, written, position)
+
+
+def _write_version(connection, old, new):
+    """Move the version table's row from ``old`` to ``new`` (None: no
+    row)."""
+    if old == new:
+        return
+    if old is None:
+        statement = f'INSERT INTO {VERSION_TABLE} (version_num) VALUES (:new)'
+    elif new is None:
+        statement = f'DELETE FROM {VERSION_TABLE} WHERE version_num = :old'
+    else:
+        statement = (f'UPDATE {VERSION_TABLE} SET version_num = :new '
+                     'WHERE version_num = :old')
+    result = connection.execute(sa.text(statement), dict(old=old, new=new))
+    if result.rowcount != 1:
+        raise exception.MigrationFailed(
+            f'expected one row in {VERSION_TABLE} at {old}, found '
+            f'{result.rowcount}')
 
 
 def _step_revision(step):
