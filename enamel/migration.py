@@ -786,6 +786,8 @@ def _in_line(steps, heads):
     database's only head (or from base)?"""
     from alembic import runtime
 
+    if len(heads) > 1:
+        return False
     position = tuple(heads)
     for step in steps:
         if (not isinstance(step, runtime.migration.RevisionStep)
@@ -796,7 +798,7 @@ def _in_line(steps, heads):
                 or step.to_revisions_no_deps != step.to_revisions):
             return False
         position = step.to_revisions
-    return len(heads) <= 1
+    return True
 
 
 def _steps(connection, steps, heads, per_revision, progress,
