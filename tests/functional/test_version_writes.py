@@ -10,7 +10,7 @@
 # License for the specific language governing permissions and limitations
 # under the License.
 
-"""How often a run writes the version table.
+"""How often a run writes the version table, and who writes it.
 
 A run along one line of revisions writes the version row once per commit:
 once per run where the run is one transaction (PostgreSQL, SQLite), once
@@ -94,6 +94,42 @@ class VersionWriteTests:
             'DELETE', ['UPDATE', 'UPDATE', 'DELETE']),
                          self.writes)
         self.assertEqual({'alembic_version'}, self.tables())
+
+    def test_branches_are_walked_through_alembic_one_commit_at_a_time(self):
+        # Two branches from the bundled head: not one line, so alembic runs
+        # the steps and writes the version table, and each_revision still
+        # sees every revision committed, from a connection of its own.
+        extra = os.path.join(self.workdir, 'versions')
+        os.mkdir(extra)
+        bundled = test_commands.head()
+        branches = {'a': [], 'b': []}
+        for name, revisions in branches.items():
+            down = bundled
+            for number in (1, 2):
+                revision = f'b{name}{number:010d}'
+                synthetic.write_revision(
+                    extra, revision, down, f'branch {name} {number}',
+                    f'    create({revision!r})',
+                    f'    op.drop_table({revision!r})', slug=revision)
+                revisions.append(revision)
+                down = revision
+        migrate = self.make_migration(version_path=extra)
+        seen = {}
+
+        def each_revision(script, applied):
+            if applied:
+                seen[script.revision] = set(self.stored_version())
+
+        migrate.upgrade('heads', each_revision=each_revision)
+
+        everything = [bundled] + branches['a'] + branches['b']
+        self.assertEqual(sorted(everything), sorted(seen))
+        for revision, version in seen.items():
+            self.assertIn(revision, version)
+        self.assertEqual({branches['a'][-1], branches['b'][-1]},
+                         set(self.stored_version()))
+        self.assertEqual({'alembic_version', 'tasks', 'task_items'} |
+                         set(branches['a'] + branches['b']), self.tables())
 
 
 base.for_each_backend(VersionWriteTests, globals())
