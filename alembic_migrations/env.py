@@ -13,10 +13,11 @@
 """The migration environment bundled with enamel.
 
 Run by enamel-sync, it finds enamel's configuration and an open connection
-in ``config.attributes`` (alembic's recipe for sharing a connection). Run by
-another tool (plain ``alembic`` with an ini file naming this directory, a
-test plugin), it reads ``sqlalchemy.url`` from that ini file or loads
-enamel's configuration itself, and opens its own connection.
+in ``config.attributes`` (alembic's recipe for sharing a connection; see
+:mod:`enamel.environment`). Run by another tool (plain ``alembic`` with an
+ini file or pyproject.toml naming this directory, a test plugin), it reads
+``sqlalchemy.url`` from that file or loads enamel's configuration itself,
+and opens its own connection.
 """
 
 from alembic import context
@@ -24,17 +25,16 @@ import sqlalchemy as sa
 
 from enamel import conf as enamel_conf
 from enamel import db
-from enamel import migration
+from enamel import environment
 
 config = context.config
+options = environment.env_options(config)
 
 
 def _conf():
-    conf = config.attributes.get('enamel_conf')
-    if conf is None:
-        conf = enamel_conf.load()
-        config.attributes['enamel_conf'] = conf
-    return conf
+    if options.conf is None:
+        options.conf = enamel_conf.load()
+    return options.conf
 
 
 def _url():
@@ -42,7 +42,9 @@ def _url():
         _conf().database.connection)
 
 
-def _configure(**kwargs):
+def _configure(dialect_name, **kwargs):
+    kwargs.update(environment.context_options(dialect_name,
+                                              models=options.models))
     context.configure(
         on_version_apply=config.attributes.get('on_version_apply', ()),
         **kwargs)
@@ -51,9 +53,7 @@ def _configure(**kwargs):
 def run_migrations_offline():
     """Write the SQL to the output instead of running it."""
     url = db.make_url(_url())
-    _configure(url=url, literal_binds=True, **migration.context_options(
-        url.get_dialect().name,
-        models=config.attributes.get('enamel.models', True)))
+    _configure(url.get_dialect().name, url=url, literal_binds=True)
     with context.begin_transaction():
         context.run_migrations()
 
@@ -67,17 +67,14 @@ def run_migrations_online():
             conf.set_override('connection', _url(), group='database')
         connectable = db.create_engine(conf)
     if isinstance(connectable, sa.engine.Engine):
-        with connectable.connect() as connection:
+        with db.transactional(connectable).connect() as connection:
             _run_online(connection)
     else:
         _run_online(connectable)
 
 
 def _run_online(connection):
-    _configure(connection=connection, **migration.context_options(
-        connection.dialect.name,
-        per_revision=config.attributes.get('enamel.per_revision', False),
-        models=config.attributes.get('enamel.models', True)))
+    _configure(connection.dialect.name, connection=connection)
     with context.begin_transaction():
         context.run_migrations()
 

@@ -17,7 +17,7 @@ Revises:${'' if not down_revision else ' ' + (down_revision if isinstance(down_r
 Create Date: ${create_date}
 """
 <%
-    sql_files = config.attributes.get('enamel.sql_files', False)
+    sql_files = getattr(config.attributes.get('enamel'), 'sql_files', False)
     body = (upgrades or '') + (downgrades or '')
     uses_op = 'op.' in body
     uses_sa = 'sa.' in body

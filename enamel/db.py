@@ -97,15 +97,46 @@ def _unbound_pymysql_reads(engine):
         dbapi_connection._read_timeout = None
 
 
-def _take_over_pysqlite_transactions(engine):
-    @event.listens_for(engine, 'connect')
-    def _connect(dbapi_connection, connection_record):
-        # Stop the driver from issuing BEGIN (and COMMIT before DDL) itself.
-        dbapi_connection.isolation_level = None
+def transactional(engine):
+    """``engine``, or an equivalent one, whose SQLite connections run DDL
+    inside transactions as enamel's own do (see :func:`create_engine`).
 
-    @event.listens_for(engine, 'begin')
-    def _begin(connection):
-        connection.exec_driver_sql('BEGIN')
+    An engine built by :func:`create_engine`, or on another database, is
+    returned as it is. An SQLite engine built elsewhere is replaced by a
+    new engine on the same file with enamel's handling (the caller's pool
+    and its connections are left alone): otherwise a failing revision
+    would leave half its work behind.
+
+    :param engine: a ``sqlalchemy.engine.Engine``.
+    :returns: a ``sqlalchemy.engine.Engine``.
+    :raises exception.ConfigError: an in-memory SQLite engine, whose
+        database no second engine can reach.
+    """
+    if (engine.dialect.name != 'sqlite'
+            or event.contains(engine, 'begin', _begin_sqlite)):
+        return engine
+    database = engine.url.database
+    if not database or database == ':memory:' or 'mode=memory' in database:
+        raise exception.ConfigError(
+            'an in-memory SQLite engine cannot be used for migrations: '
+            'pass an engine on a file, or none')
+    new = sa.create_engine(engine.url, poolclass=sa.pool.NullPool)
+    _take_over_pysqlite_transactions(new)
+    return new
+
+
+def _take_over_pysqlite_transactions(engine):
+    event.listen(engine, 'connect', _connect_sqlite)
+    event.listen(engine, 'begin', _begin_sqlite)
+
+
+def _connect_sqlite(dbapi_connection, connection_record):
+    # Stop the driver from issuing BEGIN (and COMMIT before DDL) itself.
+    dbapi_connection.isolation_level = None
+
+
+def _begin_sqlite(connection):
+    connection.exec_driver_sql('BEGIN')
 
 
 def describe(url):

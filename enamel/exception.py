@@ -26,6 +26,13 @@ UNKNOWN_REVISION = 5
 UNVERSIONED = 6
 
 
+def first_line(exc):
+    """The first non-blank line of an exception's text: SQLAlchemy's and
+    the drivers' messages go on with the SQL and its parameters."""
+    text = str(exc).strip() or exc.__class__.__name__
+    return text.splitlines()[0].strip()
+
+
 class EnamelSyncError(Exception):
     """Base class; the message is one line meant for an operator."""
 

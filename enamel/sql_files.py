@@ -50,3 +50,19 @@ def run(revision_file, direction):
     path = f'{os.path.splitext(revision_file)[0]}_{direction}.sql'
     for statement in statements(path):
         op.execute(statement)
+
+
+def scaffold(script):
+    """Write the two empty ``.sql`` files of a new ``revision --sql-files``
+    beside its revision file, keeping any that exist.
+
+    :param script: the new revision's ``alembic.script.Script``.
+    """
+    base = os.path.splitext(script.path)[0]
+    for direction in ('upgrade', 'downgrade'):
+        path = f'{base}_{direction}.sql'
+        if not os.path.exists(path):
+            with open(path, 'w') as f:
+                f.write(f'-- {direction} of revision {script.revision}: '
+                        f'{script.doc}\n-- One statement per ";"; runs in '
+                        'the migration transaction.\n')

@@ -22,6 +22,8 @@ upgrade.
 import os
 import shutil
 
+from enamel import environment
+from enamel import heads_file
 from enamel import migration
 
 REVISION = '''\
@@ -100,13 +102,13 @@ def scratch_copy(directory, count):
     copy.
     """
     copy = os.path.join(directory, 'alembic_migrations')
-    shutil.copytree(migration.ENV_DIR, copy,
+    shutil.copytree(environment.ENV_DIR, copy,
                     ignore=shutil.ignore_patterns('__pycache__'))
     versions = os.path.join(copy, 'versions')
     head = migration.Migration(None).script.get_current_head()
     head = write_history(versions, count, head)
     # As "enamel-sync revision" would have left it.
-    migration.write_heads_file(versions)
+    heads_file.write(versions)
     return versions, head
 
 

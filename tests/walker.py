@@ -37,7 +37,7 @@ revision and the engine.
 from alembic import util
 import sqlalchemy as sa
 
-from enamel.migration import VERSION_TABLE
+from enamel.environment import VERSION_TABLE
 
 PRE_UPGRADE = '_pre_upgrade_'
 CHECK = '_check_'
@@ -61,13 +61,11 @@ def upgrade_order(script):
 def walk(migrate, engine, hooks=None, downgrade=True, stairway=False):
     """Walk ``migrate``'s history up from base (and back down).
 
-    The database must be empty (at base). The way up is one
-    ``migrate.upgrade('heads', each_revision=...)`` call and the way down
-    one ``migrate.downgrade('base', each_revision=...)``: every revision
-    commits on its own and the hooks run between revisions, while the
-    connection, the lock, env.py and the one ``ScriptDirectory`` that
-    ``migrate`` cached serve the whole pass. A stairway walks up with one
-    call per step, as it must go down and up again in between.
+    The database must be empty (at base). Each step is one
+    ``migrate.upgrade(<rev>)`` (or ``migrate.downgrade``) call that alembic
+    runs and commits, so the hooks see, on connections of their own, the
+    database as each revision left it; the lock, env.py and the one
+    ``ScriptDirectory`` that ``migrate`` cached serve every step.
 
     :param migrate: an :class:`enamel.migration.Migration`.
     :param engine: the SQLAlchemy engine of the same database, handed to
@@ -77,18 +75,17 @@ def walk(migrate, engine, hooks=None, downgrade=True, stairway=False):
     :param downgrade: after reaching head, walk back down to base.
     :param stairway: upgrade, downgrade and upgrade again each revision on
         the way up, checking that the downgrade restored the schema.
+    :returns: the revision ids, in the order they were applied.
     :raises WalkError: naming the revision and the engine's dialect.
     """
     walker = _Walker(migrate, engine, hooks)
+    walked = upgrade_order(migrate.script)
     try:
-        if stairway:
-            walked = upgrade_order(migrate.script)
-            for revision in walked:
-                walker.up(revision, stairway=True)
-        else:
-            walked = walker.run('upgrade', migrate.upgrade, 'heads')
+        for revision in walked:
+            walker.up(revision, stairway=stairway)
         if downgrade:
-            walker.run('downgrade', migrate.downgrade, 'base')
+            for revision in reversed(walked):
+                walker.down(revision)
     finally:
         walker.close()
     return [r.revision for r in walked]
@@ -115,48 +112,6 @@ class _Walker:
     def close(self):
         if self.reader is not None:
             self.reader.close()
-
-    def run(self, what, func, target):
-        """One upgrade or downgrade command with the hooks between its
-        revisions; the revisions in the order they were applied."""
-        upgrade = what == 'upgrade'
-        data = {}
-        walked = []
-
-        def each_revision(revision, applied):
-            if not applied:
-                walked.append(revision)
-                if upgrade:
-                    data[revision.revision] = self._hook(
-                        PRE_UPGRADE, revision, self.engine)
-                return
-            # The version table is read where a hook is about to look at
-            # the database, and once at the end of the pass: reading it
-            # after every revision costs a schema reload per step on
-            # SQLite, and alembic itself fails a step whose version update
-            # finds no row.
-            hook = CHECK if upgrade else POST_DOWNGRADE
-            self._expect_version(
-                revision, what, upgrade,
-                read=hasattr(self.hooks, hook + revision.revision))
-            if upgrade:
-                self._hook(CHECK, revision, self.engine,
-                           data.pop(revision.revision))
-            else:
-                self._hook(POST_DOWNGRADE, revision, self.engine)
-
-        try:
-            func(target, each_revision=each_revision)
-        except WalkError:
-            raise
-        except Exception as exc:
-            where = (self._where(walked[-1]) if walked
-                     else f'{target} on {self.dialect}')
-            raise WalkError(f'{what} of {where} failed: '
-                            f'{type(exc).__name__}: {exc}') from exc
-        if walked:
-            self._read_version(walked[-1], what)
-        return walked
 
     def up(self, revision, stairway=False):
         rev = revision.revision

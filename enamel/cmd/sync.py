@@ -177,9 +177,10 @@ def _print_json(data):
 
 
 def _script_dict(script, current=()):
+    from enamel import alembic_internals
     return {
         'revision': script.revision,
-        'down_revisions': list(script._normalized_down_revisions),
+        'down_revisions': list(alembic_internals.down_revisions(script)),
         'branch_labels': sorted(script.branch_labels),
         'message': script.doc,
         'is_head': script.is_head,
@@ -386,13 +387,12 @@ def _setup_logging(debug):
 def _error_message(exc):
     """One line for an error that did not come from the migration API."""
     import sqlalchemy as sa
-    from enamel import migration
 
     if isinstance(exc, sa.exc.DBAPIError) and exc.orig is not None:
-        return f'database error: {migration.first_line(exc.orig)}'
+        return f'database error: {exception.first_line(exc.orig)}'
     if isinstance(exc, sa.exc.SQLAlchemyError):
-        return f'database error: {migration.first_line(exc)}'
-    return f'unexpected error: {migration.first_line(exc)}'
+        return f'database error: {exception.first_line(exc)}'
+    return f'unexpected error: {exception.first_line(exc)}'
 
 
 def main(argv=None, default_config_files=None):
@@ -462,8 +462,7 @@ def _debug(conf):
 
 
 def _config_error(exc):
-    from enamel import migration
-    return migration.first_line(exc)
+    return exception.first_line(exc)
 
 
 def _silence_stdout():

@@ -28,8 +28,8 @@ import re
 import subprocess
 import threading
 
+from enamel import heads_file
 from enamel import lock
-from enamel import migration
 from tests import base
 from tests import synthetic
 from tests.functional import test_commands
@@ -98,7 +98,7 @@ class ConcurrencyTests:
                                        test_commands.head())
         # As "enamel-sync revision" leaves it: the processes that find the
         # work done recognise the head through the HEADS file.
-        migration.write_heads_file(versions)
+        heads_file.write(versions)
         expected = [test_commands.head()] + [
             synthetic.revision_id(n)
             for n in range(1, SYNTHETIC_REVISIONS + 1)]

@@ -24,6 +24,7 @@ import sys
 from alembic import command
 
 from enamel import conf as enamel_conf
+from enamel import environment
 from enamel import migration
 from tests import base
 from tests.functional import test_commands
@@ -33,7 +34,7 @@ class EnvTests:
 
     def alembic(self, url=None, env=None):
         """Run plain ``alembic upgrade head`` against the bundled env."""
-        lines = ['[alembic]', f'script_location = {migration.ENV_DIR}']
+        lines = ['[alembic]', f'script_location = {environment.ENV_DIR}']
         if url is not None:
             lines.append(f'sqlalchemy.url = {url.replace("%", "%%")}')
         ini = os.path.join(self.workdir, 'alembic.ini')

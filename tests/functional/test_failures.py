@@ -121,20 +121,18 @@ class FailureTests(ScratchHistory):
         self.assertIn(f'revision {FAILING} failed: ', error)
         self.assertIn('no_such_table', error)
         self.assertNotIn('INSERT', error)  # one line: no SQL echoed
+        # Each revision commits with its version row: revisions 4 and 5
+        # stay, and the version names the last one that fully applied.
+        self.assertIn('the revisions before it are committed; the database '
+                      f'is at {last}, where a rerun starts', error)
+        self.assertEqual([last], self.stored_version())
         if self.transactional_ddl:
-            # The whole run rolled back: revisions 4 and 5 and the failed
-            # one's table are gone, the version is where the run started.
-            self.assertIn('the run was rolled back, the database is at '
-                          f'{synthetic.revision_id(3)}', error)
-            self.assertEqual([synthetic.revision_id(3)], self.stored_version())
-            self.assertEqual(self.tables_at(3), self.tables())
+            # The failed revision left no trace.
+            self.assertEqual(self.tables_at(BEFORE_FAILURE), self.tables())
         else:
-            # MySQL committed each revision that fully applied, and the
-            # failed revision's CREATE TABLE, which it cannot roll back.
-            self.assertIn(f'the database is at {last}, the last revision '
-                          'that fully applied', error)
+            # MySQL committed the failed revision's CREATE TABLE, which it
+            # cannot roll back, and says so.
             self.assertIn('When a migration fails', error)
-            self.assertEqual([last], self.stored_version())
             self.assertEqual(self.tables_at(BEFORE_FAILURE, 'half_done'),
                              self.tables())
             # The documented recovery: remove what the failed revision
@@ -194,15 +192,11 @@ class KillTests(ScratchHistory):
         process.communicate(timeout=DEADLINE)
 
     def assert_version_matches_tables(self, last):
-        if self.transactional_ddl:
-            # Nothing of the killed run was committed.
-            self.assertEqual([], self.stored_version())
-            self.assertEqual(set(), self.tables())
-        else:
-            # Each revision before the blocking one was committed with its
-            # version row; the blocking one had done nothing yet.
-            self.assertEqual([last], self.stored_version())
-            self.assertEqual(self.tables_at(BEFORE_BLOCK), self.tables())
+        # Each revision before the blocking one was committed with its
+        # version row; the blocking one left nothing (on MySQL it had done
+        # nothing yet; elsewhere its table was rolled back).
+        self.assertEqual([last], self.stored_version())
+        self.assertEqual(self.tables_at(BEFORE_BLOCK), self.tables())
 
     def assert_next_run_completes(self):
         result = self.assertSucceeded(self.sync_scratch('upgrade'))

@@ -25,7 +25,7 @@ import sys
 from oslo_db.sqlalchemy import test_migrations
 import sqlalchemy as sa
 
-from enamel import migration
+from enamel import environment
 from enamel import models
 from tests import base
 from tests import synthetic
@@ -54,8 +54,8 @@ class ModelsMatchMigrationsTests(test_migrations.ModelsMigrationsSync):
 
     def include_object(self, object_, name, type_, reflected, compare_to):
         # The same filter as enamel-sync check: only what the models own.
-        return migration.include_object(object_, name, type_, reflected,
-                                        compare_to)
+        return environment.include_object(
+            object_, name, type_, reflected, compare_to)
 
     def test_primary_keys_match_models(self):
         self.make_migration().upgrade('head')

@@ -27,7 +27,8 @@ import sysconfig
 
 import sqlalchemy as sa
 
-from enamel import migration
+from enamel import environment
+from enamel import heads_file
 from tests import base
 from tests.functional import test_commands
 
@@ -97,7 +98,7 @@ class RevisionTests:
         self.assertIn("'ix_tasks_priority'", source)
         self.assertIn(f"down_revision = '{test_commands.head()}'", source)
         new_head = os.path.basename(path).split('_', 1)[0]
-        self.assertEqual((new_head,), migration.read_heads_file(self.versions))
+        self.assertEqual((new_head,), heads_file.read(self.versions))
         lint = self.flake8(path)
         self.assertEqual(0, lint.returncode, lint.stdout + lint.stderr)
 
@@ -155,20 +156,20 @@ class RevisionLocationTest(base.SQLiteBackend, base.TestCase):
 
     def test_installed_versions_dir_is_detected(self):
         purelib = sysconfig.get_paths()['purelib']
-        self.assertTrue(migration._installed(
+        self.assertTrue(environment.installed(
             os.path.join(purelib, 'alembic_migrations', 'versions')))
-        self.assertFalse(migration._installed(self.workdir))
+        self.assertFalse(environment.installed(self.workdir))
 
     def test_version_path_receives_the_file(self):
         target = os.path.join(self.workdir, 'elsewhere')
         os.mkdir(target)
-        before = sorted(os.listdir(migration.VERSIONS_DIR))
+        before = sorted(os.listdir(environment.VERSIONS_DIR))
         result = self.assertSucceeded(self.sync(
             'revision', '-m', 'out of tree', '--version-path', target))
         written = result.stdout.strip()
         self.assertEqual(target, os.path.dirname(written))
         self.assertTrue(os.path.exists(written))
-        self.assertEqual(before, sorted(os.listdir(migration.VERSIONS_DIR)))
+        self.assertEqual(before, sorted(os.listdir(environment.VERSIONS_DIR)))
 
     def test_version_path_must_exist(self):
         result = self.sync('revision', '-m', 'nowhere', '--version-path',

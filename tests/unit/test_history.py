@@ -24,6 +24,8 @@ import os
 from alembic import util
 import fixtures
 
+from enamel import environment
+from enamel import heads_file
 from enamel import migration
 from tests import base
 from tests import synthetic
@@ -90,14 +92,14 @@ class HistoryTest(base.TestCase):
     """The real history under alembic_migrations/versions/."""
 
     def test_history_has_no_problems(self):
-        self.assertEqual([], history_problems(migration.VERSIONS_DIR))
+        self.assertEqual([], history_problems(environment.VERSIONS_DIR))
 
     def test_heads_file_is_current(self):
         # "enamel-sync revision" and "merge" keep it current; after editing
-        # revision files by hand, rewrite it: migration.write_heads_file().
+        # revision files by hand, rewrite it: heads_file.write().
         script = migration.Migration(None).script
         self.assertEqual(tuple(script.get_heads()),
-                         migration.read_heads_file(),
+                         heads_file.read(),
                          'alembic_migrations/versions/HEADS is stale; see '
                          'contributor/testing in the docs')
 
@@ -165,26 +167,26 @@ class GuardsTest(base.TestCase):
 
     def test_heads_file_is_trusted_only_for_its_own_files(self):
         self.assertEqual((self.head,),
-                         migration.write_heads_file(self.versions))
+                         heads_file.write(self.versions))
         self.assertEqual((self.head,),
-                         migration.read_heads_file(self.versions))
+                         heads_file.read(self.versions))
         self.edit(2, 'synthetic revision 2', 'synthetic revision two')
-        self.assertIsNone(migration.read_heads_file(self.versions))
-        migration.write_heads_file(self.versions)
+        self.assertIsNone(heads_file.read(self.versions))
+        heads_file.write(self.versions)
         # Two branches that each rewrote it, merged by git: both halves
         # are valid, the whole is not.
-        path = os.path.join(self.versions, migration.HEADS_FILE)
+        path = os.path.join(self.versions, heads_file.NAME)
         with open(path) as f:
             ours = f.read()
         with open(path, 'w') as f:
             f.write(f'<<<<<<< HEAD\n{ours}=======\n\n{ours}>>>>>>> b\n')
-        self.assertIsNone(migration.read_heads_file(self.versions))
-        migration.write_heads_file(self.versions)
+        self.assertIsNone(heads_file.read(self.versions))
+        heads_file.write(self.versions)
         synthetic.write_revision(self.versions, 'feed00000001', self.head,
                                  'one more', '    pass', '    pass')
-        self.assertIsNone(migration.read_heads_file(self.versions))
-        os.remove(os.path.join(self.versions, migration.HEADS_FILE))
-        self.assertIsNone(migration.read_heads_file(self.versions))
+        self.assertIsNone(heads_file.read(self.versions))
+        os.remove(os.path.join(self.versions, heads_file.NAME))
+        self.assertIsNone(heads_file.read(self.versions))
 
     def test_unknown_down_revision(self):
         self.edit(2, f"down_revision = '{self.first}'",

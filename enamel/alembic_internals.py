@@ -1,0 +1,92 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
+"""The alembic names enamel uses that alembic does not document.
+
+Each is used the same way by ``alembic.command`` itself (or, for the last
+two, read by alembic's own runner and printer), and each has a unit test
+(``tests/unit/test_alembic_internals.py``) that fails naming it if an
+alembic release drops it. Nothing else in enamel reaches past alembic's
+documented API. Where they enter, alembic's errors become enamel's (see
+:func:`errors`).
+"""
+
+import contextlib
+
+from enamel import exception
+
+# name -> where alembic uses it the same way
+USED = {
+    'ScriptDirectory._upgrade_revs': 'alembic.command.upgrade',
+    'ScriptDirectory._downgrade_revs': 'alembic.command.downgrade',
+    'ScriptDirectory._stamp_revs': 'alembic.command.stamp',
+    'MigrationContext.on_version_apply_callbacks':
+        'MigrationContext.run_migrations',
+    'Script._normalized_down_revisions': 'Script.cmd_format',
+}
+
+
+def upgrade_steps(script, revision, current):
+    """The ``RevisionStep`` list that upgrades ``current`` to ``revision``,
+    as ``alembic.command.upgrade`` plans it.
+
+    :raises exception.BadRevision: ``revision`` names nothing, or more
+        than one revision.
+    """
+    with errors():
+        return list(script._upgrade_revs(revision, current))
+
+
+def downgrade_steps(script, revision, current):
+    """As :func:`upgrade_steps`, for ``alembic.command.downgrade``."""
+    with errors():
+        return list(script._downgrade_revs(revision, current))
+
+
+def stamp_steps(script, revision, current):
+    """As :func:`upgrade_steps`, for ``alembic.command.stamp``."""
+    with errors():
+        return list(script._stamp_revs(revision, current))
+
+
+def add_version_callback(context, callback):
+    """Add ``callback`` to the ``on_version_apply`` callbacks of a
+    ``MigrationContext``, after any ``env.py`` configured, never instead.
+    """
+    context.on_version_apply_callbacks = (
+        tuple(context.on_version_apply_callbacks) + (callback,))
+
+
+def down_revisions(script):
+    """The parents of an ``alembic.script.Script``, as a tuple."""
+    return tuple(script._normalized_down_revisions)
+
+
+@contextlib.contextmanager
+def errors():
+    """alembic's errors about a revision argument or a command are about
+    what the user asked for: :class:`exception.BadRevision` for a revision
+    that names nothing or several, :class:`exception.UsageError` for the
+    rest of alembic's ``CommandError``."""
+    from alembic.script import revision as alembic_revision
+    from alembic import util
+
+    try:
+        yield
+    except alembic_revision.RevisionError as exc:
+        raise exception.BadRevision(exception.first_line(exc)) from None
+    except util.CommandError as exc:
+        # alembic words an ambiguous prefix as "Can't locate"; its cause
+        # names the revisions the prefix matches.
+        if isinstance(exc.__cause__, alembic_revision.RevisionError):
+            exc = exc.__cause__
+        raise exception.UsageError(exception.first_line(exc)) from None

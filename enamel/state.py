@@ -1,0 +1,244 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
+"""Reading the database: its current revisions, the guards that keep
+enamel-sync off a database it must not touch, and the comparison with the
+models behind ``check`` and ``stamp --verify``.
+
+Every function leaves the connection outside any transaction: a
+connection handed to alembic inside one would never be committed, and a
+transaction left open blocks ``CREATE INDEX CONCURRENTLY`` elsewhere.
+"""
+
+import dataclasses
+
+import sqlalchemy as sa
+
+from enamel import environment
+from enamel import exception
+
+# What ``check`` found; each state has its exit code.
+AT_HEAD = 'at_head'
+PENDING = 'upgrade_pending'
+DRIFT = 'schema_drift'
+UNKNOWN = 'unknown_revision'
+UNVERSIONED = 'unversioned'
+CHECK_EXIT_CODES = {
+    AT_HEAD: exception.SUCCESS,
+    PENDING: exception.UPGRADE_PENDING,
+    DRIFT: exception.SCHEMA_DRIFT,
+    UNKNOWN: exception.UNKNOWN_REVISION,
+    UNVERSIONED: exception.UNVERSIONED,
+}
+
+
+@dataclasses.dataclass
+class CheckResult:
+    """The state of the database, as ``check`` reports it.
+
+    ``current``: the database's revisions; ``heads``: the scripts' heads;
+    ``pending``: the revisions an upgrade would apply; ``differences``:
+    one line per difference between the schema and the models.
+    """
+
+    state: str
+    current: list
+    heads: list
+    pending: list
+    differences: list
+
+    @property
+    def exit_code(self):
+        return CHECK_EXIT_CODES[self.state]
+
+    def as_dict(self):
+        return dataclasses.asdict(self)
+
+
+@dataclasses.dataclass
+class Snapshot:
+    """What a database holds: ``current`` (the revisions in the version
+    table, a list), ``versioned`` (whether it has a version table) and
+    ``tables`` (its other tables, a list; empty when not read)."""
+
+    current: list
+    versioned: bool
+    tables: list
+
+
+def read(connection, tables=True):
+    """Read the version table and, with ``tables``, the table names.
+
+    Without ``tables`` only the version table is looked up, so the cost
+    does not grow with the schema (``version``, the at-head check of
+    ``upgrade``). Imports no alembic.
+
+    :param connection: a ``sqlalchemy.engine.Connection``.
+    :returns: a :class:`Snapshot`.
+    """
+    table = environment.VERSION_TABLE
+    try:
+        inspector = sa.inspect(connection)
+        names = inspector.get_table_names() if tables else []
+        versioned = (table in names if tables
+                     else inspector.has_table(table))
+        current = []
+        if versioned:
+            current = list(connection.execute(sa.text(
+                f'SELECT version_num FROM {table}')).scalars())
+    finally:
+        connection.rollback()
+    return Snapshot(current, versioned,
+                    [n for n in names if n != table])
+
+
+def model_tables(names):
+    """Those of ``names`` that enamel's models declare: the tables that
+    make a database enamel's. Other tools' tables (an extension's
+    ``spatial_ref_sys``, a lock table) do not. Imports the models only
+    when ``names`` is not empty."""
+    if not names:
+        return []
+    from enamel import models
+    return sorted(set(names) & set(models.Base.metadata.tables))
+
+
+def guard(snapshot, script, adopt=False):
+    """Refuse a database enamel-sync must not migrate.
+
+    :param snapshot: a :class:`Snapshot` read with tables.
+    :param script: the ``alembic.script.ScriptDirectory``.
+    :param adopt: allow model tables without a version table (``stamp``,
+        ``current``).
+    :returns: the current revisions, a tuple.
+    :raises exception.UnversionedDatabase: the models' tables are there
+        but there is no version table (an empty version table is a
+        database at base, as a first upgrade leaves it midway).
+    :raises exception.UnknownDatabaseRevision: a revision this code does
+        not know.
+    """
+    ours = [] if snapshot.versioned else model_tables(snapshot.tables)
+    if ours and not adopt:
+        raise exception.UnversionedDatabase(
+            f'the database has tables ({", ".join(ours[:5])}) but no '
+            'version table; verify it and adopt it with '
+            '"enamel-sync stamp --verify head"')
+    unknown = [r for r in snapshot.current if not known(script, r)]
+    if unknown:
+        raise exception.UnknownDatabaseRevision(
+            f'the database is at revision {", ".join(unknown)}, which this '
+            'version of enamel does not know (was it upgraded by a newer '
+            'release?); nothing was changed')
+    return tuple(snapshot.current)
+
+
+def known(script, revision_id):
+    """Does ``script`` have the revision ``revision_id``?"""
+    from alembic.script import revision as alembic_revision
+    from alembic import util
+    try:
+        return script.get_revision(revision_id) is not None
+    except (alembic_revision.RevisionError, util.CommandError):
+        return False
+
+
+def check(connection, get_script, heads, compare=True):
+    """The state of the database against ``heads`` (see
+    :class:`CheckResult`).
+
+    :param get_script: returns the ``ScriptDirectory``; called only when
+        the database is not at ``heads`` (at head, none is loaded).
+    :param heads: the scripts' heads (a tuple of ids).
+    :param compare: compare the schema with the models when the database
+        is at head.
+    """
+    from enamel import alembic_internals
+
+    snapshot = read(connection)
+    result = CheckResult(AT_HEAD, snapshot.current, list(heads), [], [])
+    if not snapshot.versioned and model_tables(snapshot.tables):
+        result.state = UNVERSIONED
+    elif set(snapshot.current) == set(heads):
+        if compare:
+            result.differences = compare_models(connection)
+            if result.differences:
+                result.state = DRIFT
+    elif any(not known(get_script(), r) for r in snapshot.current):
+        result.state = UNKNOWN
+    else:
+        result.state = PENDING
+        result.pending = [
+            s.revision.revision for s in alembic_internals.upgrade_steps(
+                get_script(), 'heads', tuple(snapshot.current))]
+    return result
+
+
+def compare_models(connection):
+    """The differences between the live schema and the models, one line
+    each (alembic's ``compare_metadata`` with env.py's options)."""
+    from alembic import autogenerate
+    from alembic.runtime import migration as alembic_migration
+
+    options = environment.context_options(connection.dialect.name)
+    metadata = options.pop('target_metadata')
+    for key in ('render_as_batch', 'transaction_per_migration',
+                'transactional_ddl'):
+        options.pop(key, None)
+    context = alembic_migration.MigrationContext.configure(
+        connection, opts=options)
+    try:
+        return [describe_difference(d) for d in
+                autogenerate.compare_metadata(context, metadata)]
+    finally:
+        connection.rollback()
+
+
+def describe_difference(diff):
+    """One line for one item of ``compare_metadata``'s output, e.g.
+    ``add_column tasks.priority`` or ``modify_nullable tasks.state: True ->
+    False``."""
+    if isinstance(diff, list):  # column modifications come grouped
+        return '; '.join(describe_difference(d) for d in diff)
+    op, *args = diff
+    if op.startswith('modify_'):
+        _schema, table, column, _existing, old, new = args
+        return f'{op} {table}.{column}: {old!r} -> {new!r}'
+    if op in ('add_column', 'remove_column'):
+        _schema, table, column = args
+        return f'{op} {table}.{column.name}'
+    obj = args[0]
+    table = getattr(obj, 'table', None)
+    name = getattr(obj, 'name', None) or repr(obj)
+    if table is not None and table.name != name:
+        name = f'{table.name}.{name}'
+    return f'{op} {name}'
+
+
+def schema_dump(connection):
+    """The live database's tables and indexes as DDL for its dialect
+    (str, statements separated by ``;`` and a blank line), without
+    enamel's own bookkeeping tables (``stamp`` makes the version table)."""
+    metadata = sa.MetaData()
+    try:
+        metadata.reflect(connection, only=lambda name, _: (
+            name not in environment.OWN_TABLES))
+    finally:
+        connection.rollback()
+    dialect = connection.dialect
+    statements = []
+    for table in metadata.sorted_tables:
+        statements.append(str(sa.schema.CreateTable(table).compile(
+            dialect=dialect)).strip())
+        for index in sorted(table.indexes, key=lambda i: i.name or ''):
+            statements.append(str(sa.schema.CreateIndex(index).compile(
+                dialect=dialect)).strip())
+    return ''.join(s + ';\n\n' for s in statements)
