@@ -37,7 +37,7 @@ revision and the engine.
 from alembic import util
 import sqlalchemy as sa
 
-from enamel.environment import VERSION_TABLE
+from enamel import environment
 
 PRE_UPGRADE = '_pre_upgrade_'
 CHECK = '_check_'
@@ -117,22 +117,22 @@ class _Walker:
         rev = revision.revision
         data = self._hook(PRE_UPGRADE, revision, self.engine)
         if stairway and self.schema is None:
-            self.schema = _schema(self.engine)
+            self.schema = schema(self.engine)
         self._step(revision, 'upgrade', self.migrate.upgrade, rev)
         self._expect_version(revision, 'upgrade', True)
         self._hook(CHECK, revision, self.engine, data)
         if not stairway:
             return
-        before, after = self.schema, _schema(self.engine)
+        before, after = self.schema, schema(self.engine)
         self.down(revision)
-        self._same_schema(revision, before, _schema(self.engine),
+        self._same_schema(revision, before, schema(self.engine),
                           'the downgrade did not restore the schema it '
                           'started from')
         self._step(revision, 'upgrade (again)', self.migrate.upgrade, rev)
         self._expect_version(revision, 'upgrade (again)', True)
         # Kept as the next revision's starting point: one reflection less
         # per step.
-        self.schema = _schema(self.engine)
+        self.schema = schema(self.engine)
         self._same_schema(revision, after, self.schema,
                           'upgrading again gave a different schema')
 
@@ -196,7 +196,8 @@ class _Walker:
             self.reader = self.engine.connect()
         try:
             found = sorted(self.reader.execute(sa.text(
-                f'SELECT version_num FROM {VERSION_TABLE}')).scalars())
+                'SELECT version_num FROM ' + environment.VERSION_TABLE
+            )).scalars())
         finally:
             self.reader.rollback()
         expected = sorted(self.heads)
@@ -235,7 +236,7 @@ def _down_target(revision):
     return f'{revision.revision}@-1'
 
 
-def _schema(engine):
+def schema(engine):
     """A comparable picture of the live schema (version table excluded).
 
     Uses SQLAlchemy's multi-table reflection, one query per kind of object
@@ -253,7 +254,7 @@ def _schema(engine):
         }
         for kind, reflect in kinds.items():
             for (_schema_name, table), items in reflect().items():
-                if table == VERSION_TABLE:
+                if table in environment.OWN_TABLES:
                     continue
                 picture.setdefault(table, {})[kind] = _normalise(kind, items)
         connection.rollback()
