@@ -12,8 +12,8 @@
 
 """The alembic names enamel uses that alembic does not document.
 
-Each is used the same way by ``alembic.command`` itself (or, for the last
-two, read by alembic's own runner and printer), and each has a unit test
+Each is used the same way by ``alembic.command`` itself (or, for the
+last, read by alembic's own runner), and each has a unit test
 (``tests/unit/test_alembic_internals.py``) that fails naming it if an
 alembic release drops it. Nothing else in enamel reaches past alembic's
 documented API. Where they enter, alembic's errors become enamel's (see
@@ -31,7 +31,6 @@ USED = {
     'ScriptDirectory._stamp_revs': 'alembic.command.stamp',
     'MigrationContext.on_version_apply_callbacks':
         'MigrationContext.run_migrations',
-    'Script._normalized_down_revisions': 'Script.cmd_format',
 }
 
 
@@ -42,19 +41,19 @@ def upgrade_steps(script, revision, current):
     :raises exception.BadRevision: ``revision`` names nothing, or more
         than one revision.
     """
-    with errors():
+    with errors(revision_argument=True):
         return list(script._upgrade_revs(revision, current))
 
 
 def downgrade_steps(script, revision, current):
     """As :func:`upgrade_steps`, for ``alembic.command.downgrade``."""
-    with errors():
+    with errors(revision_argument=True):
         return list(script._downgrade_revs(revision, current))
 
 
 def stamp_steps(script, revision, current):
     """As :func:`upgrade_steps`, for ``alembic.command.stamp``."""
-    with errors():
+    with errors(revision_argument=True):
         return list(script._stamp_revs(revision, current))
 
 
@@ -66,17 +65,16 @@ def add_version_callback(context, callback):
         tuple(context.on_version_apply_callbacks) + (callback,))
 
 
-def down_revisions(script):
-    """The parents of an ``alembic.script.Script``, as a tuple."""
-    return tuple(script._normalized_down_revisions)
-
-
 @contextlib.contextmanager
-def errors():
+def errors(revision_argument=False):
     """alembic's errors about a revision argument or a command are about
     what the user asked for: :class:`exception.BadRevision` for a revision
     that names nothing or several, :class:`exception.UsageError` for the
-    rest of alembic's ``CommandError``."""
+    rest of alembic's ``CommandError``.
+
+    :param revision_argument: the block only resolves a revision argument:
+        any ``CommandError`` is a bad revision.
+    """
     from alembic.script import revision as alembic_revision
     from alembic import util
 
@@ -89,4 +87,7 @@ def errors():
         # names the revisions the prefix matches.
         if isinstance(exc.__cause__, alembic_revision.RevisionError):
             exc = exc.__cause__
-        raise exception.UsageError(exception.first_line(exc)) from None
+            revision_argument = True
+        error = (exception.BadRevision if revision_argument
+                 else exception.UsageError)
+        raise error(exception.first_line(exc)) from None

@@ -177,10 +177,11 @@ def _print_json(data):
 
 
 def _script_dict(script, current=()):
-    from enamel import alembic_internals
+    down = script.down_revision
     return {
         'revision': script.revision,
-        'down_revisions': list(alembic_internals.down_revisions(script)),
+        'down_revisions': (list(down) if isinstance(down, (list, tuple))
+                           else [down] if down else []),
         'branch_labels': sorted(script.branch_labels),
         'message': script.doc,
         'is_head': script.is_head,

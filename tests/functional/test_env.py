@@ -22,11 +22,14 @@ import subprocess
 import sys
 
 from alembic import command
+import sqlalchemy as sa
 
 from enamel import conf as enamel_conf
 from enamel import environment
+from enamel import exception
 from enamel import migration
 from tests import base
+from tests import synthetic
 from tests.functional import test_commands
 
 
@@ -79,3 +82,51 @@ class EnvTests:
 
 
 base.for_each_backend(EnvTests, globals())
+
+
+class HandedInSQLiteEngineTest(base.SQLiteBackend, base.TestCase):
+    """An engine a Python caller built gets enamel's SQLite transaction
+    handling: a failing revision leaves no trace."""
+
+    def migration_with(self, engine):
+        conf = enamel_conf.load(['--config-file', self.config_file],
+                                default_config_files=[])
+        migrate = migration.Migration(conf, engine=engine)
+        extra = os.path.join(self.workdir, 'extra')
+        os.mkdir(extra)
+        synthetic.write_revision(
+            extra, synthetic.revision_id(1), test_commands.head(), 'first',
+            "    create('first')", "    op.drop_table('first')")
+        synthetic.write_revision(
+            extra, synthetic.revision_id(2), synthetic.revision_id(1),
+            'fails', "    create('second')\n"
+            "    op.execute('INSERT INTO no_such_table VALUES (1)')",
+            "    op.drop_table('second')")
+
+        @migrate.configure
+        def extra_versions(config):
+            config.set_main_option('version_locations', os.pathsep.join(
+                (environment.VERSIONS_DIR, extra)))
+
+        return migrate
+
+    def test_a_failing_revision_leaves_no_trace(self):
+        caller_engine = sa.create_engine(self.url)
+        self.addCleanup(caller_engine.dispose)
+        migrate = self.migration_with(caller_engine)
+        self.addCleanup(migrate.engine.dispose)
+
+        error = self.assertRaises(exception.MigrationFailed,
+                                  migrate.upgrade, 'head')
+
+        first = synthetic.revision_id(1)
+        self.assertIn(f'the database is at {first}', str(error))
+        self.assertEqual([first], self.stored_version())
+        self.assertIn('first', self.tables())
+        self.assertNotIn('second', self.tables())
+
+    def test_an_in_memory_engine_is_refused(self):
+        engine = sa.create_engine('sqlite://')
+        self.addCleanup(engine.dispose)
+        self.assertRaises(exception.ConfigError, migration.Migration,
+                          None, engine=engine)

@@ -20,6 +20,7 @@ imported, since "no revision file loaded" shows as "alembic not imported".
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -67,6 +68,28 @@ class HeadsFileTests:
             self.versions, revision, down_revision, 'added by hand',
             f'    create({synthetic.table_name(1)!r})',
             f'    op.drop_table({synthetic.table_name(1)!r})')
+
+    def test_plain_alembic_revision_keeps_it_current(self):
+        # The checkout's alembic.ini, beside the scratch environment.
+        root = self.env['PYTHONPATH']
+        shutil.copy(os.path.join(base.REPO_ROOT, 'alembic.ini'), root)
+        env = dict(os.environ, HOME=self.workdir, **self.env)
+        env['OS_DATABASE__CONNECTION'] = self.url
+        subprocess.run(
+            [sys.executable, '-m', 'alembic', '-c',
+             os.path.join(root, 'alembic.ini'), 'revision', '-m', 'by hand',
+             '--rev-id', 'abc1'], cwd=self.workdir, env=env, check=True,
+            capture_output=True, timeout=300)
+        self.assertEqual(('abc1',), heads_file.read(self.versions))
+
+    def test_an_edited_head_line_is_not_trusted(self):
+        path = os.path.join(self.versions, heads_file.NAME)
+        with open(path) as f:
+            text = f.read()
+        with open(path, 'w') as f:
+            f.write(text.replace(f'head {test_commands.head()}',
+                                 'head 000000000000'))
+        self.assertIsNone(heads_file.read(self.versions))
 
     def test_the_bundled_heads_file_is_trusted(self):
         self.assertEqual((test_commands.head(),),
