@@ -29,6 +29,7 @@ import sysconfig
 import sqlalchemy as sa
 
 import alembic_migrations
+from enamel import autogen
 from enamel import db
 
 VERSION_TABLE = 'alembic_version'
@@ -131,6 +132,7 @@ def context_options(dialect_name, models=True):
         render_as_batch=sqlite,
         transaction_per_migration=True,
         include_object=include_object,
+        process_revision_directives=autogen.process_revision_directives,
     )
     if sqlite:
         # True once enamel.db has taken over pysqlite's transactions.
