@@ -135,7 +135,7 @@ def include_object(obj, name, type_, reflected, compare_to):
     # only tables the models know, or that a migration created and the
     # models dropped, are compared.
     if type_ == 'table' and reflected and compare_to is None:
-        return not name.startswith('sqlite_')
+        return not name.startswith('sqlite_') and name != lock.LOCK_TABLE
     return True
 
 
@@ -285,10 +285,14 @@ class Migration:
 
     @contextlib.contextmanager
     def _locked(self):
-        """Connect and hold the migration lock; yields the connection."""
+        """Connect and hold the migration lock; yields the connection.
+
+        The lock uses connections of its own (:func:`enamel.lock.
+        migration_lock`); the migration keeps this one.
+        """
         with self._connect() as connection:
-            with lock.migration_lock(
-                    connection, self.conf.database.migration_lock_timeout):
+            with lock.migration_lock(self.engine, self.conf) as held:
+                held.prepare(connection)
                 yield connection
 
     # -- reading the database --------------------------------------------
@@ -312,7 +316,10 @@ class Migration:
                     f'SELECT version_num FROM {VERSION_TABLE}')).scalars())
         finally:
             connection.rollback()
-        return heads, [n for n in names if n != VERSION_TABLE]
+        # The migration lock's table is enamel's bookkeeping, not a model
+        # table: it appears as soon as an upgrade waits for the lock.
+        return heads, [n for n in names
+                       if n not in (VERSION_TABLE, lock.LOCK_TABLE)]
 
     def _guard(self, connection, adopt=False):
         """Refuse to touch an unversioned or foreign database."""
@@ -718,7 +725,8 @@ class Migration:
         with self._connect() as connection:
             metadata = sa.MetaData()
             try:
-                metadata.reflect(connection)
+                metadata.reflect(connection, only=lambda name, _: (
+                    name != lock.LOCK_TABLE))
             finally:
                 connection.rollback()
             dialect = connection.dialect
