@@ -413,10 +413,14 @@ class LeaseLock:
                     _waiting(self.timeout, row.holder)
             if now - waited_since >= self.timeout:
                 detail = ''
-                if seen is not None and seen_since is not None and (
-                        now - seen_since >= 1):
-                    detail = (f'; its holder {seen[0]} has not renewed '
-                              f'its lease for {now - seen_since:.0f}s')
+                # A live holder renews every third of the lease: say so
+                # only when it missed a renewal.
+                if seen is not None and (
+                        now - seen_since > self.lease / 3 + 2 * POLL_INTERVAL):
+                    detail = (f'; its holder {seen[0]} has not renewed its '
+                              f'lease for {now - seen_since:.0f}s (taken '
+                              f'over after {self.lease}s, [database] '
+                              'migration_lock_lease)')
                 raise _timed_out(self.timeout, detail)
             time.sleep(POLL_INTERVAL)
 
