@@ -153,13 +153,6 @@ class ConcurrencyTests:
         self.assertLess(time.monotonic() - started, 30, result)
 
     def test_eight_concurrent_upgrades_run_each_migration_once(self):
-        runs = TOPOLOGY_RUNS if self.TOPOLOGY else 1
-        for run in range(runs):
-            if run:
-                self.use_new_database()
-            self.race()
-
-    def race(self):
         env = self.scratch_environment()
         versions = os.path.join(self.workdir, 'scratch',
                                 'alembic_migrations', 'versions')
@@ -173,7 +166,13 @@ class ConcurrencyTests:
             for n in range(1, SYNTHETIC_REVISIONS + 1)]
         # Compiled once here rather than by each of the eight processes.
         compileall.compile_dir(versions, quiet=1)
+        runs = TOPOLOGY_RUNS if self.TOPOLOGY else 1
+        for run in range(runs):
+            if run:
+                self.use_new_database()
+            self.race(env, head, expected)
 
+    def race(self, env, head, expected):
         processes = self.start_waiting(PROCESSES, env)
         # All eight wait; the lock is free now and they race for it.
         codes = [process.finish() for process in processes]
