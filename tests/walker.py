@@ -37,6 +37,7 @@ revision and the engine.
 from alembic import util
 import sqlalchemy as sa
 
+from enamel.lock import LOCK_TABLE
 from enamel.migration import VERSION_TABLE
 
 PRE_UPGRADE = '_pre_upgrade_'
@@ -281,7 +282,8 @@ def _down_target(revision):
 
 
 def _schema(engine):
-    """A comparable picture of the live schema (version table excluded).
+    """A comparable picture of the live schema (the version table and the
+    migration lock's table, which are no revision's, excluded).
 
     Uses SQLAlchemy's multi-table reflection, one query per kind of object
     on the servers, so that a stairway stays cheap as tables accumulate.
@@ -298,7 +300,7 @@ def _schema(engine):
         }
         for kind, reflect in kinds.items():
             for (_schema_name, table), items in reflect().items():
-                if table == VERSION_TABLE:
+                if table in (VERSION_TABLE, LOCK_TABLE):
                     continue
                 picture.setdefault(table, {})[kind] = _normalise(kind, items)
         connection.rollback()
