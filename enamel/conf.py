@@ -40,6 +40,20 @@ database_opts = [
         help='Seconds that upgrade, downgrade and stamp wait for the '
              'migration lock held by another enamel-sync process before '
              'giving up with an error. 0 means do not wait at all.'),
+    cfg.IntOpt(
+        'migration_lock_lease',
+        default=30,
+        min=1,
+        help='Seconds after which the migration lock of an enamel-sync '
+             'process that stopped renewing it (killed, or cut off from '
+             'the database) is taken over by a waiting one, on '
+             'PostgreSQL (also behind PgBouncer) and MySQL/MariaDB (also '
+             'Galera). The holder renews it every third of this. Keep it '
+             'longer than the longest stall a live holder may have: on a '
+             'Galera cluster, the longest DDL statement of a migration, '
+             'which blocks every commit in the cluster. Not used on '
+             'SQLite, where the kernel releases the lock of a dead '
+             'process.'),
 ]
 
 

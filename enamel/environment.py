@@ -31,6 +31,7 @@ import sqlalchemy as sa
 import alembic_migrations
 from enamel import autogen
 from enamel import db
+from enamel import lock
 
 VERSION_TABLE = 'alembic_version'
 ENV_DIR = os.path.dirname(os.path.abspath(alembic_migrations.__file__))
@@ -157,7 +158,7 @@ def include_object(obj, name, type_, reflected, compare_to):
 
 # enamel's bookkeeping, never a model's: the version table and the
 # migration lock's table.
-OWN_TABLES = frozenset((VERSION_TABLE, 'enamel_migration_lock'))
+OWN_TABLES = frozenset((VERSION_TABLE, lock.LOCK_TABLE))
 
 
 def installed(path):

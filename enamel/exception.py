@@ -61,6 +61,11 @@ class LockTimeout(EnamelSyncError):
     """Another process held the migration lock for too long."""
 
 
+class LockLost(EnamelSyncError):
+    """This process's migration lock lease expired and another process may
+    hold the lock; the run stopped before recording another revision."""
+
+
 class MigrationFailed(EnamelSyncError):
     """A revision's upgrade or downgrade raised."""
 

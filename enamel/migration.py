@@ -120,11 +120,13 @@ class Migration:
 
     @contextlib.contextmanager
     def _locked(self):
-        """Connect and hold the migration lock; yields the connection."""
+        """Connect and hold the migration lock (:func:`enamel.lock.
+        migration_lock`, on connections of its own); yields the migration's
+        connection and the held lock."""
         with self._connect() as connection:
-            with lock.migration_lock(
-                    connection, self.conf.database.migration_lock_timeout):
-                yield connection, None
+            with lock.migration_lock(self.engine, self.conf) as held:
+                held.prepare(connection)
+                yield connection, held
 
     def _recorded_heads(self, target='heads'):
         """What ``target`` resolves to, from the HEADS file (no revision

@@ -37,8 +37,10 @@ LOG = logging.getLogger(__name__)
 class Progress:
     """The ``on_version_apply`` callback: logs each step and records it.
 
-    :param lock: an object with ``check(connection)`` (the migration
-        lock; see :mod:`enamel.lock`), or None.
+    :param lock: the held migration lock (see
+        :func:`enamel.lock.migration_lock`), whose ``check(connection)``
+        raises :class:`enamel.exception.LockLost` when it was lost; or
+        None.
     """
 
     def __init__(self, lock=None):

@@ -68,7 +68,8 @@ class CheckResult:
 class Snapshot:
     """What a database holds: ``current`` (the revisions in the version
     table, a list), ``versioned`` (whether it has a version table) and
-    ``tables`` (its other tables, a list; empty when not read)."""
+    ``tables`` (its other tables, without enamel's own, a list; empty
+    when not read)."""
 
     current: list
     versioned: bool
@@ -98,7 +99,7 @@ def read(connection, tables=True):
     finally:
         connection.rollback()
     return Snapshot(current, versioned,
-                    [n for n in names if n != table])
+                    [n for n in names if n not in environment.OWN_TABLES])
 
 
 def model_tables(names):
