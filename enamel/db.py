@@ -195,7 +195,7 @@ def _read_only_sqlite_url(url):
         return url  # in memory already, or a URI filename of the user's
     path = os.path.abspath(database)
     if not os.path.exists(path):
-        return url.set(database=None, query={})
+        return sa.engine.URL.create(url.drivername)
     return url.set(
         database='file:' + urllib.parse.quote(path),
         query=dict(url.query, mode='ro', uri='true'))
