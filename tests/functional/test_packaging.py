@@ -133,15 +133,24 @@ class PackagingTest(base.TestCase):
             names = archive.namelist()
         for name in RUNTIME_FILES:
             self.assertIn(name, names)
-        self.assertIn(f'enamel_sync-{VERSION}.dist-info/LICENSE', names)
+        # setuptools 68 puts it in the dist-info, newer ones in licenses/.
+        self.assertTrue(
+            [n for n in names if n.startswith(f'enamel_sync-{VERSION}.dist-'
+                                              f'info/') and
+             n.endswith('/LICENSE')], names)
         self.assert_runs(self.install(wheel))
 
     def test_sdist(self):
         sdist = self.build('sdist', self.source_tree())
         with tarfile.open(sdist) as tar:
             names = tar.getnames()
+        # enamel-sync-<version>, or enamel_sync-<version> with setuptools
+        # 69.3 and later.
+        top = names[0].split('/')[0]
+        self.assertIn(top, (f'enamel-sync-{VERSION}',
+                            f'enamel_sync-{VERSION}'))
         for name in RUNTIME_FILES + ('LICENSE', 'requirements.txt'):
-            self.assertIn(f'enamel-sync-{VERSION}/{name}', names)
+            self.assertIn(f'{top}/{name}', names)
         self.assert_runs(self.install(sdist))
 
     def test_tarball_without_git(self):
