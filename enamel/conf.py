@@ -23,7 +23,7 @@ database_opts = [
         default=DEFAULT_CONNECTION,
         help='SQLAlchemy URL of the enamel database, for example '
              'mysql+pymysql://enamel:secret@db/enamel or '
-             'postgresql+psycopg2://enamel:secret@db/enamel. The default '
+             'postgresql+psycopg://enamel:secret@db/enamel. The default '
              'is an SQLite file named enamel.sqlite in the current '
              'working directory. Also read from the environment variable '
              'OS_DATABASE__CONNECTION.'),

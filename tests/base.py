@@ -326,12 +326,12 @@ class PgBouncerBackend(_TopologyBackend):
     SCRIPT = 'pgbouncer.sh'
 
     def _urls(self, name):
-        return [f'postgresql+psycopg2://{CITEST}:{CITEST}@127.0.0.1:'
+        return [f'postgresql+psycopg://{CITEST}:{CITEST}@127.0.0.1:'
                 f'{PGBOUNCER_PORT}/{name}']
 
     def _create_database(self, name):
         admin = sa.create_engine(
-            f'postgresql+psycopg2://{CITEST}:{CITEST}@127.0.0.1:5432/'
+            f'postgresql+psycopg://{CITEST}:{CITEST}@127.0.0.1:5432/'
             f'{CITEST}', poolclass=sa.pool.NullPool,
             isolation_level='AUTOCOMMIT')
         self.addCleanup(admin.dispose)

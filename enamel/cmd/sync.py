@@ -354,7 +354,7 @@ def _parse(conf, argv, default_config_files):
 def _version():
     from importlib import metadata
     try:
-        return metadata.version('enamel')
+        return metadata.version('enamel-sync')
     except metadata.PackageNotFoundError:
         return 'unknown'
 
