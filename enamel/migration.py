@@ -68,6 +68,8 @@ class Migration:
     def __init__(self, conf, engine=None):
         self.conf = conf
         self._engine = engine and db.transactional(engine)
+        self._handed_in = engine is not None
+        self._reader = None
         self._callbacks = []
         self._script = None
 
@@ -106,14 +108,24 @@ class Migration:
             self._engine = db.create_engine(self.conf)
         return self._engine
 
+    def _read_only_engine(self):
+        """The engine of the reading commands: on SQLite it never creates
+        or changes the file (see :func:`enamel.db.create_engine`)."""
+        if self._handed_in:
+            return self.engine
+        if self._reader is None:
+            self._reader = db.create_engine(self.conf, read_only=True)
+        return self._reader
+
     @contextlib.contextmanager
-    def _connect(self):
+    def _connect(self, read_only=False):
+        engine = self._read_only_engine() if read_only else self.engine
         try:
-            connection = self.engine.connect()
+            connection = engine.connect()
         except sa.exc.DBAPIError as exc:
             raise exception.DatabaseError(
                 'cannot connect to the database '
-                f'{db.describe(self.engine.url)}: '
+                f'{db.describe(engine.url)}: '
                 f'{exception.first_line(exc.orig)}') from None
         with connection:
             yield connection
@@ -153,7 +165,7 @@ class Migration:
         """The revision ids in the version table (a list, empty if
         unversioned). Reads the table directly: no revision file, no
         alembic."""
-        with self._connect() as connection:
+        with self._connect(read_only=True) as connection:
             return state.read(connection, tables=False).current
 
     def upgrade(self, revision='head', sql=False, tag=None):
@@ -319,7 +331,7 @@ class Migration:
     def current(self, verbose=False):
         """Print the current revision(s), as alembic does."""
         from alembic import command
-        with self._connect() as connection:
+        with self._connect(read_only=True) as connection:
             state.guard(state.read(connection), self.script, adopt=True)
             with alembic_internals.errors():
                 command.current(self.get_config(connection), verbose=verbose)
@@ -363,13 +375,13 @@ class Migration:
             database is at head.
         """
         heads = self._recorded_heads() or tuple(self.script.get_heads())
-        with self._connect() as connection:
+        with self._connect(read_only=True) as connection:
             return state.check(connection, lambda: self.script, heads,
                                compare=compare)
 
     def schema_dump(self):
         """The live database's tables and indexes as DDL for its dialect."""
-        with self._connect() as connection:
+        with self._connect(read_only=True) as connection:
             return state.schema_dump(connection)
 
 
