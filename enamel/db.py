@@ -31,21 +31,24 @@ NAMING_CONVENTION = {
 }
 
 
-def make_url(connection):
-    """Parse a ``[database] connection`` value.
+def make_url(connection, group='database'):
+    """Parse a ``[database] connection`` value (or ``[group]``'s).
 
     :raises exception.ConfigError: naming the problem, never the URL
         itself (it may carry a password).
     """
+    if not connection:
+        raise exception.ConfigError(f'[{group}] connection is not set')
     try:
         return sa.engine.make_url(connection)
     except (sa.exc.ArgumentError, ValueError):  # ValueError: a bad port
         raise exception.ConfigError(
-            '[database] connection is not a valid SQLAlchemy URL') from None
+            f'[{group}] connection is not a valid SQLAlchemy URL') from None
 
 
-def create_engine(conf):
-    """Create the engine for ``[database] connection``.
+def create_engine(conf, group='database'):
+    """Create the engine for ``[database] connection`` (or ``[group]``'s:
+    ``api_database`` for the API database, see :mod:`enamel.databases`).
 
     On SQLite the pysqlite driver's own transaction handling is taken over
     (SQLAlchemy's documented recipe) so that DDL runs inside transactions:
@@ -53,20 +56,21 @@ def create_engine(conf):
     disk sync instead of one per statement.
 
     :param conf: an ``oslo_config.cfg.ConfigOpts`` with enamel's options.
+    :param group: the option group to read.
     """
-    url = make_url(conf.database.connection)
+    options = conf[group]
+    url = make_url(options.connection, group)
     kwargs = {}
     backend = url.get_backend_name()
     if backend in ('mysql', 'mariadb', 'postgresql'):
         kwargs['connect_args'] = {
-            'connect_timeout': conf.database.connect_timeout}
+            'connect_timeout': options.connect_timeout}
     pymysql = (backend in ('mysql', 'mariadb') and
                url.get_driver_name() == 'pymysql')
     if pymysql:
         # PyMySQL's connect_timeout covers only the TCP connect: a server
         # that accepts and never answers would hang the handshake forever.
-        kwargs['connect_args']['read_timeout'] = (
-            conf.database.connect_timeout)
+        kwargs['connect_args']['read_timeout'] = options.connect_timeout
     # enamel-sync opens at most two connections and closes them at exit: a
     # pool would only keep sessions (and their locks) alive behind our back.
     kwargs['poolclass'] = sa.pool.NullPool
@@ -74,7 +78,7 @@ def create_engine(conf):
         engine = sa.create_engine(url, **kwargs)
     except sa.exc.NoSuchModuleError:
         raise exception.ConfigError(
-            f'[database] connection names an unknown database dialect '
+            f'[{group}] connection names an unknown database dialect '
             f'{url.drivername!r}') from None
     except ImportError as exc:
         raise exception.ConfigError(

@@ -17,16 +17,23 @@ PostgreSQL uses a session-level advisory lock and MySQL/MariaDB a named
 makes and die with the session, so a killed process never leaves the lock
 behind. SQLite uses an ``flock`` on a separate file next to the database,
 released by the kernel when the process ends.
+
+Each of enamel's databases (:mod:`enamel.databases`) has its own lock,
+named by its ``lock_name``: a different advisory lock key, ``GET_LOCK``
+name and lock file, so that upgrading one never waits for the other, even
+when both share one server database or one SQLite file.
 """
 
 import contextlib
 import fcntl
+import hashlib
 import logging
 import os
 import time
 
 import sqlalchemy as sa
 
+from enamel import databases
 from enamel import exception
 
 LOG = logging.getLogger(__name__)
@@ -39,13 +46,15 @@ SQLITE_POLL_INTERVAL = 0.05
 
 
 @contextlib.contextmanager
-def migration_lock(connection, timeout):
+def migration_lock(connection, timeout, database=databases.MAIN):
     """Hold the migration lock for the duration of the block.
 
     :param connection: the open ``sqlalchemy.engine.Connection`` the
         migration runs on; it is left outside any transaction.
     :param timeout: seconds to wait for another holder before raising
         :class:`enamel.exception.LockTimeout`.
+    :param database: the :class:`enamel.databases.Database` whose lock
+        this is (default ``main``).
     """
     backend = connection.dialect.name
     if backend == 'postgresql':
@@ -56,8 +65,17 @@ def migration_lock(connection, timeout):
         lock = _sqlite_lock
     else:
         lock = _no_lock
-    with lock(connection, timeout):
+    with lock(connection, timeout, database):
         yield
+
+
+def _pg_key(database):
+    # main keeps the key it always had; another database gets its own,
+    # derived from its lock name (a positive 56-bit bigint).
+    if database.lock_name == databases.MAIN.lock_name:
+        return PG_LOCK_KEY
+    digest = hashlib.sha256(database.lock_name.encode()).digest()
+    return int.from_bytes(digest[:7], 'big')
 
 
 def _waiting(timeout):
@@ -65,21 +83,22 @@ def _waiting(timeout):
                 'enamel-sync process ...', timeout)
 
 
-def _timed_out(timeout):
+def _timed_out(timeout, database):
     return exception.LockTimeout(
         f'gave up after {timeout}s waiting for the migration lock held by '
-        f'another enamel-sync process ([database] migration_lock_timeout)')
+        f'another enamel-sync process ([{database.group}] '
+        'migration_lock_timeout)')
 
 
 @contextlib.contextmanager
-def _postgresql_lock(connection, timeout):
-    key = {'key': PG_LOCK_KEY}
+def _postgresql_lock(connection, timeout, database):
+    key = {'key': _pg_key(database)}
     got = connection.execute(
         sa.text('SELECT pg_try_advisory_lock(:key)'), key).scalar()
     if not got:
         if not timeout:
             connection.rollback()
-            raise _timed_out(timeout)
+            raise _timed_out(timeout, database)
         _waiting(timeout)
         connection.exec_driver_sql(
             f'SET LOCAL statement_timeout = {int(timeout * 1000)}')
@@ -87,7 +106,7 @@ def _postgresql_lock(connection, timeout):
             connection.execute(sa.text('SELECT pg_advisory_lock(:key)'), key)
         except sa.exc.OperationalError:
             connection.rollback()
-            raise _timed_out(timeout) from None
+            raise _timed_out(timeout, database) from None
     connection.commit()
     try:
         yield
@@ -96,10 +115,10 @@ def _postgresql_lock(connection, timeout):
 
 
 @contextlib.contextmanager
-def _mysql_lock(connection, timeout):
+def _mysql_lock(connection, timeout, database):
     # GET_LOCK names are server-wide: include the database name.
-    database = connection.exec_driver_sql('SELECT DATABASE()').scalar()
-    name = {'name': f'enamel-sync.{database}'[:MYSQL_LOCK_NAME_MAX]}
+    schema = connection.exec_driver_sql('SELECT DATABASE()').scalar()
+    name = {'name': f'{database.lock_name}.{schema}'[:MYSQL_LOCK_NAME_MAX]}
     got = connection.execute(
         sa.text('SELECT GET_LOCK(:name, 0)'), name).scalar()
     if not got and timeout:
@@ -109,7 +128,7 @@ def _mysql_lock(connection, timeout):
             dict(name, timeout=timeout)).scalar()
     connection.commit()
     if not got:
-        raise _timed_out(timeout)
+        raise _timed_out(timeout, database)
     try:
         yield
     finally:
@@ -129,12 +148,14 @@ def _release(connection, statement, params):
 
 
 @contextlib.contextmanager
-def _sqlite_lock(connection, timeout):
-    database = connection.engine.url.database
-    if not database or database == ':memory:':
+def _sqlite_lock(connection, timeout, database):
+    path = connection.engine.url.database
+    if not path or path == ':memory:':
         yield  # a private in-memory database needs no lock
         return
-    path = os.path.abspath(database) + '.lock'
+    # main: enamel.sqlite.lock, as always; api: enamel.sqlite.api.lock.
+    suffix = '' if database == databases.MAIN else f'.{database.name}'
+    path = os.path.abspath(path) + suffix + '.lock'
     try:
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     except OSError as exc:
@@ -142,13 +163,13 @@ def _sqlite_lock(connection, timeout):
             f'cannot open the migration lock file {path}: '
             f'{exc.strerror}') from None
     try:
-        _flock(fd, timeout)
+        _flock(fd, timeout, database)
         yield
     finally:
         os.close(fd)  # closing the descriptor releases the flock
 
 
-def _flock(fd, timeout):
+def _flock(fd, timeout, database):
     deadline = None
     while True:
         try:
@@ -159,16 +180,16 @@ def _flock(fd, timeout):
         now = time.monotonic()
         if deadline is None:
             if not timeout:
-                raise _timed_out(timeout)
+                raise _timed_out(timeout, database)
             _waiting(timeout)
             deadline = now + timeout
         elif now >= deadline:
-            raise _timed_out(timeout)
+            raise _timed_out(timeout, database)
         time.sleep(SQLITE_POLL_INTERVAL)
 
 
 @contextlib.contextmanager
-def _no_lock(connection, timeout):
+def _no_lock(connection, timeout, database):
     LOG.warning('No migration lock for the %s dialect: do not run '
                 'enamel-sync from several hosts at once',
                 connection.dialect.name)
