@@ -89,6 +89,9 @@ def _revision_file_args(parser):
 # (default main, configured or not). The others act on every configured
 # database, or on --database's.
 ONE_DATABASE = frozenset(('revision', 'migrate', 'merge', 'show', 'edit'))
+# Commands that read only the revision files: --database names any
+# database, configured or not.
+SCRIPTS_ONLY = frozenset(('heads', 'branches', 'history'))
 # Commands that run env.py, which reads -x.
 RUN_ENV = frozenset(('upgrade', 'downgrade', 'stamp', 'current',
                      'revision', 'migrate'))
@@ -417,6 +420,8 @@ def dispatch(conf, args):
     if args.name in NO_DATABASE:
         return command(None, args) or exception.SUCCESS
     if args.name in ONE_DATABASE:
+        selected = (databases.get(args.database_name),)
+    elif args.name in SCRIPTS_ONLY and args.database_name:
         selected = (databases.get(args.database_name),)
     else:
         selected = databases.configured(conf, args.database_name)

@@ -337,3 +337,112 @@ for _layout in (ApiOnSQLite, MainOnSQLite, SharedDatabase):
         _name = f'{_layout.__name__}{_engine}'
         globals()[_name] = type(_name, (
             _layout, TwoDatabasesTests, _backend, base.TestCase), {})
+
+
+X_REVISION = '''"""made by -x
+
+Revision ID: 5eed00000001
+Revises: {down}
+"""
+
+from alembic import context
+from alembic import op
+import sqlalchemy as sa
+
+revision = '5eed00000001'
+down_revision = '{down}'
+branch_labels = None
+depends_on = None
+
+
+def upgrade():
+    table = context.get_x_argument(as_dictionary=True)['table']
+    op.create_table(table, sa.Column('id', sa.Integer, primary_key=True))
+
+
+def downgrade():
+    pass
+'''
+
+
+class CommandSurfaceTests:
+    """migrate, -x, heads --resolve-dependencies and an API database
+    that is not configured."""
+
+    def test_x_argument_reaches_env_py(self):
+        env = self.scratch_environment()
+        versions = os.path.join(env['PYTHONPATH'], 'alembic_migrations',
+                                'versions')
+        with open(os.path.join(versions, '5eed00000001_x.py'), 'w') as f:
+            f.write(X_REVISION.format(down=test_commands.head()))
+        result = self.sync_process('upgrade', '-x', 'table=made_by_x',
+                                   '--x-arg', 'other=1', env=env)
+        self.assertSucceeded(result)
+        self.assertIn('made_by_x', self.tables())
+
+    def test_x_arguments_in_the_python_api(self):
+        from alembic.runtime import environment as alembic_environment
+        conf = enamel_conf.load(['--config-file', self.config_file],
+                                default_config_files=[])
+        migrate = migration.Migration(conf, x_arguments=['a=1', 'b'])
+        context = alembic_environment.EnvironmentContext(
+            migrate.get_config(), migrate.script)
+        self.assertEqual({'a': '1', 'b': ''},
+                         context.get_x_argument(as_dictionary=True))
+
+    def test_migrate_is_revision_autogenerate(self):
+        self.assertSucceeded(self.sync('upgrade'))
+        self.execute('ALTER TABLE tasks ADD COLUMN extra INTEGER')
+        target = os.path.join(self.workdir, 'new')
+        os.mkdir(target)
+        result = self.assertSucceeded(self.sync(
+            'migrate', '-m', 'drop extra', '--version-path', target))
+        path = result.stdout.strip()
+        self.assertEqual(target, os.path.dirname(path))
+        with open(path) as f:
+            text = f.read()
+        self.assertIn("drop_column(", text)
+        self.assertIn("'extra'", text)
+
+    def execute(self, statement):
+        with self.engine.begin() as connection:
+            connection.execute(sa.text(statement))
+
+    def test_heads_resolve_dependencies(self):
+        target = os.path.join(self.workdir, 'extra')
+        os.mkdir(target)
+        migrate = self.make_migration(version_path=target)
+        other = migrate.revision(
+            'another branch', head='base', branch_label='other',
+            version_path=target, depends_on=[test_commands.head()],
+            rev_id='0de9')
+        self.assertEqual(
+            {test_commands.head(), other.revision},
+            {s.revision for s in migrate.heads()})
+        self.assertEqual(
+            [other.revision],
+            [s.revision for s in migrate.heads(resolve_dependencies=True)])
+
+    def test_heads_resolve_dependencies_option(self):
+        result = self.assertSucceeded(
+            self.sync('heads', '--resolve-dependencies'))
+        self.assertEqual(f'{test_commands.head()} (head)\n', result.stdout)
+
+    def test_api_database_not_configured(self):
+        result = self.assertSucceeded(self.sync('upgrade'))
+        self.assertNotIn('[main]', result.stderr)
+        self.assertNotIn('alembic_version_api', self.tables())
+        refused = self.sync('upgrade', '--database', 'api')
+        self.assertEqual(1, refused.code, refused)
+        self.assertEqual(
+            'enamel-sync: error: the api database is not configured: set '
+            '[api_database] connection\n', refused.stderr)
+        # The API revisions are readable without a database.
+        heads = self.assertSucceeded(self.sync('heads', '--database', 'api'))
+        self.assertEqual(f'{api_head()} (head)\n', heads.stdout)
+        unknown = self.sync('upgrade', '--database', 'nova')
+        self.assertEqual(2, unknown.code, unknown)
+        self.assertIn("invalid choice: 'nova'", unknown.stderr)
+
+
+base.for_each_backend(CommandSurfaceTests, globals())
