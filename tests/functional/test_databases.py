@@ -22,6 +22,8 @@ and locks must keep apart).
 import contextlib
 import json
 import os
+import subprocess
+import sys
 
 import sqlalchemy as sa
 
@@ -443,6 +445,50 @@ class CommandSurfaceTests:
         unknown = self.sync('upgrade', '--database', 'nova')
         self.assertEqual(2, unknown.code, unknown)
         self.assertIn("invalid choice: 'nova'", unknown.stderr)
+
+    def alembic(self, *argv, env=None):
+        """Run plain ``alembic`` (installed beside this Python)."""
+        executable = os.path.join(os.path.dirname(sys.executable),
+                                  'alembic')
+        process_env = dict(os.environ, HOME=self.workdir)
+        process_env.update(env or {})
+        process = subprocess.run(
+            [executable] + list(argv), cwd=self.workdir, env=process_env,
+            text=True, capture_output=True, timeout=300)
+        self.assertEqual(0, process.returncode, process.stderr)
+        return process.stdout
+
+    def test_init_multidb_serves_both_databases_with_plain_alembic(self):
+        api_url, api_engine = sqlite_file(self, 'api.sqlite')
+        result = self.assertSucceeded(self.sync('init', 'plugin',
+                                                '--multidb'))
+        directory = os.path.join(self.workdir, 'plugin')
+        self.assertEqual(
+            [os.path.join(directory, name) for name in (
+                'alembic.ini', 'env.py', 'script.py.mako', 'versions/.keep',
+                'api_versions/.keep')],
+            result.stdout.split())
+        ini = os.path.join(directory, 'alembic.ini')
+        env = {'OS_API_DATABASE__CONNECTION': api_url}
+        self.alembic('-c', ini, 'revision', '-m', 'first', env=env)
+        self.alembic('-c', ini, '--name', 'api', 'revision', '-m', 'api',
+                     env=env)
+        # The main database comes from the config file named with -x.
+        self.alembic('-c', ini, '-x', f'config_file={self.config_file}',
+                     'upgrade', 'head', env=env)
+        self.alembic('-c', ini, '--name', 'api', 'upgrade', 'head', env=env)
+        self.assertIn('plugin_alembic_version', self.tables())
+        self.assertNotIn('alembic_version', self.tables())
+        self.assertIn('plugin_alembic_version_api',
+                      sa.inspect(api_engine).get_table_names())
+        # enamel's own history is untouched and still upgrades.
+        self.assertSucceeded(self.sync('upgrade'))
+
+    def test_init_refuses_a_directory_that_is_not_empty(self):
+        self.assertSucceeded(self.sync('init', 'plugin'))
+        result = self.sync('init', 'plugin')
+        self.assertEqual(2, result.code, result)
+        self.assertIn('is not an empty directory', result.stderr)
 
 
 base.for_each_backend(CommandSurfaceTests, globals())
