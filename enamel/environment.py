@@ -163,8 +163,14 @@ def context_options(dialect_name, models=True, database=None):
 
 def env_options(config):
     """The :class:`EnvOptions` in ``config`` (defaults when env.py is run
-    by another tool, such as plain ``alembic``)."""
-    return config.attributes.get('enamel') or EnvOptions()
+    by another tool, such as plain ``alembic``, where the ini section's
+    ``enamel_database`` option names the database: ``alembic --name api``
+    with the ``[api]`` section of enamel's alembic.ini)."""
+    options = config.attributes.get('enamel')
+    if options is None:
+        options = EnvOptions(database=databases.get(
+            config.get_main_option('enamel_database') or None))
+    return options
 
 
 def include_object(obj, name, type_, reflected, compare_to):

@@ -484,6 +484,15 @@ class CommandSurfaceTests:
         # enamel's own history is untouched and still upgrades.
         self.assertSucceeded(self.sync('upgrade'))
 
+    def test_plain_alembic_runs_the_api_database_with_its_section(self):
+        api_url, api_engine = sqlite_file(self, 'api.sqlite')
+        self.alembic('-c', os.path.join(base.REPO_ROOT, 'alembic.ini'),
+                     '--name', 'api', 'upgrade', 'head',
+                     env={'OS_API_DATABASE__CONNECTION': api_url})
+        self.assertEqual({'alembic_version_api', 'quotas'},
+                         set(sa.inspect(api_engine).get_table_names()))
+        self.assertEqual(set(), self.tables() - {'spatial_ref_sys'})
+
     def test_init_refuses_a_directory_that_is_not_empty(self):
         self.assertSucceeded(self.sync('init', 'plugin'))
         result = self.sync('init', 'plugin')
