@@ -57,17 +57,52 @@ database_opts = [
 ]
 
 
+# The optional second database (see enamel.databases): unset, enamel has
+# one database and behaves as it always did.
+api_database_opts = [
+    cfg.StrOpt(
+        'connection',
+        secret=True,
+        help='SQLAlchemy URL of the enamel API database, which has its own '
+             'revisions, models, version table (alembic_version_api) and '
+             'migration lock. Unset (the default), there is no API '
+             'database and enamel-sync manages [database] alone. It may '
+             'be on another server, or even be the same database as '
+             '[database] connection. Also read from the environment '
+             'variable OS_API_DATABASE__CONNECTION.'),
+    cfg.IntOpt(
+        'connect_timeout',
+        default=10,
+        min=1,
+        help='As [database] connect_timeout, for the API database.'),
+    cfg.IntOpt(
+        'migration_lock_timeout',
+        default=300,
+        min=0,
+        help='As [database] migration_lock_timeout, for the API '
+             'database\'s own migration lock.'),
+    cfg.IntOpt(
+        'migration_lock_lease',
+        default=30,
+        min=1,
+        help='As [database] migration_lock_lease, for the API database\'s '
+             'own migration lock.'),
+]
+
+
 def register_opts(conf):
     """Register enamel's options on a ConfigOpts instance.
 
     :param conf: an ``oslo_config.cfg.ConfigOpts``.
     """
     conf.register_opts(database_opts, group='database')
+    conf.register_opts(api_database_opts, group='api_database')
 
 
 def list_opts():
     """The options for oslo-config-generator and the sphinx extension."""
-    return [('database', database_opts)]
+    return [('database', database_opts),
+            ('api_database', api_database_opts)]
 
 
 def load(args=None, default_config_files=None):

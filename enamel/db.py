@@ -34,17 +34,19 @@ NAMING_CONVENTION = {
 }
 
 
-def make_url(connection):
-    """Parse a ``[database] connection`` value.
+def make_url(connection, group='database'):
+    """Parse a ``[database] connection`` value (or ``[group]``'s).
 
     :raises exception.ConfigError: naming the problem, never the URL
         itself (it may carry a password).
     """
+    if not connection:
+        raise exception.ConfigError(f'[{group}] connection is not set')
     try:
         return sa.engine.make_url(connection)
     except (sa.exc.ArgumentError, ValueError):  # ValueError: a bad port
         raise exception.ConfigError(
-            '[database] connection is not a valid SQLAlchemy URL') from None
+            f'[{group}] connection is not a valid SQLAlchemy URL') from None
 
 
 # The driver that enamel-sync's extras install for each server dialect
@@ -81,8 +83,9 @@ DRIVER_PACKAGES = {
 }
 
 
-def create_engine(conf, read_only=False):
-    """Create the engine for ``[database] connection``.
+def create_engine(conf, group='database', read_only=False):
+    """Create the engine for ``[database] connection`` (or ``[group]``'s:
+    ``api_database`` for the API database, see :mod:`enamel.databases`).
 
     On SQLite the pysqlite driver's own transaction handling is taken over
     (SQLAlchemy's documented recipe) so that DDL runs inside transactions:
@@ -95,6 +98,7 @@ def create_engine(conf, read_only=False):
     the dialect.
 
     :param conf: an ``oslo_config.cfg.ConfigOpts`` with enamel's options.
+    :param group: the option group to read.
     :param read_only: for commands that only read the database. On SQLite
         an existing file is opened read-only and a missing one is not
         created: the engine then opens an empty in-memory database, which
@@ -105,12 +109,13 @@ def create_engine(conf, read_only=False):
         dialect, or its driver is not installed (naming the package to
         install); never showing the URL's password.
     """
-    url = make_url(conf.database.connection)
+    options = conf[group]
+    url = make_url(options.connection, group)
     kwargs = {}
     backend = url.get_backend_name()
     if backend in ('mysql', 'mariadb', 'postgresql'):
         kwargs['connect_args'] = {
-            'connect_timeout': conf.database.connect_timeout}
+            'connect_timeout': options.connect_timeout}
     if backend == 'sqlite' and read_only:
         url = _read_only_sqlite_url(url)
     # enamel-sync opens at most two connections and closes them at exit: a

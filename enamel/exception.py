@@ -24,6 +24,26 @@ UPGRADE_PENDING = 3
 SCHEMA_DRIFT = 4
 UNKNOWN_REVISION = 5
 UNVERSIONED = 6
+# From the rolling-upgrade check: data migrations left, contract pending.
+DATA_MIGRATIONS_PENDING = 7
+CONTRACT_PENDING = 8
+
+# The order in which ``check`` over several databases picks its exit code:
+# what needs a human first. An error (1, 2) hides every state; a database
+# enamel must not touch (5 unknown, 6 unversioned) comes before one that
+# differs from its models (4), which comes before work an upgrade would do
+# (8 contract, 7 data migrations, 3 upgrade); 0 only when all are 0.
+URGENCY = (ERROR, USAGE, UNKNOWN_REVISION, UNVERSIONED, SCHEMA_DRIFT,
+           CONTRACT_PENDING, DATA_MIGRATIONS_PENDING, UPGRADE_PENDING,
+           SUCCESS)
+
+
+def most_urgent(codes):
+    """The most urgent of the exit codes ``codes`` (see ``URGENCY``; a
+    code not listed there comes first); 0 for none."""
+    def rank(code):
+        return URGENCY.index(code) if code in URGENCY else -1
+    return min(codes, key=rank, default=SUCCESS)
 
 
 def first_line(exc):

@@ -49,6 +49,11 @@ released by the kernel when the process ends.
 The lock table is enamel's bookkeeping, not a model table: it has a
 primary key (Galera's strict mode refuses tables without one), it is left
 in place by a downgrade to base, and the reading commands leave it out.
+
+Each of enamel's databases (:mod:`enamel.databases`) has its own lock: its
+own row of the lock table (``lock_row``) and its own lock file, so that
+upgrading one never waits for the other, even when both share one server
+database or one SQLite file.
 """
 
 import contextlib
@@ -62,6 +67,7 @@ import uuid
 
 import sqlalchemy as sa
 
+from enamel import databases
 from enamel import exception
 
 LOG = logging.getLogger(__name__)
@@ -86,22 +92,23 @@ CREATE_TABLE = {
               'token BIGINT NOT NULL, '
               'heartbeat BIGINT NOT NULL) ENGINE=InnoDB'),
 }
-READ = f'SELECT holder, token, heartbeat FROM {LOCK_TABLE} WHERE id = 1'
+READ = f'SELECT holder, token, heartbeat FROM {LOCK_TABLE} WHERE id = :row'
 INSERT = (f'INSERT INTO {LOCK_TABLE} (id, holder, token, heartbeat) '
-          'VALUES (1, NULL, 0, 0)')
+          'VALUES (:row, NULL, 0, 0)')
 ACQUIRE = (f'UPDATE {LOCK_TABLE} SET holder = :me, token = :token, '
-           'heartbeat = 0 WHERE id = 1 AND holder IS NULL AND token = :seen')
+           'heartbeat = 0 WHERE id = :row AND holder IS NULL '
+           'AND token = :seen')
 TAKE_OVER = (f'UPDATE {LOCK_TABLE} SET holder = :me, token = :token, '
-             'heartbeat = 0 WHERE id = 1 AND token = :seen '
+             'heartbeat = 0 WHERE id = :row AND token = :seen '
              'AND heartbeat = :heartbeat')
 RENEW = (f'UPDATE {LOCK_TABLE} SET heartbeat = heartbeat + 1 '
-         'WHERE id = 1 AND token = :token AND holder = :me')
+         'WHERE id = :row AND token = :token AND holder = :me')
 RELEASE = (f'UPDATE {LOCK_TABLE} SET holder = NULL, heartbeat = 0 '
-           'WHERE id = 1 AND token = :token AND holder = :me')
+           'WHERE id = :row AND token = :token AND holder = :me')
 
 
 @contextlib.contextmanager
-def migration_lock(engine, conf):
+def migration_lock(engine, conf, database=databases.MAIN):
     """Hold the migration lock for the duration of the block.
 
     Lock statements run on connections of the lock's own, never on the
@@ -120,13 +127,18 @@ def migration_lock(engine, conf):
         says which and why).
     :raises exception.LockLost: on leaving the block, if the lease was
         lost while it ran.
+    :param database: the :class:`enamel.databases.Database` whose lock
+        this is (default ``main``); its option group gives the timeout and
+        the lease.
     """
-    timeout = conf.database.migration_lock_timeout
+    options = database.options(conf)
+    timeout = options.migration_lock_timeout
     backend = engine.dialect.name
     if backend == 'sqlite':
-        held = FileLock(engine.url.database, timeout)
+        held = FileLock(engine.url.database, timeout, database)
     elif backend in ('postgresql', 'mysql', 'mariadb'):
-        held = LeaseLock(engine, timeout, conf.database.migration_lock_lease)
+        held = LeaseLock(engine, timeout, options.migration_lock_lease,
+                         database)
     else:
         held = NoLock(backend)
     with held:
@@ -160,11 +172,11 @@ def _waiting(timeout, holder=None):
                 'enamel-sync process%s ...', timeout, held_by)
 
 
-def _timed_out(timeout, detail=''):
+def _timed_out(timeout, database, detail=''):
     return exception.LockTimeout(
         f'gave up after {timeout}s waiting for the migration lock held by '
-        f'another enamel-sync process ([database] migration_lock_timeout)'
-        f'{detail}')
+        f'another enamel-sync process ([{database.group}] '
+        f'migration_lock_timeout){detail}')
 
 
 class FileLock(NoLock):
@@ -172,15 +184,19 @@ class FileLock(NoLock):
     when the process ends, however it ends. ``check`` has nothing to
     verify: the lock cannot be lost while the process lives."""
 
-    def __init__(self, database, timeout):
-        self.database = database
+    def __init__(self, path, timeout, database=databases.MAIN):
+        self.path = path
         self.timeout = timeout
+        self.database = database
         self.fd = None
 
     def __enter__(self):
-        if not self.database or self.database == ':memory:':
+        if not self.path or self.path == ':memory:':
             return self  # a private in-memory database needs no lock
-        path = os.path.abspath(self.database) + '.lock'
+        # main: enamel.sqlite.lock; api: enamel.sqlite.api.lock.
+        suffix = ('' if self.database == databases.MAIN
+                  else f'.{self.database.name}')
+        path = os.path.abspath(self.path) + suffix + '.lock'
         LOG.debug('migration lock: flock on %s (SQLite)', path)
         try:
             self.fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
@@ -213,11 +229,11 @@ class FileLock(NoLock):
             now = time.monotonic()
             if deadline is None:
                 if not self.timeout:
-                    raise _timed_out(self.timeout)
+                    raise _timed_out(self.timeout, self.database)
                 _waiting(self.timeout)
                 deadline = now + self.timeout
             elif now >= deadline:
-                raise _timed_out(self.timeout)
+                raise _timed_out(self.timeout, self.database)
             time.sleep(SQLITE_POLL_INTERVAL)
 
 
@@ -233,10 +249,12 @@ class LeaseLock:
         taken over; the holder renews every third of it.
     """
 
-    def __init__(self, engine, timeout, lease):
+    def __init__(self, engine, timeout, lease, database=databases.MAIN):
         self.engine = engine
         self.timeout = timeout
         self.lease = lease
+        self.database = database
+        self.row = database.lock_row
         self.holder = (f'{socket.gethostname()}:{os.getpid()}:'
                        f'{uuid.uuid4().hex[:8]}')[:255]
         self.token = None
@@ -305,10 +323,11 @@ class LeaseLock:
             raise exception.LockLost(
                 f'the migration lock could not be renewed for '
                 f'{stalled:.0f}s, longer than its lease of {self.lease}s '
-                '([database] migration_lock_lease): another enamel-sync '
+                f'([{self.database.group}] migration_lock_lease): another '
+                'enamel-sync '
                 'process may have taken it over; stopped before recording '
                 'the revision')
-        row = connection.execute(sa.text(READ)).first()
+        row = connection.execute(sa.text(READ), dict(row=self.row)).first()
         if row is None or row.token != self.token or (
                 row.holder != self.holder):
             self._lost = (
@@ -402,9 +421,10 @@ class LeaseLock:
                     if self._swap(TAKE_OVER, row, started):
                         LOG.warning(
                             'Took over the migration lock from %s, which '
-                            'did not renew its lease for %.0fs ([database] '
+                            'did not renew its lease for %.0fs ([%s] '
                             'migration_lock_lease = %ss)', row.holder,
-                            started - seen_since, self.lease)
+                            started - seen_since, self.database.group,
+                            self.lease)
                         return
             now = time.monotonic()
             if waited_since is None:
@@ -419,9 +439,10 @@ class LeaseLock:
                         now - seen_since > self.lease / 3 + 2 * POLL_INTERVAL):
                     detail = (f'; its holder {seen[0]} has not renewed its '
                               f'lease for {now - seen_since:.0f}s (taken '
-                              f'over after {self.lease}s, [database] '
+                              f'over after {self.lease}s, '
+                              f'[{self.database.group}] '
                               'migration_lock_lease)')
-                raise _timed_out(self.timeout, detail)
+                raise _timed_out(self.timeout, self.database, detail)
             time.sleep(POLL_INTERVAL)
 
     def _swap(self, statement, row, started):
@@ -429,7 +450,7 @@ class LeaseLock:
         changed the row and committed."""
         token = row.token + 1
         params = dict(me=self.holder, token=token, seen=row.token,
-                      heartbeat=row.heartbeat)
+                      heartbeat=row.heartbeat, row=self.row)
         connection = self._connection
         try:
             result = connection.execute(sa.text(statement), params)
@@ -466,7 +487,8 @@ class LeaseLock:
                             'SET SESSION wsrep_sync_wait = 1')
                         connection.commit()
                 result = connection.execute(
-                    sa.text(RENEW), dict(token=self.token, me=self.holder))
+                    sa.text(RENEW),
+                    dict(token=self.token, me=self.holder, row=self.row))
                 changed = result.rowcount
                 connection.commit()
             except sa.exc.DBAPIError as exc:
@@ -490,8 +512,9 @@ class LeaseLock:
                 connection.close()
 
     def _lost_message(self):
-        return (f'lost the migration lock ([database] migration_lock_lease '
-                f'= {self.lease}s): {self._lost}; this process stopped '
+        return (f'lost the migration lock ([{self.database.group}] '
+                f'migration_lock_lease = {self.lease}s): {self._lost}; this '
+                'process stopped '
                 'before recording another revision')
 
     # -- releasing -------------------------------------------------------
@@ -507,7 +530,8 @@ class LeaseLock:
                     connection = self._connection = self.engine.connect()
                 connection.rollback()
                 connection.execute(sa.text(RELEASE),
-                                   dict(token=self.token, me=self.holder))
+                                   dict(token=self.token, me=self.holder,
+                                        row=self.row))
                 connection.commit()
                 LOG.debug('migration lock: released token %s', self.token)
                 return
@@ -528,7 +552,8 @@ class LeaseLock:
             self._connection = None
 
     def _run(self, connection, statement, commit=False, fetch=False):
-        result = connection.execute(sa.text(statement))
+        params = dict(row=self.row) if ':row' in statement else {}
+        result = connection.execute(sa.text(statement), params)
         row = result.first() if fetch else None
         if commit:
             connection.commit()

@@ -28,6 +28,7 @@ import time
 import sqlalchemy as sa
 
 from enamel import alembic_internals
+from enamel import environment
 from enamel import exception
 from enamel import state
 
@@ -96,12 +97,13 @@ def run(config, script, connection, plan, destination, tag=None,
     from alembic.runtime import environment as alembic_environment
 
     progress = Progress(lock)
+    database = environment.env_options(config).database
 
     def steps(current, context):
         alembic_internals.add_version_callback(context, progress)
         return progress.plan(plan(script, destination, current))
 
-    before = state.read(connection, tables=False).current
+    before = state.read(connection, tables=False, database=database).current
     try:
         with alembic_environment.EnvironmentContext(
                 config, script, fn=steps, as_sql=False,
@@ -110,12 +112,13 @@ def run(config, script, connection, plan, destination, tag=None,
     except (exception.EnamelSyncError, KeyboardInterrupt):
         raise
     except Exception as exc:
-        raise failure(connection, progress, before, exc) from exc
+        raise failure(connection, progress, before, exc,
+                      database) from exc
     if not progress.applied:
         nothing_to_do(before)
     elif all(step.is_stamp for step in progress.applied):
-        LOG.info('Stamped %s', ', '.join(
-            state.read(connection, tables=False).current) or 'base')
+        LOG.info('Stamped %s', ', '.join(state.read(
+            connection, tables=False, database=database).current) or 'base')
     return progress.applied
 
 
@@ -125,14 +128,15 @@ def nothing_to_do(current):
              ', '.join(current) or 'base')
 
 
-def failure(connection, progress, before, exc):
+def failure(connection, progress, before, exc, database=None):
     """A :class:`exception.MigrationFailed` that says only what is true:
     which revision failed, and the revisions the database holds now that
     the failed transaction is rolled back, which is where a rerun starts.
     """
     try:
         connection.rollback()
-        now = state.read(connection, tables=False).current
+        now = state.read(connection, tables=False,
+                         database=database).current
         where = ', '.join(now) or 'base'
     except sa.exc.SQLAlchemyError:
         now, where = None, 'unknown (the connection was lost)'

@@ -26,8 +26,11 @@ import sys
 from oslo_db.sqlalchemy import test_migrations
 import sqlalchemy as sa
 
+from enamel import api_models
+from enamel import conf as enamel_conf
 from enamel import environment
 from enamel import lock
+from enamel import migration
 from enamel import models
 from tests import base
 from tests import synthetic
@@ -71,6 +74,33 @@ class ModelsMatchMigrationsTests(test_migrations.ModelsMigrationsSync):
 
 
 base.for_each_backend(ModelsMatchMigrationsTests, globals())
+
+
+class ApiModelsMatchMigrationsTests(ModelsMatchMigrationsTests):
+    """The same for the API database: its revisions build its models."""
+
+    def get_metadata(self):
+        return api_models.Base.metadata
+
+    def api_migration(self):
+        conf = enamel_conf.load(['--config-file', self.config_file],
+                                default_config_files=[])
+        return migration.Migration(conf, engine=self.engine, database='api')
+
+    def db_sync(self, engine):
+        self.api_migration().upgrade('head')
+
+    def test_primary_keys_match_models(self):
+        self.api_migration().upgrade('head')
+        inspector = sa.inspect(self.engine)
+        for table in api_models.Base.metadata.sorted_tables:
+            reflected = inspector.get_pk_constraint(table.name)
+            self.assertEqual(
+                [c.name for c in table.primary_key.columns],
+                reflected['constrained_columns'])
+
+
+base.for_each_backend(ApiModelsMatchMigrationsTests, globals())
 
 
 class WalkVersionsTests(walker.WalkVersionsMixin):

@@ -61,7 +61,7 @@ class CommandLineTest(base.SQLiteBackend, base.TestCase):
         self.assertUsageError(self.sync(), 'enamel-sync --help')
 
     def test_unknown_command_is_usage_error(self):
-        self.assertUsageError(self.sync('migrate'), "invalid choice")
+        self.assertUsageError(self.sync('frobnicate'), "invalid choice")
 
     def test_unknown_option_is_usage_error(self):
         self.assertUsageError(self.sync('upgrade', '--fast'), '--fast')
