@@ -37,6 +37,7 @@ from oslotest import base as oslotest_base
 import sqlalchemy as sa
 
 from enamel import conf as enamel_conf
+from enamel import databases
 from enamel import lock
 from enamel import migration
 from enamel.cmd import sync
@@ -150,12 +151,14 @@ class TestCase(oslotest_base.BaseTestCase):
         return set(sa.inspect(self.engine).get_table_names()) - {
             lock.LOCK_TABLE}
 
-    def lock_row(self):
-        """The migration lock's row as a dict (None: no lock table)."""
+    def lock_row(self, database=databases.MAIN):
+        """``database``'s row of the migration lock table as a dict (None:
+        no lock table)."""
         with self.engine.connect() as connection:
             if not sa.inspect(connection).has_table(lock.LOCK_TABLE):
                 return None
-            row = connection.execute(sa.text(lock.READ)).first()
+            row = connection.execute(sa.text(lock.READ),
+                                     dict(row=database.lock_row)).first()
         return row._asdict() if row is not None else None
 
     def stored_version(self):
