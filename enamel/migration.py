@@ -261,8 +261,12 @@ class Migration:
             write the operations that bring the database to the models.
         :param sql_files: scaffold ``<rev>_upgrade.sql`` and
             ``<rev>_downgrade.sql`` beside the revision, which runs them.
-        :returns: the new ``alembic.script.Script``.
+        :returns: the new ``alembic.script.Script``, or None when
+            ``autogenerate`` found no change (no file is written then).
         :raises exception.UsageError: no message, or nowhere to write.
+        :raises exception.UnsafeRevision: ``autogenerate`` found a change
+            that would not apply on every engine (see
+            :mod:`enamel.autogen`); no file is written.
         """
         from alembic import command
 
@@ -279,7 +283,8 @@ class Migration:
                 state.guard(state.read(connection), self.script)
             config = self.get_config(connection, version_path=version_path,
                                      sql_files=sql_files)
-            config.cmd_opts = argparse.Namespace(quiet=True)
+            config.cmd_opts = argparse.Namespace(
+                quiet=True, autogenerate=autogenerate)
             # alembic prints its post-write hooks' progress on stdout.
             with alembic_internals.errors(), \
                     contextlib.redirect_stdout(sys.stderr):
@@ -288,9 +293,11 @@ class Migration:
                     sql=sql, head=head, splice=splice,
                     branch_label=branch_label, version_path=version_path,
                     rev_id=rev_id, depends_on=depends_on)
-        if sql_files and script is not None:
-            sql_revisions.scaffold(script)
         self._script = None
+        if not script:  # process_revision_directives wrote nothing
+            return None
+        if sql_files:
+            sql_revisions.scaffold(script)
         return script
 
     def merge(self, revisions, message=None, branch_label=None,

@@ -97,7 +97,9 @@ def add_command_parsers(subparsers):
                                            '(required)')
     p.add_argument('--autogenerate', action='store_true',
                    help='write the operations that bring the database to '
-                        'the models')
+                        'the models; with no change, write nothing and '
+                        'say so on stderr (exit 0); refuse (exit 1) a '
+                        'change that would not apply on every engine')
     p.add_argument('--sql-files', action='store_true',
                    help='scaffold a revision that runs <file>_upgrade.sql '
                         'and <file>_downgrade.sql kept beside it')
@@ -230,6 +232,10 @@ def do_revision(migrate, args):
         splice=args.splice, branch_label=args.branch_label,
         version_path=args.version_path, rev_id=args.rev_id,
         depends_on=args.depends_on, sql_files=args.sql_files)
+    if script is None:
+        LOG.info('No changes detected: the models match the database; '
+                 'no revision written')
+        return
     print(script.path)
 
 
