@@ -38,6 +38,7 @@ options), :mod:`enamel.state` (reading the database), :mod:`enamel.runner`
 
 import argparse
 import contextlib
+import io
 import os
 import sys
 
@@ -239,10 +240,30 @@ class Migration:
                    connection, plan, revision, tag=tag, lock=held)
 
     def _offline(self, name, revision, **kw):
+        """alembic's ``command.<name>`` with ``sql=True``; the SQL is
+        written to stdout only once all of it is there, so that a script
+        handed to a DBA is never cut short by an error.
+
+        :raises exception.MigrationFailed: a revision cannot be written
+            as SQL (on SQLite, a batch ``ALTER`` needs to read the table
+            from a live database); nothing is written.
+        """
         from alembic import command
-        with alembic_internals.errors():
-            getattr(command, name)(self.get_config(models=False),
-                                   revision, sql=True, **kw)
+
+        config = self.get_config(models=False)
+        config.output_buffer = io.StringIO()
+        try:
+            with alembic_internals.errors():
+                getattr(command, name)(config, revision, sql=True, **kw)
+        except exception.EnamelSyncError as exc:
+            failed = _revision_in_traceback(exc, self.script)
+            if failed is None:
+                raise
+            reason = str(exc).split('. ')[0].rstrip('.')
+            raise exception.MigrationFailed(
+                f'revision {failed} cannot be written as SQL: {reason}; '
+                'nothing was written') from None
+        sys.stdout.write(config.output_buffer.getvalue())
 
     # -- the revision scripts ---------------------------------------------
 
@@ -376,6 +397,23 @@ class Migration:
         """The live database's tables and indexes as DDL for its dialect."""
         with self._connect() as connection:
             return state.schema_dump(connection)
+
+
+def _revision_in_traceback(exc, script):
+    """The id of the revision whose file raised ``exc`` (or the error it
+    was translated from), or None when no revision file did."""
+    paths = {}
+    for revision in script.walk_revisions('base', 'heads'):
+        paths[os.path.realpath(revision.path)] = revision.revision
+    while exc is not None:
+        tb = exc.__traceback__
+        while tb is not None:
+            where = os.path.realpath(tb.tb_frame.f_code.co_filename)
+            if where in paths:
+                return paths[where]
+            tb = tb.tb_next
+        exc = exc.__context__
+    return None
 
 
 def _require_message(message, command):

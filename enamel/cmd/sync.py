@@ -428,6 +428,16 @@ def main(argv=None, default_config_files=None):
             return COMMANDS[args.name](migrate, args) or exception.SUCCESS
         finally:
             signal.signal(signal.SIGTERM, previous)
+    except (cfg.NoSuchOptError, cfg.TemplateSubstitutionError) as exc:
+        where = _unresolved_option(conf)
+        if where is None:
+            return _unexpected(conf, exc)
+        # No traceback even with --debug: the error text quotes the value.
+        _fail(f'configuration error: {where} refers to an undefined '
+              'variable: oslo.config reads "$name" in a value as another '
+              'option; write "$$" for a literal "$" (in a password, '
+              'for example)')
+        return exception.ERROR
     except exception.EnamelSyncError as exc:
         if _debug(conf):
             LOG.exception('enamel-sync failed')
@@ -452,13 +462,40 @@ def main(argv=None, default_config_files=None):
         _silence_stdout()
         return exception.ERROR
     except Exception as exc:
-        if _debug(conf):
-            LOG.exception('enamel-sync failed')
-        _fail(_error_message(exc))
-        return exception.ERROR
+        return _unexpected(conf, exc)
     finally:
         if restore_logging is not None:
             restore_logging()
+
+
+def _unexpected(conf, exc):
+    if _debug(conf):
+        LOG.exception('enamel-sync failed')
+    _fail(_error_message(exc))
+    return exception.ERROR
+
+
+def _unresolved_option(conf):
+    """The option (``[group] name``) whose value oslo.config cannot
+    interpolate (a ``$name`` naming no option), or None."""
+    def readable(read):
+        try:
+            read()
+        except (cfg.NoSuchOptError, cfg.TemplateSubstitutionError):
+            return False
+        except cfg.Error:
+            pass
+        return True
+
+    for name in sorted(conf):
+        if not readable(lambda: conf[name]):
+            return f'[DEFAULT] {name}'
+        group = conf[name]
+        if isinstance(group, cfg.ConfigOpts.GroupAttr):
+            for opt in sorted(group):
+                if not readable(lambda: group[opt]):
+                    return f'[{name}] {opt}'
+    return None
 
 
 def _debug(conf):
