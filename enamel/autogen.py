@@ -46,6 +46,7 @@ def process_revision_directives(context, revision, directives):
         directives[:] = []
         return
     refuse_what_cannot_apply(script)
+    make_reflected_values_portable(script)
     drop_foreign_keys_before_indexes(script)
     drop_tables_with_their_indexes(script)
     add_enum_types(script, context.opts.get('target_metadata'))
@@ -136,6 +137,79 @@ def _needs_using(old, new):
         return type(type_)
 
     return kind(old) != kind(new) and kind(new) is not sa.String
+
+
+# -- what alembic reflected, written for every engine ---------------------
+
+def make_reflected_values_portable(script):
+    """Write what alembic read from the database (the ``existing_*`` of
+    an ``alter_column``, a column a downgrade adds back) in terms every
+    engine accepts.
+
+    A reflected type of one dialect (``mysql.INTEGER(display_width=11)``,
+    ``postgresql.TIMESTAMP()``) becomes its generic SQLAlchemy type, and a
+    reflected server default (``sa.text("''::character varying")`` on
+    PostgreSQL, ``sa.text('0')`` for a MariaDB boolean) the value itself:
+    ``sa.false()``/``sa.true()`` for a boolean, ``sa.func.now()`` for the
+    current time, else a quoted literal.
+    """
+    from alembic.operations import ops
+
+    for container in script.upgrade_ops_list + script.downgrade_ops_list:
+        for _table, op in _table_ops(container):
+            if isinstance(op, ops.AlterColumnOp):
+                op.existing_type = _generic_type(op.existing_type)
+                op.modify_type = _generic_type(op.modify_type)
+                type_ = op.modify_type or op.existing_type
+                op.existing_server_default = _portable_default(
+                    op.existing_server_default, type_)
+                op.modify_server_default = _portable_default(
+                    op.modify_server_default, type_)
+            elif isinstance(op, (ops.AddColumnOp, ops.CreateTableOp)):
+                columns = ([op.column] if isinstance(op, ops.AddColumnOp)
+                           else [c for c in op.columns
+                                 if hasattr(c, 'server_default')])
+                for column in columns:
+                    column.type = _generic_type(column.type)
+                    column.server_default = _portable_default(
+                        column.server_default, column.type)
+
+
+def _generic_type(type_):
+    import sqlalchemy as sa
+
+    if type_ is None or not type(type_).__module__.startswith(
+            'sqlalchemy.dialects.'):
+        return type_
+    if isinstance(type_, sa.Enum):
+        return sa.Enum(*type_.enums, name=type_.name)
+    if isinstance(type_, sa.Text):
+        return sa.Text()
+    if isinstance(type_, sa.Integer) and getattr(
+            type_, 'display_width', None) == 1:
+        return sa.Boolean()  # MySQL's BOOL is TINYINT(1)
+    try:
+        return type_.as_generic()
+    except NotImplementedError:
+        return type_
+
+
+def _portable_default(default, type_):
+    import sqlalchemy as sa
+    from enamel import compare
+
+    arg = getattr(default, 'arg', None)
+    if not isinstance(default, sa.schema.DefaultClause) or not isinstance(
+            arg, sa.sql.elements.TextClause) or not compare.is_literal(
+                arg.text):
+        return default
+    value = compare.normalise_default(arg.text, type_)
+    if isinstance(type_, sa.Boolean) and value in ('0', '1'):
+        return sa.schema.DefaultClause(sa.true() if value == '1'
+                                       else sa.false())
+    if value == 'CURRENT_TIMESTAMP':
+        return sa.schema.DefaultClause(sa.func.now())
+    return sa.schema.DefaultClause(value)
 
 
 # -- reordering for MariaDB/MySQL -------------------------------------------

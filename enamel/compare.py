@@ -124,11 +124,7 @@ def normalise_default(text, type_=None):
     """
     if text is None:
         return None
-    value = text.strip()
-    while value.startswith('(') and value.endswith(')') and (
-            _balanced(value[1:-1])):
-        value = value[1:-1].strip()
-    value = _CAST.sub('', value).strip()
+    value = _bare(text)
     quoted = len(value) >= 2 and value[0] == value[-1] == "'"
     if quoted:
         value = value[1:-1].replace("''", "'")
@@ -142,6 +138,26 @@ def normalise_default(text, type_=None):
         except decimal.InvalidOperation:
             return value
     return value
+
+
+def is_literal(text):
+    """Is the server default ``text`` (SQL) a plain value: a quoted
+    string, a number, ``true``/``false`` or the current time, rather than
+    an expression (``nextval(...)``, a function call)?"""
+    value = _bare(text)
+    return bool(
+        (len(value) >= 2 and value[0] == value[-1] == "'") or
+        re.fullmatch(r'-?[0-9]+(\.[0-9]*)?', value) or
+        value.lower() in _NOW or value.lower() in ('true', 'false'))
+
+
+def _bare(text):
+    """``text`` without outer parentheses and a PostgreSQL cast."""
+    value = text.strip()
+    while value.startswith('(') and value.endswith(')') and (
+            _balanced(value[1:-1])):
+        value = value[1:-1].strip()
+    return _CAST.sub('', value).strip()
 
 
 def _balanced(text):

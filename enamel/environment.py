@@ -132,7 +132,10 @@ def context_options(dialect_name, models=True):
         version_table=VERSION_TABLE,
         compare_type=True,
         compare_server_default=compare.compare_server_default,
-        render_as_batch=sqlite,
+        # Every generated revision uses batch mode, wherever it is
+        # generated: SQLite needs it for any ALTER beyond a constant-default
+        # ADD COLUMN, and on the other engines it emits the plain ALTERs.
+        render_as_batch=True,
         transaction_per_migration=True,
         include_object=include_object,
         render_item=render.render_item,

@@ -17,10 +17,10 @@ alembic renders a server default that is an SQL expression as the
 *current* dialect compiles it (``sa.text('0')`` for ``sa.false()`` on
 SQLite, which PostgreSQL refuses for a boolean; ``sa.text('now()')`` on
 PostgreSQL, which SQLite refuses). :func:`render_item` (alembic's
-``render_item`` hook, given by :func:`enamel.environment.context_options`; this module imports
-alembic, so only code that runs alembic imports it)
-writes the expression itself instead, which SQLAlchemy compiles for
-whichever engine runs the revision.
+``render_item`` hook, given by
+:func:`enamel.environment.context_options`) writes the expression itself
+instead, which SQLAlchemy compiles for whichever engine runs the revision.
+This module imports alembic: only code that runs alembic imports it.
 
 :class:`CreateEnumOp` and :class:`DropEnumOp` are operations that
 :mod:`enamel.autogen` adds for a named ``sa.Enum``: PostgreSQL keeps it as
@@ -72,7 +72,8 @@ def render_server_default(default):
     if isinstance(arg, sa.sql.elements.True_):
         return 'sa.true()'
     if isinstance(arg, functions.FunctionElement) and (
-            arg.name.lower() in PORTABLE_FUNCTIONS and not arg.clauses.clauses):
+            arg.name.lower() in PORTABLE_FUNCTIONS and
+            not arg.clauses.clauses):
         return f'sa.func.{arg.name.lower()}()'
     if isinstance(arg, sa.sql.elements.TextClause):
         return f'sa.text({arg.text!r})'
