@@ -70,9 +70,9 @@ def refuse_ambiguous_relative(revision, current):
         heads = sorted(current)
         raise exception.BadRevision(
             f'revision {revision} is relative, and the database is at '
-            f'several revisions ({", ".join(heads)}): name the one to '
-            f'move from ({heads[0]}{revision}, or <branch>@{revision}) or '
-            'the target; nothing was changed')
+            f'several revisions ({", ".join(heads)}): say which one to '
+            f'move from ({heads[0]}@{revision}) or name the target; '
+            'nothing was changed')
 
 
 def stamp_steps(script, revision, current):
