@@ -21,6 +21,7 @@ documented API. Where they enter, alembic's errors become enamel's (see
 """
 
 import contextlib
+import re
 
 from enamel import exception
 
@@ -39,16 +40,39 @@ def upgrade_steps(script, revision, current):
     as ``alembic.command.upgrade`` plans it.
 
     :raises exception.BadRevision: ``revision`` names nothing, or more
-        than one revision.
+        than one revision, or is relative (``+1``) while the database is
+        at several revisions (see :func:`refuse_ambiguous_relative`).
     """
+    refuse_ambiguous_relative(revision, current)
     with errors(revision_argument=True):
         return list(script._upgrade_revs(revision, current))
 
 
 def downgrade_steps(script, revision, current):
     """As :func:`upgrade_steps`, for ``alembic.command.downgrade``."""
+    refuse_ambiguous_relative(revision, current)
     with errors(revision_argument=True):
         return list(script._downgrade_revs(revision, current))
+
+
+def refuse_ambiguous_relative(revision, current):
+    """A target relative to the current revision (``-1``, ``+2``) means
+    nothing definite when the database is at several revisions (two
+    branches each applied): alembic then picks one by the order the
+    version rows come back in, which differs between engines, and says so
+    only in a warning.
+
+    :raises exception.BadRevision: naming the current revisions and the
+        unambiguous forms.
+    """
+    if (isinstance(revision, str) and re.fullmatch(r'[+-]\d+', revision)
+            and len(current) > 1):
+        heads = sorted(current)
+        raise exception.BadRevision(
+            f'revision {revision} is relative, and the database is at '
+            f'several revisions ({", ".join(heads)}): say which one to '
+            f'move from ({heads[0]}@{revision}) or name the target; '
+            'nothing was changed')
 
 
 def stamp_steps(script, revision, current):

@@ -15,15 +15,303 @@ reviewed before it becomes a file.
 
 :func:`process_revision_directives` is given to alembic by ``env.py``
 (see :func:`enamel.environment.context_options`); each step it runs may
-rewrite or refuse the revision alembic is about to write.
+rewrite or refuse the revision alembic is about to write, so that what is
+written goes up, down and up again on SQLite, MariaDB/MySQL and
+PostgreSQL. The checks and their reasons are listed in the developer
+guide ("Adding a migration").
 """
+
+from enamel import exception
 
 
 def process_revision_directives(context, revision, directives):
     """alembic's ``process_revision_directives`` hook for enamel's env.
 
+    Only for ``revision --autogenerate``: with no change, nothing is
+    written (``directives`` is emptied, as alembic documents); a change
+    that cannot apply on every engine is refused; otherwise the
+    operations are reordered and completed where alembic's draft fails on
+    one engine.
+
     :param context: the ``MigrationContext``.
     :param revision: the revision argument (tuple of ids).
     :param directives: a list holding one
         ``alembic.operations.ops.MigrationScript``; changed in place.
+    :raises exception.UnsafeRevision: naming each object and the fix.
     """
+    if not directives or not _autogenerate(context):
+        return
+    script = directives[0]
+    if all(ops.is_empty() for ops in script.upgrade_ops_list):
+        directives[:] = []
+        return
+    refuse_what_cannot_apply(script)
+    make_reflected_values_portable(script)
+    drop_foreign_keys_before_indexes(script)
+    drop_tables_with_their_indexes(script)
+    add_enum_types(script, context.opts.get('target_metadata'))
+
+
+def _autogenerate(context):
+    """Is this ``revision --autogenerate``? alembic also runs the hook for
+    a plain ``revision`` when ``revision_environment`` is set; enamel-sync
+    and alembic's command line both say which in ``cmd_opts``."""
+    options = getattr(context.config, 'cmd_opts', None)
+    return getattr(options, 'autogenerate', True)
+
+
+def _table_ops(container):
+    """(table name, op) for each operation in ``container``, looking into
+    alembic's per-table groups (``ModifyTableOps``)."""
+    from alembic.operations import ops
+    for op in container.ops:
+        if isinstance(op, ops.ModifyTableOps):
+            for inner in op.ops:
+                yield op.table_name, inner
+        else:
+            yield getattr(op, 'table_name', None), op
+
+
+# -- refusing what will not apply -----------------------------------------
+
+def refuse_what_cannot_apply(script):
+    """Refuse a revision that fails, or silently differs, on one engine.
+
+    - A NOT NULL column without a server default added to an existing
+      table: the table's rows have no value for it, so SQLite and
+      PostgreSQL refuse the ``ALTER TABLE`` while MariaDB fills in ``''``
+      or ``0``; a Python-side ``default=`` is never seen by the database.
+    - A type change across kinds (text to a number, a number to a
+      boolean…): PostgreSQL has no implicit cast for it and needs a
+      ``USING`` clause, which autogenerate cannot know; SQLite's batch
+      copy and MariaDB convert silently.
+
+    :raises exception.UnsafeRevision: naming each column and the fix.
+    """
+    from alembic.operations import ops
+
+    problems = []
+    for upgrade_ops in script.upgrade_ops_list:
+        for table, op in _table_ops(upgrade_ops):
+            if isinstance(op, ops.AddColumnOp):
+                column = op.column
+                if (not column.nullable and column.server_default is None
+                        and not column.computed and column.identity is None):
+                    problems.append(
+                        f'{table}.{column.name} is added NOT NULL without '
+                        'a server default, and the rows already in '
+                        f'{table} have no value for it: give it '
+                        'server_default=..., or add it nullable, fill it, '
+                        'and make it NOT NULL in a later revision')
+            elif isinstance(op, ops.AlterColumnOp) and (
+                    op.modify_type is not None and
+                    _needs_using(op.existing_type, op.modify_type)):
+                problems.append(
+                    f'{table}.{op.column_name} changes type from '
+                    f'{op.existing_type} to {op.modify_type}, which '
+                    'PostgreSQL cannot convert without a USING clause: '
+                    'write this alter_column by hand with '
+                    'postgresql_using=..., or add a new column and copy '
+                    'the values')
+    if problems:
+        raise exception.UnsafeRevision(
+            'the revision would not apply on every engine, so it was not '
+            f'written: {"; ".join(problems)}')
+
+
+def _needs_using(old, new):
+    """Does PostgreSQL need ``USING`` to change ``old`` into ``new``? It
+    converts without one only along an assignment cast (its documentation
+    of ``ALTER TABLE ... TYPE``): between numeric types, and from any type
+    to a string."""
+    import sqlalchemy as sa
+
+    if old is None:
+        return False
+
+    def kind(type_):
+        for base in (sa.Boolean, sa.Integer, sa.Numeric, sa.String,
+                     sa.DateTime, sa.Date, sa.Time):
+            if isinstance(type_, base):
+                return 'number' if base in (sa.Integer, sa.Numeric) else base
+        return type(type_)
+
+    return kind(old) != kind(new) and kind(new) is not sa.String
+
+
+# -- what alembic reflected, written for every engine ---------------------
+
+def make_reflected_values_portable(script):
+    """Write what alembic read from the database (the ``existing_*`` of
+    an ``alter_column``, a column a downgrade adds back) in terms every
+    engine accepts.
+
+    A reflected type of one dialect (``mysql.INTEGER(display_width=11)``,
+    ``postgresql.TIMESTAMP()``) becomes its generic SQLAlchemy type, and a
+    reflected server default (``sa.text("''::character varying")`` on
+    PostgreSQL, ``sa.text('0')`` for a MariaDB boolean) the value itself:
+    ``sa.false()``/``sa.true()`` for a boolean, ``sa.func.now()`` for the
+    current time, else a quoted literal.
+    """
+    from alembic.operations import ops
+
+    for container in script.upgrade_ops_list + script.downgrade_ops_list:
+        for _table, op in _table_ops(container):
+            if isinstance(op, ops.AlterColumnOp):
+                op.existing_type = _generic_type(op.existing_type)
+                op.modify_type = _generic_type(op.modify_type)
+                type_ = op.modify_type or op.existing_type
+                op.existing_server_default = _portable_default(
+                    op.existing_server_default, type_)
+                op.modify_server_default = _portable_default(
+                    op.modify_server_default, type_)
+            elif isinstance(op, (ops.AddColumnOp, ops.CreateTableOp)):
+                columns = ([op.column] if isinstance(op, ops.AddColumnOp)
+                           else [c for c in op.columns
+                                 if hasattr(c, 'server_default')])
+                for column in columns:
+                    column.type = _generic_type(column.type)
+                    column.server_default = _portable_default(
+                        column.server_default, column.type)
+
+
+def _generic_type(type_):
+    import sqlalchemy as sa
+
+    if type_ is None or not type(type_).__module__.startswith(
+            'sqlalchemy.dialects.'):
+        return type_
+    if isinstance(type_, sa.Enum):
+        return sa.Enum(*type_.enums, name=type_.name)
+    if isinstance(type_, sa.Text):
+        return sa.Text()
+    if isinstance(type_, sa.Integer) and getattr(
+            type_, 'display_width', None) == 1:
+        return sa.Boolean()  # MySQL's BOOL is TINYINT(1)
+    try:
+        return type_.as_generic()
+    except NotImplementedError:
+        return type_
+
+
+def _portable_default(default, type_):
+    import sqlalchemy as sa
+    from enamel import compare
+
+    arg = getattr(default, 'arg', None)
+    if not isinstance(default, sa.schema.DefaultClause) or not isinstance(
+            arg, sa.sql.elements.TextClause) or not compare.is_literal(
+                arg.text):
+        return default
+    value = compare.normalise_default(arg.text, type_)
+    if isinstance(type_, sa.Boolean) and value in ('0', '1'):
+        return sa.schema.DefaultClause(sa.true() if value == '1'
+                                       else sa.false())
+    if value == 'CURRENT_TIMESTAMP':
+        return sa.schema.DefaultClause(sa.func.now())
+    return sa.schema.DefaultClause(value)
+
+
+# -- reordering for MariaDB/MySQL -------------------------------------------
+
+def drop_foreign_keys_before_indexes(script):
+    """Within each table's operations, drop foreign keys before indexes.
+
+    MariaDB/MySQL refuse to drop an index that backs a foreign key (error
+    1553, "needed in a foreign key constraint"); alembic lists index drops
+    first. Both directions of the revision are reordered.
+    """
+    from alembic.operations import ops
+
+    def is_fk_drop(op):
+        return (isinstance(op, ops.DropConstraintOp) and
+                op.constraint_type == 'foreignkey')
+
+    for container in script.upgrade_ops_list + script.downgrade_ops_list:
+        for op in container.ops:
+            if isinstance(op, ops.ModifyTableOps):
+                op.ops.sort(key=lambda o: not is_fk_drop(o))
+
+
+def drop_tables_with_their_indexes(script):
+    """Leave out index drops on a table that the same revision drops.
+
+    Dropping a table drops its indexes on every engine; dropping the index
+    first is what fails on MariaDB/MySQL when it backs a foreign key
+    (error 1553). alembic writes them for a table created with indexes,
+    in its downgrade.
+    """
+    from alembic.operations import ops
+
+    for container in script.upgrade_ops_list + script.downgrade_ops_list:
+        dropped = {op.table_name for op in container.ops
+                   if isinstance(op, ops.DropTableOp)}
+        kept = []
+        for op in container.ops:
+            if isinstance(op, ops.ModifyTableOps) and (
+                    op.table_name in dropped):
+                op.ops = [o for o in op.ops
+                          if not isinstance(o, ops.DropIndexOp)]
+                if not op.ops:
+                    continue
+            elif isinstance(op, ops.DropIndexOp) and (
+                    op.table_name in dropped):
+                continue
+            kept.append(op)
+        container.ops = kept
+
+
+# -- PostgreSQL's enum types ----------------------------------------------
+
+def add_enum_types(script, metadata):
+    """Create and drop the named enum types that new columns bring.
+
+    PostgreSQL keeps a named ``sa.Enum`` as a type of its own:
+    ``create_table`` creates it, but ``drop_table`` does not drop it (the
+    next upgrade then fails with "type ... already exists") and
+    ``add_column`` does not create it. The downgrade gets a
+    :class:`enamel.render.DropEnumOp` after everything else, and an enum
+    added with ``add_column`` a :class:`enamel.render.CreateEnumOp` first.
+    A type that columns outside this revision use is left alone. Other
+    engines have no such type and skip both.
+    """
+    from alembic.operations import ops
+    from enamel import render
+
+    for upgrade_ops, downgrade_ops in zip(script.upgrade_ops_list,
+                                          script.downgrade_ops_list):
+        created, added = {}, {}
+        new_columns = set()
+        for table, op in _table_ops(upgrade_ops):
+            if isinstance(op, ops.CreateTableOp):
+                for column in op.columns:
+                    if hasattr(column, 'type'):
+                        new_columns.add((table, column.name))
+                        _collect_enum(column, created)
+            elif isinstance(op, ops.AddColumnOp):
+                new_columns.add((table, op.column.name))
+                _collect_enum(op.column, added)
+        shared = _enums_used_elsewhere(metadata, new_columns)
+        for name, enum in sorted(added.items()):
+            if name not in shared and name not in created:
+                upgrade_ops.ops.insert(0, render.CreateEnumOp(enum))
+        for name, enum in sorted({**added, **created}.items()):
+            if name not in shared:
+                downgrade_ops.ops.append(render.DropEnumOp(enum))
+
+
+def _collect_enum(column, found):
+    import sqlalchemy as sa
+
+    type_ = column.type
+    if isinstance(type_, sa.Enum) and type_.name and type_.native_enum:
+        found[type_.name] = type_
+
+
+def _enums_used_elsewhere(metadata, new_columns):
+    found = {}
+    for table in getattr(metadata, 'sorted_tables', ()):
+        for column in table.columns:
+            if (table.name, column.name) not in new_columns:
+                _collect_enum(column, found)
+    return set(found)

@@ -102,6 +102,11 @@ class UnversionedDatabase(EnamelSyncError):
     exit_code = UNVERSIONED
 
 
+class UnsafeRevision(EnamelSyncError):
+    """``revision --autogenerate`` found a change that would not apply on
+    every engine; nothing was written."""
+
+
 class SchemaMismatch(EnamelSyncError):
     """The live schema differs from the models (``stamp --verify``)."""
 

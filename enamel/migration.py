@@ -45,6 +45,7 @@ configured database, in order::
 """
 
 import contextlib
+import io
 import os
 import sys
 
@@ -277,10 +278,30 @@ class Migration:
                    connection, plan, revision, tag=tag, lock=held)
 
     def _offline(self, name, revision, **kw):
+        """alembic's ``command.<name>`` with ``sql=True``; the SQL is
+        written to stdout only once all of it is there, so that a script
+        handed to a DBA is never cut short by an error.
+
+        :raises exception.MigrationFailed: a revision cannot be written
+            as SQL (on SQLite, a batch ``ALTER`` needs to read the table
+            from a live database); nothing is written.
+        """
         from alembic import command
-        with alembic_internals.errors():
-            getattr(command, name)(self.get_config(models=False),
-                                   revision, sql=True, **kw)
+
+        config = self.get_config(models=False)
+        config.output_buffer = io.StringIO()
+        try:
+            with alembic_internals.errors():
+                getattr(command, name)(config, revision, sql=True, **kw)
+        except exception.EnamelSyncError as exc:
+            failed = _revision_in_traceback(exc, self.script)
+            if failed is None:
+                raise
+            reason = str(exc).split('. ')[0].rstrip('.')
+            raise exception.MigrationFailed(
+                f'revision {failed} cannot be written as SQL: {reason}; '
+                'nothing was written') from None
+        sys.stdout.write(config.output_buffer.getvalue())
 
     # -- the revision scripts ---------------------------------------------
 
@@ -299,8 +320,12 @@ class Migration:
             write the operations that bring the database to the models.
         :param sql_files: scaffold ``<rev>_upgrade.sql`` and
             ``<rev>_downgrade.sql`` beside the revision, which runs them.
-        :returns: the new ``alembic.script.Script``.
+        :returns: the new ``alembic.script.Script``, or None when
+            ``autogenerate`` found no change (no file is written then).
         :raises exception.UsageError: no message, or nowhere to write.
+        :raises exception.UnsafeRevision: ``autogenerate`` found a change
+            that would not apply on every engine (see
+            :mod:`enamel.autogen`); no file is written.
         """
         from alembic import command
 
@@ -319,6 +344,7 @@ class Migration:
             config = self.get_config(connection, version_path=version_path,
                                      sql_files=sql_files)
             config.cmd_opts.quiet = True
+            config.cmd_opts.autogenerate = autogenerate
             # alembic prints its post-write hooks' progress on stdout.
             with alembic_internals.errors(), \
                     contextlib.redirect_stdout(sys.stderr):
@@ -327,9 +353,11 @@ class Migration:
                     sql=sql, head=head, splice=splice,
                     branch_label=branch_label, version_path=version_path,
                     rev_id=rev_id, depends_on=depends_on)
-        if sql_files and script is not None:
-            sql_revisions.scaffold(script)
         self._script = None
+        if not script:  # process_revision_directives wrote nothing
+            return None
+        if sql_files:
+            sql_revisions.scaffold(script)
         return script
 
     def merge(self, revisions, message=None, branch_label=None,
@@ -416,6 +444,23 @@ class Migration:
         """The live database's tables and indexes as DDL for its dialect."""
         with self._connect(read_only=True) as connection:
             return state.schema_dump(connection)
+
+
+def _revision_in_traceback(exc, script):
+    """The id of the revision whose file raised ``exc`` (or the error it
+    was translated from), or None when no revision file did."""
+    paths = {}
+    for revision in script.walk_revisions('base', 'heads'):
+        paths[os.path.realpath(revision.path)] = revision.revision
+    while exc is not None:
+        tb = exc.__traceback__
+        while tb is not None:
+            where = os.path.realpath(tb.tb_frame.f_code.co_filename)
+            if where in paths:
+                return paths[where]
+            tb = tb.tb_next
+        exc = exc.__context__
+    return None
 
 
 def _require_message(message, command):

@@ -227,22 +227,46 @@ def compare_models(connection, database=None):
 def describe_difference(diff):
     """One line for one item of ``compare_metadata``'s output, e.g.
     ``add_column tasks.priority`` or ``modify_nullable tasks.state: True ->
-    False``."""
+    False``; server defaults as their SQL text, types as SQL type names,
+    constraints by name: the same line on every run (no Python repr)."""
     if isinstance(diff, list):  # column modifications come grouped
         return '; '.join(describe_difference(d) for d in diff)
     op, *args = diff
     if op.startswith('modify_'):
         _schema, table, column, _existing, old, new = args
-        return f'{op} {table}.{column}: {old!r} -> {new!r}'
+        return f'{op} {table}.{column}: {_sql(old)} -> {_sql(new)}'
     if op in ('add_column', 'remove_column'):
         _schema, table, column = args
         return f'{op} {table}.{column.name}'
     obj = args[0]
+    if isinstance(obj, sa.Table):
+        return f'{op} {obj.name}'
     table = getattr(obj, 'table', None)
-    name = getattr(obj, 'name', None) or repr(obj)
+    name = getattr(obj, 'name', None)
+    if name is None:
+        columns = ', '.join(c.name for c in getattr(obj, 'columns', ()))
+        name = f'({columns})'
     if table is not None and table.name != name:
         name = f'{table.name}.{name}'
     return f'{op} {name}'
+
+
+def _sql(value):
+    """A value of a ``modify_*`` difference as text: a server default as
+    its SQL, a type as its SQL name, anything else (a bool, None, a
+    comment) as itself."""
+    if isinstance(value, sa.schema.DefaultClause):
+        value = value.arg
+    if isinstance(value, str):
+        return "'" + value.replace("'", "''") + "'"
+    if isinstance(value, sa.sql.ClauseElement):
+        return str(value.compile(compile_kwargs={'literal_binds': True}))
+    if isinstance(value, sa.types.TypeEngine):
+        try:
+            return str(value)
+        except sa.exc.CompileError:
+            return type(value).__name__
+    return str(value)
 
 
 def schema_dump(connection):

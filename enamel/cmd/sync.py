@@ -153,7 +153,9 @@ def add_command_parsers(subparsers):
     _revision_file_args(p)
     p.add_argument('--autogenerate', action='store_true',
                    help='write the operations that bring the database to '
-                        'the models')
+                        'the models; with no change, write nothing and '
+                        'say so on stderr (exit 0); refuse (exit 1) a '
+                        'change that would not apply on every engine')
     p.add_argument('--sql-files', action='store_true',
                    help='scaffold a revision that runs <file>_upgrade.sql '
                         'and <file>_downgrade.sql kept beside it')
@@ -295,6 +297,10 @@ def do_revision(migrate, args):
         version_path=args.version_path, rev_id=args.rev_id,
         depends_on=args.depends_on,
         sql_files=getattr(args, 'sql_files', False))
+    if script is None:
+        LOG.info('No changes detected: the models match the database; '
+                 'no revision written')
+        return
     print(script.path)
 
 
@@ -607,6 +613,16 @@ def main(argv=None, default_config_files=None):
             return dispatch(conf, conf.command)
         finally:
             signal.signal(signal.SIGTERM, previous)
+    except (cfg.NoSuchOptError, cfg.TemplateSubstitutionError) as exc:
+        where = _unresolved_option(conf)
+        if where is None:
+            return _unexpected(conf, exc)
+        # No traceback even with --debug: the error text quotes the value.
+        _fail(f'configuration error: {where} refers to an undefined '
+              'variable: oslo.config reads "$name" in a value as another '
+              'option; write "$$" for a literal "$" (in a password, '
+              'for example)')
+        return exception.ERROR
     except exception.EnamelSyncError as exc:
         if _debug(conf):
             LOG.exception('enamel-sync failed')
@@ -631,13 +647,40 @@ def main(argv=None, default_config_files=None):
         _silence_stdout()
         return exception.ERROR
     except Exception as exc:
-        if _debug(conf):
-            LOG.exception('enamel-sync failed')
-        _fail(_error_message(exc))
-        return exception.ERROR
+        return _unexpected(conf, exc)
     finally:
         if restore_logging is not None:
             restore_logging()
+
+
+def _unexpected(conf, exc):
+    if _debug(conf):
+        LOG.exception('enamel-sync failed')
+    _fail(_error_message(exc))
+    return exception.ERROR
+
+
+def _unresolved_option(conf):
+    """The option (``[group] name``) whose value oslo.config cannot
+    interpolate (a ``$name`` naming no option), or None."""
+    def readable(read):
+        try:
+            read()
+        except (cfg.NoSuchOptError, cfg.TemplateSubstitutionError):
+            return False
+        except cfg.Error:
+            pass
+        return True
+
+    for name in sorted(conf):
+        if not readable(lambda: conf[name]):
+            return f'[DEFAULT] {name}'
+        group = conf[name]
+        if isinstance(group, cfg.ConfigOpts.GroupAttr):
+            for opt in sorted(group):
+                if not readable(lambda: group[opt]):
+                    return f'[{name}] {opt}'
+    return None
 
 
 def _debug(conf):

@@ -150,5 +150,26 @@ class AdoptTests:
         self.assertEqual(['a1b2'], self.sync_process(
             'version', env=env).stdout.split())
 
+    def test_relative_downgrade_from_two_heads_is_refused(self):
+        env = self.scratch_environment()
+        for rev_id in ('a1b2', 'a2b2'):
+            self.assertSucceeded(self.sync_process(
+                'revision', '-m', rev_id, '--rev-id', rev_id,
+                '--head', test_commands.head(), '--splice', env=env))
+        self.assertSucceeded(self.sync_process('upgrade', 'heads', env=env))
+        for argv in (('downgrade',), ('downgrade', '-1'), ('upgrade', '+1')):
+            result = self.sync_process(*argv, env=env)
+            self.assertEqual(2, result.code, (argv, result))
+            line, = result.stderr.splitlines()
+            self.assertIn('a1b2, a2b2', line)
+            self.assertIn('nothing was changed', line)
+            self.assertEqual({'a1b2', 'a2b2'}, set(self.sync_process(
+                'version', env=env).stdout.split()))
+        # Named, it is unambiguous.
+        self.assertSucceeded(self.sync_process('downgrade', 'a1b2@-1',
+                                               env=env))
+        self.assertEqual(['a2b2'], self.sync_process(
+            'version', env=env).stdout.split())
+
 
 base.for_each_backend(AdoptTests, globals())

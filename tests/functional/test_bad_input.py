@@ -216,6 +216,25 @@ class BadInputTests:
             self.assert_refused(row, result, debug=True)
             self.assertEqual(before, self.state(), row.name)
 
+    def test_dollar_in_password_names_the_option_never_the_value(self):
+        # oslo.config reads "$zq7Wx" as a reference to an option.
+        config_file = self.write_config(
+            'mysql+pymysql://hunt:Pa$zq7Wx@127.0.0.1:3306/hunt',
+            name='dollar.conf')
+        before = self.state()
+        for argv in (['upgrade'], ['--debug', 'upgrade'], ['version'],
+                     ['--debug', 'check'], ['upgrade', '--sql']):
+            result = self.sync(*argv, config_file=config_file)
+            self.assertEqual(ERROR, result.code, (argv, result))
+            for part in ('zq7Wx', 'Pa$', 'hunt'):
+                self.assertNotIn(part, result.stdout + result.stderr,
+                                 (argv, result))
+            self.assertEqual('', result.stdout, argv)
+            line, = result.stderr.splitlines()
+            self.assertIn('configuration error: [database] connection', line)
+            self.assertIn('"$$"', line)
+        self.assertEqual(before, self.state())
+
     def test_ambiguous_revision(self):
         env = self.scratch_environment()
         versions = os.path.join(self.workdir, 'scratch',

@@ -29,6 +29,7 @@ import sqlalchemy as sa
 
 from enamel import environment
 from enamel import heads_file
+from enamel import models
 from tests import base
 from tests.functional import test_commands
 
@@ -179,7 +180,9 @@ class RevisionLocationTest(base.SQLiteBackend, base.TestCase):
 
     def test_autogenerate_refuses_an_unversioned_database(self):
         env = self.scratch_environment()
-        sa.MetaData().create_all(self.engine)
+        # The models' tables without a version table (a table the models
+        # never declared alone would be an empty database for enamel).
+        models.Base.metadata.create_all(self.engine)
         with self.engine.begin() as connection:
             connection.execute(sa.text('CREATE TABLE tasks (id INTEGER)'))
         result = self.sync_process('revision', '-m', 'x', '--autogenerate',
