@@ -24,6 +24,14 @@ UPGRADE_PENDING = 3
 SCHEMA_DRIFT = 4
 UNKNOWN_REVISION = 5
 UNVERSIONED = 6
+# Rolling upgrades (see enamel.phases and the CLI reference).
+DATA_MIGRATIONS_PENDING = 7   # check: online data migrations have rows left
+CONTRACT_PENDING = 8          # check: only the contract phase is pending
+CONTRACT_REFUSED = 9          # upgrade --contract: expand or data pending
+LINT_FINDINGS = 10            # lint: at least one finding without a reason
+# online-data-migrations: 0 nothing left, then
+ROWS_LEFT = 1                 # rows left: run it again
+DATA_MIGRATION_FAILED = 2     # a data migration failed; others still ran
 
 
 def first_line(exc):
@@ -85,3 +93,14 @@ class SchemaMismatch(EnamelSyncError):
     def __init__(self, message, differences=()):
         super().__init__(message)
         self.differences = list(differences)
+
+
+class DataMigrationFailed(EnamelSyncError):
+    """An online data migration failed (``upgrade`` without a phase)."""
+
+
+class ContractRefused(EnamelSyncError):
+    """``upgrade --contract`` while expand revisions are pending or data
+    migrations have rows left; nothing was changed."""
+
+    exit_code = CONTRACT_REFUSED
