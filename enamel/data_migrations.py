@@ -51,11 +51,15 @@ LOG = logging.getLogger(__name__)
 
 ATTRIBUTE = 'data_migrations'
 DEFAULT_BATCH_SIZE = 1000
-# A batch that loses a deadlock (two runners, or a service, locking the
-# same rows in another order) is retried this many times before the
-# migration counts as failed.
-DEADLOCK_RETRIES = 3
-DEADLOCK_CODES = {1213, 1205, '40P01', '40001'}
+# A batch that loses a conflict with a concurrent writer (two runners, or a
+# service, locking the same rows in another order) is rolled back and
+# retried this many times before the migration counts as failed: MySQL
+# deadlock and lock wait timeout, PostgreSQL deadlock and serialization
+# failure, SQLite's SQLITE_BUSY (a reader that wants to write while
+# another writer waits for it; the retry's first read waits its turn).
+CONFLICT_RETRIES = 10
+CONFLICT_CODES = {1213, 1205, '40P01', '40001'}
+SQLITE_BUSY = 5
 
 
 @dataclasses.dataclass
@@ -176,11 +180,15 @@ def run(connection, migrations, max_count=None,
             while outcome.left and (budget is None or budget > 0):
                 limit = batch_size if budget is None else min(
                     batch_size, budget)
+                before = outcome.left
                 done, outcome.left = _batch(connection, migration, limit)
                 outcome.done += done
                 if budget is not None:
                     budget -= done
-                if not done:
+                # Nothing done and nothing less left: stuck (rows the
+                # function cannot move); another runner doing the rows
+                # makes ``left`` drop, and the loop goes on.
+                if not done and outcome.left >= before:
                     break
         except exception.DataMigrationFailed as exc:
             outcome.error = str(exc)
@@ -198,21 +206,25 @@ def run(connection, migrations, max_count=None,
 
 
 def _batch(connection, migration, limit):
-    """One committed batch: ``(done, left)``; retried on a deadlock."""
-    for attempt in range(DEADLOCK_RETRIES + 1):
+    """One committed batch: ``(done, left)``; retried on a conflict."""
+    for attempt in range(CONFLICT_RETRIES + 1):
         try:
             with connection.begin():
                 done, left = migration.function(connection, limit)
             return int(done), int(left)
         except sa.exc.OperationalError as exc:
-            if attempt == DEADLOCK_RETRIES or not _deadlock(exc):
+            if attempt == CONFLICT_RETRIES or not _conflict(exc):
                 raise
-            LOG.info('Data migration %s: batch lost a deadlock, retrying',
-                     migration.name)
+            LOG.debug('Data migration %s: batch conflicted with another '
+                      'writer, retrying', migration.name)
 
 
-def _deadlock(exc):
+def _conflict(exc):
+    """Did a concurrent writer make the batch fail? By error code, never
+    by message text."""
     orig = getattr(exc, 'orig', None)
+    if getattr(orig, 'sqlite_errorcode', None) == SQLITE_BUSY:
+        return True
     code = getattr(orig, 'pgcode', None) or (
         orig.args[0] if orig is not None and orig.args else None)
-    return code in DEADLOCK_CODES
+    return code in CONFLICT_CODES

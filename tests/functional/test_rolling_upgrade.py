@@ -298,5 +298,58 @@ class RollingUpgradeTests:
         again = self.assertSucceeded(self.run_sync('upgrade'))
         self.assertNotIn('Upgraded', again.stderr)
 
+    def test_a_failing_data_migration_exits_2_and_the_others_progress(self):
+        self.assertSucceeded(self.run_sync('upgrade'))
+        self.previous_release_writes(4)
+        expand = self.write_revision(
+            'expand', 'add tasks.name', EXPAND_BODY.replace(
+                'data_migrations = (copy_action_to_name,)',
+                BROKEN_DATA_MIGRATION), EXPAND_IMPORTS)
+        self.assertSucceeded(self.run_sync('upgrade', '--expand'))
+        result = self.run_sync('online-data-migrations', '--format',
+                               'json')
+        self.assertEqual(2, result.code, result)
+        outcomes = json.loads(result.stdout)['migrations']
+        self.assertEqual([f'{expand}.broken', f'{expand}.{DATA_MIGRATION}'],
+                         [o['name'] for o in outcomes])
+        self.assertIn('no such column', outcomes[0]['error'].lower()
+                      .replace('unknown column', 'no such column')
+                      .replace('does not exist', 'no such column'))
+        self.assertEqual((4, 0, None), (outcomes[1]['done'],
+                                        outcomes[1]['left'],
+                                        outcomes[1]['error']))
+        self.assertIn(f'Data migration {expand}.broken failed',
+                      result.stderr)
+        # check cannot count the broken one's rows: an error, not a state.
+        self.assertEqual(1, self.run_sync('check').code)
+        refused = self.run_sync('upgrade', '--contract')
+        self.assertEqual(1, refused.code, refused)
+        self.assertIn(f'{expand}.broken could not count', refused.stderr)
+
+    def test_data_migrations_run_next_to_each_other(self):
+        self.assertSucceeded(self.run_sync('upgrade'))
+        self.previous_release_writes(300)
+        self.release_n()
+        self.assertSucceeded(self.run_sync('upgrade', '--expand'))
+        runs = [self.sync_process('online-data-migrations', '--batch-size',
+                                  '7', env=self.env, wait=False)
+                for _ in range(3)]
+        for process in runs:
+            stdout, stderr = process.communicate(timeout=300)
+            self.assertEqual(0, process.returncode, stderr)
+        self.assertEqual([f'action-{i}' for i in range(300)], self.names())
+        self.assertEqual(8, self.check()['exit_code'])
+
+
+# Listed first: its failure must not stop the migration after it.
+BROKEN_DATA_MIGRATION = '''
+
+def broken(connection, limit):
+    connection.execute(sa.text('UPDATE tasks SET no_such = 1'))
+    return 0, 0
+
+
+data_migrations = (broken, copy_action_to_name)'''
+
 
 base.for_each_backend(RollingUpgradeTests, globals())
