@@ -267,6 +267,8 @@ class RollingUpgradeTests:
 
         # Release N+1: the contract revision.
         contract = self.release_n_plus_1()
+        # The worked example passes the lint as written.
+        self.assertSucceeded(self.run_sync('lint'))
         report = self.check()
         self.assertEqual(8, report['exit_code'])
         self.assertEqual([contract], report['phases']['contract'])
