@@ -18,6 +18,8 @@ reviewed before it becomes a file.
 rewrite or refuse the revision alembic is about to write.
 """
 
+from enamel import phases
+
 
 def process_revision_directives(context, revision, directives):
     """alembic's ``process_revision_directives`` hook for enamel's env.
@@ -27,3 +29,5 @@ def process_revision_directives(context, revision, directives):
     :param directives: a list holding one
         ``alembic.operations.ops.MigrationScript``; changed in place.
     """
+    # Last: one revision per phase of a rolling upgrade.
+    phases.split_directives(context, revision, directives)

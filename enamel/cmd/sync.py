@@ -324,14 +324,20 @@ def do_revision(migrate, args):
             args.phase, args.message, autogenerate=args.autogenerate,
             version_path=args.version_path, rev_id=args.rev_id,
             depends_on=args.depends_on, sql_files=args.sql_files)
-        print(script.path)
+        _print_paths(script)
         return
     script = migrate.revision(
         args.message, autogenerate=args.autogenerate, head=args.head,
         splice=args.splice, branch_label=args.branch_label,
         version_path=args.version_path, rev_id=args.rev_id,
         depends_on=args.depends_on, sql_files=args.sql_files)
-    print(script.path)
+    _print_paths(script)
+
+
+def _print_paths(scripts):
+    # alembic returns a list when a revision was split (expand, contract).
+    for script in scripts if isinstance(scripts, list) else [scripts]:
+        print(script.path)
 
 
 def do_merge(migrate, args):

@@ -343,6 +343,66 @@ class RollingUpgradeTests:
         self.assertEqual(8, self.check()['exit_code'])
 
 
+class AutogenerateSplitTest(base.SQLiteBackend, base.TestCase):
+    """``revision --autogenerate`` in a branched history writes one
+    revision per phase."""
+
+    def setUp(self):
+        super().setUp()
+        self.env = self.scratch_environment('enamel')
+        self.scratch = self.env['PYTHONPATH']
+
+    run_sync = RollingUpgradeTests.run_sync
+    edit_models = RollingUpgradeTests.edit_models
+    check = RollingUpgradeTests.check
+
+    def test_additions_to_expand_removals_to_contract(self):
+        self.assertSucceeded(self.run_sync('upgrade'))
+        self.assertSucceeded(self.run_sync('revision', '--expand', '-m',
+                                           'start the branches'))
+        self.assertSucceeded(self.run_sync('upgrade'))
+        self.edit_models(ENDED_AT, NAME_NULLABLE + ENDED_AT)
+        self.edit_models(
+            '    user_id: orm.Mapped[typing.Optional[str]] = '
+            'orm.mapped_column(\n        sa.String(255))\n', '')
+        result = self.assertSucceeded(self.run_sync(
+            'revision', '--autogenerate', '-m', 'name in, user_id out'))
+        expand, contract = result.stdout.split()
+        with open(expand) as f:
+            expand_source = f.read()
+        with open(contract) as f:
+            contract_source = f.read()
+        expand_up = expand_source.split('def downgrade')[0]
+        contract_up = contract_source.split('def downgrade')[0]
+        self.assertIn("add_column(sa.Column('name'", expand_up)
+        self.assertNotIn('drop_column', expand_up)
+        self.assertIn("drop_column('user_id')", contract_up)
+        self.assertNotIn('add_column', contract_up)
+        expand_id = re.search(r"^revision = '(\w+)'", expand_source,
+                              re.M).group(1)
+        self.assertIn(f"depends_on = '{expand_id}'", contract_source)
+        self.assertSucceeded(self.run_sync('lint'))
+        self.assertEqual(3, self.check()['exit_code'])
+        self.assertSucceeded(self.run_sync('upgrade', '--expand'))
+        self.assertEqual(8, self.check()['exit_code'])
+        self.assertSucceeded(self.run_sync('upgrade', '--contract'))
+        self.assertEqual(0, self.check()['exit_code'])
+
+    def test_a_type_change_is_refused_with_the_manual_pattern(self):
+        self.assertSucceeded(self.run_sync('upgrade'))
+        self.assertSucceeded(self.run_sync('revision', '--expand', '-m',
+                                           'start the branches'))
+        self.assertSucceeded(self.run_sync('upgrade'))
+        self.edit_models("uuid: orm.Mapped[str] = orm.mapped_column("
+                         "sa.String(36)", "uuid: orm.Mapped[str] = "
+                         "orm.mapped_column(sa.String(64)")
+        result = self.run_sync('revision', '--autogenerate', '-m', 'wider')
+        self.assertEqual(2, result.code, result)
+        self.assertIn('cannot place the type change of tasks.uuid',
+                      result.stderr)
+        self.assertIn('online data migration', result.stderr)
+
+
 # Listed first: its failure must not stop the migration after it.
 BROKEN_DATA_MIGRATION = '''
 
