@@ -18,6 +18,11 @@ in ``config.attributes`` (alembic's recipe for sharing a connection; see
 ini file or pyproject.toml naming this directory, a test plugin), it reads
 ``sqlalchemy.url`` from that file or loads enamel's configuration itself,
 and opens its own connection.
+
+One env.py serves each of enamel's databases (``main`` and ``api``, see
+:mod:`enamel.databases`): the database comes in the options, and with it
+the models, the version table and the ``[database]`` or
+``[api_database]`` connection.
 """
 
 from alembic import context
@@ -39,12 +44,12 @@ def _conf():
 
 def _url():
     return config.get_main_option('sqlalchemy.url') or (
-        _conf().database.connection)
+        options.database.options(_conf()).connection)
 
 
 def _configure(dialect_name, **kwargs):
-    kwargs.update(environment.context_options(dialect_name,
-                                              models=options.models))
+    kwargs.update(environment.context_options(
+        dialect_name, models=options.models, database=options.database))
     context.configure(
         on_version_apply=config.attributes.get('on_version_apply', ()),
         **kwargs)
@@ -52,7 +57,7 @@ def _configure(dialect_name, **kwargs):
 
 def run_migrations_offline():
     """Write the SQL to the output instead of running it."""
-    url = db.make_url(_url())
+    url = db.make_url(_url(), options.database.group)
     _configure(url.get_dialect().name, url=url, literal_binds=True)
     with context.begin_transaction():
         context.run_migrations()
@@ -63,9 +68,10 @@ def run_migrations_online():
     connectable = config.attributes.get('connection')
     if connectable is None:
         conf = _conf()
+        group = options.database.group
         if config.get_main_option('sqlalchemy.url'):
-            conf.set_override('connection', _url(), group='database')
-        connectable = db.create_engine(conf)
+            conf.set_override('connection', _url(), group=group)
+        connectable = db.create_engine(conf, group)
     if isinstance(connectable, sa.engine.Engine):
         with db.transactional(connectable).connect() as connection:
             _run_online(connection)

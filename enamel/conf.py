@@ -23,7 +23,7 @@ database_opts = [
         default=DEFAULT_CONNECTION,
         help='SQLAlchemy URL of the enamel database, for example '
              'mysql+pymysql://enamel:secret@db/enamel or '
-             'postgresql+psycopg2://enamel:secret@db/enamel. The default '
+             'postgresql+psycopg://enamel:secret@db/enamel. The default '
              'is an SQLite file named enamel.sqlite in the current '
              'working directory. Also read from the environment variable '
              'OS_DATABASE__CONNECTION.'),
@@ -40,6 +40,53 @@ database_opts = [
         help='Seconds that upgrade, downgrade and stamp wait for the '
              'migration lock held by another enamel-sync process before '
              'giving up with an error. 0 means do not wait at all.'),
+    cfg.IntOpt(
+        'migration_lock_lease',
+        default=30,
+        min=1,
+        help='Seconds after which the migration lock of an enamel-sync '
+             'process that stopped renewing it (killed, or cut off from '
+             'the database) is taken over by a waiting one, on '
+             'PostgreSQL (also behind PgBouncer) and MySQL/MariaDB (also '
+             'Galera). The holder renews it every third of this. Keep it '
+             'longer than the longest stall a live holder may have: on a '
+             'Galera cluster, the longest DDL statement of a migration, '
+             'which blocks every commit in the cluster. Not used on '
+             'SQLite, where the kernel releases the lock of a dead '
+             'process.'),
+]
+
+
+# The optional second database (see enamel.databases): unset, enamel has
+# one database and behaves as it always did.
+api_database_opts = [
+    cfg.StrOpt(
+        'connection',
+        secret=True,
+        help='SQLAlchemy URL of the enamel API database, which has its own '
+             'revisions, models, version table (alembic_version_api) and '
+             'migration lock. Unset (the default), there is no API '
+             'database and enamel-sync manages [database] alone. It may '
+             'be on another server, or even be the same database as '
+             '[database] connection. Also read from the environment '
+             'variable OS_API_DATABASE__CONNECTION.'),
+    cfg.IntOpt(
+        'connect_timeout',
+        default=10,
+        min=1,
+        help='As [database] connect_timeout, for the API database.'),
+    cfg.IntOpt(
+        'migration_lock_timeout',
+        default=300,
+        min=0,
+        help='As [database] migration_lock_timeout, for the API '
+             'database\'s own migration lock.'),
+    cfg.IntOpt(
+        'migration_lock_lease',
+        default=30,
+        min=1,
+        help='As [database] migration_lock_lease, for the API database\'s '
+             'own migration lock.'),
 ]
 
 
@@ -49,11 +96,13 @@ def register_opts(conf):
     :param conf: an ``oslo_config.cfg.ConfigOpts``.
     """
     conf.register_opts(database_opts, group='database')
+    conf.register_opts(api_database_opts, group='api_database')
 
 
 def list_opts():
     """The options for oslo-config-generator and the sphinx extension."""
-    return [('database', database_opts)]
+    return [('database', database_opts),
+            ('api_database', api_database_opts)]
 
 
 def load(args=None, default_config_files=None):

@@ -12,6 +12,9 @@
 
 """Engines for the enamel database: one function builds them."""
 
+import os
+import urllib.parse
+
 import sqlalchemy as sa
 from sqlalchemy import event
 
@@ -31,61 +34,185 @@ NAMING_CONVENTION = {
 }
 
 
-def make_url(connection):
-    """Parse a ``[database] connection`` value.
+def make_url(connection, group='database'):
+    """Parse a ``[database] connection`` value (or ``[group]``'s).
 
     :raises exception.ConfigError: naming the problem, never the URL
         itself (it may carry a password).
     """
+    if not connection:
+        raise exception.ConfigError(f'[{group}] connection is not set')
     try:
         return sa.engine.make_url(connection)
     except (sa.exc.ArgumentError, ValueError):  # ValueError: a bad port
         raise exception.ConfigError(
-            '[database] connection is not a valid SQLAlchemy URL') from None
+            f'[{group}] connection is not a valid SQLAlchemy URL') from None
 
 
-def create_engine(conf):
-    """Create the engine for ``[database] connection``.
+# The driver that enamel-sync's extras install for each server dialect
+# (setup.cfg): pure wheels or binary wheels, no compiler needed. A URL that
+# names no driver (``postgresql://``, ``mysql://``) uses it when installed.
+DEFAULT_DRIVERS = {
+    'postgresql': 'psycopg',
+    'mysql': 'pymysql',
+    'mariadb': 'pymysql',
+}
+
+# The extra of the enamel-sync distribution that installs each default
+# driver, and the package it installs.
+EXTRAS = {
+    'postgresql': ('enamel-sync[postgresql]', 'psycopg[binary]'),
+    'mysql': ('enamel-sync[mysql]', 'PyMySQL'),
+    'mariadb': ('enamel-sync[mysql]', 'PyMySQL'),
+}
+
+# The package that provides each driver SQLAlchemy may ask for, for the
+# hint given when it is missing.
+DRIVER_PACKAGES = {
+    'psycopg': 'psycopg[binary]',
+    'psycopg2': 'psycopg2-binary',
+    'psycopg2cffi': 'psycopg2cffi',
+    'pg8000': 'pg8000',
+    'pymysql': 'PyMySQL',
+    'mysqldb': 'mysqlclient (it needs a compiler and the MySQL client '
+               'headers)',
+    'mysqlconnector': 'mysql-connector-python',
+    'mariadbconnector': 'mariadb',
+    'cymysql': 'cymysql',
+    'pyodbc': 'pyodbc',
+}
+
+
+def create_engine(conf, group='database', read_only=False):
+    """Create the engine for ``[database] connection`` (or ``[group]``'s:
+    ``api_database`` for the API database, see :mod:`enamel.databases`).
 
     On SQLite the pysqlite driver's own transaction handling is taken over
     (SQLAlchemy's documented recipe) so that DDL runs inside transactions:
     a failing revision leaves no trace, and a whole upgrade pays for one
     disk sync instead of one per statement.
 
+    A URL that names no driver (``postgresql://``, ``mysql://``,
+    ``mariadb://``) uses the driver of enamel-sync's extras (psycopg 3,
+    PyMySQL) when it is installed, else SQLAlchemy's default driver for
+    the dialect.
+
     :param conf: an ``oslo_config.cfg.ConfigOpts`` with enamel's options.
+    :param group: the option group to read.
+    :param read_only: for commands that only read the database. On SQLite
+        an existing file is opened read-only and a missing one is not
+        created: the engine then opens an empty in-memory database, which
+        reads as an empty (unversioned, never upgraded) database. Other
+        databases are opened as usual.
+    :returns: a ``sqlalchemy.engine.Engine`` with no connection pool.
+    :raises exception.ConfigError: the URL is not valid, names an unknown
+        dialect, or its driver is not installed (naming the package to
+        install); never showing the URL's password.
     """
-    url = make_url(conf.database.connection)
+    options = conf[group]
+    url = make_url(options.connection, group)
     kwargs = {}
     backend = url.get_backend_name()
     if backend in ('mysql', 'mariadb', 'postgresql'):
         kwargs['connect_args'] = {
-            'connect_timeout': conf.database.connect_timeout}
-    pymysql = (backend in ('mysql', 'mariadb') and
-               url.get_driver_name() == 'pymysql')
-    if pymysql:
-        # PyMySQL's connect_timeout covers only the TCP connect: a server
-        # that accepts and never answers would hang the handshake forever.
-        kwargs['connect_args']['read_timeout'] = (
-            conf.database.connect_timeout)
+            'connect_timeout': options.connect_timeout}
+    if backend == 'sqlite' and read_only:
+        url = _read_only_sqlite_url(url)
     # enamel-sync opens at most two connections and closes them at exit: a
     # pool would only keep sessions (and their locks) alive behind our back.
     kwargs['poolclass'] = sa.pool.NullPool
-    try:
-        engine = sa.create_engine(url, **kwargs)
-    except sa.exc.NoSuchModuleError:
-        raise exception.ConfigError(
-            f'[database] connection names an unknown database dialect '
-            f'{url.drivername!r}') from None
-    except ImportError as exc:
-        raise exception.ConfigError(
-            f'the database driver for {url.drivername!r} is not installed '
-            f'({exc.name or exc}); install enamel[mysql] or '
-            f'enamel[postgresql]') from None
+    engine = _create_engine_with_driver(url, kwargs)
     if backend == 'sqlite':
         _take_over_pysqlite_transactions(engine)
-    if pymysql:
+    if engine.dialect.driver == 'pymysql':
         _unbound_pymysql_reads(engine)
     return engine
+
+
+def _create_engine_with_driver(url, kwargs):
+    """``sqlalchemy.create_engine``, choosing the driver of a URL that
+    names none; errors become ConfigError with the package to install."""
+    candidates = [url]
+    default_driver = DEFAULT_DRIVERS.get(url.drivername)
+    if default_driver:  # no "+driver" in the URL
+        candidates.insert(
+            0, url.set(drivername=f'{url.drivername}+{default_driver}'))
+    missing = None
+    for candidate in candidates:
+        try:
+            return sa.create_engine(candidate, **_driver_options(
+                candidate, kwargs))
+        except sa.exc.NoSuchModuleError:
+            raise exception.ConfigError(
+                f'[database] connection names an unknown database dialect '
+                f'{url.drivername!r}') from None
+        except ImportError as exc:
+            missing = missing or exc
+    raise exception.ConfigError(_missing_driver_hint(url, missing))
+
+
+def _driver_options(url, kwargs):
+    """``kwargs`` with what ``url``'s driver needs besides.
+
+    :raises sqlalchemy.exc.NoSuchModuleError: an unknown dialect.
+    """
+    driver = url.get_driver_name()
+    if driver == 'psycopg':
+        # psycopg 3 turns a query run five times into a server-side
+        # prepared statement, which belongs to the server session: behind
+        # a transaction-pooling PgBouncer the next transaction may land on
+        # another session that lacks it (psycopg's documentation, "Using
+        # PgBouncer"). enamel-sync runs few queries: never prepare.
+        return dict(kwargs, connect_args=dict(
+            kwargs['connect_args'], prepare_threshold=None))
+    if driver != 'pymysql':
+        return kwargs
+    # PyMySQL's connect_timeout covers only the TCP connect: a server that
+    # accepts and never answers would hang the handshake forever (the
+    # 'connect' hook lifts it once connected).
+    connect_args = kwargs['connect_args']
+    return dict(kwargs, connect_args=dict(
+        connect_args, read_timeout=connect_args['connect_timeout']))
+
+
+def _missing_driver_hint(url, exc):
+    """The one-line error for a driver that is not installed."""
+    module = f' (no module {exc.name})' if exc.name else ''
+    if url.drivername in DEFAULT_DRIVERS:
+        extra, package = EXTRAS[url.drivername]
+        return (f'no database driver for {url.drivername!r} is '
+                f'installed{module}: install {extra} (which installs '
+                f'{package}), or name an installed driver in the URL '
+                f'({url.drivername}+DRIVER://...)')
+    driver = url.get_driver_name()
+    package = DRIVER_PACKAGES.get(driver, f'the package providing {driver}')
+    hint = f'install {package}'
+    backend = url.get_backend_name()
+    if backend in EXTRAS:
+        extra, default_package = EXTRAS[backend]
+        if driver == DEFAULT_DRIVERS[backend]:
+            hint += f' ({extra} installs it)'
+        else:
+            hint += (f', or use {backend}+{DEFAULT_DRIVERS[backend]}:// '
+                     f'({extra} installs {default_package})')
+    return (f'the database driver for {url.drivername!r} is not '
+            f'installed{module}: {hint}')
+
+
+def _read_only_sqlite_url(url):
+    """The URL of an SQLite database opened without writing: the file
+    read-only (an SQLite URI filename with ``mode=ro``), or a private
+    empty in-memory database where the file does not exist."""
+    database = url.database
+    if not database or database == ':memory:' or (
+            database.startswith('file:')):
+        return url  # in memory already, or a URI filename of the user's
+    path = os.path.abspath(database)
+    if not os.path.exists(path):
+        return sa.engine.URL.create(url.drivername)
+    return url.set(
+        database='file:' + urllib.parse.quote(path),
+        query=dict(url.query, mode='ro', uri='true'))
 
 
 def _unbound_pymysql_reads(engine):

@@ -19,8 +19,15 @@ under two keys: ``connection`` (alembic's recipe for sharing a connection)
 and ``enamel`` (an :class:`EnvOptions`). ``env.py`` also passes
 ``config.attributes['on_version_apply']`` (a callable or a list of them)
 to ``context.configure``, so a configure callback can add its own.
+
+One ``env.py`` serves every database of :mod:`enamel.databases`: the
+``Config`` names the database's own version location, and the
+:class:`EnvOptions` the database, whose models and version table
+:func:`context_options` gives alembic. ``VERSION_TABLE`` and
+``VERSIONS_DIR`` are the ``main`` database's.
 """
 
+import argparse
 import dataclasses
 import os
 import sys
@@ -28,13 +35,14 @@ import sysconfig
 
 import sqlalchemy as sa
 
-import alembic_migrations
 from enamel import autogen
+from enamel import databases
 from enamel import db
+from enamel import lock
 
-VERSION_TABLE = 'alembic_version'
-ENV_DIR = os.path.dirname(os.path.abspath(alembic_migrations.__file__))
-VERSIONS_DIR = os.path.join(ENV_DIR, 'versions')
+VERSION_TABLE = databases.MAIN.version_table
+ENV_DIR = databases.ENV_DIR
+VERSIONS_DIR = databases.MAIN.versions_dir
 # The post-write hook that keeps versions/HEADS current (see
 # enamel.heads_file), for revisions written by enamel-sync and by plain
 # alembic alike.
@@ -51,15 +59,18 @@ class EnvOptions:
         convention, and then the models are not imported.
     :param sql_files: ``revision --sql-files``: the template writes a
         revision that runs ``.sql`` files (see :mod:`enamel.sql_files`).
+    :param database: the :class:`enamel.databases.Database` env.py
+        migrates (default ``main``).
     """
 
     conf: object = None
     models: bool = True
     sql_files: bool = False
+    database: databases.Database = databases.MAIN
 
 
 def make_config(conf, connection=None, version_path=None, stdout=None,
-                callbacks=(), **options):
+                callbacks=(), x_arguments=(), **options):
     """Build the alembic ``Config``: the one place that does.
 
     No alembic.ini is read: ``script_location`` is the installed
@@ -71,14 +82,22 @@ def make_config(conf, connection=None, version_path=None, stdout=None,
     :param stdout: where alembic's own output goes (default stdout).
     :param callbacks: ``func(config)`` callables run last, in order; each
         returns the ``Config`` to use (or None to keep the one it got).
-    :param options: further :class:`EnvOptions` fields.
+    :param x_arguments: ``KEY=VALUE`` strings for env.py's
+        ``context.get_x_argument()``, as alembic's ``-x`` gives them
+        (``config.cmd_opts.x``).
+    :param options: further :class:`EnvOptions` fields; ``database``
+        (a :class:`enamel.databases.Database` or a name) picks the version
+        location.
     :returns: ``alembic.config.Config``.
     """
     from alembic import config as alembic_config
 
-    config = alembic_config.Config(stdout=stdout or sys.stdout)
+    options['database'] = databases.get(options.get('database'))
+    config = alembic_config.Config(
+        stdout=stdout or sys.stdout,
+        cmd_opts=argparse.Namespace(x=list(x_arguments)))
     config.set_main_option('script_location', _escape(ENV_DIR))
-    locations = [VERSIONS_DIR]
+    locations = [options['database'].versions_dir]
     if version_path:
         locations.append(os.path.abspath(version_path))
     config.set_main_option('path_separator', 'os')
@@ -97,7 +116,7 @@ def make_config(conf, connection=None, version_path=None, stdout=None,
     return config
 
 
-def context_options(dialect_name, models=True):
+def context_options(dialect_name, models=True, database=None):
     """Options for ``EnvironmentContext.configure``, shared by env.py and
     ``check`` so that both compare the schema the same way.
 
@@ -116,22 +135,25 @@ def context_options(dialect_name, models=True):
     :param models: give alembic the models' metadata; else an empty
         metadata with the same naming convention (all that ``op`` reads
         while revisions run), and the models are not imported.
+    :param database: the :class:`enamel.databases.Database` (default
+        ``main``): its models and its version table.
     :returns: a dict of keyword arguments.
     """
+    database = databases.get(database)
     if models:
-        from enamel import models as enamel_models
-        metadata = enamel_models.Base.metadata
+        metadata = database.metadata()
     else:
         metadata = sa.MetaData(naming_convention=db.NAMING_CONVENTION)
     sqlite = dialect_name == 'sqlite'
     options = dict(
         target_metadata=metadata,
-        version_table=VERSION_TABLE,
+        version_table=database.version_table,
         compare_type=True,
         compare_server_default=True,
         render_as_batch=sqlite,
         transaction_per_migration=True,
-        include_object=include_object,
+        include_object=(include_object_for(database) if models
+                        else include_object),
         process_revision_directives=autogen.process_revision_directives,
     )
     if sqlite:
@@ -142,8 +164,14 @@ def context_options(dialect_name, models=True):
 
 def env_options(config):
     """The :class:`EnvOptions` in ``config`` (defaults when env.py is run
-    by another tool, such as plain ``alembic``)."""
-    return config.attributes.get('enamel') or EnvOptions()
+    by another tool, such as plain ``alembic``, where the ini section's
+    ``enamel_database`` option names the database: ``alembic --name api``
+    with the ``[api]`` section of enamel's alembic.ini)."""
+    options = config.attributes.get('enamel')
+    if options is None:
+        options = EnvOptions(database=databases.get(
+            config.get_main_option('enamel_database') or None))
+    return options
 
 
 def include_object(obj, name, type_, reflected, compare_to):
@@ -155,9 +183,25 @@ def include_object(obj, name, type_, reflected, compare_to):
     return True
 
 
-# enamel's bookkeeping, never a model's: the version table and the
-# migration lock's table.
-OWN_TABLES = frozenset((VERSION_TABLE, 'enamel_migration_lock'))
+def include_object_for(database):
+    """:func:`include_object`, also leaving out the tables of enamel's
+    other databases' models: two databases may share one server database,
+    and neither may autogenerate dropping the other's tables."""
+    others = frozenset(name for other in databases.ALL if other != database
+                       for name in other.metadata().tables)
+
+    def include(obj, name, type_, reflected, compare_to):
+        if (type_ == 'table' and reflected and compare_to is None
+                and name in others):
+            return False
+        return include_object(obj, name, type_, reflected, compare_to)
+    return include
+
+
+# enamel's bookkeeping, never a model's: every database's version table
+# and the migration lock's table.
+OWN_TABLES = frozenset(
+    tuple(d.version_table for d in databases.ALL) + (lock.LOCK_TABLE,))
 
 
 def installed(path):

@@ -24,14 +24,34 @@ UPGRADE_PENDING = 3
 SCHEMA_DRIFT = 4
 UNKNOWN_REVISION = 5
 UNVERSIONED = 6
-# Rolling upgrades (see enamel.phases and the CLI reference).
-DATA_MIGRATIONS_PENDING = 7   # check: online data migrations have rows left
-CONTRACT_PENDING = 8          # check: only the contract phase is pending
-CONTRACT_REFUSED = 9          # upgrade --contract: expand or data pending
-LINT_FINDINGS = 10            # lint: at least one finding without a reason
-# online-data-migrations: 0 nothing left, then
-ROWS_LEFT = 1                 # rows left: run it again
-DATA_MIGRATION_FAILED = 2     # a data migration failed; others still ran
+# From the rolling-upgrade check: data migrations left, contract pending.
+DATA_MIGRATIONS_PENDING = 7
+CONTRACT_PENDING = 8
+# upgrade --contract refused (expand pending or data migrations have rows
+# left), and lint findings without a written reason.
+CONTRACT_REFUSED = 9
+LINT_FINDINGS = 10
+# online-data-migrations: 0 nothing left, 1 rows left (run it again), 2 a
+# data migration failed while the others still ran.
+ROWS_LEFT = 1
+DATA_MIGRATION_FAILED = 2
+
+# The order in which ``check`` over several databases picks its exit code:
+# what needs a human first. An error (1, 2) hides every state; a database
+# enamel must not touch (5 unknown, 6 unversioned) comes before one that
+# differs from its models (4), which comes before work an upgrade would do
+# (8 contract, 7 data migrations, 3 upgrade); 0 only when all are 0.
+URGENCY = (ERROR, USAGE, UNKNOWN_REVISION, UNVERSIONED, SCHEMA_DRIFT,
+           CONTRACT_PENDING, DATA_MIGRATIONS_PENDING, UPGRADE_PENDING,
+           SUCCESS)
+
+
+def most_urgent(codes):
+    """The most urgent of the exit codes ``codes`` (see ``URGENCY``; a
+    code not listed there comes first); 0 for none."""
+    def rank(code):
+        return URGENCY.index(code) if code in URGENCY else -1
+    return min(codes, key=rank, default=SUCCESS)
 
 
 def first_line(exc):
@@ -67,6 +87,11 @@ class DatabaseError(EnamelSyncError):
 
 class LockTimeout(EnamelSyncError):
     """Another process held the migration lock for too long."""
+
+
+class LockLost(EnamelSyncError):
+    """This process's migration lock lease expired and another process may
+    hold the lock; the run stopped before recording another revision."""
 
 
 class MigrationFailed(EnamelSyncError):

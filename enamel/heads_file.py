@@ -30,6 +30,7 @@ import hashlib
 import os
 import sys
 
+from enamel import databases
 from enamel import environment
 
 NAME = 'HEADS'
@@ -96,15 +97,16 @@ def _digest(versions_dir, heads):
 
 def main(argv=None):
     """The post-write hook: rewrite the HEADS file next to each revision
-    file named in ``argv``, where the directory is the bundled one or
+    file named in ``argv``, where the directory is a bundled one (any
+    database's, see :mod:`enamel.databases`) or
     already has a HEADS file (another ``--version-path`` has none).
 
     :returns: the exit status, 0.
     """
+    bundled = [os.path.realpath(d.versions_dir) for d in databases.ALL]
     for path in (sys.argv[1:] if argv is None else argv):
         directory = os.path.dirname(os.path.abspath(path))
-        bundled = os.path.realpath(environment.VERSIONS_DIR)
-        if (os.path.realpath(directory) == bundled
+        if (os.path.realpath(directory) in bundled
                 or os.path.exists(os.path.join(directory, NAME))):
             write(directory)
     return 0

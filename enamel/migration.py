@@ -34,9 +34,16 @@ options), :mod:`enamel.state` (reading the database), :mod:`enamel.runner`
         return config
 
     migrate.upgrade('head')
+
+Each of enamel's databases (:mod:`enamel.databases`) has its own
+``Migration``: ``Migration(conf, database='api')`` for the API database,
+with its own configure callbacks; :func:`configured` gives one per
+configured database, in order::
+
+    for migrate in migration.configured(conf):
+        migrate.upgrade()
 """
 
-import argparse
 import contextlib
 import os
 import sys
@@ -45,6 +52,7 @@ import sqlalchemy as sa
 
 from enamel import alembic_internals
 from enamel import data_migrations
+from enamel import databases
 from enamel import db
 from enamel import environment
 from enamel import exception
@@ -65,11 +73,22 @@ class Migration:
         one built from ``[database] connection``. On SQLite it gets the
         same transaction handling as enamel's own (see
         :func:`enamel.db.transactional`).
+    :param database: which of enamel's databases: ``'main'`` (the
+        default) or ``'api'`` (``[api_database] connection``), or an
+        :class:`enamel.databases.Database`. Its revisions, models, version
+        table and lock are used.
+    :param x_arguments: ``KEY=VALUE`` strings that env.py reads with
+        ``context.get_x_argument()`` (alembic's ``-x``).
+    :raises exception.UsageError: an unknown ``database``.
     """
 
-    def __init__(self, conf, engine=None):
+    def __init__(self, conf, engine=None, database=None, x_arguments=()):
         self.conf = conf
+        self.database = databases.get(database)
+        self.x_arguments = tuple(x_arguments)
         self._engine = engine and db.transactional(engine)
+        self._handed_in = engine is not None
+        self._reader = None
         self._callbacks = []
         self._script = None
 
@@ -89,7 +108,8 @@ class Migration:
         callbacks applied."""
         return environment.make_config(
             self.conf, connection, version_path=version_path, stdout=stdout,
-            callbacks=self._callbacks, **options)
+            callbacks=self._callbacks, x_arguments=self.x_arguments,
+            database=self.database, **options)
 
     @property
     def script(self):
@@ -105,28 +125,42 @@ class Migration:
     def engine(self):
         """The ``Engine``, built from the configuration on first use."""
         if self._engine is None:
-            self._engine = db.create_engine(self.conf)
+            self._engine = db.create_engine(self.conf, self.database.group)
         return self._engine
 
+    def _read_only_engine(self):
+        """The engine of the reading commands: on SQLite it never creates
+        or changes the file (see :func:`enamel.db.create_engine`)."""
+        if self._handed_in:
+            return self.engine
+        if self._reader is None:
+            self._reader = db.create_engine(
+                self.conf, self.database.group, read_only=True)
+        return self._reader
+
     @contextlib.contextmanager
-    def _connect(self):
+    def _connect(self, read_only=False):
+        engine = self._read_only_engine() if read_only else self.engine
         try:
-            connection = self.engine.connect()
+            connection = engine.connect()
         except sa.exc.DBAPIError as exc:
             raise exception.DatabaseError(
                 'cannot connect to the database '
-                f'{db.describe(self.engine.url)}: '
+                f'{db.describe(engine.url)}: '
                 f'{exception.first_line(exc.orig)}') from None
         with connection:
             yield connection
 
     @contextlib.contextmanager
     def _locked(self):
-        """Connect and hold the migration lock; yields the connection."""
+        """Connect and hold the migration lock (:func:`enamel.lock.
+        migration_lock`, on connections of its own); yields the migration's
+        connection and the held lock."""
         with self._connect() as connection:
-            with lock.migration_lock(
-                    connection, self.conf.database.migration_lock_timeout):
-                yield connection, None
+            with lock.migration_lock(self.engine, self.conf,
+                                     self.database) as held:
+                held.prepare(connection)
+                yield connection, held
 
     def _recorded_heads(self, target='heads'):
         """What ``target`` resolves to, from the HEADS file (no revision
@@ -135,7 +169,7 @@ class Migration:
         change the revisions."""
         if self._callbacks or target not in ('head', 'heads'):
             return None
-        heads = heads_file.read()
+        heads = heads_file.read(self.database.versions_dir)
         if heads is None or (target == 'head' and len(heads) != 1):
             return None
         return heads
@@ -153,8 +187,9 @@ class Migration:
         """The revision ids in the version table (a list, empty if
         unversioned). Reads the table directly: no revision file, no
         alembic."""
-        with self._connect() as connection:
-            return state.read(connection, tables=False).current
+        with self._connect(read_only=True) as connection:
+            return state.read(connection, tables=False,
+                              database=self.database).current
 
     def upgrade(self, revision='head', sql=False, tag=None):
         """Upgrade to a later revision.
@@ -178,7 +213,8 @@ class Migration:
             self._preload()
         with self._locked() as (connection, held):
             if recorded is not None:
-                current = state.read(connection, tables=False).current
+                current = state.read(connection, tables=False,
+                                     database=self.database).current
                 if set(current) == set(recorded):
                     return runner.nothing_to_do(current)
             self._migrate(connection, held, alembic_internals.upgrade_steps,
@@ -218,11 +254,12 @@ class Migration:
             return self._offline('stamp', revision, tag=tag, purge=purge)
         self._preload()
         with self._locked() as (connection, held):
-            snapshot = state.read(connection)
+            snapshot = state.read(connection, database=self.database)
             current = () if purge else state.guard(
                 snapshot, self.script, adopt=True)
             if verify:
-                differences = state.compare_models(connection)
+                differences = state.compare_models(connection,
+                                                   self.database)
                 if differences:
                     raise exception.SchemaMismatch(
                         f'the database schema differs from the models in '
@@ -259,7 +296,8 @@ class Migration:
             ``exit_code`` is 0 (done), 1 (rows left) or 2 (one failed).
         """
         with self._connect() as connection:
-            current = state.guard(state.read(connection), self.script)
+            current = state.guard(
+                state.read(connection, database=self.database), self.script)
             return data_migrations.run(
                 connection,
                 data_migrations.open_migrations(self.script, current),
@@ -285,7 +323,8 @@ class Migration:
         if sql:
             return self._offline('upgrade', target, tag=tag)
         with self._locked() as (connection, held):
-            current = state.guard(state.read(connection), self.script)
+            current = state.guard(
+                state.read(connection, database=self.database), self.script)
             pending = phases.pending(connection, self.script, current)
             if pending.expand:
                 raise exception.ContractRefused(
@@ -366,7 +405,8 @@ class Migration:
     def _migrate(self, connection, held, plan, revision, tag):
         """Guard, plan ahead (a bad revision is a usage error before
         anything runs), then let alembic run the steps."""
-        current = state.guard(state.read(connection), self.script)
+        current = state.guard(
+            state.read(connection, database=self.database), self.script)
         plan(self.script, revision, current)
         runner.run(self.get_config(connection, models=False), self.script,
                    connection, plan, revision, tag=tag, lock=held)
@@ -401,7 +441,7 @@ class Migration:
 
         _require_message(message, 'revision')
         if version_path is None:
-            _require_source_tree('revision')
+            _require_source_tree('revision', self.database)
         elif not os.path.isdir(version_path):
             raise exception.UsageError(
                 f'--version-path {version_path} is not a directory')
@@ -409,10 +449,11 @@ class Migration:
             connection = None
             if autogenerate:
                 connection = stack.enter_context(self._connect())
-                state.guard(state.read(connection), self.script)
+                state.guard(state.read(connection, database=self.database),
+                            self.script)
             config = self.get_config(connection, version_path=version_path,
                                      sql_files=sql_files)
-            config.cmd_opts = argparse.Namespace(quiet=True)
+            config.cmd_opts.quiet = True
             # alembic prints its post-write hooks' progress on stdout.
             with alembic_internals.errors(), \
                     contextlib.redirect_stdout(sys.stderr):
@@ -431,9 +472,9 @@ class Migration:
         """Merge several heads into one revision; the new ``Script``."""
         from alembic import command
         _require_message(message, 'merge')
-        _require_source_tree('merge')
+        _require_source_tree('merge', self.database)
         config = self.get_config()
-        config.cmd_opts = argparse.Namespace(quiet=True)
+        config.cmd_opts.quiet = True
         with alembic_internals.errors(), \
                 contextlib.redirect_stdout(sys.stderr):
             script = command.merge(config, revisions, message=message,
@@ -450,8 +491,9 @@ class Migration:
     def current(self, verbose=False):
         """Print the current revision(s), as alembic does."""
         from alembic import command
-        with self._connect() as connection:
-            state.guard(state.read(connection), self.script, adopt=True)
+        with self._connect(read_only=True) as connection:
+            state.guard(state.read(connection, database=self.database),
+                        self.script, adopt=True)
             with alembic_internals.errors():
                 command.current(self.get_config(connection), verbose=verbose)
 
@@ -467,8 +509,15 @@ class Migration:
         with alembic_internals.errors():
             command.branches(self.get_config(), verbose=verbose)
 
-    def heads(self):
-        """The head revisions of the scripts, as ``Script`` objects."""
+    def heads(self, resolve_dependencies=False):
+        """The head revisions of the scripts, as ``Script`` objects.
+
+        :param resolve_dependencies: as alembic's ``heads``: a revision
+            that another one ``depends_on`` is not a head.
+        """
+        if resolve_dependencies:
+            with alembic_internals.errors():
+                return list(self.script.get_revisions('heads'))
         return [self.script.get_revision(h)
                 for h in self.script.get_heads()]
 
@@ -494,13 +543,13 @@ class Migration:
             database is at head.
         """
         heads = self._recorded_heads() or tuple(self.script.get_heads())
-        with self._connect() as connection:
+        with self._connect(read_only=True) as connection:
             return state.check(connection, lambda: self.script, heads,
-                               compare=compare)
+                               compare=compare, database=self.database)
 
     def schema_dump(self):
         """The live database's tables and indexes as DDL for its dialect."""
-        with self._connect() as connection:
+        with self._connect(read_only=True) as connection:
             return state.schema_dump(connection)
 
 
@@ -509,9 +558,25 @@ def _require_message(message, command):
         raise exception.UsageError(f'{command} needs a message: -m "..."')
 
 
-def _require_source_tree(command):
-    if environment.installed(environment.VERSIONS_DIR):
+def _require_source_tree(command, database):
+    if environment.installed(database.versions_dir):
         raise exception.UsageError(
-            f'{environment.VERSIONS_DIR} is inside an installed package; '
+            f'{database.versions_dir} is inside an installed package; '
             f'run {command} from a source checkout (pip install -e) or give '
             '--version-path')
+
+
+def configured(conf, database=None, **kwargs):
+    """One :class:`Migration` per database a command acts on, in the
+    fixed order of :mod:`enamel.databases` (``main``, then ``api``).
+
+    :param conf: enamel's parsed ``ConfigOpts``.
+    :param database: only this one (a name), which must be configured;
+        None: every configured database.
+    :param kwargs: passed to each :class:`Migration` (``x_arguments``).
+    :returns: a list of :class:`Migration`.
+    :raises exception.UsageError: an unknown ``database``.
+    :raises exception.ConfigError: ``database`` is not configured.
+    """
+    return [Migration(conf, database=d, **kwargs)
+            for d in databases.configured(conf, database)]

@@ -28,6 +28,7 @@ import time
 import sqlalchemy as sa
 
 from enamel import alembic_internals
+from enamel import environment
 from enamel import exception
 from enamel import state
 
@@ -37,8 +38,10 @@ LOG = logging.getLogger(__name__)
 class Progress:
     """The ``on_version_apply`` callback: logs each step and records it.
 
-    :param lock: an object with ``check(connection)`` (the migration
-        lock; see :mod:`enamel.lock`), or None.
+    :param lock: the held migration lock (see
+        :func:`enamel.lock.migration_lock`), whose ``check(connection)``
+        raises :class:`enamel.exception.LockLost` when it was lost; or
+        None.
     """
 
     def __init__(self, lock=None):
@@ -94,12 +97,13 @@ def run(config, script, connection, plan, destination, tag=None,
     from alembic.runtime import environment as alembic_environment
 
     progress = Progress(lock)
+    database = environment.env_options(config).database
 
     def steps(current, context):
         alembic_internals.add_version_callback(context, progress)
         return progress.plan(plan(script, destination, current))
 
-    before = state.read(connection, tables=False).current
+    before = state.read(connection, tables=False, database=database).current
     try:
         with alembic_environment.EnvironmentContext(
                 config, script, fn=steps, as_sql=False,
@@ -108,12 +112,13 @@ def run(config, script, connection, plan, destination, tag=None,
     except (exception.EnamelSyncError, KeyboardInterrupt):
         raise
     except Exception as exc:
-        raise failure(connection, progress, before, exc) from exc
+        raise failure(connection, progress, before, exc,
+                      database) from exc
     if not progress.applied:
         nothing_to_do(before)
     elif all(step.is_stamp for step in progress.applied):
-        LOG.info('Stamped %s', ', '.join(
-            state.read(connection, tables=False).current) or 'base')
+        LOG.info('Stamped %s', ', '.join(state.read(
+            connection, tables=False, database=database).current) or 'base')
     return progress.applied
 
 
@@ -123,14 +128,15 @@ def nothing_to_do(current):
              ', '.join(current) or 'base')
 
 
-def failure(connection, progress, before, exc):
+def failure(connection, progress, before, exc, database=None):
     """A :class:`exception.MigrationFailed` that says only what is true:
     which revision failed, and the revisions the database holds now that
     the failed transaction is rolled back, which is where a rerun starts.
     """
     try:
         connection.rollback()
-        now = state.read(connection, tables=False).current
+        now = state.read(connection, tables=False,
+                         database=database).current
         where = ', '.join(now) or 'base'
     except sa.exc.SQLAlchemyError:
         now, where = None, 'unknown (the connection was lost)'

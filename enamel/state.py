@@ -23,6 +23,7 @@ import dataclasses
 
 import sqlalchemy as sa
 
+from enamel import databases
 from enamel import environment
 from enamel import exception
 
@@ -77,15 +78,18 @@ class CheckResult:
 @dataclasses.dataclass
 class Snapshot:
     """What a database holds: ``current`` (the revisions in the version
-    table, a list), ``versioned`` (whether it has a version table) and
-    ``tables`` (its other tables, a list; empty when not read)."""
+    table, a list), ``versioned`` (whether it has a version table),
+    ``tables`` (its other tables, without enamel's own, a list; empty
+    when not read) and ``database`` (which of :mod:`enamel.databases` it
+    was read as)."""
 
     current: list
     versioned: bool
     tables: list
+    database: databases.Database = databases.MAIN
 
 
-def read(connection, tables=True):
+def read(connection, tables=True, database=None):
     """Read the version table and, with ``tables``, the table names.
 
     Without ``tables`` only the version table is looked up, so the cost
@@ -93,9 +97,12 @@ def read(connection, tables=True):
     ``upgrade``). Imports no alembic.
 
     :param connection: a ``sqlalchemy.engine.Connection``.
+    :param database: the :class:`enamel.databases.Database` (default
+        ``main``): its version table is read.
     :returns: a :class:`Snapshot`.
     """
-    table = environment.VERSION_TABLE
+    database = databases.get(database)
+    table = database.version_table
     try:
         inspector = sa.inspect(connection)
         names = inspector.get_table_names() if tables else []
@@ -108,18 +115,19 @@ def read(connection, tables=True):
     finally:
         connection.rollback()
     return Snapshot(current, versioned,
-                    [n for n in names if n != table])
+                    [n for n in names if n not in environment.OWN_TABLES],
+                    database)
 
 
-def model_tables(names):
-    """Those of ``names`` that enamel's models declare: the tables that
-    make a database enamel's. Other tools' tables (an extension's
-    ``spatial_ref_sys``, a lock table) do not. Imports the models only
-    when ``names`` is not empty."""
+def model_tables(names, database=None):
+    """Those of ``names`` that ``database``'s models (default ``main``)
+    declare: the tables that make a database enamel's. Other tools' tables
+    (an extension's ``spatial_ref_sys``, a lock table) do not. Imports the
+    models only when ``names`` is not empty."""
     if not names:
         return []
-    from enamel import models
-    return sorted(set(names) & set(models.Base.metadata.tables))
+    metadata = databases.get(database).metadata()
+    return sorted(set(names) & set(metadata.tables))
 
 
 def guard(snapshot, script, adopt=False):
@@ -136,12 +144,13 @@ def guard(snapshot, script, adopt=False):
     :raises exception.UnknownDatabaseRevision: a revision this code does
         not know.
     """
-    ours = [] if snapshot.versioned else model_tables(snapshot.tables)
+    ours = [] if snapshot.versioned else model_tables(
+        snapshot.tables, snapshot.database)
     if ours and not adopt:
         raise exception.UnversionedDatabase(
             f'the database has tables ({", ".join(ours[:5])}) but no '
             'version table; verify it and adopt it with '
-            '"enamel-sync stamp --verify head"')
+            f'"{stamp_command(snapshot.database)}"')
     unknown = [r for r in snapshot.current if not known(script, r)]
     if unknown:
         raise exception.UnknownDatabaseRevision(
@@ -149,6 +158,13 @@ def guard(snapshot, script, adopt=False):
             'version of enamel does not know (was it upgraded by a newer '
             'release?); nothing was changed')
     return tuple(snapshot.current)
+
+
+def stamp_command(database):
+    """The command that adopts an unversioned ``database``."""
+    option = '' if database == databases.MAIN else (
+        f' --database {database.name}')
+    return f'enamel-sync stamp{option} --verify head'
 
 
 def known(script, revision_id):
@@ -161,7 +177,7 @@ def known(script, revision_id):
         return False
 
 
-def check(connection, get_script, heads, compare=True):
+def check(connection, get_script, heads, compare=True, database=None):
     """The state of the database against ``heads`` (see
     :class:`CheckResult`).
 
@@ -170,15 +186,19 @@ def check(connection, get_script, heads, compare=True):
     :param heads: the scripts' heads (a tuple of ids).
     :param compare: compare the schema with the models when the database
         is at head.
+    :param database: the :class:`enamel.databases.Database` (default
+        ``main``).
     """
     from enamel import alembic_internals
 
-    snapshot = read(connection)
+    snapshot = read(connection, database=database)
     result = CheckResult(AT_HEAD, snapshot.current, list(heads), [], [])
-    if not snapshot.versioned and model_tables(snapshot.tables):
+    if not snapshot.versioned and model_tables(snapshot.tables,
+                                               snapshot.database):
         result.state = UNVERSIONED
     elif set(snapshot.current) == set(heads):
-        _at_heads(result, connection, get_script, compare)
+        _at_heads(result, connection, get_script, compare,
+                  snapshot.database)
     elif any(not known(get_script(), r) for r in snapshot.current):
         result.state = UNKNOWN
     else:
@@ -192,17 +212,18 @@ def check(connection, get_script, heads, compare=True):
             # At the heads, though the version table does not list them
             # all: alembic leaves out a head that another current
             # revision depends on (a contract revision on its expand).
-            _at_heads(result, connection, get_script, compare)
+            _at_heads(result, connection, get_script, compare,
+                      snapshot.database)
     return result
 
 
-def _at_heads(result, connection, get_script, compare):
+def _at_heads(result, connection, get_script, compare, database):
     # Several heads: expand and contract; a data migration of an expand
     # revision whose contract is not written yet may be open.
     if len(result.heads) > 1:
         _check_phases(result, connection, get_script())
     if compare and result.state == AT_HEAD:
-        result.differences = compare_models(connection)
+        result.differences = compare_models(connection, database)
         if result.differences:
             result.state = DRIFT
 
@@ -223,13 +244,15 @@ def _check_phases(result, connection, script):
         result.state = CONTRACT_PENDING
 
 
-def compare_models(connection):
-    """The differences between the live schema and the models, one line
-    each (alembic's ``compare_metadata`` with env.py's options)."""
+def compare_models(connection, database=None):
+    """The differences between the live schema and ``database``'s models
+    (default ``main``), one line each (alembic's ``compare_metadata`` with
+    env.py's options)."""
     from alembic import autogenerate
     from alembic.runtime import migration as alembic_migration
 
-    options = environment.context_options(connection.dialect.name)
+    options = environment.context_options(connection.dialect.name,
+                                          database=database)
     metadata = options.pop('target_metadata')
     for key in ('render_as_batch', 'transaction_per_migration',
                 'transactional_ddl'):

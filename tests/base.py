@@ -17,6 +17,9 @@ A test picks its engine by mixing in one of ``SQLiteBackend``,
 gives it a throwaway database of its own (a temporary file for SQLite,
 oslo.db's provisioning of a randomly named database on the
 ``openstack_citest`` servers otherwise), so tests run in parallel safely.
+``GaleraBackend`` (the 3-node cluster of ``tools/galera.sh``) and
+``PgBouncerBackend`` (``tools/pgbouncer.sh``) are the topologies operators
+run; the concurrency, failure and kill tests run on them too.
 A missing server skips those tests on a laptop and fails them under CI.
 """
 
@@ -26,6 +29,7 @@ import os
 import shutil
 import subprocess
 import sys
+import uuid
 
 import fixtures
 from oslo_db.sqlalchemy import test_fixtures
@@ -33,6 +37,7 @@ from oslotest import base as oslotest_base
 import sqlalchemy as sa
 
 from enamel import conf as enamel_conf
+from enamel import lock
 from enamel import migration
 from enamel.cmd import sync
 
@@ -56,6 +61,11 @@ class Result:
 class TestCase(oslotest_base.BaseTestCase):
     """A case with a private working directory and no stray configuration."""
 
+    # ``[database]`` options every config file of the case gets.
+    DATABASE_OPTIONS = {}
+    # None on a single server; 'Galera' or 'PgBouncer' otherwise.
+    TOPOLOGY = None
+
     def setUp(self):
         super().setUp()
         self.workdir = self.useFixture(fixtures.TempDir()).path
@@ -70,6 +80,7 @@ class TestCase(oslotest_base.BaseTestCase):
         lines = ['[database]']
         if url is not None:
             lines.append(f'connection = {url}')
+        database = dict(self.DATABASE_OPTIONS, **database)
         lines.extend(f'{k} = {v}' for k, v in database.items())
         with open(path, 'w') as f:
             f.write('\n'.join(lines) + '\n')
@@ -127,9 +138,25 @@ class TestCase(oslotest_base.BaseTestCase):
         self.addCleanup(migrate.engine.dispose)
         return migrate
 
+    def load_conf(self, config_file=None):
+        """A ConfigOpts read from ``config_file`` (default: the test's)."""
+        return enamel_conf.load(
+            ['--config-file', config_file or self.config_file],
+            default_config_files=[])
+
     def tables(self):
-        """The tables in the test's database."""
-        return set(sa.inspect(self.engine).get_table_names())
+        """The tables in the test's database, but for the migration lock's
+        (enamel's bookkeeping, created by the first writing command)."""
+        return set(sa.inspect(self.engine).get_table_names()) - {
+            lock.LOCK_TABLE}
+
+    def lock_row(self):
+        """The migration lock's row as a dict (None: no lock table)."""
+        with self.engine.connect() as connection:
+            if not sa.inspect(connection).has_table(lock.LOCK_TABLE):
+                return None
+            row = connection.execute(sa.text(lock.READ)).first()
+        return row._asdict() if row is not None else None
 
     def stored_version(self):
         """The version table's rows, read directly ([] without one)."""
@@ -216,19 +243,142 @@ class PostgreSQLBackend(_ProvisionedBackend):
     FIXTURE = test_fixtures.PostgresqlOpportunisticFixture
 
 
+CITEST = 'openstack_citest'
+GALERA_PORTS = (13306, 13307, 13308)
+PGBOUNCER_PORT = 6432
+
+
+class _TopologyBackend:
+    """A throwaway database of the test's own, created through an admin
+    connection; ``self.urls`` and ``self.config_files`` hold one entry per
+    way in (a Galera node), ``self.url`` and ``self.config_file`` the
+    first. :meth:`use_new_database` switches to a fresh one."""
+
+    SCRIPT = None
+
+    def setUp(self):
+        super().setUp()
+        self.use_new_database()
+
+    def _unavailable(self, what, exc):
+        message = (f'{what} is not available ({_first_line(exc)}); start '
+                   f'it with tools/{self.SCRIPT}')
+        if UNDER_CI:
+            self.fail(message)
+        self.skipTest(message)
+
+    def use_new_database(self):
+        name = f'enamel_{uuid.uuid4().hex[:12]}'
+        self._create_database(name)
+        self.urls = self._urls(name)
+        self.url = self.urls[0]
+        self.config_files = [
+            self.write_config(url, name=f'{name}-{number}.conf')
+            for number, url in enumerate(self.urls)]
+        self.config_file = self.write_config(self.url)
+        self.engine = sa.create_engine(self.url, poolclass=sa.pool.NullPool)
+        self.addCleanup(self.engine.dispose)
+        return name
+
+
+class GaleraBackend(_TopologyBackend):
+    """A throwaway database on the 3-node Galera cluster on loopback,
+    reachable through each node (``self.urls``)."""
+
+    BACKEND = 'mysql'
+    TOPOLOGY = 'Galera'
+    SCRIPT = 'galera.sh'
+
+    def _url(self, port, database):
+        return (f'mysql+pymysql://{CITEST}:{CITEST}@127.0.0.1:{port}/'
+                f'{database}')
+
+    def _urls(self, name):
+        return [self._url(port, name) for port in GALERA_PORTS]
+
+    def _create_database(self, name):
+        admin = sa.create_engine(self._url(GALERA_PORTS[0], ''),
+                                 poolclass=sa.pool.NullPool)
+        self.addCleanup(admin.dispose)
+        try:
+            with admin.connect() as connection:
+                size = connection.exec_driver_sql(
+                    "SHOW STATUS LIKE 'wsrep_cluster_size'").first()
+                if size is None or int(size[1]) != len(GALERA_PORTS):
+                    raise RuntimeError(f'cluster size {size and size[1]}')
+                connection.exec_driver_sql(f'CREATE DATABASE {name}')
+        except (sa.exc.DBAPIError, RuntimeError) as exc:
+            self._unavailable('the Galera cluster on 127.0.0.1:'
+                              f'{GALERA_PORTS[0]}-{GALERA_PORTS[-1]}', exc)
+
+        def drop():
+            with admin.connect() as connection:
+                connection.exec_driver_sql(f'DROP DATABASE IF EXISTS {name}')
+        self.addCleanup(drop)
+
+
+class PgBouncerBackend(_TopologyBackend):
+    """A throwaway database on the PostgreSQL server, reached through
+    PgBouncer in transaction pooling."""
+
+    BACKEND = 'postgresql'
+    TOPOLOGY = 'PgBouncer'
+    SCRIPT = 'pgbouncer.sh'
+
+    def _urls(self, name):
+        return [f'postgresql+psycopg://{CITEST}:{CITEST}@127.0.0.1:'
+                f'{PGBOUNCER_PORT}/{name}']
+
+    def _create_database(self, name):
+        admin = sa.create_engine(
+            f'postgresql+psycopg://{CITEST}:{CITEST}@127.0.0.1:5432/'
+            f'{CITEST}', poolclass=sa.pool.NullPool,
+            isolation_level='AUTOCOMMIT')
+        self.addCleanup(admin.dispose)
+        try:
+            with admin.connect() as connection:
+                connection.exec_driver_sql(f'CREATE DATABASE {name}')
+        except sa.exc.DBAPIError as exc:
+            self._unavailable('PostgreSQL on 127.0.0.1:5432', exc)
+
+        def drop():
+            # PgBouncer keeps server sessions to it open.
+            with admin.connect() as connection:
+                connection.exec_driver_sql(
+                    f'DROP DATABASE IF EXISTS {name} WITH (FORCE)')
+        self.addCleanup(drop)
+        probe = sa.create_engine(self._urls(name)[0],
+                                 poolclass=sa.pool.NullPool)
+        try:
+            with probe.connect() as connection:
+                connection.exec_driver_sql('SELECT 1')
+        except sa.exc.DBAPIError as exc:
+            self._unavailable(f'PgBouncer on 127.0.0.1:{PGBOUNCER_PORT}', exc)
+        finally:
+            probe.dispose()
+
+
+def _first_line(exc):
+    text = str(getattr(exc, 'orig', None) or exc).strip()
+    return text.splitlines()[0] if text else exc.__class__.__name__
+
+
 BACKENDS = (SQLiteBackend, MySQLBackend, PostgreSQLBackend)
+TOPOLOGIES = (GaleraBackend, PgBouncerBackend)
 
 
-def for_each_backend(case, module_globals):
-    """Define ``<Case>SQLite``, ``<Case>MySQL`` and ``<Case>PostgreSQL``.
+def for_each_backend(case, module_globals, topologies=False):
+    """Define ``<Case>SQLite``, ``<Case>MySQL`` and ``<Case>PostgreSQL``,
+    and with ``topologies`` also ``<Case>Galera`` and ``<Case>PgBouncer``.
 
     ``case`` must not itself derive from ``unittest.TestCase``'s runnable
     bases' test discovery: define it as a mixin (``class XTests:``) and let
     this function build the runnable classes in the calling module.
     """
     names = {SQLiteBackend: 'SQLite', MySQLBackend: 'MySQL',
-             PostgreSQLBackend: 'PostgreSQL'}
-    for backend in BACKENDS:
+             PostgreSQLBackend: 'PostgreSQL', GaleraBackend: 'Galera',
+             PgBouncerBackend: 'PgBouncer'}
+    for backend in BACKENDS + (TOPOLOGIES if topologies else ()):
         name = case.__name__.replace('Tests', '') + names[backend]
         cls = type(name, (backend, case, TestCase), {
             '__module__': module_globals['__name__']})

@@ -237,7 +237,8 @@ def _down_target(revision):
 
 
 def schema(engine):
-    """A comparable picture of the live schema (version table excluded).
+    """A comparable picture of the live schema (the version table and the
+    migration lock's table, which are no revision's, excluded).
 
     Uses SQLAlchemy's multi-table reflection, one query per kind of object
     on the servers, so that a stairway stays cheap as tables accumulate.

@@ -66,7 +66,7 @@ REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ENGINES = ('sqlite', 'postgresql', 'mysql')
 SERVER_USER = 'openstack_citest'
 SERVER_URLS = {
-    'postgresql': 'postgresql+psycopg2://{u}:{u}@127.0.0.1/{db}',
+    'postgresql': 'postgresql+psycopg://{u}:{u}@127.0.0.1/{db}',
     'mysql': 'mysql+pymysql://{u}:{u}@127.0.0.1/{db}?charset=utf8mb4',
 }
 FAILED, MISSED = 1, 3

@@ -1,7 +1,11 @@
-#!/bin/bash -xe
+#!/bin/bash
 # Create the openstack_citest user and database on the local MariaDB/MySQL
 # and PostgreSQL servers, as OpenStack's functional test convention expects.
 # Idempotent: safe to run again. Run as root (or a user allowed to sudo).
+
+# Here, not on the #! line, so that "bash tools/test-setup.sh" (as .ci/run
+# calls it) stops at the first failing step too.
+set -xeuo pipefail
 
 DB_ROOT_PW=${MYSQL_ROOT_PW:-}
 DB_USER=openstack_citest

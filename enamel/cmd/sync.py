@@ -15,6 +15,11 @@
 ``main`` builds a ConfigOpts, parses the command line, dispatches to the
 migration API and is the one place that turns an error into a line on
 stderr and an exit code (see the CLI reference for the codes).
+
+With several databases configured (:mod:`enamel.databases`), each command
+runs once per database, in order, through :func:`dispatch`: every output
+line then starts with ``[NAME] ``, and JSON output has one entry per
+database. With one database the output is exactly as it always was.
 """
 
 import argparse
@@ -29,6 +34,7 @@ import sys
 from oslo_config import cfg
 
 from enamel import conf as enamel_conf
+from enamel import databases
 from enamel import exception
 
 LOG = logging.getLogger('enamel')
@@ -60,6 +66,57 @@ def _sql_args(parser, purge=False):
 def _format_arg(parser):
     parser.add_argument('--format', choices=FORMATS, default='text',
                         help='output format (default text)')
+
+
+def _revision_file_args(parser):
+    """The options of ``revision`` that ``migrate`` shares."""
+    parser.add_argument('-m', '--message', help='the revision\'s message '
+                                                '(required)')
+    parser.add_argument('--head', default='head',
+                        help='the head the new revision is based on')
+    parser.add_argument('--splice', action='store_true',
+                        help='allow a --head that is not a head')
+    parser.add_argument('--branch-label', help='a label for a new branch')
+    parser.add_argument('--depends-on', action='append',
+                        help='a revision this one depends on (repeatable)')
+    parser.add_argument('--rev-id', help='the revision id instead of a '
+                                         'random one')
+    parser.add_argument('--version-path',
+                        help='directory to write the file to (required '
+                             'when enamel is installed in site-packages)')
+
+
+# Commands about one database's revision files: --database picks it
+# (default main, configured or not). The others act on every configured
+# database, or on --database's.
+ONE_DATABASE = frozenset(('revision', 'migrate', 'merge', 'show', 'edit'))
+# Commands that read only the revision files: --database names any
+# database, configured or not.
+SCRIPTS_ONLY = frozenset(('heads', 'branches', 'history', 'lint'))
+# Commands that run env.py, which reads -x.
+RUN_ENV = frozenset(('upgrade', 'downgrade', 'stamp', 'current',
+                     'revision', 'migrate'))
+NO_DATABASE = frozenset(('init',))
+
+
+def _database_args(subparsers):
+    """``--database`` on every command about a database, ``-x`` on those
+    that run env.py."""
+    for name, parser in subparsers.choices.items():
+        if name in NO_DATABASE:
+            continue
+        parser.add_argument(
+            '--database', dest='database_name', choices=databases.NAMES,
+            help=('the database whose revisions to use (default main)'
+                  if name in ONE_DATABASE else
+                  'act on this database only (default: every configured '
+                  'one, main then api)'))
+        if name in RUN_ENV:
+            parser.add_argument(
+                '-x', '--x-arg', dest='x_arg', action='append',
+                metavar='KEY=VALUE',
+                help='passed to env.py as alembic\'s -x '
+                     '(context.get_x_argument()); repeatable')
 
 
 def add_command_parsers(subparsers):
@@ -126,30 +183,23 @@ def add_command_parsers(subparsers):
     p.add_argument('--verbose', '-v', action='store_true')
 
     p = subparsers.add_parser('revision', help='create a new revision file')
-    p.add_argument('-m', '--message', help='the revision\'s message '
-                                           '(required)')
+    _revision_file_args(p)
     p.add_argument('--autogenerate', action='store_true',
                    help='write the operations that bring the database to '
                         'the models')
     p.add_argument('--sql-files', action='store_true',
                    help='scaffold a revision that runs <file>_upgrade.sql '
                         'and <file>_downgrade.sql kept beside it')
-    p.add_argument('--head', default='head',
-                   help='the head the new revision is based on')
-    p.add_argument('--splice', action='store_true',
-                   help='allow a --head that is not a head')
-    p.add_argument('--branch-label', help='a label for a new branch')
-    p.add_argument('--depends-on', action='append',
-                   help='a revision this one depends on (repeatable)')
-    p.add_argument('--rev-id', help='the revision id instead of a random '
-                                    'one')
-    p.add_argument('--version-path',
-                   help='directory to write the file to (required when '
-                        'enamel is installed in site-packages)')
     _phase_args(p, 'write the revision on the expand branch (created '
                    'with the contract branch the first time)',
                 'write the revision on the contract branch; it depends on '
                 'the expand head unless --depends-on is given')
+
+    p = subparsers.add_parser(
+        'migrate', help='create a new revision file from the differences '
+                        'between the database and the models (revision '
+                        '--autogenerate)')
+    _revision_file_args(p)
 
     p = subparsers.add_parser('merge', help='merge several heads')
     p.add_argument('revisions', nargs='+', metavar='REVISION')
@@ -167,6 +217,9 @@ def add_command_parsers(subparsers):
 
     p = subparsers.add_parser('heads', help='list the head revisions')
     p.add_argument('--verbose', '-v', action='store_true')
+    p.add_argument('--resolve-dependencies', action='store_true',
+                   help='as alembic: a revision another one depends on '
+                        'is not a head')
     _format_arg(p)
 
     p = subparsers.add_parser('branches', help='list branch points')
@@ -188,6 +241,17 @@ def add_command_parsers(subparsers):
 
     subparsers.add_parser('schema-dump', help='print the live database\'s '
                                               'schema as DDL')
+
+    p = subparsers.add_parser(
+        'init', help='write a migration environment for a service or '
+                     'plugin, wired to enamel\'s configuration')
+    p.add_argument('directory', metavar='DIRECTORY',
+                   help='where to write it (must not exist, or be empty)')
+    p.add_argument('--multidb', action='store_true',
+                   help='one environment serving enamel\'s main and API '
+                        'databases, each with its own revisions')
+
+    _database_args(subparsers)
 
 
 def _phase_args(parser, expand_help, contract_help):
@@ -315,7 +379,7 @@ def do_current(migrate, args):
 
 
 def do_revision(migrate, args):
-    if args.phase is not None:
+    if getattr(args, 'phase', None) is not None:
         if args.head != 'head' or args.branch_label or args.splice:
             raise exception.UsageError(
                 f'--{args.phase} places the revision itself; it cannot be '
@@ -327,10 +391,11 @@ def do_revision(migrate, args):
         _print_paths(script)
         return
     script = migrate.revision(
-        args.message, autogenerate=args.autogenerate, head=args.head,
-        splice=args.splice, branch_label=args.branch_label,
+        args.message, autogenerate=getattr(args, 'autogenerate', True),
+        head=args.head, splice=args.splice, branch_label=args.branch_label,
         version_path=args.version_path, rev_id=args.rev_id,
-        depends_on=args.depends_on, sql_files=args.sql_files)
+        depends_on=args.depends_on,
+        sql_files=getattr(args, 'sql_files', False))
     _print_paths(script)
 
 
@@ -365,7 +430,7 @@ def do_history(migrate, args):
 
 
 def do_heads(migrate, args):
-    heads = migrate.heads()
+    heads = migrate.heads(resolve_dependencies=args.resolve_dependencies)
     if args.format == 'json':
         _print_json([_script_dict(s) for s in heads])
         return
@@ -427,6 +492,12 @@ def do_schema_dump(migrate, args):
     sys.stdout.write(migrate.schema_dump())
 
 
+def do_init(migrate, args):
+    from enamel import init_env
+    for path in init_env.write(args.directory, multidb=args.multidb):
+        print(path)
+
+
 COMMANDS = {
     'upgrade': do_upgrade,
     'downgrade': do_downgrade,
@@ -434,6 +505,7 @@ COMMANDS = {
     'version': do_version,
     'current': do_current,
     'revision': do_revision,
+    'migrate': do_revision,
     'merge': do_merge,
     'history': do_history,
     'heads': do_heads,
@@ -444,7 +516,123 @@ COMMANDS = {
     'online-data-migrations': do_online_data_migrations,
     'lint': do_lint,
     'schema-dump': do_schema_dump,
+    'init': do_init,
 }
+
+
+# -- one command over several databases ------------------------------------
+
+def dispatch(conf, args):
+    """Run the command ``args`` names on each database it is about; its
+    exit code.
+
+    With one database the command runs as it always did. With several,
+    in the order of :mod:`enamel.databases`: every line on stdout and
+    stderr starts with ``[NAME] ``; ``--format json`` prints
+    ``{"databases": {NAME: <that database's JSON>, ...}}`` (with
+    ``exit_code`` for ``check``); the first error stops the run, naming
+    its database, except for ``check``, which reports on every database
+    and exits with the most urgent code
+    (:func:`enamel.exception.most_urgent`).
+    """
+    from enamel import migration
+
+    command = COMMANDS[args.name]
+    if args.name in NO_DATABASE:
+        return command(None, args) or exception.SUCCESS
+    if args.name in ONE_DATABASE:
+        selected = (databases.get(args.database_name),)
+    elif args.name in SCRIPTS_ONLY and args.database_name:
+        selected = (databases.get(args.database_name),)
+    else:
+        selected = databases.configured(conf, args.database_name)
+    if len(selected) > 1 and getattr(args, 'sql', False):
+        raise exception.UsageError(
+            '--sql writes the SQL of one database: add --database NAME '
+            f'({" or ".join(d.name for d in selected)})')
+    x_arguments = getattr(args, 'x_arg', None) or ()
+    migrations = [migration.Migration(conf, database=d,
+                                      x_arguments=x_arguments)
+                  for d in selected]
+    if len(migrations) == 1:
+        return command(migrations[0], args) or exception.SUCCESS
+    return _each_database(command, migrations, args)
+
+
+def _each_database(command, migrations, args):
+    as_json = getattr(args, 'format', 'text') == 'json'
+    codes, reports = [], {}
+    for migrate in migrations:
+        name = migrate.database.name
+        prefix = f'[{name}] '
+        out = io.StringIO() if as_json else _LinePrefix(sys.stdout, prefix)
+        try:
+            with contextlib.redirect_stdout(out), \
+                    contextlib.redirect_stderr(
+                        _LinePrefix(sys.stderr, prefix)):
+                code = command(migrate, args) or exception.SUCCESS
+        except exception.EnamelSyncError as exc:
+            if args.name != 'check':
+                exc.args = (f'{prefix}{exc}',) + exc.args[1:]
+                raise
+            _fail(f'{prefix}{exc}')
+            code = exc.exit_code
+            out = io.StringIO(json.dumps({
+                'state': 'error', 'error': str(exc), 'current': [],
+                'heads': [], 'pending': [], 'differences': [],
+                'exit_code': code}))
+        codes.append(code)
+        if as_json:
+            reports[name] = json.loads(out.getvalue())
+    worst = exception.most_urgent(codes)
+    if as_json:
+        data = {'databases': reports}
+        if args.name == 'check':
+            data['exit_code'] = worst
+        _print_json(data)
+    return worst
+
+
+class _LinePrefix(io.TextIOBase):
+    """A text stream that starts each line written to ``stream`` with
+    ``prefix``."""
+
+    def __init__(self, stream, prefix):
+        super().__init__()
+        self._stream = stream
+        self._prefix = prefix
+        self._at_line_start = True
+
+    @property
+    def encoding(self):
+        return getattr(self._stream, 'encoding', None)
+
+    def writable(self):
+        return True
+
+    def write(self, text):
+        pieces = []
+        for line in text.splitlines(keepends=True):
+            if self._at_line_start:
+                pieces.append(self._prefix)
+            pieces.append(line)
+            self._at_line_start = line.endswith(('\n', '\r'))
+        self._stream.write(''.join(pieces))
+        return len(text)
+
+    def flush(self):
+        self._stream.flush()
+
+
+class _CurrentStderr:
+    """Whatever ``sys.stderr`` is when a log line is written, so that log
+    lines get the ``[NAME] `` prefix of :func:`dispatch`."""
+
+    def write(self, text):
+        return sys.stderr.write(text)
+
+    def flush(self):
+        sys.stderr.flush()
 
 
 # -- the one place errors become exit codes --------------------------------
@@ -475,7 +663,7 @@ def _parse(conf, argv, default_config_files):
 def _version():
     from importlib import metadata
     try:
-        return metadata.version('enamel')
+        return metadata.version('enamel-sync')
     except metadata.PackageNotFoundError:
         return 'unknown'
 
@@ -483,7 +671,7 @@ def _version():
 def _setup_logging(debug):
     """Log to stderr; returns a function that undoes it (main may run
     more than once in one process, as in the tests)."""
-    handler = logging.StreamHandler(sys.stderr)
+    handler = logging.StreamHandler(_CurrentStderr())
     handler.setFormatter(logging.Formatter(
         '%(asctime)s %(levelname)s %(name)s %(message)s' if debug
         else '%(message)s'))
@@ -537,10 +725,7 @@ def main(argv=None, default_config_files=None):
         restore_logging = _setup_logging(conf.debug)
         previous = signal.signal(signal.SIGTERM, _terminate)
         try:
-            from enamel import migration
-            migrate = migration.Migration(conf)
-            args = conf.command
-            return COMMANDS[args.name](migrate, args) or exception.SUCCESS
+            return dispatch(conf, conf.command)
         finally:
             signal.signal(signal.SIGTERM, previous)
     except exception.EnamelSyncError as exc:

@@ -147,7 +147,7 @@ class BadInputTests:
 
     def server_driver(self):
         return {'mysql': 'mysql+pymysql',
-                'postgresql': 'postgresql+psycopg2'}.get(
+                'postgresql': 'postgresql+psycopg'}.get(
                     self.BACKEND, 'mysql+pymysql')
 
     def engine_rows(self):

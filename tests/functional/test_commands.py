@@ -61,6 +61,11 @@ class CommandTests:
         check = self.sync('check')
         self.assertEqual(0, check.code, check)
 
+    def test_debug_shows_alembic_running_each_revision(self):
+        result = self.assertSucceeded(self.sync('--debug', 'upgrade'))
+        self.assertIn(f'Running upgrade  -> {head()}', result.stderr)
+        self.assertIn(f'Upgraded to {head()}', result.stderr)
+
     def test_upgrade_again_changes_nothing(self):
         self.assertSucceeded(self.sync('upgrade'))
         result = self.assertSucceeded(self.sync('upgrade'))

@@ -14,10 +14,12 @@
 
 The race runs real ``enamel-sync upgrade`` processes over a synthetic
 history written into a scratch copy of the environment. The test holds the
-migration lock itself (with :func:`enamel.lock.migration_lock`, on a
-connection of its own) until every process has said that it waits, so the
+migration lock itself (with :func:`enamel.lock.migration_lock`, as another
+enamel-sync would) until every process has said that it waits, so the
 eight of them are guaranteed to overlap however slowly they start, and
-then lets them race for it.
+then lets them race for it. On a Galera cluster the processes are spread
+over the three nodes, and the race runs three times, each on a fresh
+database; through PgBouncer likewise three times.
 """
 
 import collections
@@ -27,6 +29,9 @@ import os
 import re
 import subprocess
 import threading
+import time
+
+import sqlalchemy as sa
 
 from enamel import heads_file
 from enamel import lock
@@ -38,6 +43,16 @@ PROCESSES = 8
 SYNTHETIC_REVISIONS = 40
 DEADLINE = 240  # seconds; a bound against hanging, not a speed target
 UPGRADED = re.compile(r'^Upgraded to (\S+) ')
+TOPOLOGY_RUNS = 3  # races in a row on Galera and PgBouncer
+INDEXED = 'c1c000000001'
+INDEX_BODY = """\
+    create('indexed')
+    op.execute("INSERT INTO indexed (id, name) VALUES (1, 'a'), (2, 'b')")"""
+CONCURRENT_INDEX_BODY = """\
+    # CREATE INDEX CONCURRENTLY cannot run inside a transaction.
+    with op.get_context().autocommit_block():
+        op.create_index('ix_indexed_name', 'indexed', ['name'],
+                        postgresql_concurrently=True)"""
 
 
 class Process:
@@ -49,16 +64,26 @@ class Process:
             args, cwd=cwd, env=env, text=True, stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         self.lines = []
+        self.times = []  # time.monotonic() when each line was read
         self.waiting = threading.Event()
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
 
     def _read(self):
         for line in self.popen.stderr:
+            self.times.append(time.monotonic())
             self.lines.append(line.rstrip('\n'))
             if line.startswith('Waiting up to'):
                 self.waiting.set()
         self.popen.stderr.close()
+
+    def first(self, prefix):
+        """When the first line starting with ``prefix`` was read (None:
+        never)."""
+        for when, line in zip(self.times, self.lines):
+            if line.startswith(prefix):
+                return when
+        return None
 
     def finish(self):
         code = self.popen.wait(timeout=DEADLINE)
@@ -86,9 +111,46 @@ class ConcurrencyTests:
     @contextlib.contextmanager
     def holding_the_lock(self):
         """Take the migration lock as another enamel-sync would."""
-        with self.engine.connect() as connection:
-            with lock.migration_lock(connection, 0):
-                yield
+        conf = self.load_conf()
+        conf.set_override('migration_lock_timeout', 0, group='database')
+        with lock.migration_lock(self.engine, conf):
+            yield
+
+    def start_waiting(self, count, env):
+        """Start ``count`` upgrades, spread over the ways in (the nodes of
+        a cluster), while holding the lock; return once each says that it
+        waits, the lock released."""
+        config_files = getattr(self, 'config_files', [self.config_file])
+        with self.holding_the_lock():
+            processes = [
+                self.start('upgrade', env=env,
+                           config_file=config_files[n % len(config_files)])
+                for n in range(count)]
+            for number, process in enumerate(processes):
+                self.assertTrue(
+                    process.waiting.wait(DEADLINE),
+                    f'process {number} never said that it waits: '
+                    f'{process.lines}')
+        return processes
+
+    def assert_nothing_left_locked(self, env):
+        """The lock row is free, no session holds a lock in the database,
+        and the next run neither waits nor has work to do."""
+        if self.BACKEND != 'sqlite':
+            self.assertIsNone(self.lock_row()['holder'])
+        if self.BACKEND == 'postgresql':
+            with self.engine.connect() as connection:
+                held = connection.execute(sa.text(
+                    'SELECT l.locktype, l.mode FROM pg_locks l JOIN '
+                    'pg_database d ON d.oid = l.database WHERE d.datname = '
+                    'current_database() AND l.pid <> pg_backend_pid()'
+                )).all()
+            self.assertEqual([], held)
+        started = time.monotonic()
+        result = self.assertSucceeded(self.sync_process('upgrade', env=env))
+        self.assertNotIn('Waiting', result.stderr)
+        self.assertIn('Nothing to do', result.stderr)
+        self.assertLess(time.monotonic() - started, 30, result)
 
     def test_eight_concurrent_upgrades_run_each_migration_once(self):
         env = self.scratch_environment()
@@ -104,15 +166,14 @@ class ConcurrencyTests:
             for n in range(1, SYNTHETIC_REVISIONS + 1)]
         # Compiled once here rather than by each of the eight processes.
         compileall.compile_dir(versions, quiet=1)
+        runs = TOPOLOGY_RUNS if self.TOPOLOGY else 1
+        for run in range(runs):
+            if run:
+                self.use_new_database()
+            self.race(env, head, expected)
 
-        with self.holding_the_lock():
-            processes = [self.start('upgrade', env=env)
-                         for _ in range(PROCESSES)]
-            for number, process in enumerate(processes):
-                self.assertTrue(
-                    process.waiting.wait(DEADLINE),
-                    f'process {number} never said that it waits: '
-                    f'{process.lines}')
+    def race(self, env, head, expected):
+        processes = self.start_waiting(PROCESSES, env)
         # All eight wait; the lock is free now and they race for it.
         codes = [process.finish() for process in processes]
         stderr = [process.lines for process in processes]
@@ -140,6 +201,38 @@ class ConcurrencyTests:
             {'alembic_version', 'tasks', 'task_items'} |
             synthetic.table_names(SYNTHETIC_REVISIONS),
             self.tables())
+        self.assert_nothing_left_locked(env)
+
+    def test_concurrent_upgrades_with_an_index_built_concurrently(self):
+        if self.BACKEND != 'postgresql':
+            self.skipTest('CREATE INDEX CONCURRENTLY is PostgreSQL\'s')
+        env = self.scratch_environment()
+        versions = os.path.join(self.workdir, 'scratch',
+                                'alembic_migrations', 'versions')
+        last = synthetic.write_history(versions, 3, test_commands.head())
+        synthetic.write_revision(
+            versions, INDEXED, last, 'a table to index', INDEX_BODY,
+            "    op.drop_table('indexed')", slug='indexed')
+        synthetic.write_revision(
+            versions, 'c1c000000002', INDEXED, 'index it concurrently',
+            CONCURRENT_INDEX_BODY,
+            "    op.drop_index('ix_indexed_name', table_name='indexed')",
+            slug='index_concurrently')
+        # The two that lose the race wait while the index is built.
+        processes = self.start_waiting(3, env)
+        codes = [process.finish() for process in processes]
+        stderr = [process.lines for process in processes]
+        self.assertEqual([0, 0, 0], codes, stderr)
+        applied = [match.group(1) for lines in stderr for line in lines
+                   for match in [UPGRADED.match(line)] if match]
+        self.assertEqual(1, applied.count('c1c000000002'), stderr)
+        self.assertEqual(['c1c000000002'], self.stored_version())
+        with self.engine.connect() as connection:
+            valid = connection.execute(sa.text(
+                'SELECT indisvalid FROM pg_index WHERE indexrelid = '
+                "'ix_indexed_name'::regclass")).scalar()
+        self.assertIs(True, valid)
+        self.assert_nothing_left_locked(env)
 
     def test_lock_timeout_gives_up_with_a_clear_error(self):
         config_file = self.write_config(self.url, name='timeout.conf',
@@ -185,4 +278,4 @@ class ConcurrencyTests:
                          self.tables())
 
 
-base.for_each_backend(ConcurrencyTests, globals())
+base.for_each_backend(ConcurrencyTests, globals(), topologies=True)

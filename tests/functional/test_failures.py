@@ -17,7 +17,10 @@ environment and runs the real ``enamel-sync`` console script on it. The
 kill tests stop the upgrade inside a revision that blocks: it announces
 itself on a FIFO the test listens to, then opens a second FIFO that nobody
 ever writes, so the test kills a process it knows to be midway without
-guessing a delay.
+guessing a delay. The kill tests run with a short lease
+(``migration_lock_lease``), after which the processes waiting behind a
+killed holder take the lock over; on SQLite the kernel frees the lock at
+once.
 """
 
 import os
@@ -30,8 +33,13 @@ import sqlalchemy as sa
 from tests import base
 from tests import synthetic
 from tests.functional import test_commands
+from tests.functional import test_concurrency
 
 DEADLINE = 120  # seconds; a bound against hanging, not a speed target
+LEASE = 3  # seconds, [database] migration_lock_lease of the kill tests
+# What a waiter may take beyond the lease to take over: its polls, and a
+# loaded two-core machine. A bound, not a measurement.
+TAKEOVER_SLACK = 4
 BEFORE_FAILURE = 5
 BEFORE_BLOCK = 20
 
@@ -153,6 +161,10 @@ class FailureTests(ScratchHistory):
 
 class KillTests(ScratchHistory):
 
+    DATABASE_OPTIONS = {'migration_lock_lease': LEASE}
+    # An enamel-sync whose stderr is read line by line as it comes.
+    start = test_concurrency.ConcurrencyTests.start
+
     def start_blocking_upgrade(self):
         """Start ``upgrade`` and return once it is inside the blocking
         revision, every synthetic revision before it applied."""
@@ -220,6 +232,42 @@ class KillTests(ScratchHistory):
         self.assert_version_matches_tables(last)
         self.assert_next_run_completes()
 
+    def test_sigkill_holder_is_taken_over_within_the_lease(self):
+        holder, last = self.start_blocking_upgrade()
+        config_files = getattr(self, 'config_files', [self.config_file])
+        # Two more, on the other nodes of a cluster, wait behind it.
+        waiters = [
+            self.start('upgrade', env=self.env,
+                       config_file=config_files[(n + 1) % len(config_files)])
+            for n in range(2)]
+        for number, process in enumerate(waiters):
+            self.assertTrue(process.waiting.wait(DEADLINE),
+                            f'waiter {number} never said that it waits: '
+                            f'{process.lines}')
+        killed = time.monotonic()
+        holder.kill()
+        holder.communicate(timeout=DEADLINE)
+        codes = [process.finish() for process in waiters]
+        stderr = [process.lines for process in waiters]
+        self.assertEqual([0, 0], codes, stderr)
+        workers = [p for p in waiters if p.first('Upgraded to')]
+        self.assertEqual(1, len(workers), stderr)
+        worker = workers[0]
+        self.assertIn(f'Upgraded to {AFTER_BLOCKING}',
+                      ' '.join(worker.lines))
+        if self.BACKEND == 'sqlite':
+            took_over = worker.first('Upgraded to')
+            bound = TAKEOVER_SLACK
+        else:
+            took_over = worker.first('Took over the migration lock')
+            self.assertIsNotNone(took_over, worker.lines)
+            bound = LEASE + TAKEOVER_SLACK
+        self.assertLess(took_over - killed, bound, worker.lines)
+        self.assertEqual([AFTER_BLOCKING], self.stored_version())
+        self.assertEqual(
+            self.tables_at(BEFORE_BLOCK, 'blocked', 'after_blocked'),
+            self.tables())
+
     def test_sigkill_midway_leaves_a_true_version(self):
         process, last = self.start_blocking_upgrade()
         process.kill()
@@ -230,5 +278,5 @@ class KillTests(ScratchHistory):
         self.assert_next_run_completes()
 
 
-base.for_each_backend(FailureTests, globals())
-base.for_each_backend(KillTests, globals())
+base.for_each_backend(FailureTests, globals(), topologies=True)
+base.for_each_backend(KillTests, globals(), topologies=True)

@@ -19,13 +19,18 @@ Each case runs on SQLite, MariaDB/MySQL and PostgreSQL
 
 import datetime
 import os
+import re
 import subprocess
 import sys
 
 from oslo_db.sqlalchemy import test_migrations
 import sqlalchemy as sa
 
+from enamel import api_models
+from enamel import conf as enamel_conf
 from enamel import environment
+from enamel import lock
+from enamel import migration
 from enamel import models
 from tests import base
 from tests import synthetic
@@ -69,6 +74,33 @@ class ModelsMatchMigrationsTests(test_migrations.ModelsMigrationsSync):
 
 
 base.for_each_backend(ModelsMatchMigrationsTests, globals())
+
+
+class ApiModelsMatchMigrationsTests(ModelsMatchMigrationsTests):
+    """The same for the API database: its revisions build its models."""
+
+    def get_metadata(self):
+        return api_models.Base.metadata
+
+    def api_migration(self):
+        conf = enamel_conf.load(['--config-file', self.config_file],
+                                default_config_files=[])
+        return migration.Migration(conf, engine=self.engine, database='api')
+
+    def db_sync(self, engine):
+        self.api_migration().upgrade('head')
+
+    def test_primary_keys_match_models(self):
+        self.api_migration().upgrade('head')
+        inspector = sa.inspect(self.engine)
+        for table in api_models.Base.metadata.sorted_tables:
+            reflected = inspector.get_pk_constraint(table.name)
+            self.assertEqual(
+                [c.name for c in table.primary_key.columns],
+                reflected['constrained_columns'])
+
+
+base.for_each_backend(ApiModelsMatchMigrationsTests, globals())
 
 
 class WalkVersionsTests(walker.WalkVersionsMixin):
@@ -233,25 +265,38 @@ class MismatchIsCaughtTest(base.TestCase):
     CLASSES = [f'ModelsMatchMigrations{name}'
                for name in ('SQLite', 'MySQL', 'PostgreSQL')]
 
-    def run_sync_tests(self, env, classes):
-        """Run the models-vs-migrations tests in a child Python that
-        imports the scratch copies of enamel and alembic_migrations."""
+    def run_sync_test(self, env, cls):
+        """Run one engine's models-vs-migrations test in a child Python
+        that imports the scratch copies of enamel and alembic_migrations.
+
+        :returns: ``(outcome, detail)``: outcome is ``'ok'``, ``'skipped'``
+            (detail: the reason, one line) or ``'failed'`` (detail: the
+            child's output).
+        """
         scratch = env['PYTHONPATH']
-        names = [f'{__name__}.{cls}.test_models_sync' for cls in classes]
+        name = f'{__name__}.{cls}.test_models_sync'
         # The child's working directory comes first on its path, so it is
         # the scratch directory; the repository provides the tests.
         child_env = dict(os.environ,
                          PYTHONPATH=os.pathsep.join([scratch,
                                                      base.REPO_ROOT]))
-        return subprocess.run(
-            [sys.executable, '-m', 'testtools.run'] + names,
+        # unittest's runner, unlike testtools', reports skips and their
+        # reasons in its summary.
+        result = subprocess.run(
+            [sys.executable, '-m', 'unittest', '-v', name],
             cwd=scratch, env=child_env, text=True, stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=300)
+        skipped = re.search(r"\.\.\. skipped '(.*)'$", result.stdout,
+                            re.MULTILINE)
+        if result.returncode == 0 and skipped:
+            return 'skipped', skipped.group(1)
+        return ('ok' if result.returncode == 0 else 'failed',
+                result.stdout)
 
     def test_model_change_without_migration_fails_on_every_engine(self):
         env = self.scratch_environment('enamel')
-        control = self.run_sync_tests(env, self.CLASSES[:1])
-        self.assertEqual(0, control.returncode, control.stdout)
+        outcome, detail = self.run_sync_test(env, self.CLASSES[0])
+        self.assertEqual('ok', outcome, detail)
 
         path = os.path.join(env['PYTHONPATH'], 'enamel', 'models.py')
         with open(path) as f:
@@ -262,25 +307,28 @@ class MismatchIsCaughtTest(base.TestCase):
             f.write(source.replace(
                 anchor, anchor + "        sa.Index(None, 'user_id'),\n"))
 
-        result = self.run_sync_tests(env, self.CLASSES)
-        if 'skipped=' in result.stdout and not base.UNDER_CI:
-            self.skipTest('a database server is not available')
-        self.assertNotEqual(0, result.returncode, result.stdout)
-        self.assertIn('FAILED (failures=3)', result.stdout)
+        unavailable = []
         for cls in self.CLASSES:
-            # Each engine's failure names the difference.
-            header = f'FAIL: {__name__}.{cls}.test_models_sync'
-            self.assertIn(header, result.stdout)
-            report = result.stdout.split(header, 1)[1].split('FAIL: ')[0]
+            outcome, detail = self.run_sync_test(env, cls)
+            if outcome == 'skipped':
+                # Only where a server is missing and CI is unset: under CI
+                # the child fails instead, and so does this test.
+                unavailable.append(detail)
+                continue
+            self.assertEqual('failed', outcome, f'{cls}: {detail}')
             self.assertIn("Models and migration scripts aren't in sync",
-                          report)
-            self.assertIn("'add_index'", report)
-            self.assertIn('ix_tasks_user_id', report)
+                          detail, cls)
+            self.assertIn("'add_index'", detail, cls)
+            self.assertIn('ix_tasks_user_id', detail, cls)
+        if unavailable:
+            self.skipTest('; '.join(unavailable))
 
 
 def _tables(engine):
     with engine.connect() as connection:
-        return sorted(sa.inspect(connection).get_table_names())
+        # The migration lock's table is no revision's.
+        return sorted(t for t in sa.inspect(connection).get_table_names()
+                      if t != lock.LOCK_TABLE)
 
 
 def _table(engine, name):

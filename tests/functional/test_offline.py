@@ -18,9 +18,19 @@ import json
 import os
 import subprocess
 
+import alembic
+
 from enamel import models
 from tests import base
 from tests.functional import test_commands
+
+
+def tables_after_offline_downgrade_to_base():
+    """What the SQL of ``downgrade --sql head:base`` leaves behind: the
+    (empty) version table from alembic 1.19 on; before, alembic's SQL ended
+    by dropping it too."""
+    version = tuple(int(part) for part in alembic.__version__.split('.')[:2])
+    return {'alembic_version'} if version >= (1, 19) else set()
 
 
 class OfflineTests:
@@ -65,7 +75,8 @@ class OfflineTests:
     def test_downgrade_sql_range_empties_it_again(self):
         self.client(self.offline('upgrade', 'base:head'))
         self.client(self.offline('downgrade', 'head:base'))
-        self.assertEqual({'alembic_version'}, self.tables())
+        self.assertEqual(tables_after_offline_downgrade_to_base(),
+                         self.tables())
         code, report = self.check()
         self.assertEqual(3, code, report)
         self.assertEqual([], report['current'])

@@ -120,7 +120,8 @@ RUN_MIGRATIONS_KW = ('context.run_migrations()',
                      'context.run_migrations(marker="from-env")')
 
 
-class ParityTests:
+class ParityCase:
+    """Runs the same commands through plain alembic and enamel-sync."""
 
     def scratch(self, revisions, *patches):
         """A scratch environment with ``revisions`` ([(id, body)], each
@@ -232,7 +233,8 @@ class ParityTests:
             with self.engine.begin() as connection:
                 connection.execute(sa.text('DROP TABLE half_done'))
 
-    # -- the cases ---------------------------------------------------------
+
+class ParityTests(ParityCase):
 
     def test_autocommit_block_then_a_failure_then_the_fixed_rerun(self):
         self.scratch([('a0000001', LOG_TABLE),
@@ -378,3 +380,34 @@ class ParityTests:
 
 
 base.for_each_backend(ParityTests, globals())
+
+
+class ConcurrentIndexParityTest(base.PostgreSQLBackend, ParityCase,
+                                base.TestCase):
+    """Three enamel-sync upgrades at once, one revision building an index
+    CONCURRENTLY, end where one plain alembic upgrade ends (plain alembic
+    has no lock: it runs alone)."""
+
+    def test_three_concurrent_upgrades_end_as_one_alembic_upgrade(self):
+        self.scratch([('g0000001', LOG_TABLE),
+                      ('g0000002', INDEX_BUILT_OUTSIDE_A_TRANSACTION),
+                      ('g0000003', PLAIN.format(table='third'))])
+        self.assertTrue(self.alembic('upgrade', 'head'))
+        plain = self.outcome(True)
+        self.empty_database()
+
+        processes = [self.sync_process('upgrade', env=self.env, wait=False)
+                     for _ in range(3)]
+        results = [p.communicate(timeout=DEADLINE) for p in processes]
+
+        for process, (stdout, stderr) in zip(processes, results):
+            self.assertEqual(0, process.returncode, stderr)
+        self.assertEqual(plain, self.outcome(True))
+        applied = sum(stderr.count('Upgraded to g0000002')
+                      for _, stderr in results)
+        self.assertEqual(1, applied)
+        with self.engine.connect() as connection:
+            valid = connection.execute(sa.text(
+                "SELECT indisvalid FROM pg_index WHERE indexrelid = "
+                "'ix_indexed_x'::regclass")).scalar()
+        self.assertTrue(valid)

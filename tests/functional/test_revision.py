@@ -181,7 +181,7 @@ class RevisionLocationTest(base.SQLiteBackend, base.TestCase):
         env = self.scratch_environment()
         sa.MetaData().create_all(self.engine)
         with self.engine.begin() as connection:
-            connection.execute(sa.text('CREATE TABLE legacy (id INTEGER)'))
+            connection.execute(sa.text('CREATE TABLE tasks (id INTEGER)'))
         result = self.sync_process('revision', '-m', 'x', '--autogenerate',
                                    env=env)
         self.assertEqual(6, result.code, result)

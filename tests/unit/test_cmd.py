@@ -61,7 +61,7 @@ class CommandLineTest(base.SQLiteBackend, base.TestCase):
         self.assertUsageError(self.sync(), 'enamel-sync --help')
 
     def test_unknown_command_is_usage_error(self):
-        self.assertUsageError(self.sync('migrate'), "invalid choice")
+        self.assertUsageError(self.sync('frobnicate'), "invalid choice")
 
     def test_unknown_option_is_usage_error(self):
         self.assertUsageError(self.sync('upgrade', '--fast'), '--fast')
@@ -160,7 +160,7 @@ class CommandLineTest(base.SQLiteBackend, base.TestCase):
 
     def test_error_is_one_line_without_traceback(self):
         config_file = self.write_config(
-            'postgresql+psycopg2://enamel:s3cret@127.0.0.1:1/nowhere',
+            'postgresql+psycopg://enamel:s3cret@127.0.0.1:1/nowhere',
             name='unreachable.conf', connect_timeout=1)
         result = self.sync('version', config_file=config_file)
         self.assertEqual(1, result.code, result)

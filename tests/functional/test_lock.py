@@ -1,0 +1,102 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
+"""The migration lock object itself, on every engine and topology: its
+fencing check, taking over a dead holder's lease, and the design it says
+it uses. The lease row is changed by hand here, as a second holder would
+change it."""
+
+import logging
+import time
+
+import fixtures
+import sqlalchemy as sa
+
+from enamel import exception
+from enamel import lock
+from tests import base
+
+
+class LockTests:
+
+    def conf(self, **options):
+        conf = self.load_conf()
+        for name, value in options.items():
+            conf.set_override(name, value, group='database')
+        return conf
+
+    def set_row(self, **values):
+        assignments = ', '.join(f'{k} = :{k}' for k in values)
+        with self.engine.begin() as connection:
+            connection.execute(sa.text(
+                f'UPDATE {lock.LOCK_TABLE} SET {assignments} WHERE id = 1'),
+                values)
+
+    def test_check_passes_while_held_and_the_row_is_freed(self):
+        with lock.migration_lock(self.engine, self.conf()) as held:
+            with self.engine.connect() as connection:
+                with connection.begin():
+                    held.check(connection)
+        if self.BACKEND != 'sqlite':
+            row = self.lock_row()
+            self.assertIsNone(row['holder'])
+            self.assertEqual(1, row['token'])
+
+    def test_check_refuses_once_another_process_holds_the_lease(self):
+        if self.BACKEND == 'sqlite':
+            self.skipTest('the flock cannot be lost while the process lives')
+        with self.assertRaises(exception.LockLost) as caught:
+            with lock.migration_lock(self.engine, self.conf()) as held:
+                self.set_row(holder='another:1', token=held.token + 1)
+                with self.engine.connect() as connection:
+                    with connection.begin():
+                        held.check(connection)
+        self.assertIn('lost the migration lock', str(caught.exception))
+        self.assertIn('now held by another:1', str(caught.exception))
+        # The other holder's lease is left alone.
+        self.assertEqual('another:1', self.lock_row()['holder'])
+
+    def test_a_dead_holder_is_taken_over_after_the_lease(self):
+        if self.BACKEND == 'sqlite':
+            self.skipTest('the kernel frees a dead process\'s flock')
+        with lock.migration_lock(self.engine, self.conf()):
+            pass  # creates the table and its row
+        self.set_row(holder='dead:1', token=5, heartbeat=7)
+        logs = self.useFixture(fixtures.FakeLogger(
+            name='enamel.lock', level=logging.INFO))
+        started = time.monotonic()
+        with lock.migration_lock(
+                self.engine, self.conf(migration_lock_lease=1)) as held:
+            waited = time.monotonic() - started
+            self.assertEqual(6, held.token)
+        # Never before the lease: a live holder renews within it.
+        self.assertGreaterEqual(waited, 1)
+        self.assertIn('Took over the migration lock from dead:1', logs.output)
+        self.assertIn('Waiting up to 300s for the migration lock held by '
+                      'another enamel-sync process (dead:1)', logs.output)
+        self.assertIsNone(self.lock_row()['holder'])
+
+    def test_the_lock_design_is_named_at_debug(self):
+        logs = self.useFixture(fixtures.FakeLogger(
+            name='enamel.lock', level=logging.DEBUG))
+        with lock.migration_lock(self.engine, self.conf()):
+            pass
+        expected = {
+            'sqlite': 'flock on',
+            'mysql': ('Galera node (wsrep_on=ON)' if self.TOPOLOGY
+                      else 'MySQL/MariaDB server without wsrep'),
+            'postgresql': 'transaction-pooling PgBouncer',
+        }[self.BACKEND]
+        self.assertIn(expected, logs.output)
+
+
+base.for_each_backend(LockTests, globals(), topologies=True)
