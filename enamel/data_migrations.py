@@ -60,6 +60,8 @@ DEFAULT_BATCH_SIZE = 1000
 CONFLICT_RETRIES = 10
 CONFLICT_CODES = {1213, 1205, '40P01', '40001'}
 SQLITE_BUSY = 5
+# Batches in a row that change nothing before a migration counts as stuck.
+STALLED_BATCHES = 3
 
 
 @dataclasses.dataclass
@@ -177,6 +179,7 @@ def run(connection, migrations, max_count=None,
         outcomes.append(outcome)
         try:
             outcome.left = migration.count(connection)
+            stalled = 0
             while outcome.left and (budget is None or budget > 0):
                 limit = batch_size if budget is None else min(
                     batch_size, budget)
@@ -185,10 +188,12 @@ def run(connection, migrations, max_count=None,
                 outcome.done += done
                 if budget is not None:
                     budget -= done
-                # Nothing done and nothing less left: stuck (rows the
-                # function cannot move); another runner doing the rows
-                # makes ``left`` drop, and the loop goes on.
-                if not done and outcome.left >= before:
+                # A batch that did nothing while nothing less is left lost
+                # its rows to another runner (which commits between our
+                # SELECT and UPDATE) or is stuck on rows it cannot move;
+                # only several in a row mean stuck.
+                stalled = 0 if done or outcome.left < before else stalled + 1
+                if stalled == STALLED_BATCHES:
                     break
         except exception.DataMigrationFailed as exc:
             outcome.error = str(exc)
