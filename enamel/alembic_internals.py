@@ -32,6 +32,8 @@ USED = {
     'ScriptDirectory._stamp_revs': 'alembic.command.stamp',
     'MigrationContext.on_version_apply_callbacks':
         'MigrationContext.run_migrations',
+    'Operations._install_proxy': 'Operations.context',
+    'Operations._remove_proxy': 'Operations.context',
 }
 
 
@@ -87,6 +89,18 @@ def add_version_callback(context, callback):
     """
     context.on_version_apply_callbacks = (
         tuple(context.on_version_apply_callbacks) + (callback,))
+
+
+@contextlib.contextmanager
+def operations_proxy(operations):
+    """Make ``alembic.op`` call ``operations`` (an ``Operations``
+    instance) inside the block, as ``Operations.context`` does for the one
+    it creates (``enamel.lint`` hands it a recording one)."""
+    operations._install_proxy()
+    try:
+        yield operations
+    finally:
+        operations._remove_proxy()
 
 
 @contextlib.contextmanager

@@ -22,6 +22,7 @@ guide ("Adding a migration").
 """
 
 from enamel import exception
+from enamel import phases
 
 
 def process_revision_directives(context, revision, directives):
@@ -50,6 +51,8 @@ def process_revision_directives(context, revision, directives):
     drop_foreign_keys_before_indexes(script)
     drop_tables_with_their_indexes(script)
     add_enum_types(script, context.opts.get('target_metadata'))
+    # Last: one revision per phase of a rolling upgrade.
+    phases.split_directives(context, revision, directives)
 
 
 def _autogenerate(context):

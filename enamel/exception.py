@@ -27,6 +27,14 @@ UNVERSIONED = 6
 # From the rolling-upgrade check: data migrations left, contract pending.
 DATA_MIGRATIONS_PENDING = 7
 CONTRACT_PENDING = 8
+# upgrade --contract refused (expand pending or data migrations have rows
+# left), and lint findings without a written reason.
+CONTRACT_REFUSED = 9
+LINT_FINDINGS = 10
+# online-data-migrations: 0 nothing left, 1 rows left (run it again), 2 a
+# data migration failed while the others still ran.
+ROWS_LEFT = 1
+DATA_MIGRATION_FAILED = 2
 
 # The order in which ``check`` over several databases picks its exit code:
 # what needs a human first. An error (1, 2) hides every state; a database
@@ -115,3 +123,14 @@ class SchemaMismatch(EnamelSyncError):
     def __init__(self, message, differences=()):
         super().__init__(message)
         self.differences = list(differences)
+
+
+class DataMigrationFailed(EnamelSyncError):
+    """An online data migration failed (``upgrade`` without a phase)."""
+
+
+class ContractRefused(EnamelSyncError):
+    """``upgrade --contract`` while expand revisions are pending or data
+    migrations have rows left; nothing was changed."""
+
+    exit_code = CONTRACT_REFUSED

@@ -52,12 +52,14 @@ import sys
 import sqlalchemy as sa
 
 from enamel import alembic_internals
+from enamel import data_migrations
 from enamel import databases
 from enamel import db
 from enamel import environment
 from enamel import exception
 from enamel import heads_file
 from enamel import lock
+from enamel import phases
 from enamel import runner
 from enamel import sql_files as sql_revisions
 from enamel import state
@@ -205,6 +207,8 @@ class Migration:
         """
         if sql:
             return self._offline('upgrade', revision, tag=tag)
+        if revision in ('head', 'heads') and self._branched():
+            return self._upgrade_phases(tag)
         recorded = self._recorded_heads(revision)
         if recorded is None:
             self._preload()
@@ -267,6 +271,137 @@ class Migration:
                        self.script, connection,
                        alembic_internals.stamp_steps, revision, tag=tag,
                        lock=held, purge=purge)
+
+    # -- rolling upgrades (see enamel.phases) -----------------------------
+
+    def upgrade_expand(self, sql=False, tag=None):
+        """Apply the expand phase only (``expand@head``): the revisions
+        that are safe while the previous release runs.
+
+        :param sql: write the SQL to stdout instead of running it.
+        :param tag: passed to env.py.
+        :raises exception.MigrationFailed: a revision failed.
+        """
+        return self.upgrade(phases.target(self.script, phases.EXPAND),
+                            sql=sql, tag=tag)
+
+    def online_data_migrations(self, max_count=None,
+                               batch_size=data_migrations.DEFAULT_BATCH_SIZE):
+        """Run the open data migrations in batches, each batch committed
+        (see :mod:`enamel.data_migrations`); no migration lock is held.
+
+        :param max_count: the most rows to change in this run; None:
+            until nothing is left.
+        :param batch_size: the most rows per transaction.
+        :returns: a :class:`enamel.data_migrations.Report`, whose
+            ``exit_code`` is 0 (done), 1 (rows left) or 2 (one failed).
+        """
+        with self._connect() as connection:
+            current = state.guard(
+                state.read(connection, database=self.database), self.script)
+            return data_migrations.run(
+                connection,
+                data_migrations.open_migrations(self.script, current),
+                max_count=max_count, batch_size=batch_size)
+
+    def upgrade_contract(self, sql=False, tag=None):
+        """Apply the contract phase (``contract@head``), under the
+        migration lock, only when nothing else is pending.
+
+        :param sql: write the SQL to stdout instead of running it (no
+            database is read, so nothing is verified).
+        :param tag: passed to env.py.
+        :raises exception.ContractRefused: expand revisions are pending
+            or data migrations have rows left; nothing was changed.
+        :raises exception.MigrationFailed: a revision failed.
+        """
+        target = phases.target(self.script, phases.CONTRACT)
+        if target is None:
+            if not sql:
+                runner.LOG.info('Nothing to do: the revisions have no '
+                                'contract branch')
+            return
+        if sql:
+            return self._offline('upgrade', target, tag=tag)
+        with self._locked() as (connection, held):
+            current = state.guard(
+                state.read(connection, database=self.database), self.script)
+            pending = phases.pending(connection, self.script, current)
+            if pending.expand:
+                raise exception.ContractRefused(
+                    f'contract refused: {len(pending.expand)} expand '
+                    f'revision(s) pending ({", ".join(pending.expand)}); '
+                    'run "enamel-sync upgrade --expand" first; nothing '
+                    'was changed')
+            left = {n: c for n, c in pending.data_migrations.items() if c}
+            if left:
+                raise exception.ContractRefused(
+                    'contract refused: data migrations have rows left (' +
+                    ', '.join(f'{n}: {c}' for n, c in left.items()) +
+                    '); run "enamel-sync online-data-migrations" until it '
+                    'exits 0; nothing was changed')
+            self._migrate(connection, held, alembic_internals.upgrade_steps,
+                          target, tag)
+
+    def revision_in_phase(self, phase, message, depends_on=None, **kw):
+        """Create a revision on the ``expand`` or ``contract`` branch.
+
+        The first time, the two branches are created: an empty root
+        revision for each, both revising the current head, so that a
+        database at that head moves into the layout with ``upgrade``.
+        A contract revision without ``depends_on`` depends on the expand
+        branch's head, the revision it is assumed to complete.
+
+        :param phase: ``'expand'`` or ``'contract'``.
+        :param message: see :meth:`revision`; further keywords too.
+        :returns: the new ``alembic.script.Script``.
+        :raises exception.UsageError: see :meth:`revision`; or the
+            history has several heads and no branches.
+        """
+        if not phases.branched(self.script):
+            self._create_branches(message, kw.get('version_path'))
+        if phase == phases.CONTRACT and not depends_on:
+            depends_on = [self.script.get_revision(
+                f'{phases.EXPAND}@head').revision]
+        return self.revision(message, head=f'{phase}@head',
+                             depends_on=depends_on, **kw)
+
+    def _create_branches(self, message, version_path):
+        _require_message(message, 'revision')
+        heads = self.script.get_heads()
+        if len(heads) != 1:
+            raise exception.UsageError(
+                'cannot start the expand and contract branches on several '
+                f'heads ({", ".join(heads)}); merge them first')
+        expand = self.revision(
+            'expand branch root', head=heads[0],
+            branch_label=phases.EXPAND, version_path=version_path)
+        self.revision(
+            'contract branch root', head=heads[0], splice=True,
+            branch_label=phases.CONTRACT, version_path=version_path,
+            depends_on=[expand.revision])
+
+    def _branched(self):
+        """Is the history in expand and contract branches? A single
+        recorded head answers no without loading a revision file."""
+        recorded = self._recorded_heads('heads')
+        if recorded is not None and len(recorded) == 1:
+            return False
+        return phases.branched(self.script)
+
+    def _upgrade_phases(self, tag):
+        """``upgrade`` of a branched history: expand, every data
+        migration until done, contract."""
+        self.upgrade_expand(tag=tag)
+        report = self.online_data_migrations()
+        stuck = [o for o in report.outcomes if o.error or o.left]
+        if stuck:
+            raise exception.DataMigrationFailed(
+                'data migration(s) ' + ', '.join(
+                    f'{o.name} ({o.error or f"{o.left} rows left"})'
+                    for o in stuck) +
+                '; the expand phase is applied, the contract phase is not')
+        self.upgrade_contract(tag=tag)
 
     def _migrate(self, connection, held, plan, revision, tag):
         """Guard, plan ahead (a bad revision is a usage error before

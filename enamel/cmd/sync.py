@@ -22,6 +22,7 @@ line then starts with ``[NAME] ``, and JSON output has one entry per
 database. With one database the output is exactly as it always was.
 """
 
+import argparse
 import contextlib
 import io
 import json
@@ -91,7 +92,7 @@ def _revision_file_args(parser):
 ONE_DATABASE = frozenset(('revision', 'migrate', 'merge', 'show', 'edit'))
 # Commands that read only the revision files: --database names any
 # database, configured or not.
-SCRIPTS_ONLY = frozenset(('heads', 'branches', 'history'))
+SCRIPTS_ONLY = frozenset(('heads', 'branches', 'history', 'lint'))
 # Commands that run env.py, which reads -x.
 RUN_ENV = frozenset(('upgrade', 'downgrade', 'stamp', 'current',
                      'revision', 'migrate'))
@@ -120,9 +121,41 @@ def _database_args(subparsers):
 
 def add_command_parsers(subparsers):
     """Declare the sub-commands; alembic's names and options."""
-    p = subparsers.add_parser('upgrade', help='upgrade to a later revision')
+    p = subparsers.add_parser(
+        'upgrade', help='upgrade to a later revision; without REVISION, '
+                        'expand, online data migrations and contract in '
+                        'that order')
     _revision_args(p, default='head')
     _sql_args(p)
+    _phase_args(p, 'apply only the expand branch (expand@head): safe '
+                   'while the previous release runs',
+                'apply only the contract branch (contract@head); refused '
+                'with exit 9, changing nothing, while expand revisions are '
+                'pending or data migrations have rows left')
+
+    p = subparsers.add_parser(
+        'online-data-migrations',
+        help='run the open online data migrations in batches; exit 0 '
+             'nothing left, 1 rows left (run again), 2 a migration failed')
+    p.add_argument('--max-count', type=_positive, metavar='N',
+                   help='change at most N rows in this run (default: '
+                        'until nothing is left)')
+    p.add_argument('--batch-size', type=_positive, metavar='N',
+                   default=1000,
+                   help='rows per committed batch (default 1000)')
+    _format_arg(p)
+
+    p = subparsers.add_parser(
+        'lint', help='check that expand revisions only add and contract '
+                     'revisions only remove, and flag per-engine hazards; '
+                     'exit 0 clean, 10 findings')
+    p.add_argument('revisions', nargs='*', metavar='REVISION',
+                   help='revisions to lint (default: all)')
+    p.add_argument('--dialect', action='append',
+                   choices=('sqlite', 'mysql', 'postgresql'),
+                   help='engine whose hazards to report (repeatable; '
+                        'default: all three)')
+    _format_arg(p)
 
     p = subparsers.add_parser('downgrade', help='revert to an earlier '
                                                 'revision')
@@ -159,6 +192,10 @@ def add_command_parsers(subparsers):
     p.add_argument('--sql-files', action='store_true',
                    help='scaffold a revision that runs <file>_upgrade.sql '
                         'and <file>_downgrade.sql kept beside it')
+    _phase_args(p, 'write the revision on the expand branch (created '
+                   'with the contract branch the first time)',
+                'write the revision on the contract branch; it depends on '
+                'the expand head unless --depends-on is given')
 
     p = subparsers.add_parser(
         'migrate', help='create a new revision file from the differences '
@@ -198,8 +235,10 @@ def add_command_parsers(subparsers):
 
     p = subparsers.add_parser(
         'check', help='report the database state as an exit code: 0 at '
-                      'head and matching the models, 3 upgrade pending, '
-                      '4 schema differs, 5 unknown revision, 6 unversioned')
+                      'head and matching the models, 3 upgrade (expand) '
+                      'pending, 4 schema differs, 5 unknown revision, 6 '
+                      'unversioned, 7 data migrations have rows left, 8 '
+                      'only contract pending')
     _format_arg(p)
 
     subparsers.add_parser('schema-dump', help='print the live database\'s '
@@ -215,6 +254,25 @@ def add_command_parsers(subparsers):
                         'databases, each with its own revisions')
 
     _database_args(subparsers)
+
+
+def _phase_args(parser, expand_help, contract_help):
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument('--expand', action='store_const', const='expand',
+                       dest='phase', help=expand_help)
+    group.add_argument('--contract', action='store_const', const='contract',
+                       dest='phase', help=contract_help)
+
+
+def _positive(value):
+    try:
+        number = int(value)
+    except ValueError:
+        number = 0
+    if number < 1:
+        raise argparse.ArgumentTypeError(
+            f'{value!r} is not a positive integer')
+    return number
 
 
 def register_cli_opts(conf):
@@ -258,7 +316,39 @@ def _script_dict(script, current=()):
 # -- the commands: each a thin call into the migration API ---------------
 
 def do_upgrade(migrate, args):
-    migrate.upgrade(_revision(args), sql=args.sql, tag=args.tag)
+    if args.phase is None:
+        migrate.upgrade(_revision(args), sql=args.sql, tag=args.tag)
+        return
+    if args.revision_arg or args.revision_opt:
+        raise exception.UsageError(
+            f'--{args.phase} picks the target itself; give no revision')
+    if args.phase == 'expand':
+        migrate.upgrade_expand(sql=args.sql, tag=args.tag)
+    else:
+        migrate.upgrade_contract(sql=args.sql, tag=args.tag)
+
+
+def do_online_data_migrations(migrate, args):
+    report = migrate.online_data_migrations(max_count=args.max_count,
+                                            batch_size=args.batch_size)
+    if args.format == 'json':
+        _print_json(report.as_dict())
+    elif not report.outcomes:
+        LOG.info('No open data migration')
+    return report.exit_code
+
+
+def do_lint(migrate, args):
+    from enamel import lint
+    report = lint.lint(migrate.script, args.revisions or None,
+                       dialects=args.dialect or lint.DIALECTS)
+    if args.format == 'json':
+        _print_json(report.as_dict())
+    else:
+        for finding in report.findings:
+            print(finding.describe())
+        print(report.summary())
+    return report.exit_code
 
 
 def do_downgrade(migrate, args):
@@ -291,17 +381,36 @@ def do_current(migrate, args):
 
 
 def do_revision(migrate, args):
+    if getattr(args, 'phase', None) is not None:
+        if args.head != 'head' or args.branch_label or args.splice:
+            raise exception.UsageError(
+                f'--{args.phase} places the revision itself; it cannot be '
+                'combined with --head, --splice or --branch-label')
+        script = migrate.revision_in_phase(
+            args.phase, args.message, autogenerate=args.autogenerate,
+            version_path=args.version_path, rev_id=args.rev_id,
+            depends_on=args.depends_on, sql_files=args.sql_files)
+        _print_paths(script)
+        return
     script = migrate.revision(
         args.message, autogenerate=getattr(args, 'autogenerate', True),
         head=args.head, splice=args.splice, branch_label=args.branch_label,
         version_path=args.version_path, rev_id=args.rev_id,
         depends_on=args.depends_on,
         sql_files=getattr(args, 'sql_files', False))
-    if script is None:
+    _print_paths(script)
+
+
+def _print_paths(scripts):
+    """Print the path of each new revision file: alembic returns a list
+    when a revision was split (expand, contract), None when autogenerate
+    found no change."""
+    if scripts is None:
         LOG.info('No changes detected: the models match the database; '
                  'no revision written')
         return
-    print(script.path)
+    for script in scripts if isinstance(scripts, list) else [scripts]:
+        print(script.path)
 
 
 def do_merge(migrate, args):
@@ -366,12 +475,24 @@ def do_check(migrate, args):
                                 'this code does not know',
             'unversioned': 'the database has tables but no version table: '
                            'adopt it with "enamel-sync stamp --verify head"',
+            'data_migrations_pending': 'online data migrations have rows '
+                                       'left: run "enamel-sync '
+                                       'online-data-migrations"',
+            'contract_pending': 'only the contract phase is pending: run '
+                                '"enamel-sync upgrade --contract" once '
+                                'every service runs this release',
         }
         print(messages[result.state].format(
             current=', '.join(result.current) or 'base (empty)',
             heads=', '.join(result.heads)))
         for difference in result.differences:
             print(f'  {difference}')
+        for phase in ('expand', 'contract'):
+            if result.phases[phase]:
+                print(f'  {phase} pending: '
+                      f'{", ".join(result.phases[phase])}')
+        for name, left in result.phases['data_migrations'].items():
+            print(f'  data migration {name}: {left} rows left')
     return result.exit_code
 
 
@@ -400,6 +521,8 @@ COMMANDS = {
     'show': do_show,
     'edit': do_edit,
     'check': do_check,
+    'online-data-migrations': do_online_data_migrations,
+    'lint': do_lint,
     'schema-dump': do_schema_dump,
     'init': do_init,
 }

@@ -24,7 +24,7 @@ from enamel import models
 from tests import base
 
 CHECK_KEYS = {'state', 'current', 'heads', 'pending', 'differences',
-              'exit_code'}
+              'phases', 'exit_code'}
 SCRIPT_KEYS = {'revision', 'down_revisions', 'branch_labels', 'message',
                'is_head', 'is_current'}
 
@@ -236,7 +236,9 @@ class CommandTests:
         report = self.check()
         self.assertEqual(
             {'state': 'at_head', 'current': [head()], 'heads': [head()],
-             'pending': [], 'differences': [], 'exit_code': 0}, report)
+             'pending': [], 'differences': [], 'exit_code': 0,
+             'phases': {'expand': [], 'data_migrations': {},
+                        'contract': []}}, report)
         text = self.sync('check')
         self.assertEqual(0, text.code, text)
         self.assertIn(f'at head {head()}', text.stdout)

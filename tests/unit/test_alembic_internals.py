@@ -17,6 +17,7 @@ it, instead of somewhere deep in a run."""
 import inspect
 
 from alembic import command
+from alembic import operations as alembic_operations
 from alembic.runtime import migration as alembic_migration
 from alembic.script import base as alembic_script_base
 from alembic.script import revision as alembic_revision
@@ -28,6 +29,7 @@ from enamel import exception
 from tests import base
 
 OWNERS = {
+    'Operations': alembic_operations.Operations,
     'ScriptDirectory': alembic_script_base.ScriptDirectory,
     'MigrationContext': alembic_migration.MigrationContext,
 }
@@ -37,6 +39,7 @@ USERS = {
     'alembic.command.stamp': command.stamp,
     'MigrationContext.run_migrations':
         alembic_migration.MigrationContext.run_migrations,
+    'Operations.context': alembic_operations.Operations.context,
 }
 
 

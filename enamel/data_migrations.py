@@ -1,0 +1,235 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
+"""Online data migrations: rows moved in batches while services run.
+
+A data migration belongs to the expand revision that made room for the
+data; the revision lists it in a module-level ``data_migrations`` tuple::
+
+    def copy_title_to_name(connection, limit):
+        '''Copy tasks.title to tasks.name, at most ``limit`` rows.'''
+        ...
+        return done, left
+
+    data_migrations = (copy_title_to_name,)
+
+The function is called with a ``Connection`` inside a transaction that
+enamel commits after it returns (one batch) and ``limit``, the most rows
+it may change; it returns ``(done, left)``: the rows it changed and the
+rows still to change. ``limit=0`` changes nothing and only counts. It must
+be idempotent and safe next to running services and next to itself:
+select the batch by a condition that the change makes false (``WHERE
+name IS NULL``) and repeat that condition in the ``UPDATE``.
+
+The registry is the revision history itself: a data migration is *open*
+from the moment its revision is applied until a revision that
+``depends_on`` it (its contract revision) is applied; ``check`` counts the
+open ones' rows (exit 7) and ``upgrade --contract`` refuses while any
+has rows left. Keeping the function in the revision file ties it to the
+schema it was written for, ships it with the release that needs it, and
+needs no list to keep in step (OpenStack's services keep a separate list
+in their ``manage`` command, and forget entries).
+"""
+
+import dataclasses
+import logging
+
+import sqlalchemy as sa
+
+from enamel import exception
+
+LOG = logging.getLogger(__name__)
+
+ATTRIBUTE = 'data_migrations'
+DEFAULT_BATCH_SIZE = 1000
+# A batch that loses a conflict with a concurrent writer (two runners, or a
+# service, locking the same rows in another order) is rolled back and
+# retried this many times before the migration counts as failed: MySQL
+# deadlock and lock wait timeout, PostgreSQL deadlock and serialization
+# failure, SQLite's SQLITE_BUSY (a reader that wants to write while
+# another writer waits for it; the retry's first read waits its turn).
+CONFLICT_RETRIES = 10
+CONFLICT_CODES = {1213, 1205, '40P01', '40001'}
+SQLITE_BUSY = 5
+# Batches in a row that change nothing before a migration counts as stuck.
+STALLED_BATCHES = 3
+
+
+@dataclasses.dataclass
+class DataMigration:
+    """One data migration: ``name`` (``<revision>.<function>``), its
+    ``revision`` id and ``function``."""
+
+    name: str
+    revision: str
+    function: object
+
+    def count(self, connection):
+        """The rows it has left (``function(connection, 0)``), read in a
+        transaction that is rolled back."""
+        try:
+            with connection.begin() as transaction:
+                _done, left = self.function(connection, 0)
+                transaction.rollback()
+        except sa.exc.SQLAlchemyError as exc:
+            raise exception.DataMigrationFailed(
+                f'data migration {self.name} could not count its rows: '
+                f'{exception.first_line(exc)}') from None
+        return int(left)
+
+
+def declared(script):
+    """Every data migration the revisions of ``script`` declare, oldest
+    revision first (a list of :class:`DataMigration`)."""
+    found = []
+    for revision in reversed(list(script.walk_revisions('base', 'heads'))):
+        for function in getattr(revision.module, ATTRIBUTE, ()):
+            found.append(DataMigration(
+                f'{revision.revision}.{function.__name__}',
+                revision.revision, function))
+    return found
+
+
+def open_migrations(script, current):
+    """The data migrations of revisions the database holds (``current``
+    and below) that no applied revision ``depends_on`` yet."""
+    from enamel import phases
+
+    applied = phases.applied(script, current)
+    from alembic import util
+
+    closed = set()
+    for revision_id in applied:
+        closed.update(util.to_tuple(
+            script.get_revision(revision_id).dependencies, default=()))
+    closed = {_full_id(script, r) for r in closed}
+    return [m for m in declared(script)
+            if m.revision in applied and m.revision not in closed]
+
+
+def _full_id(script, revision):
+    return script.get_revision(revision).revision
+
+
+@dataclasses.dataclass
+class Outcome:
+    """What one run did to one data migration: rows ``done`` in this run,
+    rows ``left`` after it, and ``error`` (one line) if it failed."""
+
+    name: str
+    done: int = 0
+    left: int = 0
+    error: str = None
+
+
+@dataclasses.dataclass
+class Report:
+    """The result of :func:`run`: one :class:`Outcome` per open data
+    migration, in order.
+
+    ``exit_code``: 0 nothing left, 1 rows left (run again), 2 a data
+    migration failed (the others still ran); see the CLI reference.
+    """
+
+    outcomes: list
+
+    @property
+    def exit_code(self):
+        if any(o.error for o in self.outcomes):
+            return exception.DATA_MIGRATION_FAILED
+        if any(o.left for o in self.outcomes):
+            return exception.ROWS_LEFT
+        return exception.SUCCESS
+
+    def as_dict(self):
+        return {'migrations': [dataclasses.asdict(o) for o in self.outcomes],
+                'exit_code': self.exit_code}
+
+
+def run(connection, migrations, max_count=None,
+        batch_size=DEFAULT_BATCH_SIZE):
+    """Run ``migrations`` in batches, each committed on its own.
+
+    No migration lock is taken: each batch is a short transaction that a
+    concurrent run or service can interleave with (see the module's
+    rules for a data migration), and the lock would keep ``upgrade
+    --expand`` of another host waiting for minutes.
+
+    :param connection: a ``Connection`` outside a transaction.
+    :param migrations: :class:`DataMigration` objects, run in order.
+    :param max_count: the most rows to change in this run, over all
+        migrations; None: until nothing is left.
+    :param batch_size: the most rows per batch (per transaction).
+    :returns: a :class:`Report`; a failing migration is reported in it,
+        and the next one still runs.
+    """
+    budget = max_count
+    outcomes = []
+    for migration in migrations:
+        outcome = Outcome(migration.name)
+        outcomes.append(outcome)
+        try:
+            outcome.left = migration.count(connection)
+            stalled = 0
+            while outcome.left and (budget is None or budget > 0):
+                limit = batch_size if budget is None else min(
+                    batch_size, budget)
+                before = outcome.left
+                done, outcome.left = _batch(connection, migration, limit)
+                outcome.done += done
+                if budget is not None:
+                    budget -= done
+                # A batch that did nothing while nothing less is left lost
+                # its rows to another runner (which commits between our
+                # SELECT and UPDATE) or is stuck on rows it cannot move;
+                # only several in a row mean stuck.
+                stalled = 0 if done or outcome.left < before else stalled + 1
+                if stalled == STALLED_BATCHES:
+                    break
+        except exception.DataMigrationFailed as exc:
+            outcome.error = str(exc)
+        except Exception as exc:
+            # One migration's bug must not stop the others (exit code 2).
+            outcome.error = exception.first_line(
+                getattr(exc, 'orig', None) or exc)
+        if outcome.error:
+            LOG.error('Data migration %s failed after %d rows: %s',
+                      outcome.name, outcome.done, outcome.error)
+        else:
+            LOG.info('Data migration %s: %d rows done, %d left',
+                     outcome.name, outcome.done, outcome.left)
+    return Report(outcomes)
+
+
+def _batch(connection, migration, limit):
+    """One committed batch: ``(done, left)``; retried on a conflict."""
+    for attempt in range(CONFLICT_RETRIES + 1):
+        try:
+            with connection.begin():
+                done, left = migration.function(connection, limit)
+            return int(done), int(left)
+        except sa.exc.OperationalError as exc:
+            if attempt == CONFLICT_RETRIES or not _conflict(exc):
+                raise
+            LOG.debug('Data migration %s: batch conflicted with another '
+                      'writer, retrying', migration.name)
+
+
+def _conflict(exc):
+    """Did a concurrent writer make the batch fail? By error code, never
+    by message text."""
+    orig = getattr(exc, 'orig', None)
+    if getattr(orig, 'sqlite_errorcode', None) == SQLITE_BUSY:
+        return True
+    code = getattr(orig, 'pgcode', None) or (
+        orig.args[0] if orig is not None and orig.args else None)
+    return code in CONFLICT_CODES

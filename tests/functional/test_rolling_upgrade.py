@@ -1,0 +1,417 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
+"""Rolling upgrades, step by step: the worked example of the developer
+guide (renaming ``tasks.action`` to ``tasks.name`` over two releases) on
+every engine.
+
+The revisions and model changes are written into a scratch copy of
+``alembic_migrations`` and ``enamel`` (the real ones are not changed);
+the previous release's services are played by ``tests.previous_models``.
+"""
+
+import json
+import os
+import re
+
+import sqlalchemy as sa
+from sqlalchemy import orm
+
+from tests import base
+from tests import previous_models
+
+BUNDLED_HEAD = '6a1c2e9d4b01'
+
+# Release N, expand: the new column and the data migration that fills it.
+EXPAND_IMPORTS = 'from alembic import op\nimport sqlalchemy as sa\n'
+EXPAND_BODY = '''
+
+def upgrade():
+    op.add_column('tasks', sa.Column('name', sa.String(255), nullable=True))
+
+
+def downgrade():
+    with op.batch_alter_table('tasks') as batch:
+        batch.drop_column('name')
+
+
+TASKS = sa.table('tasks', sa.column('id', sa.Integer),
+                 sa.column('action', sa.String),
+                 sa.column('name', sa.String))
+
+
+def copy_action_to_name(connection, limit):
+    """Copy tasks.action to tasks.name where name is not set yet; at most
+    ``limit`` rows. Returns (rows copied, rows left)."""
+    done = 0
+    if limit:
+        ids = connection.execute(
+            sa.select(TASKS.c.id).where(TASKS.c.name.is_(None))
+            .order_by(TASKS.c.id).limit(limit)).scalars().all()
+        if ids:
+            done = connection.execute(
+                TASKS.update()
+                .where(TASKS.c.id.in_(ids), TASKS.c.name.is_(None))
+                .values(name=TASKS.c.action)).rowcount
+    left = connection.execute(
+        sa.select(sa.func.count()).select_from(TASKS)
+        .where(TASKS.c.name.is_(None))).scalar()
+    return done, left
+
+
+data_migrations = (copy_action_to_name,)
+'''
+
+# Release N+1, contract: the old column goes, the new one becomes NOT NULL.
+CONTRACT_BODY = '''
+
+def upgrade():
+    with op.batch_alter_table('tasks') as batch:
+        batch.alter_column('name', existing_type=sa.String(255),
+                           nullable=False)
+        batch.drop_column('action')
+
+
+def downgrade():
+    with op.batch_alter_table('tasks') as batch:
+        batch.add_column(sa.Column('action', sa.String(255), nullable=True))
+    op.execute('UPDATE tasks SET action = name')
+    with op.batch_alter_table('tasks') as batch:
+        batch.alter_column('action', existing_type=sa.String(255),
+                           nullable=False)
+        batch.alter_column('name', existing_type=sa.String(255),
+                           nullable=True)
+'''
+
+TASK_ACTION = ('    action: orm.Mapped[str] = orm.mapped_column(\n'
+               '        sa.String(255), nullable=False)\n')
+ENDED_AT = '    ended_at: orm.Mapped'
+NAME_NULLABLE = ('    name: orm.Mapped[typing.Optional[str]] = '
+                 'orm.mapped_column(\n        sa.String(255))\n')
+NAME_NOT_NULL = ('    name: orm.Mapped[str] = orm.mapped_column(\n'
+                 '        sa.String(255), nullable=False)\n')
+DATA_MIGRATION = 'copy_action_to_name'
+
+
+class RollingUpgradeTests:
+
+    def setUp(self):
+        super().setUp()
+        self.env = self.scratch_environment('enamel')
+        self.scratch = self.env['PYTHONPATH']
+        self.versions = os.path.join(self.scratch, 'alembic_migrations',
+                                     'versions')
+
+    # -- helpers -----------------------------------------------------------
+
+    def run_sync(self, *argv):
+        return self.sync_process(*argv, env=self.env)
+
+    def check(self):
+        result = self.run_sync('check', '--format', 'json')
+        report = json.loads(result.stdout)
+        self.assertEqual(result.code, report['exit_code'], result)
+        return report
+
+    def write_revision(self, phase, message, body, imports=''):
+        """``revision --<phase>``, then replace its empty body; the
+        revision id."""
+        result = self.assertSucceeded(self.run_sync(
+            'revision', f'--{phase}', '-m', message))
+        path = result.stdout.strip()
+        with open(path) as f:
+            source = f.read()
+        head, _ = source.split('\n\ndef upgrade():', 1)
+        head = head.replace('"""\n\n', '"""\n\n' + imports, 1)
+        with open(path, 'w') as f:
+            f.write(head + body)
+        return re.search(r"^revision = '(\w+)'", source, re.M).group(1)
+
+    def edit_models(self, old, new):
+        path = os.path.join(self.scratch, 'enamel', 'models.py')
+        with open(path) as f:
+            source = f.read()
+        self.assertIn(old, source)
+        with open(path, 'w') as f:
+            f.write(source.replace(old, new, 1))
+
+    def release_n(self):
+        """Release N: an expand revision with its data migration, and
+        the model gaining ``name``; returns the expand revision id."""
+        expand = self.write_revision('expand', 'add tasks.name',
+                                     EXPAND_BODY, EXPAND_IMPORTS)
+        self.edit_models(ENDED_AT, NAME_NULLABLE + ENDED_AT)
+        return expand
+
+    def release_n_plus_1(self):
+        """Release N+1: the contract revision; ``action`` leaves the
+        model and ``name`` becomes NOT NULL."""
+        contract = self.write_revision('contract', 'drop tasks.action',
+                                       CONTRACT_BODY, EXPAND_IMPORTS)
+        self.edit_models(NAME_NULLABLE, NAME_NOT_NULL)
+        self.edit_models(TASK_ACTION, '')
+        return contract
+
+    def previous_release_writes(self, count, start=0):
+        """The previous release inserts ``count`` tasks."""
+        with orm.Session(self.engine) as session:
+            for i in range(start, start + count):
+                session.add(previous_models.Task(
+                    uuid=f'00000000-0000-0000-0000-{i:012d}',
+                    action=f'action-{i}', project_id='p'))
+            session.commit()
+
+    def previous_release_reads_and_updates(self):
+        with orm.Session(self.engine) as session:
+            tasks = session.scalars(sa.select(previous_models.Task)
+                                    .order_by(previous_models.Task.id)).all()
+            self.assertTrue(tasks)
+            first = tasks[0].id
+            tasks[0].state = 'running'
+            tasks[0].items.append(previous_models.TaskItem(
+                uuid='10000000-0000-0000-0000-000000000000',
+                action='step'))
+            session.commit()
+        with orm.Session(self.engine) as session:
+            task = session.get(previous_models.Task, first)
+            self.assertEqual('running', task.state)
+            self.assertEqual(['step'], [i.action for i in task.items])
+
+    def names(self):
+        with self.engine.connect() as connection:
+            return connection.execute(sa.text(
+                'SELECT name FROM tasks ORDER BY id')).scalars().all()
+
+    def columns(self):
+        return {c['name']: c for c in
+                sa.inspect(self.engine).get_columns('tasks')}
+
+    # -- the worked example --------------------------------------------------
+
+    def test_rename_a_column_over_two_releases(self):
+        # The previous release runs on a database at today's head.
+        self.assertSucceeded(self.run_sync('upgrade'))
+        self.assertEqual(0, self.check()['exit_code'])
+        self.previous_release_writes(25)
+
+        # Release N arrives: expand pending (3), contract refused (9).
+        expand = self.release_n()
+        report = self.check()
+        self.assertEqual(3, report['exit_code'])
+        self.assertEqual('upgrade_pending', report['state'])
+        self.assertEqual(2, len(report['phases']['expand']))
+        self.assertIn(expand, report['phases']['expand'])
+        self.assertEqual(1, len(report['phases']['contract']))
+        refused = self.run_sync('upgrade', '--contract')
+        self.assertEqual(9, refused.code, refused)
+        self.assertIn('expand revision(s) pending', refused.stderr)
+        self.assertEqual([BUNDLED_HEAD], self.stored_version())
+
+        # Expand, while the previous release keeps working.
+        self.assertSucceeded(self.run_sync('upgrade', '--expand'))
+        self.assertIn('name', self.columns())
+        self.previous_release_reads_and_updates()
+        self.previous_release_writes(5, start=25)
+        report = self.check()
+        self.assertEqual(7, report['exit_code'])
+        self.assertEqual([], report['phases']['expand'])
+        self.assertEqual({f'{expand}.{DATA_MIGRATION}': 30},
+                         report['phases']['data_migrations'])
+        version_after_expand = sorted(self.stored_version())
+
+        # Contract is refused while rows are left, and changes nothing.
+        refused = self.run_sync('upgrade', '--contract')
+        self.assertEqual(9, refused.code, refused)
+        self.assertIn(f'{expand}.{DATA_MIGRATION}: 30', refused.stderr)
+        self.assertEqual(version_after_expand, sorted(self.stored_version()))
+
+        # The data migration, in batches: 1 while rows are left, then 0.
+        result = self.run_sync('online-data-migrations', '--max-count',
+                               '12', '--batch-size', '5')
+        self.assertEqual(1, result.code, result)
+        self.assertIn(f'{expand}.{DATA_MIGRATION}: 12 rows done, 18 left',
+                      result.stderr)
+        result = self.run_sync('online-data-migrations', '--max-count',
+                               '12', '--format', 'json')
+        self.assertEqual(1, result.code, result)
+        self.assertEqual(
+            {'exit_code': 1, 'migrations': [
+                {'name': f'{expand}.{DATA_MIGRATION}', 'done': 12,
+                 'left': 6, 'error': None}]},
+            json.loads(result.stdout))
+        self.assertEqual(7, self.check()['exit_code'])
+        result = self.assertSucceeded(self.run_sync(
+            'online-data-migrations'))
+        self.assertIn('6 rows done, 0 left', result.stderr)
+        self.assertEqual([f'action-{i}' for i in range(30)], self.names())
+        result = self.assertSucceeded(self.run_sync(
+            'online-data-migrations'))
+        self.assertIn('0 rows done, 0 left', result.stderr)
+
+        # Only the contract branch's root is left: 8; then contract.
+        report = self.check()
+        self.assertEqual(8, report['exit_code'])
+        self.assertEqual({f'{expand}.{DATA_MIGRATION}': 0},
+                         report['phases']['data_migrations'])
+        self.assertSucceeded(self.run_sync('upgrade', '--contract'))
+        self.assertEqual(0, self.check()['exit_code'])
+
+        # Release N+1: the contract revision.
+        contract = self.release_n_plus_1()
+        # The worked example passes the lint as written.
+        self.assertSucceeded(self.run_sync('lint'))
+        report = self.check()
+        self.assertEqual(8, report['exit_code'])
+        self.assertEqual([contract], report['phases']['contract'])
+        self.assertSucceeded(self.run_sync('upgrade', '--contract'))
+        columns = self.columns()
+        self.assertNotIn('action', columns)
+        self.assertFalse(columns['name']['nullable'])
+        report = self.check()
+        self.assertEqual(0, report['exit_code'], report)
+        # The data migration closed with its contract revision.
+        self.assertEqual({}, report['phases']['data_migrations'])
+        self.assertEqual(30, len(self.names()))
+
+    def test_plain_upgrade_runs_expand_data_migrations_contract(self):
+        # A database at today's head moves into the branched layout with
+        # a plain upgrade: no stamp, no manual step.
+        self.assertSucceeded(self.run_sync('upgrade'))
+        self.previous_release_writes(7)
+        self.release_n()
+        self.release_n_plus_1()
+        result = self.assertSucceeded(self.run_sync('upgrade'))
+        order = [line.split()[2] for line in result.stderr.splitlines()
+                 if line.startswith('Upgraded to ')]
+        self.assertEqual(4, len(order), result.stderr)
+        self.assertIn('7 rows done, 0 left', result.stderr)
+        report = self.check()
+        self.assertEqual(0, report['exit_code'], report)
+        self.assertEqual([f'action-{i}' for i in range(7)], self.names())
+        again = self.assertSucceeded(self.run_sync('upgrade'))
+        self.assertNotIn('Upgraded', again.stderr)
+
+    def test_a_failing_data_migration_exits_2_and_the_others_progress(self):
+        self.assertSucceeded(self.run_sync('upgrade'))
+        self.previous_release_writes(4)
+        expand = self.write_revision(
+            'expand', 'add tasks.name', EXPAND_BODY.replace(
+                'data_migrations = (copy_action_to_name,)',
+                BROKEN_DATA_MIGRATION), EXPAND_IMPORTS)
+        self.assertSucceeded(self.run_sync('upgrade', '--expand'))
+        result = self.run_sync('online-data-migrations', '--format',
+                               'json')
+        self.assertEqual(2, result.code, result)
+        outcomes = json.loads(result.stdout)['migrations']
+        self.assertEqual([f'{expand}.broken', f'{expand}.{DATA_MIGRATION}'],
+                         [o['name'] for o in outcomes])
+        self.assertIn('no such column', outcomes[0]['error'].lower()
+                      .replace('unknown column', 'no such column')
+                      .replace('does not exist', 'no such column'))
+        self.assertEqual((4, 0, None), (outcomes[1]['done'],
+                                        outcomes[1]['left'],
+                                        outcomes[1]['error']))
+        self.assertIn(f'Data migration {expand}.broken failed',
+                      result.stderr)
+        # check cannot count the broken one's rows: an error, not a state.
+        self.assertEqual(1, self.run_sync('check').code)
+        refused = self.run_sync('upgrade', '--contract')
+        self.assertEqual(1, refused.code, refused)
+        self.assertIn(f'{expand}.broken could not count', refused.stderr)
+
+    def test_data_migrations_run_next_to_each_other(self):
+        self.assertSucceeded(self.run_sync('upgrade'))
+        self.previous_release_writes(300)
+        self.release_n()
+        self.assertSucceeded(self.run_sync('upgrade', '--expand'))
+        runs = [self.sync_process('online-data-migrations', '--batch-size',
+                                  '7', env=self.env, wait=False)
+                for _ in range(3)]
+        for process in runs:
+            stdout, stderr = process.communicate(timeout=300)
+            self.assertEqual(0, process.returncode, stderr)
+        self.assertEqual([f'action-{i}' for i in range(300)], self.names())
+        self.assertEqual(8, self.check()['exit_code'])
+
+
+class AutogenerateSplitTest(base.SQLiteBackend, base.TestCase):
+    """``revision --autogenerate`` in a branched history writes one
+    revision per phase."""
+
+    def setUp(self):
+        super().setUp()
+        self.env = self.scratch_environment('enamel')
+        self.scratch = self.env['PYTHONPATH']
+
+    run_sync = RollingUpgradeTests.run_sync
+    edit_models = RollingUpgradeTests.edit_models
+    check = RollingUpgradeTests.check
+
+    def test_additions_to_expand_removals_to_contract(self):
+        self.assertSucceeded(self.run_sync('upgrade'))
+        self.assertSucceeded(self.run_sync('revision', '--expand', '-m',
+                                           'start the branches'))
+        self.assertSucceeded(self.run_sync('upgrade'))
+        self.edit_models(ENDED_AT, NAME_NULLABLE + ENDED_AT)
+        self.edit_models(
+            '    user_id: orm.Mapped[typing.Optional[str]] = '
+            'orm.mapped_column(\n        sa.String(255))\n', '')
+        result = self.assertSucceeded(self.run_sync(
+            'revision', '--autogenerate', '-m', 'name in, user_id out'))
+        expand, contract = result.stdout.split()
+        with open(expand) as f:
+            expand_source = f.read()
+        with open(contract) as f:
+            contract_source = f.read()
+        expand_up = expand_source.split('def downgrade')[0]
+        contract_up = contract_source.split('def downgrade')[0]
+        self.assertIn("add_column(sa.Column('name'", expand_up)
+        self.assertNotIn('drop_column', expand_up)
+        self.assertIn("drop_column('user_id')", contract_up)
+        self.assertNotIn('add_column', contract_up)
+        expand_id = re.search(r"^revision = '(\w+)'", expand_source,
+                              re.M).group(1)
+        self.assertIn(f"depends_on = '{expand_id}'", contract_source)
+        self.assertSucceeded(self.run_sync('lint'))
+        self.assertEqual(3, self.check()['exit_code'])
+        self.assertSucceeded(self.run_sync('upgrade', '--expand'))
+        self.assertEqual(8, self.check()['exit_code'])
+        self.assertSucceeded(self.run_sync('upgrade', '--contract'))
+        self.assertEqual(0, self.check()['exit_code'])
+
+    def test_a_type_change_is_refused_with_the_manual_pattern(self):
+        self.assertSucceeded(self.run_sync('upgrade'))
+        self.assertSucceeded(self.run_sync('revision', '--expand', '-m',
+                                           'start the branches'))
+        self.assertSucceeded(self.run_sync('upgrade'))
+        self.edit_models("uuid: orm.Mapped[str] = orm.mapped_column("
+                         "sa.String(36)", "uuid: orm.Mapped[str] = "
+                         "orm.mapped_column(sa.String(64)")
+        result = self.run_sync('revision', '--autogenerate', '-m', 'wider')
+        self.assertEqual(1, result.code, result)
+        self.assertIn('cannot place the type change of tasks.uuid',
+                      result.stderr)
+        self.assertIn('online data migration', result.stderr)
+
+
+# Listed first: its failure must not stop the migration after it.
+BROKEN_DATA_MIGRATION = '''
+
+def broken(connection, limit):
+    connection.execute(sa.text('UPDATE tasks SET no_such = 1'))
+    return 0, 0
+
+
+data_migrations = (broken, copy_action_to_name)'''
+
+
+base.for_each_backend(RollingUpgradeTests, globals())
