@@ -23,25 +23,7 @@ both: Galera's certification lets exactly one of two conflicting commits
 through (the other gets error 1213), and every lock statement is a
 transaction of its own.
 
-- **Acquire:** ``UPDATE ... SET holder = me, token = token + 1 WHERE
-  holder IS NULL AND token = <seen>``; one row changed and a successful
-  COMMIT win. The token is a fencing token: it grows with every holder.
-- **Wait:** poll every :data:`POLL_INTERVAL` seconds, each poll a short
-  transaction of its own on a connection that is not the migration's:
-  a waiter never keeps a transaction open (``CREATE INDEX CONCURRENTLY``
-  run by the holder waits for every open transaction). Give up after
-  ``[database] migration_lock_timeout`` with :class:`LockTimeout`.
-- **Lease:** the holder increments ``heartbeat`` every third of
-  ``[database] migration_lock_lease`` from a thread with a connection of
-  its own. A waiter that sees ``(token, heartbeat)`` unchanged for a whole
-  lease, by its own monotonic clock (no clocks are compared across hosts),
-  takes the lock over with a conditional UPDATE on the token and heartbeat
-  it saw. A killed holder blocks the others for one lease at most.
-- **Fencing:** :meth:`LeaseLock.check` verifies, on the migration's own
-  connection and inside its transaction, that the token is still this
-  holder's, so that a holder that lost its lease (a stall longer than the
-  lease) fails instead of writing the version table.
-- **Release:** ``UPDATE ... SET holder = NULL WHERE token = <mine>``.
+How the row is won, renewed, taken over and released: :mod:`enamel.lease`.
 
 SQLite keeps an ``flock`` on a separate file next to the database,
 released by the kernel when the process ends.
@@ -60,51 +42,18 @@ import contextlib
 import fcntl
 import logging
 import os
-import socket
-import threading
 import time
-import uuid
-
-import sqlalchemy as sa
 
 from enamel import databases
 from enamel import exception
+from enamel import lease
 
 LOG = logging.getLogger(__name__)
 
-LOCK_TABLE = 'enamel_migration_lock'
-POLL_INTERVAL = 0.5  # seconds between two looks at the lease row
+# The lease table and how its row is read (tests and tools read it too).
+LOCK_TABLE = lease.LOCK_TABLE
+READ = lease.READ
 SQLITE_POLL_INTERVAL = 0.05
-# MySQL's "Deadlock found": on Galera also a transaction that lost
-# certification to a conflicting commit on another node.
-MYSQL_DEADLOCK = 1213
-MYSQL_LOCK_WAIT_TIMEOUT = 1205
-
-CREATE_TABLE = {
-    'postgresql': (f'CREATE TABLE IF NOT EXISTS {LOCK_TABLE} ('
-                   'id INTEGER NOT NULL PRIMARY KEY, '
-                   'holder VARCHAR(255), '
-                   'token BIGINT NOT NULL, '
-                   'heartbeat BIGINT NOT NULL)'),
-    'mysql': (f'CREATE TABLE IF NOT EXISTS {LOCK_TABLE} ('
-              'id INTEGER NOT NULL PRIMARY KEY, '
-              'holder VARCHAR(255) NULL, '
-              'token BIGINT NOT NULL, '
-              'heartbeat BIGINT NOT NULL) ENGINE=InnoDB'),
-}
-READ = f'SELECT holder, token, heartbeat FROM {LOCK_TABLE} WHERE id = :row'
-INSERT = (f'INSERT INTO {LOCK_TABLE} (id, holder, token, heartbeat) '
-          'VALUES (:row, NULL, 0, 0)')
-ACQUIRE = (f'UPDATE {LOCK_TABLE} SET holder = :me, token = :token, '
-           'heartbeat = 0 WHERE id = :row AND holder IS NULL '
-           'AND token = :seen')
-TAKE_OVER = (f'UPDATE {LOCK_TABLE} SET holder = :me, token = :token, '
-             'heartbeat = 0 WHERE id = :row AND token = :seen '
-             'AND heartbeat = :heartbeat')
-RENEW = (f'UPDATE {LOCK_TABLE} SET heartbeat = heartbeat + 1 '
-         'WHERE id = :row AND token = :token AND holder = :me')
-RELEASE = (f'UPDATE {LOCK_TABLE} SET holder = NULL, heartbeat = 0 '
-           'WHERE id = :row AND token = :token AND holder = :me')
 
 
 @contextlib.contextmanager
@@ -137,8 +86,8 @@ def migration_lock(engine, conf, database=databases.MAIN):
     if backend == 'sqlite':
         held = FileLock(engine.url.database, timeout, database)
     elif backend in ('postgresql', 'mysql', 'mariadb'):
-        held = LeaseLock(engine, timeout, options.migration_lock_lease,
-                         database)
+        held = lease.LeaseLock(
+            engine, timeout, options.migration_lock_lease, database)
     else:
         held = NoLock(backend)
     with held:
@@ -164,19 +113,6 @@ class NoLock:
 
     def check(self, connection):
         """Nothing to check."""
-
-
-def _waiting(timeout, holder=None):
-    held_by = f' ({holder})' if holder else ''
-    LOG.warning('Waiting up to %ss for the migration lock held by another '
-                'enamel-sync process%s ...', timeout, held_by)
-
-
-def _timed_out(timeout, database, detail=''):
-    return exception.LockTimeout(
-        f'gave up after {timeout}s waiting for the migration lock held by '
-        f'another enamel-sync process ([{database.group}] '
-        f'migration_lock_timeout){detail}')
 
 
 class FileLock(NoLock):
@@ -229,347 +165,9 @@ class FileLock(NoLock):
             now = time.monotonic()
             if deadline is None:
                 if not self.timeout:
-                    raise _timed_out(self.timeout, self.database)
-                _waiting(self.timeout)
+                    raise lease.timed_out(self.timeout, self.database)
+                lease.log_waiting(self.timeout)
                 deadline = now + self.timeout
             elif now >= deadline:
-                raise _timed_out(self.timeout, self.database)
+                raise lease.timed_out(self.timeout, self.database)
             time.sleep(SQLITE_POLL_INTERVAL)
-
-
-class LeaseLock:
-    """The lease row in ``enamel_migration_lock`` (see the module
-    docstring): for PostgreSQL (also behind PgBouncer) and MySQL/MariaDB
-    (also on any node of a Galera cluster).
-
-    :param engine: the engine of the enamel database; the lock opens its
-        own connections from it.
-    :param timeout: seconds to wait for another holder; 0: do not wait.
-    :param lease: seconds without a heartbeat after which a holder is
-        taken over; the holder renews every third of it.
-    """
-
-    def __init__(self, engine, timeout, lease, database=databases.MAIN):
-        self.engine = engine
-        self.timeout = timeout
-        self.lease = lease
-        self.database = database
-        self.row = database.lock_row
-        self.holder = (f'{socket.gethostname()}:{os.getpid()}:'
-                       f'{uuid.uuid4().hex[:8]}')[:255]
-        self.token = None
-        self.galera = False
-        self._connection = None
-        self._stop = threading.Event()
-        self._renewer = None
-        self._renewed = None  # monotonic time the last renewal was sent
-        self._lost = None  # why the lease is known to be lost
-
-    # -- the context manager ---------------------------------------------
-
-    def __enter__(self):
-        self._connection = self._connect()
-        try:
-            self._detect()
-            self._ensure_row()
-            self._acquire()
-        except BaseException:
-            self._close()
-            raise
-        self._renewer = threading.Thread(
-            target=self._renew_loop, name='enamel-lock-renew', daemon=True)
-        self._renewer.start()
-        return self
-
-    def __exit__(self, exc_type, exc, tb):
-        self._stop.set()
-        if self._renewer is not None:
-            self._renewer.join()
-        try:
-            self._release()
-        finally:
-            self._close()
-        if exc_type is None and self._lost:
-            raise exception.LockLost(self._lost_message())
-        return False
-
-    def prepare(self, connection):
-        """Make the migration's ``connection`` see everything committed
-        before the lock was won. On a Galera node reads are made causal
-        (``wsrep_sync_wait``), so that the version table read next is not
-        older than the previous holder's last commit on another node.
-        Leaves the connection outside any transaction.
-        """
-        if self.galera:
-            connection.exec_driver_sql('SET SESSION wsrep_sync_wait = 1')
-            connection.commit()
-
-    def check(self, connection):
-        """Raise unless this process still holds the lease.
-
-        Called before the version table is written (from alembic's
-        ``on_version_apply``), on the migration's ``connection`` and inside
-        its current transaction, which it leaves open: a holder that lost
-        its lease must not record a revision.
-
-        :raises exception.LockLost: the renewal thread saw another token,
-            no renewal succeeded for a whole lease (another process may
-            have taken over), or the row names another holder or token.
-        """
-        if self._lost:
-            raise exception.LockLost(self._lost_message())
-        stalled = time.monotonic() - self._renewed
-        if stalled >= self.lease:
-            raise exception.LockLost(
-                f'the migration lock could not be renewed for '
-                f'{stalled:.0f}s, longer than its lease of {self.lease}s '
-                f'([{self.database.group}] migration_lock_lease): another '
-                'enamel-sync '
-                'process may have taken it over; stopped before recording '
-                'the revision')
-        row = connection.execute(sa.text(READ), dict(row=self.row)).first()
-        if row is None or row.token != self.token or (
-                row.holder != self.holder):
-            self._lost = (
-                f'now held by {row.holder or "nobody"} with token {row.token}'
-                if row is not None else 'its row was deleted')
-            raise exception.LockLost(self._lost_message())
-
-    # -- acquiring -------------------------------------------------------
-
-    def _connect(self):
-        try:
-            return self.engine.connect()
-        except sa.exc.DBAPIError as exc:
-            raise exception.DatabaseError(
-                f'cannot connect to the database for the migration lock: '
-                f'{_first_line(exc.orig)}') from None
-
-    def _detect(self):
-        connection = self._connection
-        backend = connection.dialect.name
-        why = ('a session advisory lock would leak behind a transaction-'
-               'pooling PgBouncer')
-        if backend in ('mysql', 'mariadb'):
-            row = self._run(
-                connection, "SHOW VARIABLES LIKE 'wsrep_on'").first()
-            self.galera = bool(row) and str(row[1]).upper() == 'ON'
-            if self.galera:
-                why = ('Galera node (wsrep_on=ON): GET_LOCK and SELECT ... '
-                       'FOR UPDATE are node-local on a cluster; a committed '
-                       'write is certified cluster-wide')
-                connection.exec_driver_sql('SET SESSION wsrep_sync_wait = 1')
-            else:
-                why = ('MySQL/MariaDB server without wsrep: the same lease '
-                       'row as on a Galera cluster')
-            connection.commit()
-        LOG.debug('migration lock: lease row in %s (lease %ss, timeout %ss); '
-                  '%s', LOCK_TABLE, self.lease, self.timeout, why)
-
-    def _ensure_row(self):
-        connection = self._connection
-        try:
-            exists = sa.inspect(connection).has_table(LOCK_TABLE)
-            connection.rollback()
-            if not exists:
-                dialect = 'mysql' if self.engine.dialect.name in (
-                    'mysql', 'mariadb') else 'postgresql'
-                self._run(connection, CREATE_TABLE[dialect], commit=True)
-        except sa.exc.DBAPIError as exc:
-            # Two processes creating the table at once on PostgreSQL: one
-            # of them loses on the catalog's unique index. Both go on.
-            connection.rollback()
-            if not sa.inspect(connection).has_table(LOCK_TABLE):
-                raise self._failed('create', exc) from None
-            connection.rollback()
-        if self._read() is None:
-            try:
-                self._run(connection, INSERT, commit=True)
-            except sa.exc.DBAPIError as exc:
-                # Another process inserted it first (duplicate key, or
-                # certification on Galera).
-                connection.rollback()
-                if self._read() is None:
-                    raise self._failed('create the row of', exc) from None
-
-    def _read(self):
-        try:
-            return self._run(self._connection, READ, commit=True,
-                             fetch=True)
-        except sa.exc.DBAPIError as exc:
-            raise self._failed('read', exc) from None
-
-    def _acquire(self):
-        waited_since = None
-        seen = None  # (holder, token, heartbeat) of the holder we wait for
-        seen_since = None
-        while True:
-            started = time.monotonic()
-            row = self._read()
-            if row is None:
-                raise exception.DatabaseError(
-                    f'the row of the migration lock table {LOCK_TABLE} '
-                    'was deleted while waiting for it')
-            if row.holder is None:
-                if self._swap(ACQUIRE, row, started):
-                    return
-            else:
-                state = (row.holder, row.token, row.heartbeat)
-                if state != seen:
-                    seen, seen_since = state, started
-                elif started - seen_since >= self.lease:
-                    if self._swap(TAKE_OVER, row, started):
-                        LOG.warning(
-                            'Took over the migration lock from %s, which '
-                            'did not renew its lease for %.0fs ([%s] '
-                            'migration_lock_lease = %ss)', row.holder,
-                            started - seen_since, self.database.group,
-                            self.lease)
-                        return
-            now = time.monotonic()
-            if waited_since is None:
-                waited_since = now
-                if self.timeout:
-                    _waiting(self.timeout, row.holder)
-            if now - waited_since >= self.timeout:
-                detail = ''
-                # A live holder renews every third of the lease: say so
-                # only when it missed a renewal.
-                if seen is not None and (
-                        now - seen_since > self.lease / 3 + 2 * POLL_INTERVAL):
-                    detail = (f'; its holder {seen[0]} has not renewed its '
-                              f'lease for {now - seen_since:.0f}s (taken '
-                              f'over after {self.lease}s, '
-                              f'[{self.database.group}] '
-                              'migration_lock_lease)')
-                raise _timed_out(self.timeout, self.database, detail)
-            time.sleep(POLL_INTERVAL)
-
-    def _swap(self, statement, row, started):
-        """Run the conditional UPDATE that wins the lock; True if it
-        changed the row and committed."""
-        token = row.token + 1
-        params = dict(me=self.holder, token=token, seen=row.token,
-                      heartbeat=row.heartbeat, row=self.row)
-        connection = self._connection
-        try:
-            result = connection.execute(sa.text(statement), params)
-            if result.rowcount != 1:
-                connection.rollback()
-                return False
-            connection.commit()
-        except sa.exc.DBAPIError as exc:
-            connection.rollback()
-            if _mysql_code(exc) in (MYSQL_DEADLOCK, MYSQL_LOCK_WAIT_TIMEOUT):
-                # Another node's commit won certification: we lost.
-                LOG.debug('migration lock: lost a race (%s)',
-                          _first_line(exc.orig))
-                return False
-            raise self._failed('take', exc) from None
-        self.token = token
-        self._renewed = started
-        LOG.debug('migration lock: held by %s with token %s',
-                  self.holder, token)
-        return True
-
-    # -- holding ---------------------------------------------------------
-
-    def _renew_loop(self):
-        connection = None
-        interval = self.lease / 3
-        while not self._stop.wait(interval):
-            sent = time.monotonic()
-            try:
-                if connection is None:
-                    connection = self.engine.connect()
-                    if self.galera:
-                        connection.exec_driver_sql(
-                            'SET SESSION wsrep_sync_wait = 1')
-                        connection.commit()
-                result = connection.execute(
-                    sa.text(RENEW),
-                    dict(token=self.token, me=self.holder, row=self.row))
-                changed = result.rowcount
-                connection.commit()
-            except sa.exc.DBAPIError as exc:
-                # Try again at the next beat, on a new connection; if none
-                # succeeds for a lease, check() reports it.
-                LOG.debug('migration lock: renewal failed: %s',
-                          _first_line(exc.orig))
-                if connection is not None:
-                    with contextlib.suppress(sa.exc.SQLAlchemyError):
-                        connection.close()
-                connection = None
-                continue
-            if changed != 1:
-                self._lost = 'another process took it over'
-                LOG.error('The migration lock was taken over by another '
-                          'enamel-sync process: %s', self._lost_message())
-                break
-            self._renewed = sent
-        if connection is not None:
-            with contextlib.suppress(sa.exc.SQLAlchemyError):
-                connection.close()
-
-    def _lost_message(self):
-        return (f'lost the migration lock ([{self.database.group}] '
-                f'migration_lock_lease = {self.lease}s): {self._lost}; this '
-                'process stopped '
-                'before recording another revision')
-
-    # -- releasing -------------------------------------------------------
-
-    def _release(self):
-        if self.token is None or self._lost:
-            return
-        for attempt in range(3):
-            connection = self._connection
-            try:
-                if connection is None or connection.invalidated or (
-                        connection.closed):
-                    connection = self._connection = self.engine.connect()
-                connection.rollback()
-                connection.execute(sa.text(RELEASE),
-                                   dict(token=self.token, me=self.holder,
-                                        row=self.row))
-                connection.commit()
-                LOG.debug('migration lock: released token %s', self.token)
-                return
-            except sa.exc.DBAPIError as exc:
-                with contextlib.suppress(sa.exc.SQLAlchemyError):
-                    connection.rollback()
-                error = exc
-                if _mysql_code(exc) != MYSQL_DEADLOCK:
-                    self._close()
-        LOG.warning('Could not release the migration lock (%s); the next '
-                    'enamel-sync takes it over after its lease of %ss',
-                    _first_line(error.orig), self.lease)
-
-    def _close(self):
-        if self._connection is not None:
-            with contextlib.suppress(sa.exc.SQLAlchemyError):
-                self._connection.close()
-            self._connection = None
-
-    def _run(self, connection, statement, commit=False, fetch=False):
-        params = dict(row=self.row) if ':row' in statement else {}
-        result = connection.execute(sa.text(statement), params)
-        row = result.first() if fetch else None
-        if commit:
-            connection.commit()
-        return row if fetch else result
-
-    def _failed(self, what, exc):
-        return exception.DatabaseError(
-            f'could not {what} the migration lock table {LOCK_TABLE}: '
-            f'{_first_line(exc.orig)}')
-
-
-def _mysql_code(exc):
-    args = getattr(exc.orig, 'args', ())
-    return args[0] if args and isinstance(args[0], int) else None
-
-
-def _first_line(exc):
-    text = str(exc).strip() or exc.__class__.__name__
-    return text.splitlines()[0].strip()

@@ -183,8 +183,6 @@ class RevisionLocationTest(base.SQLiteBackend, base.TestCase):
         # The models' tables without a version table (a table the models
         # never declared alone would be an empty database for enamel).
         models.Base.metadata.create_all(self.engine)
-        with self.engine.begin() as connection:
-            connection.execute(sa.text('CREATE TABLE tasks (id INTEGER)'))
         result = self.sync_process('revision', '-m', 'x', '--autogenerate',
                                    env=env)
         self.assertEqual(6, result.code, result)

@@ -16,6 +16,7 @@ Every test runs ``enamel.cmd.sync.main`` with ``default_config_files=[]``
 against an SQLite file in the test's own directory.
 """
 
+from enamel.cmd import commands
 from enamel.cmd import sync
 from tests import base
 
@@ -38,11 +39,11 @@ class CommandLineTest(base.SQLiteBackend, base.TestCase):
     def test_help_lists_every_command_and_exits_0(self):
         result = self.sync('--help')
         self.assertEqual(0, result.code, result)
-        for name in sync.COMMANDS:
+        for name in commands.COMMANDS:
             self.assertIn(name, result.stdout)
 
     def test_every_command_has_help(self):
-        for name in sync.COMMANDS:
+        for name in commands.COMMANDS:
             result = self.sync(name, '--help')
             self.assertEqual(0, result.code, (name, result))
             self.assertIn(f'usage: enamel-sync {name}', result.stdout)
@@ -142,7 +143,7 @@ class CommandLineTest(base.SQLiteBackend, base.TestCase):
     def test_dispatch_table_matches_the_subcommands(self):
         result = self.sync('--help')
         listed = result.stdout.split('{', 1)[1].split('}', 1)[0]
-        self.assertEqual(sorted(sync.COMMANDS), sorted(listed.split(',')))
+        self.assertEqual(sorted(commands.COMMANDS), sorted(listed.split(',')))
 
     def test_results_go_to_stdout_and_progress_to_stderr(self):
         result = self.assertSucceeded(self.sync('upgrade'))
