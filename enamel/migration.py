@@ -45,9 +45,6 @@ configured database, in order::
 """
 
 import contextlib
-import io
-import os
-import sys
 
 import sqlalchemy as sa
 
@@ -61,7 +58,7 @@ from enamel import heads_file
 from enamel import lock
 from enamel import phases
 from enamel import runner
-from enamel import sql_files as sql_revisions
+from enamel import scripts
 from enamel import state
 
 
@@ -326,20 +323,8 @@ class Migration:
         with self._locked() as (connection, held):
             current = state.guard(
                 state.read(connection, database=self.database), self.script)
-            pending = phases.pending(connection, self.script, current)
-            if pending.expand:
-                raise exception.ContractRefused(
-                    f'contract refused: {len(pending.expand)} expand '
-                    f'revision(s) pending ({", ".join(pending.expand)}); '
-                    'run "enamel-sync upgrade --expand" first; nothing '
-                    'was changed')
-            left = {n: c for n, c in pending.data_migrations.items() if c}
-            if left:
-                raise exception.ContractRefused(
-                    'contract refused: data migrations have rows left (' +
-                    ', '.join(f'{n}: {c}' for n, c in left.items()) +
-                    '); run "enamel-sync online-data-migrations" until it '
-                    'exits 0; nothing was changed')
+            phases.refuse_contract(
+                phases.pending(connection, self.script, current))
             self._migrate(connection, held, alembic_internals.upgrade_steps,
                           target, tag)
 
@@ -367,7 +352,7 @@ class Migration:
                              depends_on=depends_on, **kw)
 
     def _create_branches(self, message, version_path):
-        _require_message(message, 'revision')
+        scripts.require_message(message, 'revision')
         heads = self.script.get_heads()
         if len(heads) != 1:
             raise exception.UsageError(
@@ -413,30 +398,8 @@ class Migration:
                    connection, plan, revision, tag=tag, lock=held)
 
     def _offline(self, name, revision, **kw):
-        """alembic's ``command.<name>`` with ``sql=True``; the SQL is
-        written to stdout only once all of it is there, so that a script
-        handed to a DBA is never cut short by an error.
-
-        :raises exception.MigrationFailed: a revision cannot be written
-            as SQL (on SQLite, a batch ``ALTER`` needs to read the table
-            from a live database); nothing is written.
-        """
-        from alembic import command
-
-        config = self.get_config(models=False)
-        config.output_buffer = io.StringIO()
-        try:
-            with alembic_internals.errors():
-                getattr(command, name)(config, revision, sql=True, **kw)
-        except exception.EnamelSyncError as exc:
-            failed = _revision_in_traceback(exc, self.script)
-            if failed is None:
-                raise
-            reason = str(exc).split('. ')[0].rstrip('.')
-            raise exception.MigrationFailed(
-                f'revision {failed} cannot be written as SQL: {reason}; '
-                'nothing was written') from None
-        sys.stdout.write(config.output_buffer.getvalue())
+        scripts.offline(self.get_config(models=False), self.script, name,
+                        revision, **kw)
 
     # -- the revision scripts ---------------------------------------------
 
@@ -462,51 +425,29 @@ class Migration:
             that would not apply on every engine (see
             :mod:`enamel.autogen`); no file is written.
         """
-        from alembic import command
-
-        _require_message(message, 'revision')
-        if version_path is None:
-            _require_source_tree('revision', self.database)
-        elif not os.path.isdir(version_path):
-            raise exception.UsageError(
-                f'--version-path {version_path} is not a directory')
         with contextlib.ExitStack() as stack:
             connection = None
             if autogenerate:
                 connection = stack.enter_context(self._connect())
                 state.guard(state.read(connection, database=self.database),
                             self.script)
-            config = self.get_config(connection, version_path=version_path,
-                                     sql_files=sql_files)
-            config.cmd_opts.quiet = True
-            config.cmd_opts.autogenerate = autogenerate
-            # alembic prints its post-write hooks' progress on stdout.
-            with alembic_internals.errors(), \
-                    contextlib.redirect_stdout(sys.stderr):
-                script = command.revision(
-                    config, message=message, autogenerate=autogenerate,
-                    sql=sql, head=head, splice=splice,
-                    branch_label=branch_label, version_path=version_path,
-                    rev_id=rev_id, depends_on=depends_on)
+            script = scripts.write_revision(
+                self.get_config(connection, version_path=version_path,
+                                sql_files=sql_files),
+                self.database, message, sql_files_scaffold=sql_files,
+                autogenerate=autogenerate, sql=sql, head=head,
+                splice=splice, branch_label=branch_label,
+                version_path=version_path, rev_id=rev_id,
+                depends_on=depends_on)
         self._script = None
-        if not script:  # process_revision_directives wrote nothing
-            return None
-        if sql_files:
-            sql_revisions.scaffold(script)
         return script
 
     def merge(self, revisions, message=None, branch_label=None,
               rev_id=None):
         """Merge several heads into one revision; the new ``Script``."""
-        from alembic import command
-        _require_message(message, 'merge')
-        _require_source_tree('merge', self.database)
-        config = self.get_config()
-        config.cmd_opts.quiet = True
-        with alembic_internals.errors(), \
-                contextlib.redirect_stdout(sys.stderr):
-            script = command.merge(config, revisions, message=message,
-                                   branch_label=branch_label, rev_id=rev_id)
+        script = scripts.merge(self.get_config(), self.database, revisions,
+                               message, branch_label=branch_label,
+                               rev_id=rev_id)
         self._script = None
         return script
 
@@ -551,15 +492,9 @@ class Migration:
 
     def history(self, rev_range=None):
         """The revisions in ``rev_range`` (``A:B``), newest first."""
-        base, head = None, None
-        if rev_range:
-            if ':' not in rev_range:
-                raise exception.BadRevision(
-                    f'--rev-range {rev_range!r} is not of the form A:B')
-            base, head = rev_range.split(':', 1)
+        base, head = scripts.history_range(rev_range)
         with alembic_internals.errors():
-            return list(self.script.walk_revisions(
-                base=base or 'base', head=head or 'heads'))
+            return list(self.script.walk_revisions(base=base, head=head))
 
     # -- the database against the scripts and the models ------------------
 
@@ -579,36 +514,6 @@ class Migration:
         """The live database's tables and indexes as DDL for its dialect."""
         with self._connect(read_only=True) as connection:
             return state.schema_dump(connection)
-
-
-def _revision_in_traceback(exc, script):
-    """The id of the revision whose file raised ``exc`` (or the error it
-    was translated from), or None when no revision file did."""
-    paths = {}
-    for revision in script.walk_revisions('base', 'heads'):
-        paths[os.path.realpath(revision.path)] = revision.revision
-    while exc is not None:
-        tb = exc.__traceback__
-        while tb is not None:
-            where = os.path.realpath(tb.tb_frame.f_code.co_filename)
-            if where in paths:
-                return paths[where]
-            tb = tb.tb_next
-        exc = exc.__context__
-    return None
-
-
-def _require_message(message, command):
-    if not message or not message.strip():
-        raise exception.UsageError(f'{command} needs a message: -m "..."')
-
-
-def _require_source_tree(command, database):
-    if environment.installed(database.versions_dir):
-        raise exception.UsageError(
-            f'{database.versions_dir} is inside an installed package; '
-            f'run {command} from a source checkout (pip install -e) or give '
-            '--version-path')
 
 
 def configured(conf, database=None, **kwargs):

@@ -226,3 +226,25 @@ def _place(operation, created):
             return CONTRACT
         return EXPAND
     return EXPAND
+
+
+def refuse_contract(pending):
+    """Refuse the contract phase while anything before it is pending.
+
+    :param pending: what :func:`pending` found.
+    :raises exception.ContractRefused: expand revisions are pending, or
+        data migrations have rows left.
+    """
+    if pending.expand:
+        raise exception.ContractRefused(
+            f'contract refused: {len(pending.expand)} expand '
+            f'revision(s) pending ({", ".join(pending.expand)}); '
+            'run "enamel-sync upgrade --expand" first; nothing '
+            'was changed')
+    left = {n: c for n, c in pending.data_migrations.items() if c}
+    if left:
+        raise exception.ContractRefused(
+            'contract refused: data migrations have rows left (' +
+            ', '.join(f'{n}: {c}' for n, c in left.items()) +
+            '); run "enamel-sync online-data-migrations" until it '
+            'exits 0; nothing was changed')

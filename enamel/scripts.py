@@ -1,0 +1,162 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
+"""alembic's commands that write revision files or SQL, given the alembic
+``Config`` to run them with: the checks enamel adds before each and the
+output it keeps apart (results on stdout, progress on stderr).
+
+No database connection is opened here: ``revision --autogenerate`` gets
+its connection in the Config (see :meth:`enamel.migration.Migration.
+revision`).
+"""
+
+import contextlib
+import io
+import os
+import sys
+
+from enamel import alembic_internals
+from enamel import environment
+from enamel import exception
+from enamel import sql_files
+
+
+def write_revision(config, database, message, sql_files_scaffold=False,
+                   **kw):
+    """``alembic.command.revision``, with enamel's checks.
+
+    :param config: the alembic ``Config`` (with a connection in its
+        attributes for ``autogenerate``).
+    :param database: the :class:`enamel.databases.Database` whose
+        revisions these are.
+    :param message: the revision's message (required, not blank).
+    :param sql_files_scaffold: write the two ``.sql`` files of a
+        ``revision --sql-files`` beside the new revision.
+    :param kw: ``alembic.command.revision``'s other arguments.
+    :returns: the new ``alembic.script.Script`` (a list when it was split
+        into expand and contract), or None when autogenerate found no
+        change and nothing was written.
+    :raises exception.UsageError: no message, or nowhere to write: the
+        versions directory is inside an installed package and no
+        ``version_path`` was given, or ``version_path`` is no directory.
+    """
+    from alembic import command
+
+    require_message(message, 'revision')
+    version_path = kw.get('version_path')
+    if version_path is None:
+        require_source_tree('revision', database)
+    elif not os.path.isdir(version_path):
+        raise exception.UsageError(
+            f'--version-path {version_path} is not a directory')
+    config.cmd_opts.quiet = True
+    config.cmd_opts.autogenerate = kw.get('autogenerate', False)
+    # alembic prints its post-write hooks' progress on stdout.
+    with alembic_internals.errors(), contextlib.redirect_stdout(sys.stderr):
+        script = command.revision(config, message=message, **kw)
+    if not script:  # process_revision_directives wrote nothing
+        return None
+    if sql_files_scaffold:
+        sql_files.scaffold(script)
+    return script
+
+
+def merge(config, database, revisions, message, **kw):
+    """``alembic.command.merge`` with enamel's checks; the new ``Script``.
+
+    :raises exception.UsageError: no message, or the versions directory
+        is inside an installed package.
+    """
+    from alembic import command
+
+    require_message(message, 'merge')
+    require_source_tree('merge', database)
+    config.cmd_opts.quiet = True
+    with alembic_internals.errors(), contextlib.redirect_stdout(sys.stderr):
+        return command.merge(config, revisions, message=message, **kw)
+
+
+def offline(config, script, name, revision, **kw):
+    """alembic's ``command.<name>`` with ``sql=True``; the SQL is written
+    to stdout only once all of it is there, so that a script handed to a
+    DBA is never cut short by an error.
+
+    :param config: the alembic ``Config``.
+    :param script: its ``ScriptDirectory`` (to name a failing revision).
+    :param name: ``upgrade``, ``downgrade`` or ``stamp``.
+    :raises exception.MigrationFailed: a revision cannot be written as
+        SQL (on SQLite, a batch ``ALTER`` needs to read the table from a
+        live database); nothing is written.
+    """
+    from alembic import command
+
+    config.output_buffer = io.StringIO()
+    try:
+        with alembic_internals.errors():
+            getattr(command, name)(config, revision, sql=True, **kw)
+    except exception.EnamelSyncError as exc:
+        failed = _revision_in_traceback(exc, script)
+        if failed is None:
+            raise
+        reason = str(exc).split('. ')[0].rstrip('.')
+        raise exception.MigrationFailed(
+            f'revision {failed} cannot be written as SQL: {reason}; '
+            'nothing was written') from None
+    sys.stdout.write(config.output_buffer.getvalue())
+
+
+def history_range(rev_range):
+    """``(base, head)`` of a ``--rev-range A:B`` (either may be empty,
+    meaning ``base`` and ``heads``).
+
+    :raises exception.BadRevision: not of the form ``A:B``.
+    """
+    if not rev_range:
+        return 'base', 'heads'
+    if ':' not in rev_range:
+        raise exception.BadRevision(
+            f'--rev-range {rev_range!r} is not of the form A:B')
+    base, head = rev_range.split(':', 1)
+    return base or 'base', head or 'heads'
+
+
+def _revision_in_traceback(exc, script):
+    """The id of the revision whose file raised ``exc`` (or the error it
+    was translated from), or None when no revision file did."""
+    paths = {}
+    for revision in script.walk_revisions('base', 'heads'):
+        paths[os.path.realpath(revision.path)] = revision.revision
+    while exc is not None:
+        tb = exc.__traceback__
+        while tb is not None:
+            where = os.path.realpath(tb.tb_frame.f_code.co_filename)
+            if where in paths:
+                return paths[where]
+            tb = tb.tb_next
+        exc = exc.__context__
+    return None
+
+
+def require_message(message, command):
+    """:raises exception.UsageError: ``message`` is missing or blank."""
+    if not message or not message.strip():
+        raise exception.UsageError(f'{command} needs a message: -m "..."')
+
+
+def require_source_tree(command, database):
+    """:raises exception.UsageError: ``database``'s versions directory is
+    inside an installed package, where a new file would be lost."""
+    if environment.installed(database.versions_dir):
+        raise exception.UsageError(
+            f'{database.versions_dir} is inside an installed package; '
+            f'run {command} from a source checkout (pip install -e) or give '
+            '--version-path')
