@@ -265,9 +265,10 @@ class Scenario:
         if 'Nothing to do' not in proc.stderr:
             raise BenchmarkError(f'enamel-sync upgrade at head said '
                                  f'{proc.stderr!r}')
-        # The synthetic tables are not in enamel's models: check reports
-        # the schema difference (4) after doing all of its work.
-        run(sync + ['check'], self.env, expect=(4,))
+        # The synthetic tables are not in enamel's models and no revision
+        # creates them by name (they use a helper): check leaves them
+        # alone and finds the database at head, after all of its work.
+        run(sync + ['check'], self.env, expect=(0,))
         _, proc = run(alembic + ['current'], self.env)
         if self.head not in proc.stdout:
             raise BenchmarkError(f'alembic current printed {proc.stdout!r}')
@@ -281,7 +282,7 @@ class Scenario:
         sync, alembic = self.sync[self.kept], self.alembic[self.kept]
         t = {}
         t['floor'] = run(self.floor, self.env)[0]
-        t['check'] = run(sync + ['check'], self.env, expect=(4,))[0]
+        t['check'] = run(sync + ['check'], self.env, expect=(0,))[0]
         t['alembic current'] = run(alembic + ['current'], self.env)[0]
         t['upgrade at head'] = run(sync + ['upgrade'], self.env)[0]
         t['alembic upgrade at head'] = run(alembic + ['upgrade', 'head'],
