@@ -25,6 +25,8 @@ the models, the version table and the ``[database]`` or
 ``[api_database]`` connection.
 """
 
+import logging.config
+
 from alembic import context
 import sqlalchemy as sa
 
@@ -34,6 +36,12 @@ from enamel import environment
 
 config = context.config
 options = environment.env_options(config)
+if ('enamel' not in config.attributes and config.config_file_name
+        and config.file_config.has_section('loggers')):
+    # Plain alembic with an ini file that configures logging (the
+    # checkout's alembic.ini); enamel-sync sets up its own.
+    logging.config.fileConfig(config.config_file_name,
+                              disable_existing_loggers=False)
 
 
 def _conf():

@@ -42,6 +42,12 @@ def make_url(connection, group='database'):
     """
     if not connection:
         raise exception.ConfigError(f'[{group}] connection is not set')
+    if isinstance(connection, str) and _netloc(connection).count('@') > 1:
+        # SQLAlchemy would take the rest of the password for the host and
+        # print it in every error.
+        raise exception.ConfigError(
+            f'[{group}] connection has more than one "@" before the host: '
+            'write an "@" in the user name or password as %40')
     try:
         return sa.engine.make_url(connection)
     except (sa.exc.ArgumentError, ValueError):  # ValueError: a bad port
@@ -199,6 +205,11 @@ def _missing_driver_hint(url, exc):
             f'installed{module}: {hint}')
 
 
+def _netloc(connection):
+    """What stands between ``://`` and the next ``/`` of a URL."""
+    return connection.partition('://')[2].partition('/')[0]
+
+
 def _read_only_sqlite_url(url):
     """The URL of an SQLite database opened without writing: the file
     read-only (an SQLite URI filename with ``mode=ro``), or a private
@@ -209,6 +220,11 @@ def _read_only_sqlite_url(url):
         return url  # in memory already, or a URI filename of the user's
     path = os.path.abspath(database)
     if not os.path.exists(path):
+        if not os.path.isdir(os.path.dirname(path)):
+            # upgrade could not create it either: not an empty database.
+            raise exception.DatabaseError(
+                f'cannot open the database {describe(url)}: the directory '
+                f'{os.path.dirname(path)} does not exist')
         return sa.engine.URL.create(url.drivername)
     return url.set(
         database='file:' + urllib.parse.quote(path),

@@ -32,6 +32,7 @@ import sys
 
 from enamel import databases
 from enamel import environment
+from enamel import exception
 
 NAME = 'HEADS'
 HEADER = ('# The heads of the revisions in this directory and a digest of '
@@ -101,14 +102,24 @@ def main(argv=None):
     database's, see :mod:`enamel.databases`) or
     already has a HEADS file (another ``--version-path`` has none).
 
-    :returns: the exit status, 0.
+    :returns: the exit status: 0, or 1 when the revisions do not load
+        (the HEADS file is then left as it was, and ignored while stale).
     """
+    from alembic.script import revision as alembic_revision
+    from alembic import util
+
     bundled = [os.path.realpath(d.versions_dir) for d in databases.ALL]
     for path in (sys.argv[1:] if argv is None else argv):
         directory = os.path.dirname(os.path.abspath(path))
         if (os.path.realpath(directory) in bundled
                 or os.path.exists(os.path.join(directory, NAME))):
-            write(directory)
+            try:
+                write(directory)
+            except (alembic_revision.RevisionError, util.CommandError) as exc:
+                print(f'enamel_heads: {NAME} not rewritten, the revisions in '
+                      f'{directory} do not load: {exception.first_line(exc)}',
+                      file=sys.stderr)
+                return 1
     return 0
 
 

@@ -425,6 +425,9 @@ class Migration:
             that would not apply on every engine (see
             :mod:`enamel.autogen`); no file is written.
         """
+        if rev_id and state.known(self.script, rev_id):
+            raise exception.UsageError(
+                f'--rev-id {rev_id}: a revision with that id exists')
         with contextlib.ExitStack() as stack:
             connection = None
             if autogenerate:

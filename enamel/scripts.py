@@ -93,12 +93,19 @@ def offline(config, script, name, revision, **kw):
     :param config: the alembic ``Config``.
     :param script: its ``ScriptDirectory`` (to name a failing revision).
     :param name: ``upgrade``, ``downgrade`` or ``stamp``.
+    :raises exception.BadRevision: a ``FROM:TO`` range with a side left
+        empty.
     :raises exception.MigrationFailed: a revision cannot be written as
         SQL (on SQLite, a batch ``ALTER`` needs to read the table from a
         live database); nothing is written.
     """
     from alembic import command
 
+    if isinstance(revision, str) and ':' in revision and not all(
+            revision.split(':', 1)):
+        raise exception.BadRevision(
+            f'{revision!r}: a range needs both ends, FROM:TO (base:head, '
+            'for example)')
     config.output_buffer = io.StringIO()
     try:
         with alembic_internals.errors():

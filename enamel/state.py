@@ -168,12 +168,16 @@ def stamp_command(database):
 
 
 def known(script, revision_id):
-    """Does ``script`` have the revision ``revision_id``?"""
+    """Does ``script`` have the revision ``revision_id``?
+
+    :raises alembic.script.revision.RevisionError: the revision files
+        themselves are broken (a cycle, an id used twice): that is no
+        statement about the database.
+    """
     from alembic.script import revision as alembic_revision
-    from alembic import util
     try:
-        return script.get_revision(revision_id) is not None
-    except (alembic_revision.RevisionError, util.CommandError):
+        return script.revision_map.get_revision(revision_id) is not None
+    except alembic_revision.ResolutionError:
         return False
 
 

@@ -52,12 +52,23 @@ def _terminate(signum, frame):
 
 
 def _parse(conf, argv, default_config_files):
-    """Parse argv; argparse's usage errors become one line, exit 2."""
+    """Parse argv; argparse's usage errors become one line, exit 2.
+
+    :raises exception.ConfigError: a configuration file or directory that
+        cannot be read (missing directory, a directory given as a file).
+    """
     captured = io.StringIO()
     try:
         with contextlib.redirect_stderr(captured):
             conf(argv, project='enamel', prog='enamel-sync',
                  version=_version(), default_config_files=default_config_files)
+    except cfg.ConfigDirNotFoundError as exc:
+        raise exception.ConfigError(
+            f'configuration error: {exception.first_line(exc)}') from None
+    except OSError as exc:
+        raise exception.ConfigError(
+            f'configuration error: cannot read {exc.filename}: '
+            f'{exc.strerror}') from None
     except SystemExit as exc:
         lines = [line for line in captured.getvalue().splitlines() if line]
         if exc.code:

@@ -123,6 +123,22 @@ class BadInputTests:
                 ERROR, 'migration_lock_timeout'),
             Row('not a URL', ['upgrade'], {'connection': 'not a url'}, ERROR,
                 'is not a valid SQLAlchemy URL'),
+            Row('empty connection: check', ['check'], {'connection': ''},
+                ERROR, '[database] connection is not set'),
+            Row('empty connection: upgrade', ['upgrade'],
+                {'connection': ''}, ERROR,
+                '[database] connection is not set'),
+            Row('an "@" in the password not escaped', ['check'], {
+                'connection':
+                    f'mysql+pymysql://enamel:{PASSWORD}@x@127.0.0.1:1/x'},
+                ERROR, 'more than one "@"'),
+            Row('missing config directory',
+                ['--config-dir', os.path.join(self.workdir, 'no-such-dir'),
+                 'check'], None, ERROR,
+                'configuration error: Failed to read config file directory'),
+            Row('offline range without its start', ['upgrade', '--sql',
+                                                    ':head'],
+                None, USAGE, 'a range needs both ends'),
             Row('bad port in URL', ['upgrade'], {
                 'connection':
                     f'mysql+pymysql://enamel:{PASSWORD}@127.0.0.1:port/x'},

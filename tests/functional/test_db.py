@@ -80,11 +80,13 @@ class ReadOnlySQLiteTest(EngineTestCase):
                     [], sa.inspect(connection).get_table_names())
         self.assertEqual([], self.files())
 
-    def test_missing_directory_reads_as_an_empty_database(self):
+    def test_missing_directory_is_an_error_not_an_empty_database(self):
+        # upgrade could not create the file there either: check must not
+        # report "upgrade pending" for a database no upgrade can make.
         path = os.path.join(self.workdir, 'no', 'such', 'enamel.sqlite')
-        engine = self.engine_for(f'sqlite:///{path}', read_only=True)
-        with engine.connect() as connection:
-            self.assertEqual([], sa.inspect(connection).get_table_names())
+        error = self.assertRaises(exception.DatabaseError, self.engine_for,
+                                  f'sqlite:///{path}', read_only=True)
+        self.assertIn('does not exist', str(error))
         self.assertEqual([], self.files())
 
     def test_writing_engine_creates_the_file(self):

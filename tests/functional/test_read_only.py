@@ -52,3 +52,13 @@ class ReadOnlyCommandsTest(base.TestCase):
         for argv in READ_ONLY:
             self.assertSucceeded(self.sync_process(*argv))
             self.assertEqual(before, self.snapshot(), argv)
+
+    def test_a_database_in_a_missing_directory_is_an_error(self):
+        # Not an empty database: upgrade could not create it either.
+        path = os.path.join(self.workdir, 'no-such-dir', 'enamel.sqlite')
+        config = self.write_config(f'sqlite:///{path}')
+        for argv in (['check'], ['version']):
+            result = self.sync_process(*argv, config_file=config)
+            self.assertEqual(1, result.code, (argv, result))
+            self.assertIn('does not exist', result.stderr)
+        self.assertFalse(os.path.exists(os.path.dirname(path)))

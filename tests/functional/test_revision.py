@@ -115,6 +115,38 @@ class RevisionTests:
                    sa.inspect(self.engine).get_columns('tasks')}
         self.assertNotIn('priority', columns)
 
+    def test_hand_written_revision_can_use_op_and_sa(self):
+        self.assertSucceeded(self.run_sync('upgrade'))
+        path = self.assertSucceeded(self.run_sync(
+            'revision', '-m', 'by hand', '--rev-id', 'bbbb0001')
+        ).stdout.strip()
+        # As generated (empty bodies), the file passes the linter...
+        lint = self.flake8(path)
+        self.assertEqual(0, lint.returncode, lint.stdout + lint.stderr)
+        with open(path) as f:
+            source = f.read()
+        # ... and once its author writes the bodies, op and sa are there.
+        source = source.replace(
+            'def upgrade():\n    pass',
+            "def upgrade():\n    op.create_table('by_hand', sa.Column("
+            "'id', sa.Integer(), primary_key=True))", 1).replace(
+            'def downgrade():\n    pass',
+            "def downgrade():\n    op.drop_table('by_hand')", 1)
+        with open(path, 'w') as f:
+            f.write(source)
+        lint = self.flake8(path)
+        self.assertEqual(0, lint.returncode, lint.stdout + lint.stderr)
+        self.assertSucceeded(self.run_sync('upgrade'))
+        self.assertIn('by_hand', self.tables())
+
+    def test_a_revision_id_in_use_is_refused_and_nothing_written(self):
+        before = self.revision_files()
+        result = self.run_sync('revision', '-m', 'again', '--rev-id',
+                               test_commands.head())
+        self.assertEqual(2, result.code, result)
+        self.assertIn('a revision with that id exists', result.stderr)
+        self.assertEqual(before, self.revision_files())
+
     def test_sql_files_revision_runs_online_and_offline(self):
         self.assertSucceeded(self.run_sync('upgrade'))
         result = self.assertSucceeded(self.run_sync(
