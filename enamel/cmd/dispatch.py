@@ -43,7 +43,11 @@ def dispatch(conf, args):
     command = commands.COMMANDS[args.name]
     if args.name in parser.NO_DATABASE:
         return command(None, args) or exception.SUCCESS
-    if args.name in parser.ONE_DATABASE:
+    if _autogenerate(args) and not args.database_name:
+        # Each configured database against its own models: one revision
+        # file for each database whose models changed.
+        selected = databases.configured(conf)
+    elif args.name in parser.ONE_DATABASE:
         selected = (databases.get(args.database_name),)
     elif args.name in parser.SCRIPTS_ONLY and args.database_name:
         selected = (databases.get(args.database_name),)
@@ -60,6 +64,12 @@ def dispatch(conf, args):
     if len(migrations) == 1:
         return command(migrations[0], args) or exception.SUCCESS
     return _each_database(command, migrations, args)
+
+
+def _autogenerate(args):
+    """Is this ``migrate``, or ``revision --autogenerate``?"""
+    return args.name == 'migrate' or (
+        args.name == 'revision' and getattr(args, 'autogenerate', False))
 
 
 def _each_database(command, migrations, args):

@@ -93,6 +93,35 @@ class TwoDatabasesTests:
 
     # -- every command over both ------------------------------------------
 
+    def test_migrate_compares_each_database_with_its_own_models(self):
+        # A scratch copy of the environment: each database's revision is
+        # written to its own versions directory there.
+        env = self.scratch_environment()
+        self.assertSucceeded(self.sync('upgrade'))
+        self.execute(self.main_engine,
+                     'ALTER TABLE tasks ADD COLUMN main_extra INTEGER')
+        self.execute(self.api_engine,
+                     'ALTER TABLE quotas ADD COLUMN api_extra INTEGER')
+
+        result = self.assertSucceeded(self.sync_process(
+            'migrate', '-m', 'drop extras', env=env))
+
+        paths = dict(line.split(' ', 1)
+                     for line in result.stdout.splitlines())
+        self.assertEqual({'[main]', '[api]'}, set(paths))
+        root = os.path.join(env['PYTHONPATH'], 'alembic_migrations')
+        self.assertEqual(os.path.join(root, 'versions'),
+                         os.path.dirname(paths['[main]']))
+        self.assertEqual(os.path.join(root, 'api_versions'),
+                         os.path.dirname(paths['[api]']))
+        for name, column in (('[main]', 'main_extra'),
+                             ('[api]', 'api_extra')):
+            with open(paths[name]) as f:
+                text = f.read()
+            self.assertIn(f"'{column}'", text, name)
+            other = 'api_extra' if column == 'main_extra' else 'main_extra'
+            self.assertNotIn(other, text, name)
+
     def test_upgrade_migrates_both_in_order_and_says_which(self):
         result = self.assertSucceeded(self.sync('upgrade'))
         lines = result.stderr.splitlines()
