@@ -88,7 +88,8 @@ def _database_args(subparsers):
             continue
         parser.add_argument(
             '--database', dest='database_name', choices=databases.NAMES,
-            help=('the database whose revisions to use (default main)'
+            help=('the database whose revisions to use (default main; '
+                  'with autogenerate: every configured one)'
                   if name in ONE_DATABASE else
                   'act on this database only (default: every configured '
                   'one, main then api)'))
