@@ -119,6 +119,9 @@ def offline(config, script, name, revision, **kw):
             f'revision {failed} cannot be written as SQL: {reason}; '
             'nothing was written') from None
     sys.stdout.write(config.output_buffer.getvalue())
+    # Now, while the command line can still report a reader that went
+    # away (BrokenPipeError), not at interpreter exit.
+    sys.stdout.flush()
 
 
 def history_range(rev_range):
