@@ -194,6 +194,10 @@ def run(connection, migrations, max_count=None,
                     batch_size, budget)
                 before = outcome.left
                 done, left = _batch(connection, migration, limit)
+                if left is None and not done:
+                    # Nothing changed, nothing counted: count, to tell rows
+                    # another runner took (fewer left) from a stuck batch.
+                    left = migration.count(connection)
                 outcome.done += done
                 if budget is not None:
                     budget -= done
