@@ -25,10 +25,18 @@ data; the revision lists it in a module-level ``data_migrations`` tuple::
 The function is called with a ``Connection`` inside a transaction that
 enamel commits after it returns (one batch) and ``limit``, the most rows
 it may change; it returns ``(done, left)``: the rows it changed and the
-rows still to change. ``limit=0`` changes nothing and only counts. It must
-be idempotent and safe next to running services and next to itself:
-select the batch by a condition that the change makes false (``WHERE
-name IS NULL``) and repeat that condition in the ``UPDATE``.
+rows still to change. ``limit=0`` changes nothing and only counts; with a
+``limit`` it may return ``left=None``, not counted, and enamel calls it
+again until it says ``0`` (then counts once more, with ``limit=0``, if a
+budget ended the run first). It must be idempotent and safe next to
+running services and next to itself: select the batch by a condition that
+the change makes false (``WHERE name IS NULL``) and repeat that condition
+in the ``UPDATE``.
+
+:func:`update_in_batches` writes such a function for the common case, one
+``UPDATE`` of the rows a condition selects, and pages by primary key: a
+batch costs the same at the end of a large table as at its start, and the
+rows left are counted only when asked.
 
 The registry is the revision history itself: a data migration is *open*
 from the moment its revision is applied until a revision that
@@ -179,22 +187,34 @@ def run(connection, migrations, max_count=None,
         outcomes.append(outcome)
         try:
             outcome.left = migration.count(connection)
+            counted = True
             stalled = 0
             while outcome.left and (budget is None or budget > 0):
                 limit = batch_size if budget is None else min(
                     batch_size, budget)
                 before = outcome.left
-                done, outcome.left = _batch(connection, migration, limit)
+                done, left = _batch(connection, migration, limit)
+                if left is None and not done:
+                    # Nothing changed, nothing counted: count, to tell rows
+                    # another runner took (fewer left) from a stuck batch.
+                    left = migration.count(connection)
                 outcome.done += done
                 if budget is not None:
                     budget -= done
+                counted = left is not None
+                # Not counted: an estimate for the log, never 0 (only the
+                # function, or a count, says that nothing is left).
+                outcome.left = left if counted else max(before - done, 1)
                 # A batch that did nothing while nothing less is left lost
                 # its rows to another runner (which commits between our
                 # SELECT and UPDATE) or is stuck on rows it cannot move;
                 # only several in a row mean stuck.
-                stalled = 0 if done or outcome.left < before else stalled + 1
+                progressed = done or (counted and left < before)
+                stalled = 0 if progressed else stalled + 1
                 if stalled == STALLED_BATCHES:
                     break
+            if not counted:
+                outcome.left = migration.count(connection)
         except exception.DataMigrationFailed as exc:
             outcome.error = str(exc)
         except Exception as exc:
@@ -211,12 +231,13 @@ def run(connection, migrations, max_count=None,
 
 
 def _batch(connection, migration, limit):
-    """One committed batch: ``(done, left)``; retried on a conflict."""
+    """One committed batch: ``(done, left)``, ``left`` None when the
+    function did not count; retried on a conflict."""
     for attempt in range(CONFLICT_RETRIES + 1):
         try:
             with connection.begin():
                 done, left = migration.function(connection, limit)
-            return int(done), int(left)
+            return int(done), None if left is None else int(left)
         except sa.exc.OperationalError as exc:
             if attempt == CONFLICT_RETRIES or not _conflict(exc):
                 raise
@@ -233,3 +254,53 @@ def _conflict(exc):
     code = getattr(orig, 'pgcode', None) or (
         orig.args[0] if orig is not None and orig.args else None)
     return code in CONFLICT_CODES
+
+
+def update_in_batches(name, table, key, where, values):
+    """A data migration that sets ``values`` on the rows ``where``
+    selects, paging through ``table`` by ``key``.
+
+    Each batch reads the next ``limit`` keys after the last one it saw
+    (an index range, however far into the table) and updates that range
+    where the condition still holds; a run that reaches the end of the
+    table passes once more from the start, for rows committed behind it.
+    It counts the rows left only when asked (``limit=0``) and when a pass
+    from the start finds nothing.
+
+    :param name: the function's name (``<revision>.<name>`` in reports).
+    :param table: the table, e.g. ``sa.table('tasks', ...)``.
+    :param key: a column of ``table`` with unique values in an index,
+        usually the primary key.
+    :param where: the condition the change makes false, e.g.
+        ``TASKS.c.name.is_(None)``.
+    :param values: what to set, ``{column name: value or expression}``.
+    :returns: a data migration function ``(connection, limit) -> (done,
+        left)``, ``left`` None (not counted) in the middle of a pass.
+    """
+    after = None
+
+    def migrate(connection, limit):
+        nonlocal after
+        if not limit:
+            return 0, connection.execute(
+                sa.select(sa.func.count()).select_from(table)
+                .where(where)).scalar()
+        page = sa.select(key).where(where).order_by(key).limit(limit)
+        if after is not None:
+            page = page.where(key > after)
+        keys = connection.execute(page).scalars().all()
+        if not keys:
+            if after is None:
+                return 0, 0
+            after = None
+            return 0, None
+        after = keys[-1]
+        # A range, not IN (...): MySQL refuses a LIMIT inside IN, and a
+        # range is one index scan on every engine.
+        done = connection.execute(
+            table.update().where(where, key >= keys[0], key <= keys[-1])
+            .values(values)).rowcount
+        return done, None
+
+    migrate.__name__ = migrate.__qualname__ = name
+    return migrate

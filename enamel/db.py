@@ -129,7 +129,7 @@ def create_engine(conf, group='database', read_only=False):
     kwargs['poolclass'] = sa.pool.NullPool
     engine = _create_engine_with_driver(url, kwargs)
     if backend == 'sqlite':
-        _take_over_pysqlite_transactions(engine)
+        _take_over_pysqlite_transactions(engine, immediate=not read_only)
     if engine.dialect.driver == 'pymysql':
         _unbound_pymysql_reads(engine)
     return engine
@@ -268,9 +268,17 @@ def transactional(engine):
     return new
 
 
-def _take_over_pysqlite_transactions(engine):
+def _take_over_pysqlite_transactions(engine, immediate=True):
+    """Let enamel, not pysqlite, begin SQLite transactions.
+
+    A writing engine begins them ``IMMEDIATE``, taking the write lock
+    first: a transaction that reads (the version table, a batch's keys)
+    and then writes would otherwise get "database is locked" at once, with
+    no wait, whenever a service of the previous release is writing.
+    """
     event.listen(engine, 'connect', _connect_sqlite)
-    event.listen(engine, 'begin', _begin_sqlite)
+    event.listen(engine, 'begin',
+                 _begin_sqlite if immediate else _begin_sqlite_deferred)
 
 
 def _connect_sqlite(dbapi_connection, connection_record):
@@ -279,6 +287,10 @@ def _connect_sqlite(dbapi_connection, connection_record):
 
 
 def _begin_sqlite(connection):
+    connection.exec_driver_sql('BEGIN IMMEDIATE')
+
+
+def _begin_sqlite_deferred(connection):
     connection.exec_driver_sql('BEGIN')
 
 

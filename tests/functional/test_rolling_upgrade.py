@@ -33,6 +33,8 @@ BUNDLED_HEAD = '6a1c2e9d4b01'
 
 # Release N, expand: the new column and the data migration that fills it.
 EXPAND_IMPORTS = 'from alembic import op\nimport sqlalchemy as sa\n'
+DATA_MIGRATION_IMPORTS = EXPAND_IMPORTS + (
+    '\nfrom enamel import data_migrations as online_data_migrations\n')
 EXPAND_BODY = '''
 
 def upgrade():
@@ -49,23 +51,10 @@ TASKS = sa.table('tasks', sa.column('id', sa.Integer),
                  sa.column('name', sa.String))
 
 
-def copy_action_to_name(connection, limit):
-    """Copy tasks.action to tasks.name where name is not set yet; at most
-    ``limit`` rows. Returns (rows copied, rows left)."""
-    done = 0
-    if limit:
-        ids = connection.execute(
-            sa.select(TASKS.c.id).where(TASKS.c.name.is_(None))
-            .order_by(TASKS.c.id).limit(limit)).scalars().all()
-        if ids:
-            done = connection.execute(
-                TASKS.update()
-                .where(TASKS.c.id.in_(ids), TASKS.c.name.is_(None))
-                .values(name=TASKS.c.action)).rowcount
-    left = connection.execute(
-        sa.select(sa.func.count()).select_from(TASKS)
-        .where(TASKS.c.name.is_(None))).scalar()
-    return done, left
+# Copy tasks.action to tasks.name where name is not set yet, paging by id.
+copy_action_to_name = online_data_migrations.update_in_batches(
+    'copy_action_to_name', TASKS, key=TASKS.c.id,
+    where=TASKS.c.name.is_(None), values={'name': TASKS.c.action})
 
 
 data_migrations = (copy_action_to_name,)
@@ -148,7 +137,7 @@ class RollingUpgradeTests:
         """Release N: an expand revision with its data migration, and
         the model gaining ``name``; returns the expand revision id."""
         expand = self.write_revision('expand', 'add tasks.name',
-                                     EXPAND_BODY, EXPAND_IMPORTS)
+                                     EXPAND_BODY, DATA_MIGRATION_IMPORTS)
         self.edit_models(ENDED_AT, NAME_NULLABLE + ENDED_AT)
         return expand
 
@@ -306,7 +295,7 @@ class RollingUpgradeTests:
         expand = self.write_revision(
             'expand', 'add tasks.name', EXPAND_BODY.replace(
                 'data_migrations = (copy_action_to_name,)',
-                BROKEN_DATA_MIGRATION), EXPAND_IMPORTS)
+                BROKEN_DATA_MIGRATION), DATA_MIGRATION_IMPORTS)
         self.assertSucceeded(self.run_sync('upgrade', '--expand'))
         result = self.run_sync('online-data-migrations', '--format',
                                'json')

@@ -1,0 +1,85 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
+"""``update_in_batches`` and the runner over it, on an in-memory SQLite
+database (the engines are the functional tests' job)."""
+
+import sqlalchemy as sa
+
+from enamel import data_migrations
+from tests import base
+
+METADATA = sa.MetaData()
+TASKS = sa.Table('tasks', METADATA,
+                 sa.Column('id', sa.Integer, primary_key=True),
+                 sa.Column('action', sa.String(20)),
+                 sa.Column('name', sa.String(20)))
+
+
+class UpdateInBatchesTest(base.TestCase):
+
+    def setUp(self):
+        super().setUp()
+        self.engine = sa.create_engine('sqlite://')
+        self.addCleanup(self.engine.dispose)
+        METADATA.create_all(self.engine)
+        with self.engine.begin() as conn:
+            conn.execute(TASKS.insert(), [
+                {'id': i, 'action': f'a{i}'} for i in range(1, 11)])
+        self.copy = data_migrations.update_in_batches(
+            'copy', TASKS, key=TASKS.c.id, where=TASKS.c.name.is_(None),
+            values={'name': TASKS.c.action})
+        self.conn = self.engine.connect()
+        self.addCleanup(self.conn.close)
+
+    def batch(self, limit):
+        with self.conn.begin():
+            return self.copy(self.conn, limit)
+
+    def names(self):
+        return self.conn.execute(
+            sa.select(TASKS.c.name).order_by(TASKS.c.id)).scalars().all()
+
+    def test_pages_by_key_and_counts_only_when_asked(self):
+        self.assertEqual('copy', self.copy.__name__)
+        self.assertEqual((0, 10), self.batch(0))
+        self.assertEqual([(3, None), (3, None), (3, None), (1, None)],
+                         [self.batch(3) for _ in range(4)])
+        # The end of the table; then a pass from the start finds nothing.
+        self.assertEqual((0, None), self.batch(3))
+        self.assertEqual((0, 0), self.batch(3))
+        self.assertEqual([f'a{i}' for i in range(1, 11)], self.names())
+
+    def test_rows_behind_the_page_are_found_by_the_next_pass(self):
+        self.assertEqual((3, None), self.batch(3))
+        self.assertEqual((3, None), self.batch(3))
+        with self.conn.begin():
+            self.conn.execute(TASKS.update().where(TASKS.c.id == 2)
+                              .values(name=None))
+        self.assertEqual([(3, None), (1, None), (0, None), (1, None)],
+                         [self.batch(3) for _ in range(4)])
+        self.assertEqual((0, None), self.batch(3))
+        self.assertEqual((0, 0), self.batch(3))
+        self.assertEqual([f'a{i}' for i in range(1, 11)], self.names())
+
+    def test_the_runner_counts_at_the_end_of_a_budget(self):
+        migration = data_migrations.DataMigration('r.copy', 'r', self.copy)
+        report = data_migrations.run(self.conn, [migration], max_count=4,
+                                     batch_size=3)
+        self.assertEqual([('r.copy', 4, 6, None)],
+                         [(o.name, o.done, o.left, o.error)
+                          for o in report.outcomes])
+        self.assertEqual(1, report.exit_code)
+        report = data_migrations.run(self.conn, [migration], batch_size=3)
+        self.assertEqual([(6, 0)], [(o.done, o.left)
+                                    for o in report.outcomes])
+        self.assertEqual(0, report.exit_code)
