@@ -294,11 +294,13 @@ def update_in_batches(name, table, key, where, values):
         if end is None:
             end = connection.execute(sa.select(sa.func.max(key))).scalar()
         page = sa.select(key).order_by(key).limit(limit)
-        if end is not None:
-            page = page.where(key <= end)
         if after is not None:
             page = page.where(key > after)
-        keys = connection.execute(page).scalars().all()
+        # The end is applied here, not in the query: with both bounds,
+        # PostgreSQL without statistics (a fresh column, a table never
+        # analysed) reads the whole rest of the range and sorts it.
+        keys = [k for k in connection.execute(page).scalars()
+                if end is not None and k <= end]
         if not keys:
             return 0, count(connection)
         after = keys[-1]
