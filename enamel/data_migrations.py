@@ -25,18 +25,19 @@ data; the revision lists it in a module-level ``data_migrations`` tuple::
 The function is called with a ``Connection`` inside a transaction that
 enamel commits after it returns (one batch) and ``limit``, the most rows
 it may change; it returns ``(done, left)``: the rows it changed and the
-rows still to change. ``limit=0`` changes nothing and only counts; with a
-``limit`` it may return ``left=None``, not counted, and enamel calls it
-again until it says ``0`` (then counts once more, with ``limit=0``, if a
-budget ended the run first). It must be idempotent and safe next to
+rows still to change. ``limit=0`` changes nothing and only counts (a run
+starts with it); with a ``limit`` it may return ``left=None``, not
+counted, when it moved on to rows it has not looked at yet, and enamel
+calls it again until it counts (then, if a budget ended the run first,
+enamel counts, with ``limit=0``). It must be idempotent and safe next to
 running services and next to itself: select the batch by a condition that
 the change makes false (``WHERE name IS NULL``) and repeat that condition
 in the ``UPDATE``.
 
 :func:`update_in_batches` writes such a function for the common case, one
-``UPDATE`` of the rows a condition selects, and pages by primary key: a
-batch costs the same at the end of a large table as at its start, and the
-rows left are counted only when asked.
+``UPDATE`` of the rows a condition selects, walking the table by primary
+key: a batch costs the same at the end of a large table as at its start,
+and the rows left are counted only when asked.
 
 The registry is the revision history itself: a data migration is *open*
 from the moment its revision is applied until a revision that
@@ -194,10 +195,6 @@ def run(connection, migrations, max_count=None,
                     batch_size, budget)
                 before = outcome.left
                 done, left = _batch(connection, migration, limit)
-                if left is None and not done:
-                    # Nothing changed, nothing counted: count, to tell rows
-                    # another runner took (fewer left) from a stuck batch.
-                    left = migration.count(connection)
                 outcome.done += done
                 if budget is not None:
                     budget -= done
@@ -209,7 +206,9 @@ def run(connection, migrations, max_count=None,
                 # its rows to another runner (which commits between our
                 # SELECT and UPDATE) or is stuck on rows it cannot move;
                 # only several in a row mean stuck.
-                progressed = done or (counted and left < before)
+                # Not counted means the function moved on (see the module's
+                # rules): progress even when another runner took the rows.
+                progressed = done or not counted or left < before
                 stalled = 0 if progressed else stalled + 1
                 if stalled == STALLED_BATCHES:
                     break
@@ -258,14 +257,17 @@ def _conflict(exc):
 
 def update_in_batches(name, table, key, where, values):
     """A data migration that sets ``values`` on the rows ``where``
-    selects, paging through ``table`` by ``key``.
+    selects, walking ``table`` once in order of ``key``.
 
-    Each batch reads the next ``limit`` keys after the last one it saw
-    (an index range, however far into the table) and updates that range
-    where the condition still holds; a run that reaches the end of the
-    table passes once more from the start, for rows committed behind it.
-    It counts the rows left only when asked (``limit=0``) and when a pass
-    from the start finds nothing.
+    A run (which starts with a count, ``limit=0``) walks the keys up to
+    the highest one at its first batch: each batch reads the next
+    ``limit`` keys after the last one it saw, without a condition (an
+    index range the planner cannot get wrong, however far into the table)
+    and updates that range where ``where`` still holds. A batch costs the
+    same at the end of a large table as at its start, and the rows left
+    are counted only when asked and at the end of the walk; rows written
+    after the run began (the previous release still inserting) are left to
+    the next run, so that a run ends.
 
     :param name: the function's name (``<revision>.<name>`` in reports).
     :param table: the table, e.g. ``sa.table('tasks', ...)``.
@@ -275,25 +277,32 @@ def update_in_batches(name, table, key, where, values):
         ``TASKS.c.name.is_(None)``.
     :param values: what to set, ``{column name: value or expression}``.
     :returns: a data migration function ``(connection, limit) -> (done,
-        left)``, ``left`` None (not counted) in the middle of a pass.
+        left)``, ``left`` None (not counted) while the walk goes on.
     """
-    after = None
+    after = end = None
+
+    def count(connection):
+        return connection.execute(
+            sa.select(sa.func.count()).select_from(table)
+            .where(where)).scalar()
 
     def migrate(connection, limit):
-        nonlocal after
+        nonlocal after, end
         if not limit:
-            return 0, connection.execute(
-                sa.select(sa.func.count()).select_from(table)
-                .where(where)).scalar()
-        page = sa.select(key).where(where).order_by(key).limit(limit)
+            after = end = None
+            return 0, count(connection)
+        if end is None:
+            end = connection.execute(sa.select(sa.func.max(key))).scalar()
+        page = sa.select(key).order_by(key).limit(limit)
         if after is not None:
             page = page.where(key > after)
-        keys = connection.execute(page).scalars().all()
+        # The end is applied here, not in the query: with both bounds,
+        # PostgreSQL without statistics (a fresh column, a table never
+        # analysed) reads the whole rest of the range and sorts it.
+        keys = [k for k in connection.execute(page).scalars()
+                if end is not None and k <= end]
         if not keys:
-            if after is None:
-                return 0, 0
-            after = None
-            return 0, None
+            return 0, count(connection)
         after = keys[-1]
         # A range, not IN (...): MySQL refuses a LIMIT inside IN, and a
         # range is one index scan on every engine.

@@ -62,6 +62,7 @@ SPEED_TARGET = 0.5       # at least half the set-based UPDATE's rows/s
 MEMORY_TARGET = 1.10     # peak RSS at N over peak RSS at N/10
 P99_TARGET = 1.0         # seconds
 ROW_COUNT = 1000000
+COMMAND_TIMEOUT = 600     # seconds
 
 EXPAND_BODY = '''
 
@@ -118,9 +119,11 @@ FILL = {
 }
 
 
-def run_measured(args, env):
+def run_measured(args, env, timeout=COMMAND_TIMEOUT):
     """Run a process to its end and read its own resource usage.
 
+    :param timeout: seconds after which the process is killed (a data
+        migration chasing the rows a load keeps writing must still end).
     :returns: (wall seconds, exit code, peak RSS in MiB, stderr).
     """
     with tempfile.TemporaryFile('w+') as err:
@@ -128,7 +131,12 @@ def run_measured(args, env):
         proc = subprocess.Popen(args, env=env, cwd=env['HOME'],
                                 stdin=subprocess.DEVNULL,
                                 stdout=subprocess.DEVNULL, stderr=err)
-        _, status, usage = os.wait4(proc.pid, 0)
+        watchdog = threading.Timer(timeout, proc.kill)
+        watchdog.start()
+        try:
+            _, status, usage = os.wait4(proc.pid, 0)
+        finally:
+            watchdog.cancel()
         elapsed = time.perf_counter() - start
         proc.returncode = os.waitstatus_to_exitcode(status)
         err.seek(0)
@@ -508,6 +516,7 @@ def main(argv=None):
             speed_and_memory(engine, args.rows, root, envs, results[engine])
             under_load(engine, args.rows, root, envs, results[engine],
                        args.threads, args.rate)
+            print(f'   {results[engine]}', file=sys.stderr, flush=True)
         if not results:
             print('rolling benchmark: no engine was reachable',
                   file=sys.stderr)

@@ -49,27 +49,29 @@ class UpdateInBatchesTest(base.TestCase):
         return self.conn.execute(
             sa.select(TASKS.c.name).order_by(TASKS.c.id)).scalars().all()
 
-    def test_pages_by_key_and_counts_only_when_asked(self):
+    def test_walks_by_key_and_counts_only_at_the_end(self):
         self.assertEqual('copy', self.copy.__name__)
         self.assertEqual((0, 10), self.batch(0))
         self.assertEqual([(3, None), (3, None), (3, None), (1, None)],
                          [self.batch(3) for _ in range(4)])
-        # The end of the table; then a pass from the start finds nothing.
-        self.assertEqual((0, None), self.batch(3))
         self.assertEqual((0, 0), self.batch(3))
         self.assertEqual([f'a{i}' for i in range(1, 11)], self.names())
 
-    def test_rows_behind_the_page_are_found_by_the_next_pass(self):
+    def test_rows_behind_the_walk_or_after_its_end_are_the_next_runs(self):
+        self.assertEqual((0, 10), self.batch(0))
         self.assertEqual((3, None), self.batch(3))
         self.assertEqual((3, None), self.batch(3))
         with self.conn.begin():
             self.conn.execute(TASKS.update().where(TASKS.c.id == 2)
                               .values(name=None))
-        self.assertEqual([(3, None), (1, None), (0, None), (1, None)],
+            self.conn.execute(TASKS.insert().values(id=11, action='a11'))
+        self.assertEqual([(3, None), (1, None), (0, 2), (0, 2)],
                          [self.batch(3) for _ in range(4)])
-        self.assertEqual((0, None), self.batch(3))
-        self.assertEqual((0, 0), self.batch(3))
-        self.assertEqual([f'a{i}' for i in range(1, 11)], self.names())
+        # The next run starts with a count, and walks from the start.
+        self.assertEqual((0, 2), self.batch(0))
+        self.assertEqual([(1, None), (0, None), (0, None), (1, None),
+                          (0, 0)], [self.batch(3) for _ in range(5)])
+        self.assertEqual([f'a{i}' for i in range(1, 12)], self.names())
 
     def test_the_runner_counts_at_the_end_of_a_budget(self):
         migration = data_migrations.DataMigration('r.copy', 'r', self.copy)
