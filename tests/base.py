@@ -24,6 +24,7 @@ A missing server skips those tests on a laptop and fails them under CI.
 """
 
 import contextlib
+import glob
 import io
 import os
 import shutil
@@ -187,6 +188,36 @@ class TestCase(oslotest_base.BaseTestCase):
                             os.path.join(root, package),
                             ignore=shutil.ignore_patterns('__pycache__'))
         return {'PYTHONPATH': root}
+
+
+class ScratchEnvironment:
+    """A test mixin: a scratch copy of ``alembic_migrations`` and
+    ``enamel`` (see :meth:`TestCase.scratch_environment`) that
+    :meth:`run_sync` runs the console script on, for tests that write
+    revision files or change models."""
+
+    def setUp(self):
+        super().setUp()
+        self.env = self.scratch_environment('enamel')
+        self.scratch = self.env['PYTHONPATH']
+        self.versions = os.path.join(self.scratch, 'alembic_migrations',
+                                     'versions')
+
+    def run_sync(self, *argv, config_file=None):
+        return self.sync_process(*argv, env=self.env,
+                                 config_file=config_file)
+
+    def revision_files(self):
+        return sorted(glob.glob(os.path.join(self.versions, '*.py')))
+
+    def flake8(self, path):
+        """flake8 on ``path`` as the project runs it: from the root of the
+        scratch copy, with the project's tox.ini."""
+        shutil.copy(os.path.join(REPO_ROOT, 'tox.ini'), self.scratch)
+        return subprocess.run(
+            [sys.executable, '-m', 'flake8',
+             os.path.relpath(path, self.scratch)],
+            cwd=self.scratch, capture_output=True, text=True, timeout=120)
 
 
 def enamel_sync_executable():

@@ -25,12 +25,9 @@ Model changes are made in a scratch copy of ``enamel`` that the installed
 ``enamel-sync`` imports (:meth:`tests.base.TestCase.scratch_environment`).
 """
 
-import glob
 import json
 import os
 import re
-import subprocess
-import sys
 
 from oslo_db.sqlalchemy import provision
 import sqlalchemy as sa
@@ -124,20 +121,9 @@ def database_for(test, backend):
     return test.write_config(url, name=f'{backend}.conf'), engine
 
 
-class ScratchModels:
-    """A scratch copy of alembic_migrations and enamel, and helpers that
-    change the copy's models and run enamel-sync on it."""
-
-    def setUp(self):
-        super().setUp()
-        self.env = self.scratch_environment('enamel')
-        self.scratch = self.env['PYTHONPATH']
-        self.versions = os.path.join(self.scratch, 'alembic_migrations',
-                                     'versions')
-
-    def run_sync(self, *argv, config_file=None):
-        return self.sync_process(*argv, env=self.env,
-                                 config_file=config_file)
+class ScratchModels(base.ScratchEnvironment):
+    """Helpers that change the scratch copy's models and generate
+    revisions from them."""
 
     def edit_models(self, *edits, append=''):
         path = os.path.join(self.scratch, 'enamel', 'models.py')
@@ -152,9 +138,6 @@ class ScratchModels:
         with open(path, 'w') as f:
             f.write(source + append)
 
-    def revision_files(self):
-        return sorted(glob.glob(os.path.join(self.versions, '*.py')))
-
     def generate(self, message):
         """revision --autogenerate; the new file's path and source."""
         result = self.assertSucceeded(self.run_sync(
@@ -162,16 +145,6 @@ class ScratchModels:
         path = result.stdout.strip()
         with open(path) as f:
             return path, f.read()
-
-    def flake8(self, path):
-        with open(os.path.join(base.REPO_ROOT, 'tox.ini')) as f:
-            tox = f.read()
-        with open(os.path.join(self.scratch, 'tox.ini'), 'w') as f:
-            f.write(tox)
-        return subprocess.run(
-            [sys.executable, '-m', 'flake8',
-             os.path.relpath(path, self.scratch)],
-            cwd=self.scratch, capture_output=True, text=True, timeout=120)
 
     def assertChecks(self, code, config_file=None):
         result = self.run_sync('check', '--format', 'json',

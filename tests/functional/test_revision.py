@@ -20,9 +20,6 @@ installed ``enamel-sync`` imports instead of the real ones
 
 import glob
 import os
-import shutil
-import subprocess
-import sys
 import sysconfig
 
 import sqlalchemy as sa
@@ -51,20 +48,7 @@ INSERT INTO audit_notes (id, note) VALUES (2, 'second');
 DOWNGRADE_SQL = 'DROP TABLE audit_notes;\n'
 
 
-class RevisionTests:
-
-    def setUp(self):
-        super().setUp()
-        self.env = self.scratch_environment('enamel')
-        self.scratch = self.env['PYTHONPATH']
-        self.versions = os.path.join(self.scratch, 'alembic_migrations',
-                                     'versions')
-
-    def run_sync(self, *argv):
-        return self.sync_process(*argv, env=self.env)
-
-    def revision_files(self):
-        return sorted(glob.glob(os.path.join(self.versions, '*.py')))
+class RevisionTests(base.ScratchEnvironment):
 
     def add_column_to_scratch_model(self):
         path = os.path.join(self.scratch, 'enamel', 'models.py')
@@ -73,14 +57,6 @@ class RevisionTests:
         self.assertEqual(1, source.count(ANCHOR))
         with open(path, 'w') as f:
             f.write(source.replace(ANCHOR, NEW_COLUMN + ANCHOR))
-
-    def flake8(self, path):
-        """flake8 as the project runs it: from the root, with tox.ini."""
-        shutil.copy(os.path.join(base.REPO_ROOT, 'tox.ini'), self.scratch)
-        return subprocess.run(
-            [sys.executable, '-m', 'flake8',
-             os.path.relpath(path, self.scratch)],
-            cwd=self.scratch, capture_output=True, text=True, timeout=120)
 
     def test_autogenerate_round_trip(self):
         self.assertSucceeded(self.run_sync('upgrade'))

@@ -91,19 +91,9 @@ NAME_NOT_NULL = ('    name: orm.Mapped[str] = orm.mapped_column(\n'
 DATA_MIGRATION = 'copy_action_to_name'
 
 
-class RollingUpgradeTests:
-
-    def setUp(self):
-        super().setUp()
-        self.env = self.scratch_environment('enamel')
-        self.scratch = self.env['PYTHONPATH']
-        self.versions = os.path.join(self.scratch, 'alembic_migrations',
-                                     'versions')
+class RollingUpgradeTests(base.ScratchEnvironment):
 
     # -- helpers -----------------------------------------------------------
-
-    def run_sync(self, *argv):
-        return self.sync_process(*argv, env=self.env)
 
     def check(self):
         result = self.run_sync('check', '--format', 'json')
