@@ -282,14 +282,15 @@ class Migration:
         return self.upgrade(phases.target(self.script, phases.EXPAND),
                             sql=sql, tag=tag)
 
-    def online_data_migrations(self, max_count=None,
-                               batch_size=data_migrations.DEFAULT_BATCH_SIZE):
+    def online_data_migrations(self, max_count=None, batch_size=None):
         """Run the open data migrations in batches, each batch committed
         (see :mod:`enamel.data_migrations`); no migration lock is held.
 
         :param max_count: the most rows to change in this run; None:
             until nothing is left.
-        :param batch_size: the most rows per transaction.
+        :param batch_size: the most rows per transaction; None: the
+            engine's default (:func:`enamel.data_migrations.
+            default_batch_size`: 10,000 on SQLite, 1,000 elsewhere).
         :returns: a :class:`enamel.data_migrations.Report`, whose
             ``exit_code`` is 0 (done), 1 (rows left) or 2 (one failed).
         """

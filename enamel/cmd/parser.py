@@ -132,8 +132,8 @@ def _migrating_commands(subparsers):
                    help='change at most N rows in this run (default: '
                         'until nothing is left)')
     p.add_argument('--batch-size', type=_positive, metavar='N',
-                   default=1000,
-                   help='rows per committed batch (default 1000)')
+                   help='rows per committed batch (default 10000 on '
+                        'SQLite, 1000 on the servers)')
     _format_arg(p)
 
     p = subparsers.add_parser(
