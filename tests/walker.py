@@ -171,6 +171,10 @@ class _Walker:
         a branched history that alembic walked differently from us fails
         here instead of silently skipping hooks.
 
+        A revision's ``depends_on`` counts as a parent here, as it does
+        for alembic's version table: an expand revision that an applied
+        contract revision depends on has no row of its own.
+
         :param read: read the version table now (else only keep count of
             what it should hold).
         """
@@ -179,14 +183,18 @@ class _Walker:
         if upgraded:
             # It replaces its parents as a head.
             self.applied.add(rev)
-            self.heads -= set(_parents(revision))
+            self.heads -= set(_below(script, revision))
             self.heads.add(rev)
         else:
-            # Its parents with no other applied child are heads again.
+            # Its parents that no other applied revision stands on are
+            # heads again.
             self.applied.discard(rev)
             self.heads.discard(rev)
-            for parent in _parents(revision):
-                if not script.get_revision(parent).nextrev & self.applied:
+            standing = set()
+            for other in self.applied:
+                standing.update(_below(script, script.get_revision(other)))
+            for parent in _below(script, revision):
+                if parent not in standing:
                     self.heads.add(parent)
         if read:
             self._read_version(revision, what)
@@ -217,6 +225,14 @@ class _Walker:
 
 def _parents(revision):
     return util.to_tuple(revision.down_revision, default=())
+
+
+def _below(script, revision):
+    """The ids right below ``revision``: its down revisions and the
+    revisions it ``depends_on`` (given there by any unique prefix)."""
+    dependencies = util.to_tuple(revision.dependencies, default=())
+    return _parents(revision) + tuple(
+        script.get_revision(d).revision for d in dependencies)
 
 
 def _down_target(revision):
@@ -264,8 +280,11 @@ def schema(engine):
 
 def _normalise(kind, items):
     if kind == 'columns':
-        return tuple((c['name'], str(c['type']), c['nullable'],
-                      str(c.get('default'))) for c in items)
+        # By name, not position: a downgrade that adds a dropped column
+        # back puts it last on every engine (as a model's order, alembic's
+        # comparison ignores it).
+        return tuple(sorted((c['name'], str(c['type']), c['nullable'],
+                             str(c.get('default'))) for c in items))
     if kind == 'pk':
         return (items.get('name'), tuple(items.get('constrained_columns')
                                          or ()))
