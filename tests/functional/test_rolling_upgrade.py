@@ -20,14 +20,18 @@ the previous release's services are played by ``tests.previous_models``.
 """
 
 import json
+import logging
 import os
 import re
 
+import fixtures
 import sqlalchemy as sa
 from sqlalchemy import orm
 
+from enamel import migration
 from tests import base
 from tests import previous_models
+from tests import walker
 
 BUNDLED_HEAD = '6a1c2e9d4b01'
 
@@ -91,9 +95,9 @@ NAME_NOT_NULL = ('    name: orm.Mapped[str] = orm.mapped_column(\n'
 DATA_MIGRATION = 'copy_action_to_name'
 
 
-class RollingUpgradeTests(base.ScratchEnvironment):
-
-    # -- helpers -----------------------------------------------------------
+class RollingUpgradeHistory(base.ScratchEnvironment):
+    """The worked example's releases, written into the scratch copy, and
+    the previous release's services (a test mixin)."""
 
     def check(self):
         result = self.run_sync('check', '--format', 'json')
@@ -173,6 +177,9 @@ class RollingUpgradeTests(base.ScratchEnvironment):
     def columns(self):
         return {c['name']: c for c in
                 sa.inspect(self.engine).get_columns('tasks')}
+
+
+class RollingUpgradeTests(RollingUpgradeHistory):
 
     # -- the worked example --------------------------------------------------
 
@@ -331,9 +338,9 @@ class AutogenerateSplitTest(base.SQLiteBackend, base.TestCase):
         self.env = self.scratch_environment('enamel')
         self.scratch = self.env['PYTHONPATH']
 
-    run_sync = RollingUpgradeTests.run_sync
-    edit_models = RollingUpgradeTests.edit_models
-    check = RollingUpgradeTests.check
+    run_sync = RollingUpgradeHistory.run_sync
+    edit_models = RollingUpgradeHistory.edit_models
+    check = RollingUpgradeHistory.check
 
     def test_additions_to_expand_removals_to_contract(self):
         self.assertSucceeded(self.run_sync('upgrade'))
@@ -382,6 +389,187 @@ class AutogenerateSplitTest(base.SQLiteBackend, base.TestCase):
         self.assertIn('online data migration', result.stderr)
 
 
+class WalkRollingUpgradeTests(RollingUpgradeHistory,
+                              walker.WalkVersionsMixin):
+    """The walker on the worked example's history: the expand revision,
+    its data migration in batches, the contract revision, with hooks, and
+    the previous release's services between expand and contract."""
+
+    def setUp(self):
+        super().setUp()
+        self.calls = []
+        self.logger = self.useFixture(fixtures.FakeLogger(
+            name='enamel.data_migrations', level=logging.INFO))
+
+    def migration(self):
+        """A Migration whose revisions are the scratch copy's (env.py and
+        enamel are the real ones: no model is read by a walk)."""
+        migrate = migration.Migration(self.load_conf())
+
+        @migrate.configure
+        def scratch_revisions(config):
+            config.set_main_option('version_locations', self.versions)
+            return config
+        self.addCleanup(migrate.engine.dispose)
+        return migrate
+
+    def hook(self, prefix, revision, func):
+        """Define the hook ``<prefix><revision>``, recording its calls."""
+        def recorded(*args):
+            self.calls.append((prefix.strip('_'), revision))
+            return func(*args)
+        setattr(self, f'{prefix}{revision}', recorded)
+
+    def roots(self):
+        """The two branch roots' ids: expand's, contract's."""
+        script = self.migration().script
+        return tuple(
+            next(r.revision for r in script.walk_revisions()
+                 if r.down_revision == BUNDLED_HEAD
+                 and label in r.branch_labels)
+            for label in ('expand', 'contract'))
+
+    def both_releases(self):
+        """Write releases N and N+1 and hook their revisions; the ids of
+        the expand and the contract revision."""
+        expand = self.release_n()
+        contract = self.release_n_plus_1()
+
+        def before_expand(engine):
+            # The previous release has been writing before the upgrade.
+            self.previous_release_writes(5)
+
+        def after_expand(engine, data):
+            self.assertIsNone(self.columns()['name']['default'])
+            self.previous_release_reads_and_updates()
+            self.previous_release_writes(2, start=5)
+
+        def before_data_migration(engine):
+            names = self.names()
+            self.assertEqual([None] * 7, names)
+            return len(names)
+
+        def after_data_migration(engine, rows):
+            self.assertEqual([f'action-{i}' for i in range(rows)],
+                             self.names())
+            # The previous release still reads what it wrote, and the
+            # rows the data migration changed.
+            with orm.Session(self.engine) as session:
+                self.assertEqual(
+                    [f'action-{i}' for i in range(rows)],
+                    session.scalars(
+                        sa.select(previous_models.Task.action)
+                        .order_by(previous_models.Task.id)).all())
+
+        def after_contract(engine, data):
+            columns = self.columns()
+            self.assertNotIn('action', columns)
+            self.assertFalse(columns['name']['nullable'])
+            self.assertEqual([f'action-{i}' for i in range(7)],
+                             self.names())
+
+        def contract_undone(engine):
+            self.assertIsNotNone(self.columns().get('action'))
+            with self.engine.connect() as connection:
+                self.assertEqual([], connection.execute(sa.text(
+                    'SELECT id FROM tasks WHERE action IS NULL '
+                    'OR action <> name')).all())
+
+        def expand_undone(engine):
+            self.assertNotIn('name', self.columns())
+            with orm.Session(self.engine) as session:
+                self.assertEqual(
+                    [f'action-{i}' for i in range(7)],
+                    session.scalars(
+                        sa.select(previous_models.Task.action)
+                        .order_by(previous_models.Task.id)).all())
+
+        self.hook(walker.PRE_UPGRADE, expand, before_expand)
+        self.hook(walker.CHECK, expand, after_expand)
+        self.hook(walker.PRE_DATA_MIGRATION, expand, before_data_migration)
+        self.hook(walker.CHECK_DATA_MIGRATION, expand, after_data_migration)
+        self.hook(walker.CHECK, contract, after_contract)
+        self.hook(walker.POST_DOWNGRADE, contract, contract_undone)
+        self.hook(walker.POST_DOWNGRADE, expand, expand_undone)
+        return expand, contract
+
+    def test_walk_expand_data_migration_contract(self):
+        expand, contract = self.both_releases()
+        expand_root, contract_root = self.roots()
+        walked = self.walk_versions(batch_size=2)
+        # A round per contract revision: the contract root with the
+        # expand root it depends on; then the expand revision, its data
+        # migration, the contract revision.
+        self.assertEqual([BUNDLED_HEAD, expand_root, contract_root, expand,
+                          contract], walked)
+        self.assertEqual([
+            ('pre_upgrade', expand), ('check', expand),
+            ('pre_data_migration', expand), ('check_data_migration', expand),
+            ('check', contract),
+            ('post_downgrade', contract), ('post_downgrade', expand),
+        ], self.calls)
+        # Seven rows at two per batch: four batches, in one run.
+        self.assertIn(f'Data migration {expand}.{DATA_MIGRATION}: 7 rows '
+                      'done, 0 left', self.logger.output)
+        self.assertEqual(1, self.logger.output.count('rows done'))
+        self.assertEqual({'alembic_version'}, self.tables())
+
+    def test_stairway(self):
+        expand, contract = self.both_releases()
+        self.walk_versions(stairway=True)
+        self.assertEqual([
+            ('pre_upgrade', expand), ('check', expand),
+            ('post_downgrade', expand),
+            ('pre_data_migration', expand), ('check_data_migration', expand),
+            ('check', contract), ('post_downgrade', contract),
+            ('post_downgrade', contract), ('post_downgrade', expand),
+        ], self.calls)
+        self.assertEqual({'alembic_version'}, self.tables())
+
+    def test_rows_left_before_contract_fail_the_walk(self):
+        expand, contract = self.both_releases()
+        check = getattr(self, f'_check_data_migration_{expand}')
+
+        def and_one_more(engine, rows):
+            check(engine, rows)
+            # A service of the previous release writes after the run.
+            self.previous_release_writes(1, start=rows)
+        setattr(self, f'_check_data_migration_{expand}', and_one_more)
+        error = self.assertRaises(walker.WalkError, self.walk_versions)
+        self.assertIn(f'upgrade of revision {contract} (drop tasks.action)'
+                      f' on {self.engine.dialect.name}: contract refused: '
+                      'data migrations have rows left '
+                      f'({expand}.{DATA_MIGRATION}: 1)', str(error))
+        self.assertNotIn(('check', contract), self.calls)
+        self.assertNotIn(contract, self.stored_version())
+
+    def test_failing_data_migration_fails_the_walk(self):
+        expand = self.write_revision(
+            'expand', 'add tasks.name', EXPAND_BODY.replace(
+                'data_migrations = (copy_action_to_name,)',
+                BROKEN_DATA_MIGRATION), DATA_MIGRATION_IMPORTS)
+        self.hook(walker.PRE_DATA_MIGRATION, expand, lambda engine: None)
+        self.hook(walker.CHECK_DATA_MIGRATION, expand,
+                  lambda engine, data: None)
+        error = self.assertRaises(walker.WalkError, self.walk_versions)
+        self.assertIn(f'data migration {expand}.broken of revision {expand} '
+                      '(add tasks.name)', str(error))
+        self.assertIn(f'on {self.engine.dialect.name}', str(error))
+        self.assertIn('could not count its rows', str(error))
+        self.assertEqual([('pre_data_migration', expand)], self.calls)
+
+    def test_data_migration_that_leaves_rows_fails_the_walk(self):
+        expand = self.write_revision(
+            'expand', 'add tasks.name', EXPAND_BODY.replace(
+                'data_migrations = (copy_action_to_name,)',
+                STUCK_DATA_MIGRATION), DATA_MIGRATION_IMPORTS)
+        error = self.assertRaises(walker.WalkError, self.walk_versions)
+        self.assertIn(f'data migration {expand}.stuck of revision {expand}',
+                      str(error))
+        self.assertIn(f'on {self.engine.dialect.name}', str(error))
+        self.assertIn('left 3 rows after 0 done', str(error))
+
+
 # Listed first: its failure must not stop the migration after it.
 BROKEN_DATA_MIGRATION = '''
 
@@ -393,4 +581,15 @@ def broken(connection, limit):
 data_migrations = (broken, copy_action_to_name)'''
 
 
+# Never done: it changes nothing and always has rows left.
+STUCK_DATA_MIGRATION = '''
+
+def stuck(connection, limit):
+    return 0, 3
+
+
+data_migrations = (stuck,)'''
+
+
 base.for_each_backend(RollingUpgradeTests, globals())
+base.for_each_backend(WalkRollingUpgradeTests, globals())
