@@ -341,9 +341,19 @@ class Migration:
         :param message: see :meth:`revision`; further keywords too.
         :returns: the new ``alembic.script.Script``.
         :raises exception.UsageError: see :meth:`revision`; or the
-            history has several heads and no branches.
+            history has several heads and no branches; or
+            ``autogenerate`` before the branches exist (the database
+            must be at their heads to compare). Nothing is written then.
         """
         if not phases.branched(self.script):
+            scripts.require_message(message, 'revision')
+            self._require_new_rev_id(kw.get('rev_id'))
+            if kw.get('autogenerate'):
+                raise exception.UsageError(
+                    'autogenerate compares a database at the heads of the '
+                    'expand and contract branches, which do not exist yet: '
+                    'create them with "revision --expand -m MSG" (without '
+                    '--autogenerate), run "upgrade", then autogenerate')
             self._create_branches(message, kw.get('version_path'))
         if phase == phases.CONTRACT and not depends_on:
             depends_on = [self.script.get_revision(
@@ -425,9 +435,7 @@ class Migration:
             that would not apply on every engine (see
             :mod:`enamel.autogen`); no file is written.
         """
-        if rev_id and state.known(self.script, rev_id):
-            raise exception.UsageError(
-                f'--rev-id {rev_id}: a revision with that id exists')
+        self._require_new_rev_id(rev_id)
         with contextlib.ExitStack() as stack:
             connection = None
             if autogenerate:
@@ -444,6 +452,12 @@ class Migration:
                 depends_on=depends_on)
         self._script = None
         return script
+
+    def _require_new_rev_id(self, rev_id):
+        """:raises exception.UsageError: ``rev_id`` is in use."""
+        if rev_id and state.known(self.script, rev_id):
+            raise exception.UsageError(
+                f'--rev-id {rev_id}: a revision with that id exists')
 
     def merge(self, revisions, message=None, branch_label=None,
               rev_id=None):

@@ -367,6 +367,20 @@ class AutogenerateSplitTest(base.SQLiteBackend, base.TestCase):
         self.assertSucceeded(self.run_sync('upgrade', '--contract'))
         self.assertEqual(0, self.check()['exit_code'])
 
+    def test_autogenerate_before_the_branches_writes_nothing(self):
+        self.assertSucceeded(self.run_sync('upgrade'))
+        versions = os.path.join(self.scratch, 'alembic_migrations',
+                                'versions')
+        before = sorted(os.listdir(versions))
+        for phase in ('--expand', '--contract'):
+            result = self.run_sync('revision', phase, '--autogenerate',
+                                   '-m', 'too early')
+            self.assertEqual(2, result.code, result)
+            self.assertIn('create them with "revision --expand -m MSG"',
+                          result.stderr)
+            self.assertEqual(1, len(result.stderr.splitlines()), result)
+        self.assertEqual(before, sorted(os.listdir(versions)))
+
     def test_a_type_change_is_refused_with_the_manual_pattern(self):
         self.assertSucceeded(self.run_sync('upgrade'))
         self.assertSucceeded(self.run_sync('revision', '--expand', '-m',
