@@ -19,6 +19,7 @@ The revisions and model changes are written into a scratch copy of
 the previous release's services are played by ``tests.previous_models``.
 """
 
+import glob
 import json
 import os
 import re
@@ -60,6 +61,25 @@ copy_action_to_name = online_data_migrations.update_in_batches(
 data_migrations = (copy_action_to_name,)
 '''
 
+# Release N, expand, as its author writes it: "revision --data-migration
+# copy_action_to_name", then these edits of the skeleton (old text, new
+# text, how often the old text occurs).
+FILL_IN = (
+    ('from alembic import op  # noqa: F401\n', 'from alembic import op\n',
+     1),
+    ('def upgrade():\n    pass\n',
+     "def upgrade():\n    op.add_column('tasks', sa.Column('name', "
+     "sa.String(255), nullable=True))\n", 1),
+    ('def downgrade():\n    pass\n',
+     "def downgrade():\n    with op.batch_alter_table('tasks') as batch:\n"
+     "        batch.drop_column('name')\n", 1),
+    ("'TODO_table'", "'tasks'", 1),
+    ('TODO_old_column', 'action', 2),
+    ('TODO_new_column', 'name', 3),
+    ('copy_action_to_name = online_data_migrations.unfinished('
+     'copy_action_to_name)\n', '', 1),
+)
+
 # Release N+1, contract: the old column goes, the new one becomes NOT NULL.
 CONTRACT_BODY = '''
 
@@ -91,9 +111,9 @@ NAME_NOT_NULL = ('    name: orm.Mapped[str] = orm.mapped_column(\n'
 DATA_MIGRATION = 'copy_action_to_name'
 
 
-class RollingUpgradeTests(base.ScratchEnvironment):
-
-    # -- helpers -----------------------------------------------------------
+class RollingUpgradeSteps(base.ScratchEnvironment):
+    """The steps of a rolling upgrade that the tests take: writing
+    revisions, editing models, the previous release at work."""
 
     def check(self):
         result = self.run_sync('check', '--format', 'json')
@@ -115,6 +135,22 @@ class RollingUpgradeTests(base.ScratchEnvironment):
             f.write(head + body)
         return re.search(r"^revision = '(\w+)'", source, re.M).group(1)
 
+    def revision_path(self, revision_id):
+        path, = glob.glob(os.path.join(self.versions, f'{revision_id}_*.py'))
+        return path
+
+    def fill_in(self, path, edits):
+        """Edit the file at ``path``: ``(old, new, count)`` each, where
+        ``old`` must occur exactly ``count`` times."""
+        with open(path) as f:
+            source = f.read()
+        for old, new, count in edits:
+            self.assertEqual(count, source.count(old), old)
+            source = source.replace(old, new)
+        with open(path, 'w') as f:
+            f.write(source)
+        return source
+
     def edit_models(self, old, new):
         path = os.path.join(self.scratch, 'enamel', 'models.py')
         with open(path) as f:
@@ -124,12 +160,15 @@ class RollingUpgradeTests(base.ScratchEnvironment):
             f.write(source.replace(old, new, 1))
 
     def release_n(self):
-        """Release N: an expand revision with its data migration, and
-        the model gaining ``name``; returns the expand revision id."""
-        expand = self.write_revision('expand', 'add tasks.name',
-                                     EXPAND_BODY, DATA_MIGRATION_IMPORTS)
+        """Release N: an expand revision with its data migration, from
+        the skeleton of ``revision --data-migration``, and the model
+        gaining ``name``; returns the expand revision id."""
+        path = self.assertSucceeded(self.run_sync(
+            'revision', '--data-migration', DATA_MIGRATION, '-m',
+            'add tasks.name')).stdout.strip()
+        source = self.fill_in(path, FILL_IN)
         self.edit_models(ENDED_AT, NAME_NULLABLE + ENDED_AT)
-        return expand
+        return re.search(r"^revision = '(\w+)'", source, re.M).group(1)
 
     def release_n_plus_1(self):
         """Release N+1: the contract revision; ``action`` leaves the
@@ -174,6 +213,9 @@ class RollingUpgradeTests(base.ScratchEnvironment):
         return {c['name']: c for c in
                 sa.inspect(self.engine).get_columns('tasks')}
 
+
+class RollingUpgradeTests(RollingUpgradeSteps):
+
     # -- the worked example --------------------------------------------------
 
     def test_rename_a_column_over_two_releases(self):
@@ -184,6 +226,10 @@ class RollingUpgradeTests(base.ScratchEnvironment):
 
         # Release N arrives: expand pending (3), contract refused (9).
         expand = self.release_n()
+        # The skeleton, filled in, passes flake8 and the lint.
+        lint = self.flake8(self.revision_path(expand))
+        self.assertEqual(0, lint.returncode, lint.stdout + lint.stderr)
+        self.assertSucceeded(self.run_sync('lint'))
         report = self.check()
         self.assertEqual(3, report['exit_code'])
         self.assertEqual('upgrade_pending', report['state'])
@@ -322,18 +368,10 @@ class RollingUpgradeTests(base.ScratchEnvironment):
         self.assertEqual(8, self.check()['exit_code'])
 
 
-class AutogenerateSplitTest(base.SQLiteBackend, base.TestCase):
+class AutogenerateSplitTest(RollingUpgradeSteps, base.SQLiteBackend,
+                            base.TestCase):
     """``revision --autogenerate`` in a branched history writes one
     revision per phase."""
-
-    def setUp(self):
-        super().setUp()
-        self.env = self.scratch_environment('enamel')
-        self.scratch = self.env['PYTHONPATH']
-
-    run_sync = RollingUpgradeTests.run_sync
-    edit_models = RollingUpgradeTests.edit_models
-    check = RollingUpgradeTests.check
 
     def test_additions_to_expand_removals_to_contract(self):
         self.assertSucceeded(self.run_sync('upgrade'))
@@ -369,9 +407,7 @@ class AutogenerateSplitTest(base.SQLiteBackend, base.TestCase):
 
     def test_autogenerate_before_the_branches_writes_nothing(self):
         self.assertSucceeded(self.run_sync('upgrade'))
-        versions = os.path.join(self.scratch, 'alembic_migrations',
-                                'versions')
-        before = sorted(os.listdir(versions))
+        before = self.revision_files()
         for phase in ('--expand', '--contract'):
             result = self.run_sync('revision', phase, '--autogenerate',
                                    '-m', 'too early')
@@ -379,7 +415,7 @@ class AutogenerateSplitTest(base.SQLiteBackend, base.TestCase):
             self.assertIn('create them with "revision --expand -m MSG"',
                           result.stderr)
             self.assertEqual(1, len(result.stderr.splitlines()), result)
-        self.assertEqual(before, sorted(os.listdir(versions)))
+        self.assertEqual(before, self.revision_files())
 
     def test_a_type_change_is_refused_with_the_manual_pattern(self):
         self.assertSucceeded(self.run_sync('upgrade'))
