@@ -141,8 +141,9 @@ def data_migration_asked(context):
     """Did ``revision --data-migration`` ask for a data migration's
     skeleton in the revision being written? (``context``: the
     ``MigrationContext`` of autogenerate.)"""
-    options = context.config.attributes.get('enamel')
-    return getattr(options, 'data_migration', None) is not None
+    attributes = getattr(getattr(context, 'config', None), 'attributes', {})
+    return getattr(attributes.get('enamel'), 'data_migration',
+                   None) is not None
 
 
 def split_directives(context, revision, directives):
