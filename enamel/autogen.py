@@ -29,7 +29,9 @@ def process_revision_directives(context, revision, directives):
     """alembic's ``process_revision_directives`` hook for enamel's env.
 
     Only for ``revision --autogenerate``: with no change, nothing is
-    written (``directives`` is emptied, as alembic documents); a change
+    written (``directives`` is emptied, as alembic documents), unless a
+    data migration was asked for (``revision --data-migration``): its
+    revision is written with an empty body; a change
     that cannot apply on every engine is refused; otherwise the
     operations are reordered and completed where alembic's draft fails on
     one engine.
@@ -44,7 +46,8 @@ def process_revision_directives(context, revision, directives):
         return
     script = directives[0]
     if all(ops.is_empty() for ops in script.upgrade_ops_list):
-        directives[:] = []
+        if not phases.data_migration_asked(context):
+            directives[:] = []
         return
     refuse_what_cannot_apply(script)
     make_reflected_values_portable(script)

@@ -39,6 +39,11 @@ in the ``UPDATE``.
 key: a batch costs the same at the end of a large table as at its start,
 and the rows left are counted only when asked.
 
+``enamel-sync revision --data-migration NAME -m MSG`` writes an expand
+revision holding the skeleton of such a function, built with
+:func:`update_in_batches` on placeholders and wrapped in
+:func:`unfinished`, which makes it fail until its author fills it in.
+
 The registry is the revision history itself: a data migration is *open*
 from the moment its revision is applied until a revision that
 ``depends_on`` it (its contract revision) is applied; ``check`` counts the
@@ -96,7 +101,7 @@ class DataMigration:
             with connection.begin() as transaction:
                 _done, left = self.function(connection, 0)
                 transaction.rollback()
-        except sa.exc.SQLAlchemyError as exc:
+        except (sa.exc.SQLAlchemyError, NotImplementedError) as exc:
             raise exception.DataMigrationFailed(
                 f'data migration {self.name} could not count its rows: '
                 f'{exception.first_line(exc)}') from None
@@ -403,3 +408,28 @@ def update_in_batches(name, table, key, where, values):
 
     migrate.__name__ = migrate.__qualname__ = name
     return migrate
+
+
+def unfinished(function):
+    """The data migration ``function`` marked as not written yet: the
+    skeleton that ``enamel-sync revision --data-migration`` writes until
+    its author fills in the placeholders and deletes the call.
+
+    Every call of the returned function raises ``NotImplementedError``,
+    so a forgotten skeleton stops the rolling upgrade where it stands:
+    ``check`` exits 1, ``online-data-migrations`` 2, ``upgrade
+    --contract`` refuses (exit 1). A skeleton that reported no rows left
+    would instead let the contract phase remove the data it was meant to
+    move.
+
+    :param function: a data migration function (its ``__name__`` names
+        it in reports).
+    :returns: a data migration function of the same name.
+    """
+    def not_written(connection, limit):
+        raise NotImplementedError(
+            'not written yet: fill in the TODO_ placeholders in its '
+            'revision and delete its unfinished() line')
+
+    not_written.__name__ = not_written.__qualname__ = function.__name__
+    return not_written

@@ -62,6 +62,12 @@ from enamel import scripts
 from enamel import state
 
 
+CONTRACT_DATA_MIGRATION = (
+    'a data migration belongs to an expand revision (it moves the rows '
+    'before contract removes their old form): --data-migration cannot be '
+    'combined with --contract')
+
+
 class Migration:
     """Run alembic's commands against the database enamel is configured for.
 
@@ -329,7 +335,8 @@ class Migration:
             self._migrate(connection, held, alembic_internals.upgrade_steps,
                           target, tag)
 
-    def revision_in_phase(self, phase, message, depends_on=None, **kw):
+    def revision_in_phase(self, phase, message, depends_on=None,
+                          data_migration=None, **kw):
         """Create a revision on the ``expand`` or ``contract`` branch.
 
         The first time, the two branches are created: an empty root
@@ -340,17 +347,36 @@ class Migration:
 
         :param phase: ``'expand'`` or ``'contract'``.
         :param message: see :meth:`revision`; further keywords too.
-        :returns: the new ``alembic.script.Script``.
+        :param data_migration: see :meth:`revision`; only with
+            ``'expand'``.
+        :returns: the new ``alembic.script.Script`` (a list when
+            ``autogenerate`` split it, see :meth:`revision`).
         :raises exception.UsageError: see :meth:`revision`; or the
-            history has several heads and no branches.
+            history has several heads and no branches; or
+            ``autogenerate`` before the branches exist (the database
+            must be at their heads to compare); or ``data_migration``
+            with ``'contract'``. Nothing is written then.
         """
+        if data_migration is not None:
+            scripts.require_data_migration_name(data_migration)
+            if phase == phases.CONTRACT:
+                raise exception.UsageError(CONTRACT_DATA_MIGRATION)
         if not phases.branched(self.script):
+            scripts.require_message(message, 'revision')
+            self._require_new_rev_id(kw.get('rev_id'))
+            if kw.get('autogenerate'):
+                raise exception.UsageError(
+                    'autogenerate compares a database at the heads of the '
+                    'expand and contract branches, which do not exist yet: '
+                    'create them with "revision --expand -m MSG" (without '
+                    '--autogenerate), run "upgrade", then autogenerate')
             self._create_branches(message, kw.get('version_path'))
         if phase == phases.CONTRACT and not depends_on:
             depends_on = [self.script.get_revision(
                 f'{phases.EXPAND}@head').revision]
         return self.revision(message, head=f'{phase}@head',
-                             depends_on=depends_on, **kw)
+                             depends_on=depends_on,
+                             data_migration=data_migration, **kw)
 
     def _create_branches(self, message, version_path):
         scripts.require_message(message, 'revision')
@@ -406,7 +432,8 @@ class Migration:
 
     def revision(self, message, autogenerate=False, sql=False, head='head',
                  splice=False, branch_label=None, version_path=None,
-                 rev_id=None, depends_on=None, sql_files=False):
+                 rev_id=None, depends_on=None, sql_files=False,
+                 data_migration=None):
         """Create a new revision file (alembic's post-write hook then
         rewrites ``versions/HEADS``).
 
@@ -417,18 +444,43 @@ class Migration:
         :param message: the revision's message (required, not blank).
         :param autogenerate: compare the models with the database and
             write the operations that bring the database to the models.
+            In a history with expand and contract branches the revision
+            is split in two, one per branch (a list is returned).
         :param sql_files: scaffold ``<rev>_upgrade.sql`` and
             ``<rev>_downgrade.sql`` beside the revision, which runs them.
-        :returns: the new ``alembic.script.Script``, or None when
-            ``autogenerate`` found no change (no file is written then).
-        :raises exception.UsageError: no message, or nowhere to write.
+        :param data_migration: a str, the name (a Python identifier) of
+            an online data migration whose skeleton the revision gets:
+            a ``data_migrations`` tuple naming a function built with
+            :func:`enamel.data_migrations.update_in_batches` on
+            placeholders and wrapped in
+            :func:`enamel.data_migrations.unfinished`, which fails until
+            the placeholders are filled in. A data migration belongs to
+            an expand revision: use :meth:`revision_in_phase` with
+            ``'expand'`` (``head`` must not be on the contract branch).
+            With ``autogenerate`` split in two, the expand revision gets
+            it, and is written even when autogenerate found only
+            removals or no change at all; the contract revision depends
+            on it.
+        :returns: the new ``alembic.script.Script`` (a list of two when
+            ``autogenerate`` split it), or None when ``autogenerate``
+            found no change and no ``data_migration`` was asked for (no
+            file is written then).
+        :raises exception.UsageError: no message, nowhere to write, a
+            ``rev_id`` in use, or a ``data_migration`` that is not a
+            Python identifier, is a name the revision file uses itself,
+            or would go on the contract branch.
         :raises exception.UnsafeRevision: ``autogenerate`` found a change
             that would not apply on every engine (see
             :mod:`enamel.autogen`); no file is written.
         """
-        if rev_id and state.known(self.script, rev_id):
-            raise exception.UsageError(
-                f'--rev-id {rev_id}: a revision with that id exists')
+        self._require_new_rev_id(rev_id)
+        scaffold = None
+        if data_migration is not None:
+            scripts.require_data_migration_name(data_migration)
+            self._require_expand_head(head)
+            from alembic import util
+            rev_id = rev_id or util.rev_id()
+            scaffold = (rev_id, data_migration)
         with contextlib.ExitStack() as stack:
             connection = None
             if autogenerate:
@@ -437,7 +489,8 @@ class Migration:
                             self.script)
             script = scripts.write_revision(
                 self.get_config(connection, version_path=version_path,
-                                sql_files=sql_files),
+                                sql_files=sql_files,
+                                data_migration=scaffold),
                 self.database, message, sql_files_scaffold=sql_files,
                 autogenerate=autogenerate, sql=sql, head=head,
                 splice=splice, branch_label=branch_label,
@@ -445,6 +498,20 @@ class Migration:
                 depends_on=depends_on)
         self._script = None
         return script
+
+    def _require_expand_head(self, head):
+        """:raises exception.UsageError: ``head`` is on the contract
+        branch, where a data migration does not belong."""
+        with alembic_internals.errors(revision_argument=True):
+            base = self.script.get_revision(head)
+        if base is not None and phases.phase_of(base) == phases.CONTRACT:
+            raise exception.UsageError(CONTRACT_DATA_MIGRATION)
+
+    def _require_new_rev_id(self, rev_id):
+        """:raises exception.UsageError: ``rev_id`` is in use."""
+        if rev_id and state.known(self.script, rev_id):
+            raise exception.UsageError(
+                f'--rev-id {rev_id}: a revision with that id exists')
 
     def merge(self, revisions, message=None, branch_label=None,
               rev_id=None):

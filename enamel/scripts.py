@@ -21,6 +21,7 @@ revision`).
 
 import contextlib
 import io
+import keyword
 import os
 import sys
 
@@ -160,6 +161,30 @@ def require_message(message, command):
     """:raises exception.UsageError: ``message`` is missing or blank."""
     if not message or not message.strip():
         raise exception.UsageError(f'{command} needs a message: -m "..."')
+
+
+# The names a revision written with --data-migration defines or imports:
+# a data migration of the same name would replace one of them.
+SCAFFOLD_NAMES = frozenset((
+    'op', 'sa', 'online_data_migrations', 'sql_files', 'revision',
+    'down_revision', 'branch_labels', 'depends_on', 'upgrade', 'downgrade',
+    'TABLE', 'data_migrations', 'lint_exceptions'))
+
+
+def require_data_migration_name(name):
+    """:raises exception.UsageError: ``name`` cannot name the function of
+    a data migration in a revision file: not a Python identifier, a
+    keyword, or a name the revision file already uses."""
+    if not isinstance(name, str) or not name.isidentifier() or (
+            keyword.iskeyword(name)):
+        raise exception.UsageError(
+            f'--data-migration {name!r}: a Python identifier is needed '
+            '(letters, digits and _, not starting with a digit, not a '
+            'keyword), e.g. copy_action_to_name')
+    if name in SCAFFOLD_NAMES:
+        raise exception.UsageError(
+            f'--data-migration {name!r}: the revision file already uses '
+            'that name; choose another')
 
 
 def require_source_tree(command, database):

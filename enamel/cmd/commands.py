@@ -120,15 +120,20 @@ def do_current(migrate, args):
 
 
 def do_revision(migrate, args):
-    if getattr(args, 'phase', None) is not None:
+    phase = getattr(args, 'phase', None)
+    data_migration = getattr(args, 'data_migration', None)
+    if phase is not None or data_migration is not None:
+        option = f'--{phase}' if phase else '--data-migration'
         if args.head != 'head' or args.branch_label or args.splice:
             raise exception.UsageError(
-                f'--{args.phase} places the revision itself; it cannot be '
+                f'{option} places the revision itself; it cannot be '
                 'combined with --head, --splice or --branch-label')
+        # --data-migration implies --expand (and refuses --contract).
         script = migrate.revision_in_phase(
-            args.phase, args.message, autogenerate=args.autogenerate,
+            phase or 'expand', args.message, autogenerate=args.autogenerate,
             version_path=args.version_path, rev_id=args.rev_id,
-            depends_on=args.depends_on, sql_files=args.sql_files)
+            depends_on=args.depends_on, sql_files=args.sql_files,
+            data_migration=data_migration)
         _print_paths(script)
         return
     script = migrate.revision(

@@ -67,9 +67,11 @@ def dispatch(conf, args):
 
 
 def _autogenerate(args):
-    """Is this ``migrate``, or ``revision --autogenerate``?"""
+    """Is this ``migrate``, or ``revision --autogenerate`` (without
+    ``--data-migration``, which belongs to one database's history)?"""
     return args.name == 'migrate' or (
-        args.name == 'revision' and getattr(args, 'autogenerate', False))
+        args.name == 'revision' and getattr(args, 'autogenerate', False)
+        and getattr(args, 'data_migration', None) is None)
 
 
 def _each_database(command, migrations, args):

@@ -200,6 +200,16 @@ def _script_commands(subparsers):
     p.add_argument('--sql-files', action='store_true',
                    help='scaffold a revision that runs <file>_upgrade.sql '
                         'and <file>_downgrade.sql kept beside it')
+    p.add_argument('--data-migration', metavar='NAME',
+                   help='write an expand revision (implies --expand) '
+                        'holding the skeleton of the online data migration '
+                        'NAME, a Python identifier: fill in its TODO_ '
+                        'placeholders; until then it fails on purpose '
+                        '(check exit 1, online-data-migrations exit 2). '
+                        'With --autogenerate: the expand revision of the '
+                        'split, written even without additions; one '
+                        'database (--database, default main). Not with '
+                        '--contract')
     _phase_args(p, 'write the revision on the expand branch (created '
                    'with the contract branch the first time)',
                 'write the revision on the contract branch; it depends on '

@@ -19,6 +19,7 @@ The revisions and model changes are written into a scratch copy of
 the previous release's services are played by ``tests.previous_models``.
 """
 
+import glob
 import json
 import logging
 import os
@@ -64,6 +65,25 @@ copy_action_to_name = online_data_migrations.update_in_batches(
 data_migrations = (copy_action_to_name,)
 '''
 
+# Release N, expand, as its author writes it: "revision --data-migration
+# copy_action_to_name", then these edits of the skeleton (old text, new
+# text, how often the old text occurs).
+FILL_IN = (
+    ('from alembic import op  # noqa: F401\n', 'from alembic import op\n',
+     1),
+    ('def upgrade():\n    pass\n',
+     "def upgrade():\n    op.add_column('tasks', sa.Column('name', "
+     "sa.String(255), nullable=True))\n", 1),
+    ('def downgrade():\n    pass\n',
+     "def downgrade():\n    with op.batch_alter_table('tasks') as batch:\n"
+     "        batch.drop_column('name')\n", 1),
+    ("'TODO_table'", "'tasks'", 1),
+    ('TODO_old_column', 'action', 2),
+    ('TODO_new_column', 'name', 3),
+    ('copy_action_to_name = online_data_migrations.unfinished('
+     'copy_action_to_name)\n', '', 1),
+)
+
 # Release N+1, contract: the old column goes, the new one becomes NOT NULL.
 CONTRACT_BODY = '''
 
@@ -95,9 +115,9 @@ NAME_NOT_NULL = ('    name: orm.Mapped[str] = orm.mapped_column(\n'
 DATA_MIGRATION = 'copy_action_to_name'
 
 
-class RollingUpgradeHistory(base.ScratchEnvironment):
-    """The worked example's releases, written into the scratch copy, and
-    the previous release's services (a test mixin)."""
+class RollingUpgradeSteps(base.ScratchEnvironment):
+    """The steps of a rolling upgrade that the tests take: writing
+    revisions, editing models, the previous release at work."""
 
     def check(self):
         result = self.run_sync('check', '--format', 'json')
@@ -119,6 +139,22 @@ class RollingUpgradeHistory(base.ScratchEnvironment):
             f.write(head + body)
         return re.search(r"^revision = '(\w+)'", source, re.M).group(1)
 
+    def revision_path(self, revision_id):
+        path, = glob.glob(os.path.join(self.versions, f'{revision_id}_*.py'))
+        return path
+
+    def fill_in(self, path, edits):
+        """Edit the file at ``path``: ``(old, new, count)`` each, where
+        ``old`` must occur exactly ``count`` times."""
+        with open(path) as f:
+            source = f.read()
+        for old, new, count in edits:
+            self.assertEqual(count, source.count(old), old)
+            source = source.replace(old, new)
+        with open(path, 'w') as f:
+            f.write(source)
+        return source
+
     def edit_models(self, old, new):
         path = os.path.join(self.scratch, 'enamel', 'models.py')
         with open(path) as f:
@@ -128,12 +164,15 @@ class RollingUpgradeHistory(base.ScratchEnvironment):
             f.write(source.replace(old, new, 1))
 
     def release_n(self):
-        """Release N: an expand revision with its data migration, and
-        the model gaining ``name``; returns the expand revision id."""
-        expand = self.write_revision('expand', 'add tasks.name',
-                                     EXPAND_BODY, DATA_MIGRATION_IMPORTS)
+        """Release N: an expand revision with its data migration, from
+        the skeleton of ``revision --data-migration``, and the model
+        gaining ``name``; returns the expand revision id."""
+        path = self.assertSucceeded(self.run_sync(
+            'revision', '--data-migration', DATA_MIGRATION, '-m',
+            'add tasks.name')).stdout.strip()
+        source = self.fill_in(path, FILL_IN)
         self.edit_models(ENDED_AT, NAME_NULLABLE + ENDED_AT)
-        return expand
+        return re.search(r"^revision = '(\w+)'", source, re.M).group(1)
 
     def release_n_plus_1(self):
         """Release N+1: the contract revision; ``action`` leaves the
@@ -179,7 +218,7 @@ class RollingUpgradeHistory(base.ScratchEnvironment):
                 sa.inspect(self.engine).get_columns('tasks')}
 
 
-class RollingUpgradeTests(RollingUpgradeHistory):
+class RollingUpgradeTests(RollingUpgradeSteps):
 
     # -- the worked example --------------------------------------------------
 
@@ -191,6 +230,10 @@ class RollingUpgradeTests(RollingUpgradeHistory):
 
         # Release N arrives: expand pending (3), contract refused (9).
         expand = self.release_n()
+        # The skeleton, filled in, passes flake8 and the lint.
+        lint = self.flake8(self.revision_path(expand))
+        self.assertEqual(0, lint.returncode, lint.stdout + lint.stderr)
+        self.assertSucceeded(self.run_sync('lint'))
         report = self.check()
         self.assertEqual(3, report['exit_code'])
         self.assertEqual('upgrade_pending', report['state'])
@@ -329,18 +372,10 @@ class RollingUpgradeTests(RollingUpgradeHistory):
         self.assertEqual(8, self.check()['exit_code'])
 
 
-class AutogenerateSplitTest(base.SQLiteBackend, base.TestCase):
+class AutogenerateSplitTest(RollingUpgradeSteps, base.SQLiteBackend,
+                            base.TestCase):
     """``revision --autogenerate`` in a branched history writes one
     revision per phase."""
-
-    def setUp(self):
-        super().setUp()
-        self.env = self.scratch_environment('enamel')
-        self.scratch = self.env['PYTHONPATH']
-
-    run_sync = RollingUpgradeHistory.run_sync
-    edit_models = RollingUpgradeHistory.edit_models
-    check = RollingUpgradeHistory.check
 
     def test_additions_to_expand_removals_to_contract(self):
         self.assertSucceeded(self.run_sync('upgrade'))
@@ -374,6 +409,18 @@ class AutogenerateSplitTest(base.SQLiteBackend, base.TestCase):
         self.assertSucceeded(self.run_sync('upgrade', '--contract'))
         self.assertEqual(0, self.check()['exit_code'])
 
+    def test_autogenerate_before_the_branches_writes_nothing(self):
+        self.assertSucceeded(self.run_sync('upgrade'))
+        before = self.revision_files()
+        for phase in ('--expand', '--contract'):
+            result = self.run_sync('revision', phase, '--autogenerate',
+                                   '-m', 'too early')
+            self.assertEqual(2, result.code, result)
+            self.assertIn('create them with "revision --expand -m MSG"',
+                          result.stderr)
+            self.assertEqual(1, len(result.stderr.splitlines()), result)
+        self.assertEqual(before, self.revision_files())
+
     def test_a_type_change_is_refused_with_the_manual_pattern(self):
         self.assertSucceeded(self.run_sync('upgrade'))
         self.assertSucceeded(self.run_sync('revision', '--expand', '-m',
@@ -389,7 +436,7 @@ class AutogenerateSplitTest(base.SQLiteBackend, base.TestCase):
         self.assertIn('online data migration', result.stderr)
 
 
-class WalkRollingUpgradeTests(RollingUpgradeHistory,
+class WalkRollingUpgradeTests(RollingUpgradeSteps,
                               walker.WalkVersionsMixin):
     """The walker on the worked example's history: the expand revision,
     its data migration in batches, the contract revision, with hooks, and

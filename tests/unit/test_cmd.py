@@ -53,6 +53,13 @@ class CommandLineTest(base.SQLiteBackend, base.TestCase):
         for option in ('--revision', '--sql', '--tag', 'REVISION'):
             self.assertIn(option, result.stdout)
 
+    def test_revision_help_lists_data_migration(self):
+        result = self.sync('revision', '--help')
+        self.assertEqual(0, result.code, result)
+        for text in ('--data-migration NAME', 'implies --expand',
+                     'Not with --contract'):
+            self.assertIn(text, ' '.join(result.stdout.split()))
+
     def test_version_option_prints_package_version(self):
         result = self.sync('--version')
         self.assertEqual(0, result.code, result)
