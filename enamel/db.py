@@ -13,6 +13,7 @@
 """Engines for the enamel database: one function builds them."""
 
 import os
+import sqlite3
 import urllib.parse
 
 import sqlalchemy as sa
@@ -279,11 +280,44 @@ def _take_over_pysqlite_transactions(engine, immediate=True):
     event.listen(engine, 'connect', _connect_sqlite)
     event.listen(engine, 'begin',
                  _begin_sqlite if immediate else _begin_sqlite_deferred)
+    if immediate:
+        event.listen(engine, 'connect', _keep_journal)
+        event.listen(engine, 'close', _delete_journal)
 
 
 def _connect_sqlite(dbapi_connection, connection_record):
     # Stop the driver from issuing BEGIN (and COMMIT before DDL) itself.
     dbapi_connection.isolation_level = None
+
+
+def _keep_journal(dbapi_connection, connection_record):
+    """A writing connection keeps its rollback journal between commits.
+
+    In SQLite's default journal mode (DELETE) every commit deletes the
+    journal file and the next transaction creates it again, which costs
+    a file system's metadata update per commit; PERSIST zeroes the
+    journal's header instead (SQLite's documentation of ``PRAGMA
+    journal_mode``). A rollback journal mode is a setting of the
+    connection, not of the database: other connections are unaffected,
+    and a journal with a zeroed header is never rolled back by anyone.
+    A database in WAL (or any other) mode is left as it is.
+    """
+    mode = dbapi_connection.execute('PRAGMA journal_mode').fetchone()[0]
+    if mode == 'delete':
+        dbapi_connection.execute('PRAGMA journal_mode=PERSIST')
+        connection_record.info['enamel_journal'] = mode
+
+
+def _delete_journal(dbapi_connection, connection_record):
+    """Before a connection of :func:`_keep_journal` closes: back to the
+    DELETE mode, which removes the journal file."""
+    if connection_record.info.pop('enamel_journal', None):
+        try:
+            dbapi_connection.execute('PRAGMA journal_mode=DELETE')
+        except sqlite3.Error:
+            # A connection closed in the middle of a transaction cannot
+            # change its mode; it leaves a journal that is never hot.
+            pass
 
 
 def _begin_sqlite(connection):
