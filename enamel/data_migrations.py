@@ -204,6 +204,7 @@ def run(connection, migrations, max_count=None, batch_size=None):
     if batch_size is None:
         batch_size = default_batch_size(connection.dialect.name)
     pacer = _Pacer(connection.dialect.name == 'sqlite')
+    pacer.start(connection)
     budget = max_count
     outcomes = []
     for migration in migrations:
@@ -303,7 +304,9 @@ class _Pacer:
     waiting (its first tries come within milliseconds) may get in. Whether
     others write is read from ``PRAGMA data_version``, which changes when
     another connection has committed (SQLite's documentation of the
-    pragma). Alone, a run pays about a twentieth of its time; next to
+    pragma), first when the run starts, so that services that write
+    while the run counts its rows are known to be there at its first
+    batch. Alone, a run pays about a twentieth of its time; next to
     writing services it takes less than half of the database's time; on
     the servers, which lock rows, it never pauses.
     """
@@ -321,6 +324,11 @@ class _Pacer:
         self.started = None
         self.worked = 0.0
         self.others_wrote = float('-inf')   # monotonic seconds
+
+    def start(self, connection):
+        """At the start of a run (``connection`` outside a transaction)."""
+        if self.enabled:
+            self._others_committed(self._version(connection))
 
     def began(self, connection):
         """Inside a batch's transaction, before its work."""
@@ -342,14 +350,18 @@ class _Pacer:
             time.sleep(held * self.PAUSE)
             return
         self.worked = 0.0
-        # Read outside any transaction, on the driver's connection (a
-        # transaction of enamel's engine would take the write lock).
-        raw = connection.connection.driver_connection
         for _ in range(self.WINDOWS):
             time.sleep(self.WINDOW)
-            if not self._others_committed(
-                    raw.execute('PRAGMA data_version').fetchone()[0]):
+            if not self._others_committed(self._version(connection)):
                 break
+
+    @staticmethod
+    def _version(connection):
+        """``PRAGMA data_version`` outside any transaction, on the driver's
+        connection (a transaction of enamel's engine takes the write
+        lock)."""
+        return connection.connection.driver_connection.execute(
+            'PRAGMA data_version').fetchone()[0]
 
     def _others_committed(self, version):
         """Has another connection committed since the last reading?"""
