@@ -135,6 +135,59 @@ class ReadOnlySQLiteTest(EngineTestCase):
         self.assertEqual([], self.files())
 
 
+class SQLiteJournalTest(EngineTestCase):
+    """A writing SQLite connection keeps its rollback journal between
+    commits (PERSIST) and removes it when it closes."""
+
+    def setUp(self):
+        super().setUp()
+        self.path = os.path.join(self.workdir, 'journal.sqlite')
+        self.url = f'sqlite:///{self.path}'
+
+    def journal_files(self):
+        return [f for f in os.listdir(self.workdir)
+                if f.startswith('journal.sqlite-')]
+
+    def test_the_journal_is_kept_between_commits_and_removed_at_close(self):
+        engine = self.engine_for(self.url)
+        with engine.connect() as conn:
+            self.assertEqual('persist', conn.connection.driver_connection
+                             .execute('PRAGMA journal_mode').fetchone()[0])
+            for value in range(3):
+                with conn.begin():
+                    conn.exec_driver_sql('CREATE TABLE IF NOT EXISTS t (x)')
+                    conn.exec_driver_sql(f'INSERT INTO t VALUES ({value})')
+            self.assertEqual(['journal.sqlite-journal'], self.journal_files())
+            # Another connection sees the committed rows, not a hot journal.
+            other = sa.create_engine(self.url, poolclass=sa.pool.NullPool)
+            with other.connect() as reader:
+                self.assertEqual(3, reader.exec_driver_sql(
+                    'SELECT count(*) FROM t').scalar())
+                self.assertEqual('delete', reader.exec_driver_sql(
+                    'PRAGMA journal_mode').scalar())
+            other.dispose()
+        self.assertEqual([], self.journal_files())
+
+    def test_an_upgrade_leaves_no_journal_file(self):
+        config = self.write_config(self.url)
+        self.assertSucceeded(self.sync('upgrade', config_file=config))
+        self.assertEqual([], self.journal_files())
+
+    def test_a_database_in_wal_mode_is_left_in_it(self):
+        other = sa.create_engine(self.url, poolclass=sa.pool.NullPool)
+        with other.connect() as conn:
+            conn.exec_driver_sql('PRAGMA journal_mode=WAL')
+        other.dispose()
+        engine = self.engine_for(self.url)
+        with engine.begin() as conn:
+            self.assertEqual('wal', conn.exec_driver_sql(
+                'PRAGMA journal_mode').scalar())
+            conn.exec_driver_sql('CREATE TABLE t (x)')
+        with engine.connect() as conn:
+            self.assertEqual('wal', conn.exec_driver_sql(
+                'PRAGMA journal_mode').scalar())
+
+
 class DriverTests:
     """On a real server: a URL that names no driver connects through the
     driver of enamel-sync's extras."""
