@@ -60,6 +60,7 @@ import time
 
 import sqlalchemy as sa
 
+from enamel import db
 from enamel import exception
 
 LOG = logging.getLogger(__name__)
@@ -96,15 +97,22 @@ class DataMigration:
 
     def count(self, connection):
         """The rows it has left (``function(connection, 0)``), read in a
-        transaction that is rolled back."""
+        transaction that is rolled back (:func:`enamel.db.
+        read_transaction`: on SQLite it waits for no service's write).
+
+        :raises exception.DataMigrationFailed: the function failed; its
+            ``reason`` is the message without the migration's name.
+        """
         try:
-            with connection.begin() as transaction:
+            with db.read_transaction(connection):
                 _done, left = self.function(connection, 0)
-                transaction.rollback()
         except (sa.exc.SQLAlchemyError, NotImplementedError) as exc:
-            raise exception.DataMigrationFailed(
-                f'data migration {self.name} could not count its rows: '
-                f'{exception.first_line(exc)}') from None
+            reason = ('could not count its rows: '
+                      f'{exception.first_line(exc)}')
+            error = exception.DataMigrationFailed(
+                f'data migration {self.name} {reason}')
+            error.reason = reason
+            raise error from None
         return int(left)
 
 
@@ -144,11 +152,12 @@ def _full_id(script, revision):
 @dataclasses.dataclass
 class Outcome:
     """What one run did to one data migration: rows ``done`` in this run,
-    rows ``left`` after it, and ``error`` (one line) if it failed."""
+    rows ``left`` after it (None when they could not be counted), and
+    ``error`` (one line) if it failed."""
 
     name: str
     done: int = 0
-    left: int = 0
+    left: int = None
     error: str = None
 
 
@@ -239,7 +248,7 @@ def run(connection, migrations, max_count=None, batch_size=None):
             if not counted:
                 outcome.left = migration.count(connection)
         except exception.DataMigrationFailed as exc:
-            outcome.error = str(exc)
+            outcome.error = getattr(exc, 'reason', str(exc))
         except Exception as exc:
             # One migration's bug must not stop the others (exit code 2).
             outcome.error = exception.first_line(
@@ -432,6 +441,19 @@ def update_in_batches(name, table, key, where, values):
         # range is one index scan on every engine.
         done = connection.execute(
             table.update().where(where, *bounds).values(values)).rowcount
+        if done:
+            # Rows of the range that still match, in this transaction, are
+            # rows just set that the change leaves matching (a NULL copied
+            # into the column, say): "run it again" would set them again,
+            # forever.
+            stuck = connection.execute(
+                sa.select(sa.func.count()).select_from(table)
+                .where(where, *bounds)).scalar()
+            if stuck:
+                raise exception.DataMigrationFailed(
+                    f'{stuck} of the rows it set ({key.name} up to {last}) '
+                    'still match its condition: the change must make the '
+                    'condition false; fix the data or the migration')
         return done, None
 
     migrate.__name__ = migrate.__qualname__ = name

@@ -12,6 +12,7 @@
 
 """Engines for the enamel database: one function builds them."""
 
+import contextlib
 import os
 import sqlite3
 import urllib.parse
@@ -321,7 +322,37 @@ def _delete_journal(dbapi_connection, connection_record):
 
 
 def _begin_sqlite(connection):
-    connection.exec_driver_sql('BEGIN IMMEDIATE')
+    connection.exec_driver_sql(
+        connection.get_execution_options().get(_SQLITE_BEGIN,
+                                               'BEGIN IMMEDIATE'))
+
+
+_SQLITE_BEGIN = 'enamel_sqlite_begin'
+
+
+@contextlib.contextmanager
+def read_transaction(connection):
+    """A transaction that only reads, rolled back at the end.
+
+    On a writing SQLite engine it begins ``DEFERRED`` instead of
+    ``IMMEDIATE``: it takes no write lock, so it does not wait (and, after
+    the busy timeout, fail with "database is locked") while a service
+    holds a write transaction; a reader waits only while a writer commits.
+    Elsewhere it is an ordinary transaction.
+
+    :param connection: a ``Connection`` outside a transaction.
+    :yields: ``connection``, inside the transaction.
+    """
+    previous = connection.get_execution_options().get(_SQLITE_BEGIN)
+    connection.execution_options(**{_SQLITE_BEGIN: 'BEGIN'})
+    try:
+        with connection.begin() as transaction:
+            yield connection
+            if transaction.is_active:
+                transaction.rollback()
+    finally:
+        connection.execution_options(
+            **{_SQLITE_BEGIN: previous or 'BEGIN IMMEDIATE'})
 
 
 def _begin_sqlite_deferred(connection):

@@ -301,8 +301,12 @@ class Migration:
             ``exit_code`` is 0 (done), 1 (rows left) or 2 (one failed).
         """
         with self._connect() as connection:
-            current = state.guard(
-                state.read(connection, database=self.database), self.script)
+            # Read without the write lock: a service's long write
+            # transaction on SQLite must not fail the run before it starts.
+            with db.read_transaction(connection):
+                current = state.guard(
+                    state.read(connection, database=self.database),
+                    self.script)
             return data_migrations.run(
                 connection,
                 data_migrations.open_migrations(self.script, current),

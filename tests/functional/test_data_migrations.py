@@ -22,6 +22,7 @@ import sqlalchemy as sa
 
 from enamel import data_migrations
 from enamel import db
+from enamel import state
 from tests import base
 
 METADATA = sa.MetaData()
@@ -96,3 +97,74 @@ class SQLitePacingTest(base.SQLiteBackend, base.TestCase):
         self.assertEqual([('r.copy', ROWS, 1, None)],
                          [(o.name, o.done, o.left, o.error)
                           for o in report.outcomes])
+
+
+class SQLiteReadsTest(base.SQLiteBackend, base.TestCase):
+    """The reads of a run (the version table, the counts) take no write
+    lock, so a service's long write transaction does not fail the run
+    before it starts."""
+
+    def test_reads_do_not_wait_for_a_service_holding_the_write_lock(self):
+        METADATA.create_all(self.engine)
+        with self.engine.begin() as conn:
+            conn.execute(TASKS.insert(), [{'action': 'a'}, {'action': 'b'}])
+            conn.exec_driver_sql('CREATE TABLE alembic_version (version_num '
+                                 'VARCHAR(32) PRIMARY KEY)')
+            conn.exec_driver_sql("INSERT INTO alembic_version VALUES ('r')")
+        copy = data_migrations.DataMigration(
+            'r.copy', 'r', data_migrations.update_in_batches(
+                'copy', TASKS, key=TASKS.c.id,
+                where=TASKS.c.name.is_(None),
+                values={'name': TASKS.c.action}))
+        service = sqlite3.connect(self.db_path, isolation_level=None)
+        self.addCleanup(service.close)
+        service.execute('BEGIN IMMEDIATE')
+        service.execute("INSERT INTO tasks (action) VALUES ('c')")
+        # A busy timeout of 0: a read that wanted the write lock would
+        # fail at once instead of after the default five seconds.
+        conf = self.load_conf()
+        engine = db.create_engine(conf, 'database')
+        self.addCleanup(engine.dispose)
+        with engine.connect() as connection:
+            connection.connection.driver_connection.execute(
+                'PRAGMA busy_timeout = 0')
+            with db.read_transaction(connection):
+                snapshot = state.read(connection)
+            self.assertEqual(['r'], snapshot.current)
+            self.assertEqual(2, copy.count(connection))
+            # The writing transactions still take the lock (and wait).
+            error = self.assertRaises(sa.exc.OperationalError,
+                                      connection.begin)
+            self.assertEqual(5, error.orig.sqlite_errorcode)
+
+
+class StuckRowsTest(base.SQLiteBackend, base.TestCase):
+
+    def test_a_change_that_leaves_rows_matching_fails_instead_of_looping(self):
+        METADATA.create_all(self.engine)
+        with self.engine.begin() as conn:
+            conn.execute(TASKS.insert(), [
+                {'id': i, 'action': None if i % 4 == 0 else f'a{i}'}
+                for i in range(1, 41)])
+        copy = data_migrations.DataMigration(
+            'r.copy', 'r', data_migrations.update_in_batches(
+                'copy', TASKS, key=TASKS.c.id,
+                where=TASKS.c.name.is_(None),
+                values={'name': TASKS.c.action}))
+        engine = db.create_engine(self.load_conf(), 'database')
+        self.addCleanup(engine.dispose)
+        with engine.connect() as connection:
+            report = data_migrations.run(connection, [copy], batch_size=10)
+        self.assertEqual(2, report.exit_code)
+        [outcome] = report.outcomes
+        # The first batch (ids 1 to 10) copied NULL into ids 4 and 8 and
+        # was rolled back; nothing was changed, and the error says why.
+        self.assertEqual((0, 40), (outcome.done, outcome.left))
+        self.assertEqual('2 of the rows it set (id up to 10) still match '
+                         'its condition: the change must make the condition '
+                         'false; fix the data or the migration',
+                         outcome.error)
+        with self.engine.connect() as conn:
+            self.assertEqual(40, conn.execute(
+                sa.select(sa.func.count()).select_from(TASKS)
+                .where(TASKS.c.name.is_(None))).scalar())

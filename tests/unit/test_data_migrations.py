@@ -85,3 +85,16 @@ class UpdateInBatchesTest(base.TestCase):
         self.assertEqual([(6, 0)], [(o.done, o.left)
                                     for o in report.outcomes])
         self.assertEqual(0, report.exit_code)
+
+    def test_a_migration_that_cannot_count_reports_no_rows_left(self):
+        def broken(connection, limit):
+            connection.exec_driver_sql('SELECT no_such_column FROM tasks')
+
+        report = data_migrations.run(self.conn, [
+            data_migrations.DataMigration('r.broken', 'r', broken)])
+        self.assertEqual(2, report.exit_code)
+        [outcome] = report.as_dict()['migrations']
+        self.assertIsNone(outcome['left'])
+        # The report names the migration once, in its own field.
+        self.assertTrue(outcome['error'].startswith(
+            'could not count its rows: '), outcome['error'])
