@@ -349,8 +349,13 @@ class Migration:
         :param message: see :meth:`revision`; further keywords too.
         :param data_migration: see :meth:`revision`; only with
             ``'expand'``.
-        :returns: the new ``alembic.script.Script`` (a list when
-            ``autogenerate`` split it, see :meth:`revision`).
+        :returns: a list of every ``alembic.script.Script`` written,
+            oldest first: the expand and the contract branch's roots when
+            this call created them, then the new revision (or the two of
+            an ``autogenerate`` split, expand first); None when
+            ``autogenerate`` found no change (nothing is written). A
+            revision's ``.sql`` files (``sql_files``) are beside it:
+            :func:`enamel.sql_files.paths`.
         :raises exception.UsageError: see :meth:`revision`; or the
             history has several heads and no branches; or
             ``autogenerate`` before the branches exist (the database
@@ -361,6 +366,7 @@ class Migration:
             scripts.require_data_migration_name(data_migration)
             if phase == phases.CONTRACT:
                 raise exception.UsageError(CONTRACT_DATA_MIGRATION)
+        written = []
         if not phases.branched(self.script):
             scripts.require_message(message, 'revision')
             self._require_new_rev_id(kw.get('rev_id'))
@@ -370,15 +376,20 @@ class Migration:
                     'expand and contract branches, which do not exist yet: '
                     'create them with "revision --expand -m MSG" (without '
                     '--autogenerate), run "upgrade", then autogenerate')
-            self._create_branches(message, kw.get('version_path'))
+            written = self._create_branches(message, kw.get('version_path'))
         if phase == phases.CONTRACT and not depends_on:
             depends_on = [self.script.get_revision(
                 f'{phases.EXPAND}@head').revision]
-        return self.revision(message, head=f'{phase}@head',
-                             depends_on=depends_on,
-                             data_migration=data_migration, **kw)
+        new = self.revision(message, head=f'{phase}@head',
+                            depends_on=depends_on,
+                            data_migration=data_migration, **kw)
+        if new is None:
+            return None
+        return written + (new if isinstance(new, list) else [new])
 
     def _create_branches(self, message, version_path):
+        """Write the roots of the expand and contract branches on the one
+        head; the two ``Script`` objects, expand's first."""
         scripts.require_message(message, 'revision')
         heads = self.script.get_heads()
         if len(heads) != 1:
@@ -388,10 +399,11 @@ class Migration:
         expand = self.revision(
             'expand branch root', head=heads[0],
             branch_label=phases.EXPAND, version_path=version_path)
-        self.revision(
+        contract = self.revision(
             'contract branch root', head=heads[0], splice=True,
             branch_label=phases.CONTRACT, version_path=version_path,
             depends_on=[expand.revision])
+        return [expand, contract]
 
     def _branched(self):
         """Is the history in expand and contract branches? A single
@@ -462,9 +474,13 @@ class Migration:
             removals or no change at all; the contract revision depends
             on it.
         :returns: the new ``alembic.script.Script`` (a list of two when
-            ``autogenerate`` split it), or None when ``autogenerate``
-            found no change and no ``data_migration`` was asked for (no
-            file is written then).
+            ``autogenerate`` split it, the expand revision first, which
+            the contract revision depends on), or None when
+            ``autogenerate`` found no change and no ``data_migration`` was
+            asked for (no file is written then). With ``sql_files`` its
+            ``.sql`` files are beside it (:func:`enamel.sql_files.paths`).
+            :meth:`revision_in_phase` returns every revision it wrote,
+            the branch roots included.
         :raises exception.UsageError: no message, nowhere to write, a
             ``rev_id`` in use, or a ``data_migration`` that is not a
             Python identifier, is a name the revision file uses itself,
