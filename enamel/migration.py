@@ -432,13 +432,32 @@ class Migration:
         anything runs), then let alembic run the steps."""
         current = state.guard(
             state.read(connection, database=self.database), self.script)
-        plan(self.script, revision, current)
+        steps = plan(self.script, revision, current)
+        if plan is alembic_internals.upgrade_steps:
+            phases.refuse_unfinished(step.revision for step in steps)
         runner.run(self.get_config(connection, models=False), self.script,
                    connection, plan, revision, tag=tag, lock=held)
 
     def _offline(self, name, revision, **kw):
+        if name == 'upgrade':
+            phases.refuse_unfinished(self._offline_upgrade(revision))
         scripts.offline(self.get_config(models=False), self.script, name,
                         revision, **kw)
+
+    def _offline_upgrade(self, revision):
+        """The revisions ``upgrade --sql`` of ``revision`` (``TO`` from
+        base, or ``FROM:TO``) writes, as alembic plans them; none when
+        alembic cannot plan it (it then says why itself)."""
+        start, _, target = revision.rpartition(':')
+        if not target or (':' in revision and not start):
+            return []
+        current = () if start in ('', 'base') else (start,)
+        try:
+            steps = alembic_internals.upgrade_steps(self.script, target,
+                                                    current)
+        except exception.BadRevision:
+            return []
+        return [step.revision for step in steps]
 
     # -- the revision scripts ---------------------------------------------
 

@@ -112,13 +112,45 @@ class DataMigrationScaffoldTest(test_rolling_upgrade.RollingUpgradeSteps,
         self.assertCleanFile(path)
         self.assertSucceeded(self.run_sync('lint'))
 
-    def test_an_unfilled_skeleton_stops_the_rolling_upgrade(self):
+    def test_an_unfilled_skeleton_is_never_applied(self):
+        # Applied with its upgrade() still empty, the revision would never
+        # run the upgrade() its author writes next.
+        self.assertSucceeded(self.run_sync('upgrade'))
+        *_, path = self.scaffold(NAME, '-m', 'add tasks.name')
+        expand = revision_id(self.read(path))
+        bundled = test_rolling_upgrade.BUNDLED_HEAD
+        for argv in (('upgrade',), ('upgrade', '--expand'),
+                     ('upgrade', 'heads'), ('upgrade', expand),
+                     ('upgrade', '--revision', 'expand@head'),
+                     ('upgrade', '--sql', '--expand'),
+                     ('upgrade', '--sql', f'{bundled}:{expand}')):
+            result = self.run_sync(*argv)
+            self.assertEqual(1, result.code, (argv, result))
+            self.assertEqual(1, len(result.stderr.splitlines()), result)
+            self.assertNotIn('Traceback', result.stderr)
+            for text in (f'revision {expand} ', path,
+                         f'unfinished data migration {NAME}',
+                         'TODO_ placeholders', 'upgrade()',
+                         'unfinished() line', 'nothing was changed'):
+                self.assertIn(text, result.stderr)
+            self.assertEqual('', result.stdout, argv)
+            self.assertEqual([bundled], self.stored_version())
+        self.assertNotIn('name', self.columns())
+        # Filled in, it applies.
+        self.fill_in(path, test_rolling_upgrade.FILL_IN)
+        self.assertSucceeded(self.run_sync('upgrade', '--expand'))
+        self.assertEqual([expand], self.stored_version())
+        self.assertIn('name', self.columns())
+
+    def test_an_unfilled_skeleton_applied_anyway_stops_the_rolling_upgrade(
+            self):
         self.assertSucceeded(self.run_sync('upgrade'))
         self.previous_release_writes(3)
         *_, path = self.scaffold(NAME, '-m', 'not written yet')
         expand = revision_id(self.read(path))
-        # The schema part (empty) applies.
-        self.assertSucceeded(self.run_sync('upgrade', '--expand'))
+        # upgrade refuses it, but stamp (or an enamel-sync that did not
+        # refuse) can still put the database there.
+        self.assertSucceeded(self.run_sync('stamp', expand))
         after_expand = self.stored_version()
         self.assertEqual([expand], after_expand)
         # check cannot count its rows: an error, never "nothing left".
