@@ -212,6 +212,11 @@ class Migration:
             return self._offline('upgrade', revision, tag=tag)
         if revision in ('head', 'heads') and self._branched():
             return self._upgrade_phases(tag)
+        self._upgrade(revision, tag)
+
+    def _upgrade(self, revision, tag, phase=None):
+        """:meth:`upgrade` online; ``phase``: the phase of a plain
+        upgrade this is, named when it has nothing to do."""
         recorded = self._recorded_heads(revision)
         if recorded is None:
             self._preload()
@@ -220,9 +225,9 @@ class Migration:
                 current = state.read(connection, tables=False,
                                      database=self.database).current
                 if set(current) == set(recorded):
-                    return runner.nothing_to_do(current)
+                    return runner.nothing_to_do(current, phase)
             self._migrate(connection, held, alembic_internals.upgrade_steps,
-                          revision, tag)
+                          revision, tag, phase=phase)
 
     def downgrade(self, revision='-1', sql=False, tag=None):
         """Revert to a previous revision.
@@ -327,13 +332,16 @@ class Migration:
             return
         if sql:
             return self._offline('upgrade', target, tag=tag)
+        self._upgrade_contract(target, tag)
+
+    def _upgrade_contract(self, target, tag, phase=None):
         with self._locked() as (connection, held):
             current = state.guard(
                 state.read(connection, database=self.database), self.script)
             phases.refuse_contract(
                 phases.pending(connection, self.script, current))
             self._migrate(connection, held, alembic_internals.upgrade_steps,
-                          target, tag)
+                          target, tag, phase=phase)
 
     def revision_in_phase(self, phase, message, depends_on=None,
                           data_migration=None, **kw):
@@ -415,9 +423,27 @@ class Migration:
 
     def _upgrade_phases(self, tag):
         """``upgrade`` of a branched history: expand, every data
-        migration until done, contract."""
-        self.upgrade_expand(tag=tag)
+        migration until done, contract.
+
+        "Nothing to do" is said once, and only when no phase has anything
+        to do; otherwise each phase says what it did, or that it had
+        nothing to do. An unfinished data migration anywhere in the plan
+        is refused before any phase runs.
+        """
+        with self._connect() as connection:
+            current = state.guard(
+                state.read(connection, database=self.database), self.script)
+            steps = alembic_internals.upgrade_steps(self.script, 'heads',
+                                                    current)
+            phases.refuse_unfinished(step.revision for step in steps)
+            # A data migration that cannot count is reported by its phase.
+            if not steps and not self._rows_left(connection, current):
+                return runner.nothing_to_do(current)
+        self._upgrade(phases.target(self.script, phases.EXPAND), tag,
+                      phase=phases.EXPAND)
         report = self.online_data_migrations()
+        if not report.outcomes:
+            runner.LOG.info('data migrations: nothing to do (none open)')
         stuck = [o for o in report.outcomes if o.error or o.left]
         if stuck:
             raise exception.DataMigrationFailed(
@@ -425,9 +451,18 @@ class Migration:
                     f'{o.name} ({o.error or f"{o.left} rows left"})'
                     for o in stuck) +
                 '; the expand phase is applied, the contract phase is not')
-        self.upgrade_contract(tag=tag)
+        self._upgrade_contract(phases.target(self.script, phases.CONTRACT),
+                               tag, phase=phases.CONTRACT)
 
-    def _migrate(self, connection, held, plan, revision, tag):
+    def _rows_left(self, connection, current):
+        """Has an open data migration rows left, or can one not say?"""
+        try:
+            return bool(phases.pending(connection, self.script,
+                                       current).rows_left)
+        except exception.DataMigrationFailed:
+            return True
+
+    def _migrate(self, connection, held, plan, revision, tag, phase=None):
         """Guard, plan ahead (a bad revision is a usage error before
         anything runs), then let alembic run the steps."""
         current = state.guard(
@@ -436,7 +471,8 @@ class Migration:
         if plan is alembic_internals.upgrade_steps:
             phases.refuse_unfinished(step.revision for step in steps)
         runner.run(self.get_config(connection, models=False), self.script,
-                   connection, plan, revision, tag=tag, lock=held)
+                   connection, plan, revision, tag=tag, lock=held,
+                   phase=phase)
 
     def _offline(self, name, revision, **kw):
         if name == 'upgrade':

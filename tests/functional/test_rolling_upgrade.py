@@ -512,6 +512,68 @@ class RevisionOutputTest(RollingUpgradeSteps, base.SQLiteBackend,
                          self.identifiers(contract)['depends_on'])
 
 
+class PlainUpgradeOutputTest(RollingUpgradeSteps, base.SQLiteBackend,
+                             base.TestCase):
+    """What a plain ``upgrade`` of a branched history says: each phase
+    what it did, and "Nothing to do" only when no phase had anything to
+    do."""
+
+    def upgrade(self):
+        """``upgrade``: its lines on stderr, elapsed times left out."""
+        result = self.assertSucceeded(self.run_sync('upgrade'))
+        self.assertEqual('', result.stdout)
+        return [re.sub(r' in [0-9.]+s$', '', line)
+                for line in result.stderr.splitlines()]
+
+    def assertNothingToDo(self, lines):
+        self.assertEqual(1, len(lines), lines)
+        prefix = 'Nothing to do: the database is at '
+        self.assertTrue(lines[0].startswith(prefix), lines)
+        self.assertEqual(sorted(self.stored_version()),
+                         sorted(lines[0][len(prefix):].split(', ')))
+
+    def test_each_phase_says_what_it_did(self):
+        self.assertSucceeded(self.run_sync('upgrade'))
+        self.previous_release_writes(3)
+        expand = self.release_n()
+        history = json.loads(self.assertSucceeded(self.run_sync(
+            'history', '--format', 'json')).stdout)
+        contract_root, = [r['revision'] for r in history
+                          if r['branch_labels'] == ['contract']]
+        self.assertSucceeded(self.run_sync('upgrade', '--expand'))
+        moved = (f'Data migration {expand}.{DATA_MIGRATION}: 3 rows done, '
+                 '0 left')
+        # Expand applied, rows left: expand has nothing to do, the rest
+        # has.
+        self.assertEqual(
+            ['expand: nothing to do', moved,
+             f'Upgraded to {contract_root} (contract branch root)'],
+            self.upgrade())
+        # Everything done (the data migration is open, with no rows left).
+        self.assertNothingToDo(self.upgrade())
+        # Release N+1: only its contract revision is left to apply.
+        contract = self.release_n_plus_1()
+        self.assertEqual(
+            ['expand: nothing to do',
+             f'Data migration {expand}.{DATA_MIGRATION}: 0 rows done, '
+             '0 left', f'Upgraded to {contract} (drop tasks.action)'],
+            self.upgrade())
+        self.assertNothingToDo(self.upgrade())
+
+    def test_no_open_data_migration_is_said_too(self):
+        self.assertSucceeded(self.run_sync('upgrade'))
+        *roots, first = self.assertSucceeded(self.run_sync(
+            'revision', '--expand', '-m', 'first')).stdout.splitlines()
+        ids = [os.path.basename(p).split('_')[0] for p in roots + [first]]
+        self.assertEqual(
+            [f'Upgraded to {ids[0]} (expand branch root)',
+             f'Upgraded to {ids[2]} (first)',
+             'data migrations: nothing to do (none open)',
+             f'Upgraded to {ids[1]} (contract branch root)'],
+            self.upgrade())
+        self.assertNothingToDo(self.upgrade())
+
+
 class WalkRollingUpgradeTests(RollingUpgradeSteps,
                               walker.WalkVersionsMixin):
     """The walker on the worked example's history: the expand revision,
