@@ -430,7 +430,8 @@ class Migration:
         nothing to do. An unfinished data migration anywhere in the plan
         is refused before any phase runs.
         """
-        with self._connect() as connection:
+        # Only reads (as check does): no write lock on SQLite.
+        with self._connect(read_only=True) as connection:
             current = state.guard(
                 state.read(connection, database=self.database), self.script)
             steps = alembic_internals.upgrade_steps(self.script, 'heads',
