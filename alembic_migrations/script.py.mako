@@ -81,10 +81,12 @@ def downgrade():
 # - written against the table as this revision leaves it (TABLE below,
 #   only the columns it needs), never against the models, which move on.
 #
-# TODO: fill in every TODO_ placeholder, then delete the unfinished() line.
-# Until then the data migration fails on purpose (check: exit 1,
-# online-data-migrations: exit 2), so that a forgotten skeleton cannot let
-# the contract phase remove data that was never moved.
+# TODO: write upgrade(), fill in every TODO_ placeholder, then delete the
+# unfinished() line. Until then "upgrade" refuses to apply this revision
+# (applied, its upgrade() would never run once written), and the data
+# migration fails on purpose (check: exit 1, online-data-migrations: exit
+# 2), so that a forgotten skeleton cannot let the contract phase remove
+# data that was never moved.
 TABLE = sa.table(
     'TODO_table',
     sa.column('id', sa.Integer),

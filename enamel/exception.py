@@ -125,6 +125,11 @@ class SchemaMismatch(EnamelSyncError):
         self.differences = list(differences)
 
 
+class UnfinishedRevision(EnamelSyncError):
+    """An upgrade would apply a revision whose data migration is still the
+    skeleton of ``revision --data-migration``; nothing was changed."""
+
+
 class DataMigrationFailed(EnamelSyncError):
     """An online data migration failed (``upgrade`` without a phase)."""
 

@@ -212,6 +212,11 @@ class Migration:
             return self._offline('upgrade', revision, tag=tag)
         if revision in ('head', 'heads') and self._branched():
             return self._upgrade_phases(tag)
+        self._upgrade(revision, tag)
+
+    def _upgrade(self, revision, tag, phase=None):
+        """:meth:`upgrade` online; ``phase``: the phase of a plain
+        upgrade this is, named when it has nothing to do."""
         recorded = self._recorded_heads(revision)
         if recorded is None:
             self._preload()
@@ -220,9 +225,9 @@ class Migration:
                 current = state.read(connection, tables=False,
                                      database=self.database).current
                 if set(current) == set(recorded):
-                    return runner.nothing_to_do(current)
+                    return runner.nothing_to_do(current, phase)
             self._migrate(connection, held, alembic_internals.upgrade_steps,
-                          revision, tag)
+                          revision, tag, phase=phase)
 
     def downgrade(self, revision='-1', sql=False, tag=None):
         """Revert to a previous revision.
@@ -331,13 +336,16 @@ class Migration:
             return
         if sql:
             return self._offline('upgrade', target, tag=tag)
+        self._upgrade_contract(target, tag)
+
+    def _upgrade_contract(self, target, tag, phase=None):
         with self._locked() as (connection, held):
             current = state.guard(
                 state.read(connection, database=self.database), self.script)
             phases.refuse_contract(
                 phases.pending(connection, self.script, current))
             self._migrate(connection, held, alembic_internals.upgrade_steps,
-                          target, tag)
+                          target, tag, phase=phase)
 
     def revision_in_phase(self, phase, message, depends_on=None,
                           data_migration=None, **kw):
@@ -353,8 +361,13 @@ class Migration:
         :param message: see :meth:`revision`; further keywords too.
         :param data_migration: see :meth:`revision`; only with
             ``'expand'``.
-        :returns: the new ``alembic.script.Script`` (a list when
-            ``autogenerate`` split it, see :meth:`revision`).
+        :returns: a list of every ``alembic.script.Script`` written,
+            oldest first: the expand and the contract branch's roots when
+            this call created them, then the new revision (or the two of
+            an ``autogenerate`` split, expand first); None when
+            ``autogenerate`` found no change (nothing is written). A
+            revision's ``.sql`` files (``sql_files``) are beside it:
+            :func:`enamel.sql_files.paths`.
         :raises exception.UsageError: see :meth:`revision`; or the
             history has several heads and no branches; or
             ``autogenerate`` before the branches exist (the database
@@ -365,6 +378,7 @@ class Migration:
             scripts.require_data_migration_name(data_migration)
             if phase == phases.CONTRACT:
                 raise exception.UsageError(CONTRACT_DATA_MIGRATION)
+        written = []
         if not phases.branched(self.script):
             scripts.require_message(message, 'revision')
             self._require_new_rev_id(kw.get('rev_id'))
@@ -374,15 +388,20 @@ class Migration:
                     'expand and contract branches, which do not exist yet: '
                     'create them with "revision --expand -m MSG" (without '
                     '--autogenerate), run "upgrade", then autogenerate')
-            self._create_branches(message, kw.get('version_path'))
+            written = self._create_branches(message, kw.get('version_path'))
         if phase == phases.CONTRACT and not depends_on:
             depends_on = [self.script.get_revision(
                 f'{phases.EXPAND}@head').revision]
-        return self.revision(message, head=f'{phase}@head',
-                             depends_on=depends_on,
-                             data_migration=data_migration, **kw)
+        new = self.revision(message, head=f'{phase}@head',
+                            depends_on=depends_on,
+                            data_migration=data_migration, **kw)
+        if new is None:
+            return None
+        return written + (new if isinstance(new, list) else [new])
 
     def _create_branches(self, message, version_path):
+        """Write the roots of the expand and contract branches on the one
+        head; the two ``Script`` objects, expand's first."""
         scripts.require_message(message, 'revision')
         heads = self.script.get_heads()
         if len(heads) != 1:
@@ -392,10 +411,11 @@ class Migration:
         expand = self.revision(
             'expand branch root', head=heads[0],
             branch_label=phases.EXPAND, version_path=version_path)
-        self.revision(
+        contract = self.revision(
             'contract branch root', head=heads[0], splice=True,
             branch_label=phases.CONTRACT, version_path=version_path,
             depends_on=[expand.revision])
+        return [expand, contract]
 
     def _branched(self):
         """Is the history in expand and contract branches? A single
@@ -407,9 +427,28 @@ class Migration:
 
     def _upgrade_phases(self, tag):
         """``upgrade`` of a branched history: expand, every data
-        migration until done, contract."""
-        self.upgrade_expand(tag=tag)
+        migration until done, contract.
+
+        "Nothing to do" is said once, and only when no phase has anything
+        to do; otherwise each phase says what it did, or that it had
+        nothing to do. An unfinished data migration anywhere in the plan
+        is refused before any phase runs.
+        """
+        # Only reads (as check does): no write lock on SQLite.
+        with self._connect(read_only=True) as connection:
+            current = state.guard(
+                state.read(connection, database=self.database), self.script)
+            steps = alembic_internals.upgrade_steps(self.script, 'heads',
+                                                    current)
+            phases.refuse_unfinished(step.revision for step in steps)
+            # A data migration that cannot count is reported by its phase.
+            if not steps and not self._rows_left(connection, current):
+                return runner.nothing_to_do(current)
+        self._upgrade(phases.target(self.script, phases.EXPAND), tag,
+                      phase=phases.EXPAND)
         report = self.online_data_migrations()
+        if not report.outcomes:
+            runner.LOG.info('data migrations: nothing to do (none open)')
         stuck = [o for o in report.outcomes if o.error or o.left]
         if stuck:
             raise exception.DataMigrationFailed(
@@ -417,20 +456,49 @@ class Migration:
                     f'{o.name} ({o.error or f"{o.left} rows left"})'
                     for o in stuck) +
                 '; the expand phase is applied, the contract phase is not')
-        self.upgrade_contract(tag=tag)
+        self._upgrade_contract(phases.target(self.script, phases.CONTRACT),
+                               tag, phase=phases.CONTRACT)
 
-    def _migrate(self, connection, held, plan, revision, tag):
+    def _rows_left(self, connection, current):
+        """Has an open data migration rows left, or can one not say?"""
+        try:
+            return bool(phases.pending(connection, self.script,
+                                       current).rows_left)
+        except exception.DataMigrationFailed:
+            return True
+
+    def _migrate(self, connection, held, plan, revision, tag, phase=None):
         """Guard, plan ahead (a bad revision is a usage error before
         anything runs), then let alembic run the steps."""
         current = state.guard(
             state.read(connection, database=self.database), self.script)
-        plan(self.script, revision, current)
+        steps = plan(self.script, revision, current)
+        if plan is alembic_internals.upgrade_steps:
+            phases.refuse_unfinished(step.revision for step in steps)
         runner.run(self.get_config(connection, models=False), self.script,
-                   connection, plan, revision, tag=tag, lock=held)
+                   connection, plan, revision, tag=tag, lock=held,
+                   phase=phase)
 
     def _offline(self, name, revision, **kw):
+        if name == 'upgrade':
+            phases.refuse_unfinished(self._offline_upgrade(revision))
         scripts.offline(self.get_config(models=False), self.script, name,
                         revision, **kw)
+
+    def _offline_upgrade(self, revision):
+        """The revisions ``upgrade --sql`` of ``revision`` (``TO`` from
+        base, or ``FROM:TO``) writes, as alembic plans them; none when
+        alembic cannot plan it (it then says why itself)."""
+        start, _, target = revision.rpartition(':')
+        if not target or (':' in revision and not start):
+            return []
+        current = () if start in ('', 'base') else (start,)
+        try:
+            steps = alembic_internals.upgrade_steps(self.script, target,
+                                                    current)
+        except exception.BadRevision:
+            return []
+        return [step.revision for step in steps]
 
     # -- the revision scripts ---------------------------------------------
 
@@ -466,9 +534,13 @@ class Migration:
             removals or no change at all; the contract revision depends
             on it.
         :returns: the new ``alembic.script.Script`` (a list of two when
-            ``autogenerate`` split it), or None when ``autogenerate``
-            found no change and no ``data_migration`` was asked for (no
-            file is written then).
+            ``autogenerate`` split it, the expand revision first, which
+            the contract revision depends on), or None when
+            ``autogenerate`` found no change and no ``data_migration`` was
+            asked for (no file is written then). With ``sql_files`` its
+            ``.sql`` files are beside it (:func:`enamel.sql_files.paths`).
+            :meth:`revision_in_phase` returns every revision it wrote,
+            the branch roots included.
         :raises exception.UsageError: no message, nowhere to write, a
             ``rev_id`` in use, or a ``data_migration`` that is not a
             Python identifier, is a name the revision file uses itself,

@@ -128,6 +128,40 @@ def pending(connection, script, current):
     return result
 
 
+def unfinished(revision):
+    """The names of the data migrations ``revision`` (an
+    ``alembic.script.Script``) declares that are still the skeleton of
+    ``revision --data-migration``: wrapped in
+    :func:`enamel.data_migrations.unfinished`, which marks them."""
+    from enamel import data_migrations
+
+    return [function.__name__ for function in getattr(
+        revision.module, data_migrations.ATTRIBUTE, ())
+        if getattr(function, 'unfinished', False) is True]
+
+
+def refuse_unfinished(revisions):
+    """Refuse to apply a revision whose data migration is unfinished.
+
+    Its author fills in the skeleton and ``upgrade()`` after it was
+    written; applied before that, the revision is recorded as done and the
+    ``upgrade()`` written later never runs on that database.
+
+    :param revisions: the ``alembic.script.Script`` objects an upgrade
+        would apply.
+    :raises exception.UnfinishedRevision: naming the first such revision
+        and its file.
+    """
+    for revision in revisions:
+        names = unfinished(revision)
+        if names:
+            raise exception.UnfinishedRevision(
+                f'revision {revision.revision} ({revision.path}) has the '
+                f'unfinished data migration {", ".join(names)}: fill in its '
+                'TODO_ placeholders and its upgrade(), delete its '
+                'unfinished() line, then upgrade; nothing was changed')
+
+
 # -- autogenerate: one revision per phase ----------------------------------
 
 MANUAL_PATTERN = (

@@ -76,7 +76,7 @@ class Progress:
 
 
 def run(config, script, connection, plan, destination, tag=None,
-        lock=None, purge=False):
+        lock=None, purge=False, phase=None):
     """Run ``env.py`` on ``connection`` with alembic planning the steps.
 
     :param config: the alembic ``Config`` (with ``connection`` in its
@@ -90,6 +90,8 @@ def run(config, script, connection, plan, destination, tag=None,
     :param tag: passed to env.py.
     :param lock: see :class:`Progress`.
     :param purge: ``stamp --purge``.
+    :param phase: the phase of a plain ``upgrade`` this run is, if any
+        (see :func:`nothing_to_do`).
     :returns: the list of applied ``MigrationInfo``.
     :raises exception.MigrationFailed: a revision (or env.py) failed;
         the message names it and what the database now holds.
@@ -115,15 +117,23 @@ def run(config, script, connection, plan, destination, tag=None,
         raise failure(connection, progress, before, exc,
                       database) from exc
     if not progress.applied:
-        nothing_to_do(before)
+        nothing_to_do(before, phase)
     elif all(step.is_stamp for step in progress.applied):
         LOG.info('Stamped %s', ', '.join(state.read(
             connection, tables=False, database=database).current) or 'base')
     return progress.applied
 
 
-def nothing_to_do(current):
-    """Log that the database is already where it was asked to be."""
+def nothing_to_do(current, phase=None):
+    """Log that the database is already where it was asked to be.
+
+    :param phase: ``'expand'`` or ``'contract'`` when this is one phase
+        of a plain ``upgrade``, which may still have work in another
+        phase: only that phase is said to have nothing to do.
+    """
+    if phase is not None:
+        LOG.info('%s: nothing to do', phase)
+        return
     LOG.info('Nothing to do: the database is at %s',
              ', '.join(current) or 'base')
 

@@ -52,15 +52,24 @@ def run(revision_file, direction):
         op.execute(statement)
 
 
+def paths(script):
+    """The two ``.sql`` files a ``revision --sql-files`` revision runs,
+    upgrade's first (whether or not they exist).
+
+    :param script: the revision's ``alembic.script.Script``.
+    """
+    base = os.path.splitext(script.path)[0]
+    return [f'{base}_{direction}.sql'
+            for direction in ('upgrade', 'downgrade')]
+
+
 def scaffold(script):
     """Write the two empty ``.sql`` files of a new ``revision --sql-files``
     beside its revision file, keeping any that exist.
 
     :param script: the new revision's ``alembic.script.Script``.
     """
-    base = os.path.splitext(script.path)[0]
-    for direction in ('upgrade', 'downgrade'):
-        path = f'{base}_{direction}.sql'
+    for direction, path in zip(('upgrade', 'downgrade'), paths(script)):
         if not os.path.exists(path):
             with open(path, 'w') as f:
                 f.write(f'-- {direction} of revision {script.revision}: '

@@ -17,9 +17,11 @@ success; errors are raised, for :mod:`enamel.cmd.sync` to report."""
 
 import json
 import logging
+import os
 import sys
 
 from enamel import exception
+from enamel import sql_files
 
 LOG = logging.getLogger('enamel')
 
@@ -134,27 +136,34 @@ def do_revision(migrate, args):
             version_path=args.version_path, rev_id=args.rev_id,
             depends_on=args.depends_on, sql_files=args.sql_files,
             data_migration=data_migration)
-        _print_paths(script)
+        _print_paths(script, args.sql_files)
         return
+    with_sql_files = getattr(args, 'sql_files', False)
     script = migrate.revision(
         args.message, autogenerate=getattr(args, 'autogenerate', True),
         head=args.head, splice=args.splice, branch_label=args.branch_label,
         version_path=args.version_path, rev_id=args.rev_id,
-        depends_on=args.depends_on,
-        sql_files=getattr(args, 'sql_files', False))
-    _print_paths(script)
+        depends_on=args.depends_on, sql_files=with_sql_files)
+    _print_paths(script, with_sql_files)
 
 
-def _print_paths(scripts):
-    """Print the path of each new revision file: alembic returns a list
-    when a revision was split (expand, contract), None when autogenerate
-    found no change."""
+def _print_paths(scripts, with_sql_files=False):
+    """Print the path of every file written, one per line, oldest
+    revision first, each revision's ``.sql`` files after it: a developer
+    who commits what was printed commits the whole change (the branch
+    roots a first ``--expand`` writes included). The API returns a list
+    when it wrote several revisions, None when autogenerate found no
+    change."""
     if scripts is None:
         LOG.info('No changes detected: the models match the database; '
                  'no revision written')
         return
     for script in scripts if isinstance(scripts, list) else [scripts]:
         print(script.path)
+        if with_sql_files:
+            for path in sql_files.paths(script):
+                if os.path.exists(path):
+                    print(path)
 
 
 def do_merge(migrate, args):

@@ -21,6 +21,7 @@ with ``--autogenerate`` and ``--sql-files``, and the inputs refused.
 
 import importlib.util
 import json
+import os
 import re
 
 from sqlalchemy import orm
@@ -84,9 +85,11 @@ class DataMigrationScaffoldTest(test_rolling_upgrade.RollingUpgradeSteps,
     def test_the_skeleton_is_an_expand_revision_declaring_the_function(self):
         self.assertSucceeded(self.run_sync('upgrade'))
         before = self.revision_files()
-        path, = self.scaffold(NAME, '-m', 'add tasks.name')
-        # Both branch roots and the new revision, nothing else.
-        self.assertEqual(len(before) + 3, len(self.revision_files()))
+        *roots, path = self.scaffold(NAME, '-m', 'add tasks.name')
+        # Both branch roots and the new revision, nothing else; all three
+        # printed, the roots first.
+        self.assertEqual(sorted(roots + [path]),
+                         sorted(set(self.revision_files()) - set(before)))
         source = self.read(path)
         rev = revision_id(source)
         heads = json.loads(self.assertSucceeded(self.run_sync(
@@ -109,13 +112,45 @@ class DataMigrationScaffoldTest(test_rolling_upgrade.RollingUpgradeSteps,
         self.assertCleanFile(path)
         self.assertSucceeded(self.run_sync('lint'))
 
-    def test_an_unfilled_skeleton_stops_the_rolling_upgrade(self):
+    def test_an_unfilled_skeleton_is_never_applied(self):
+        # Applied with its upgrade() still empty, the revision would never
+        # run the upgrade() its author writes next.
+        self.assertSucceeded(self.run_sync('upgrade'))
+        *_, path = self.scaffold(NAME, '-m', 'add tasks.name')
+        expand = revision_id(self.read(path))
+        bundled = test_rolling_upgrade.BUNDLED_HEAD
+        for argv in (('upgrade',), ('upgrade', '--expand'),
+                     ('upgrade', 'heads'), ('upgrade', expand),
+                     ('upgrade', '--revision', 'expand@head'),
+                     ('upgrade', '--sql', '--expand'),
+                     ('upgrade', '--sql', f'{bundled}:{expand}')):
+            result = self.run_sync(*argv)
+            self.assertEqual(1, result.code, (argv, result))
+            self.assertEqual(1, len(result.stderr.splitlines()), result)
+            self.assertNotIn('Traceback', result.stderr)
+            for text in (f'revision {expand} ', path,
+                         f'unfinished data migration {NAME}',
+                         'TODO_ placeholders', 'upgrade()',
+                         'unfinished() line', 'nothing was changed'):
+                self.assertIn(text, result.stderr)
+            self.assertEqual('', result.stdout, argv)
+            self.assertEqual([bundled], self.stored_version())
+        self.assertNotIn('name', self.columns())
+        # Filled in, it applies.
+        self.fill_in(path, test_rolling_upgrade.FILL_IN)
+        self.assertSucceeded(self.run_sync('upgrade', '--expand'))
+        self.assertEqual([expand], self.stored_version())
+        self.assertIn('name', self.columns())
+
+    def test_an_unfilled_skeleton_applied_anyway_stops_the_rolling_upgrade(
+            self):
         self.assertSucceeded(self.run_sync('upgrade'))
         self.previous_release_writes(3)
-        path, = self.scaffold(NAME, '-m', 'not written yet')
+        *_, path = self.scaffold(NAME, '-m', 'not written yet')
         expand = revision_id(self.read(path))
-        # The schema part (empty) applies.
-        self.assertSucceeded(self.run_sync('upgrade', '--expand'))
+        # upgrade refuses it, but stamp (or an enamel-sync that did not
+        # refuse) can still put the database there.
+        self.assertSucceeded(self.run_sync('stamp', expand))
         after_expand = self.stored_version()
         self.assertEqual([expand], after_expand)
         # check cannot count its rows: an error, never "nothing left".
@@ -196,7 +231,12 @@ class DataMigrationScaffoldTest(test_rolling_upgrade.RollingUpgradeSteps,
         self.assertIn(f'{revision_id(source)} (expand)', heads)
 
     def test_with_sql_files(self):
-        path, = self.scaffold(NAME, '--sql-files', '-m', 'by sql')
+        *roots, path, upgrade_sql, downgrade_sql = self.scaffold(
+            NAME, '--sql-files', '-m', 'by sql')
+        self.assertEqual(2, len(roots))
+        stem = os.path.splitext(path)[0]
+        self.assertEqual([f'{stem}_upgrade.sql', f'{stem}_downgrade.sql'],
+                         [upgrade_sql, downgrade_sql])
         source = self.read(path)
         self.assertIn("sql_files.run(__file__, 'upgrade')", source)
         self.assertIn(f'data_migrations = ({NAME},)', source)

@@ -128,8 +128,11 @@ class RevisionTests(base.ScratchEnvironment):
         result = self.assertSucceeded(self.run_sync(
             'revision', '--sql-files', '-m', 'audit notes',
             '--rev-id', 'a0d1'))
-        path = result.stdout.strip()
+        # Every file written is printed: the revision, then its two files.
+        path, upgrade_sql, downgrade_sql = result.stdout.splitlines()
         stem = os.path.splitext(path)[0]
+        self.assertEqual([f'{stem}_upgrade.sql', f'{stem}_downgrade.sql'],
+                         [upgrade_sql, downgrade_sql])
         for direction in ('upgrade', 'downgrade'):
             with open(f'{stem}_{direction}.sql') as f:
                 self.assertIn(f'-- {direction} of revision a0d1', f.read())
@@ -179,6 +182,27 @@ class RevisionLocationTest(base.SQLiteBackend, base.TestCase):
         self.assertEqual(target, os.path.dirname(written))
         self.assertTrue(os.path.exists(written))
         self.assertEqual(before, sorted(os.listdir(environment.VERSIONS_DIR)))
+
+    def test_revision_in_phase_returns_every_revision_written(self):
+        target = os.path.join(self.workdir, 'extra')
+        os.mkdir(target)
+        migrate = self.make_migration(version_path=target)
+        written = migrate.revision_in_phase('expand', 'first',
+                                            version_path=target)
+        # The branch roots it created first, then the revision asked for.
+        self.assertEqual(
+            sorted(glob.glob(os.path.join(target, '*.py'))),
+            sorted(s.path for s in written))
+        expand_root, contract_root, first = written
+        self.assertEqual(
+            [test_commands.head()] * 2,
+            [expand_root.down_revision, contract_root.down_revision])
+        self.assertEqual({'expand'}, expand_root.branch_labels)
+        self.assertEqual({'contract'}, contract_root.branch_labels)
+        self.assertEqual(expand_root.revision, first.down_revision)
+        second, = migrate.revision_in_phase('contract', 'second',
+                                            version_path=target)
+        self.assertEqual(contract_root.revision, second.down_revision)
 
     def test_version_path_must_exist(self):
         result = self.sync('revision', '-m', 'nowhere', '--version-path',

@@ -19,6 +19,7 @@ The revisions and model changes are written into a scratch copy of
 the previous release's services are played by ``tests.previous_models``.
 """
 
+import ast
 import glob
 import json
 import logging
@@ -130,7 +131,8 @@ class RollingUpgradeSteps(base.ScratchEnvironment):
         revision id."""
         result = self.assertSucceeded(self.run_sync(
             'revision', f'--{phase}', '-m', message))
-        path = result.stdout.strip()
+        # The last path printed: the branch roots come first.
+        path = result.stdout.splitlines()[-1]
         with open(path) as f:
             source = f.read()
         head, _ = source.split('\n\ndef upgrade():', 1)
@@ -169,7 +171,7 @@ class RollingUpgradeSteps(base.ScratchEnvironment):
         gaining ``name``; returns the expand revision id."""
         path = self.assertSucceeded(self.run_sync(
             'revision', '--data-migration', DATA_MIGRATION, '-m',
-            'add tasks.name')).stdout.strip()
+            'add tasks.name')).stdout.splitlines()[-1]
         source = self.fill_in(path, FILL_IN)
         self.edit_models(ENDED_AT, NAME_NULLABLE + ENDED_AT)
         return re.search(r"^revision = '(\w+)'", source, re.M).group(1)
@@ -434,6 +436,142 @@ class AutogenerateSplitTest(RollingUpgradeSteps, base.SQLiteBackend,
         self.assertIn('cannot place the type change of tasks.uuid',
                       result.stderr)
         self.assertIn('online data migration', result.stderr)
+
+
+class RevisionOutputTest(RollingUpgradeSteps, base.SQLiteBackend,
+                         base.TestCase):
+    """``revision`` prints the path of every file it writes, one per
+    line, oldest first: committing what was printed commits the whole
+    change."""
+
+    def new_files(self):
+        return set(glob.glob(os.path.join(self.versions, '*.py')) +
+                   glob.glob(os.path.join(self.versions, '*.sql')))
+
+    def written(self, *argv):
+        """``revision ARGV``: the paths printed, checked against the files
+        that appeared, in an order where no revision comes before one it
+        revises or depends on."""
+        before = self.new_files()
+        result = self.assertSucceeded(self.run_sync('revision', *argv))
+        printed = result.stdout.splitlines()
+        self.assertEqual(sorted(self.new_files() - before), sorted(printed))
+        revisions = [self.identifiers(p) for p in printed
+                     if p.endswith('.py')]
+        ids = {r['revision'] for r in revisions}
+        seen = set()
+        for fields in revisions:
+            needs = set()
+            for name in ('down_revision', 'depends_on'):
+                value = fields[name]
+                needs.update([value] if isinstance(value, str)
+                             else value or ())
+            self.assertEqual(set(), (needs & ids) - seen, printed)
+            seen.add(fields['revision'])
+        return printed
+
+    @staticmethod
+    def identifiers(path):
+        with open(path) as f:
+            tree = ast.parse(f.read())
+        return {target.id: ast.literal_eval(node.value)
+                for node in tree.body if isinstance(node, ast.Assign)
+                for target in node.targets
+                if isinstance(target, ast.Name) and target.id in (
+                    'revision', 'down_revision', 'depends_on',
+                    'branch_labels')}
+
+    def test_every_file_written_is_printed_oldest_first(self):
+        self.assertSucceeded(self.run_sync('upgrade'))
+        # The first --expand also writes the roots of both branches.
+        expand_root, contract_root, first = self.written(
+            '--expand', '-m', 'first')
+        self.assertEqual(
+            [(BUNDLED_HEAD, ('expand',)), (BUNDLED_HEAD, ('contract',))],
+            [(self.identifiers(p)['down_revision'],
+              self.identifiers(p)['branch_labels'])
+             for p in (expand_root, contract_root)])
+        self.assertEqual(self.identifiers(expand_root)['revision'],
+                         self.identifiers(first)['down_revision'])
+        # Then one revision, one path.
+        self.assertEqual(1, len(self.written('--contract', '-m', 'second')))
+        # --sql-files: the revision, then the two files it runs.
+        path, upgrade_sql, downgrade_sql = self.written(
+            '--expand', '--sql-files', '-m', 'by sql')
+        stem = os.path.splitext(path)[0]
+        self.assertEqual([f'{stem}_upgrade.sql', f'{stem}_downgrade.sql'],
+                         [upgrade_sql, downgrade_sql])
+        # autogenerate split in two: expand, then contract.
+        self.assertSucceeded(self.run_sync('upgrade'))
+        self.edit_models(ENDED_AT, NAME_NULLABLE + ENDED_AT)
+        self.edit_models(
+            '    user_id: orm.Mapped[typing.Optional[str]] = '
+            'orm.mapped_column(\n        sa.String(255))\n', '')
+        expand, contract = self.written('--autogenerate', '-m', 'split')
+        self.assertEqual(self.identifiers(expand)['revision'],
+                         self.identifiers(contract)['depends_on'])
+
+
+class PlainUpgradeOutputTest(RollingUpgradeSteps, base.SQLiteBackend,
+                             base.TestCase):
+    """What a plain ``upgrade`` of a branched history says: each phase
+    what it did, and "Nothing to do" only when no phase had anything to
+    do."""
+
+    def upgrade(self):
+        """``upgrade``: its lines on stderr, elapsed times left out."""
+        result = self.assertSucceeded(self.run_sync('upgrade'))
+        self.assertEqual('', result.stdout)
+        return [re.sub(r' in [0-9.]+s$', '', line)
+                for line in result.stderr.splitlines()]
+
+    def assertNothingToDo(self, lines):
+        self.assertEqual(1, len(lines), lines)
+        prefix = 'Nothing to do: the database is at '
+        self.assertTrue(lines[0].startswith(prefix), lines)
+        self.assertEqual(sorted(self.stored_version()),
+                         sorted(lines[0][len(prefix):].split(', ')))
+
+    def test_each_phase_says_what_it_did(self):
+        self.assertSucceeded(self.run_sync('upgrade'))
+        self.previous_release_writes(3)
+        expand = self.release_n()
+        history = json.loads(self.assertSucceeded(self.run_sync(
+            'history', '--format', 'json')).stdout)
+        contract_root, = [r['revision'] for r in history
+                          if r['branch_labels'] == ['contract']]
+        self.assertSucceeded(self.run_sync('upgrade', '--expand'))
+        moved = (f'Data migration {expand}.{DATA_MIGRATION}: 3 rows done, '
+                 '0 left')
+        # Expand applied, rows left: expand has nothing to do, the rest
+        # has.
+        self.assertEqual(
+            ['expand: nothing to do', moved,
+             f'Upgraded to {contract_root} (contract branch root)'],
+            self.upgrade())
+        # Everything done (the data migration is open, with no rows left).
+        self.assertNothingToDo(self.upgrade())
+        # Release N+1: only its contract revision is left to apply.
+        contract = self.release_n_plus_1()
+        self.assertEqual(
+            ['expand: nothing to do',
+             f'Data migration {expand}.{DATA_MIGRATION}: 0 rows done, '
+             '0 left', f'Upgraded to {contract} (drop tasks.action)'],
+            self.upgrade())
+        self.assertNothingToDo(self.upgrade())
+
+    def test_no_open_data_migration_is_said_too(self):
+        self.assertSucceeded(self.run_sync('upgrade'))
+        *roots, first = self.assertSucceeded(self.run_sync(
+            'revision', '--expand', '-m', 'first')).stdout.splitlines()
+        ids = [os.path.basename(p).split('_')[0] for p in roots + [first]]
+        self.assertEqual(
+            [f'Upgraded to {ids[0]} (expand branch root)',
+             f'Upgraded to {ids[2]} (first)',
+             'data migrations: nothing to do (none open)',
+             f'Upgraded to {ids[1]} (contract branch root)'],
+            self.upgrade())
+        self.assertNothingToDo(self.upgrade())
 
 
 class WalkRollingUpgradeTests(RollingUpgradeSteps,
