@@ -465,12 +465,14 @@ def unfinished(function):
     skeleton that ``enamel-sync revision --data-migration`` writes until
     its author fills in the placeholders and deletes the call.
 
-    Every call of the returned function raises ``NotImplementedError``,
-    so a forgotten skeleton stops the rolling upgrade where it stands:
-    ``check`` exits 1, ``online-data-migrations`` 2, ``upgrade
-    --contract`` refuses (exit 1). A skeleton that reported no rows left
-    would instead let the contract phase remove the data it was meant to
-    move.
+    An upgrade refuses to apply a revision that declares one (exit 1,
+    nothing changed): applied early, the revision's ``upgrade()`` would
+    never run once written. Every call of the returned function raises
+    ``NotImplementedError``, so a skeleton applied anyway (``stamp``)
+    stops the rolling upgrade where it stands: ``check`` exits 1,
+    ``online-data-migrations`` 2, ``upgrade --contract`` refuses (exit
+    1). A skeleton that reported no rows left would instead let the
+    contract phase remove the data it was meant to move.
 
     :param function: a data migration function (its ``__name__`` names
         it in reports).

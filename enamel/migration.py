@@ -374,6 +374,7 @@ class Migration:
             must be at their heads to compare); or ``data_migration``
             with ``'contract'``. Nothing is written then.
         """
+        _require_one_kind(kw.get('sql_files'), kw.get('autogenerate'))
         if data_migration is not None:
             scripts.require_data_migration_name(data_migration)
             if phase == phases.CONTRACT:
@@ -542,7 +543,8 @@ class Migration:
             :meth:`revision_in_phase` returns every revision it wrote,
             the branch roots included.
         :raises exception.UsageError: no message, nowhere to write, a
-            ``rev_id`` in use, or a ``data_migration`` that is not a
+            ``rev_id`` in use, ``sql_files`` with ``autogenerate``, or a
+            ``data_migration`` that is not a
             Python identifier, is a name the revision file uses itself,
             or would go on the contract branch.
         :raises exception.UnsafeRevision: ``autogenerate`` found a change
@@ -550,6 +552,7 @@ class Migration:
             :mod:`enamel.autogen`); no file is written.
         """
         self._require_new_rev_id(rev_id)
+        _require_one_kind(sql_files, autogenerate)
         scaffold = None
         if data_migration is not None:
             scripts.require_data_migration_name(data_migration)
@@ -677,3 +680,14 @@ def configured(conf, database=None, **kwargs):
     """
     return [Migration(conf, database=d, **kwargs)
             for d in databases.configured(conf, database)]
+
+
+def _require_one_kind(sql_files, autogenerate):
+    """:raises exception.UsageError: both ``sql_files`` and
+    ``autogenerate``: a ``--sql-files`` revision runs its ``.sql`` files,
+    and the operations autogenerate found would be written nowhere."""
+    if sql_files and autogenerate:
+        raise exception.UsageError(
+            '--sql-files and --autogenerate exclude each other: '
+            'autogenerate writes operations, --sql-files a revision that '
+            'runs the SQL you write')

@@ -123,6 +123,18 @@ class RevisionTests(base.ScratchEnvironment):
         self.assertIn('a revision with that id exists', result.stderr)
         self.assertEqual(before, self.revision_files())
 
+    def test_sql_files_with_autogenerate_is_refused_and_nothing_written(self):
+        self.assertSucceeded(self.run_sync('upgrade'))
+        for argv in ((), ('--expand',)):
+            before = self.revision_files()
+            result = self.run_sync('revision', '--sql-files',
+                                   '--autogenerate', *argv, '-m', 'both')
+            self.assertEqual(2, result.code, result)
+            self.assertIn('--sql-files and --autogenerate exclude each '
+                          'other', result.stderr)
+            self.assertNotIn('Traceback', result.stderr)
+            self.assertEqual(before, self.revision_files())
+
     def test_sql_files_revision_runs_online_and_offline(self):
         self.assertSucceeded(self.run_sync('upgrade'))
         result = self.assertSucceeded(self.run_sync(
