@@ -18,7 +18,9 @@ name and only raises (see :mod:`enamel.exception`); the command line in
 modules: :mod:`enamel.environment` (the alembic Config and env.py's
 options), :mod:`enamel.state` (reading the database), :mod:`enamel.runner`
 (alembic running the revisions), :mod:`enamel.lock` and
-:mod:`enamel.heads_file`. Example::
+:mod:`enamel.heads_file`; the rolling-upgrade commands and the ones that
+write revision files are mixins, in :mod:`enamel.rolling` and
+:mod:`enamel.authoring`. Example::
 
     from enamel import conf as enamel_conf
     from enamel import migration
@@ -49,7 +51,7 @@ import contextlib
 import sqlalchemy as sa
 
 from enamel import alembic_internals
-from enamel import data_migrations
+from enamel import authoring
 from enamel import databases
 from enamel import db
 from enamel import environment
@@ -57,18 +59,13 @@ from enamel import exception
 from enamel import heads_file
 from enamel import lock
 from enamel import phases
+from enamel import rolling
 from enamel import runner
 from enamel import scripts
 from enamel import state
 
 
-CONTRACT_DATA_MIGRATION = (
-    'a data migration belongs to an expand revision (it moves the rows '
-    'before contract removes their old form): --data-migration cannot be '
-    'combined with --contract')
-
-
-class Migration:
+class Migration(rolling.RollingUpgrades, authoring.Revisions):
     """Run alembic's commands against the database enamel is configured for.
 
     :param conf: an ``oslo_config.cfg.ConfigOpts`` with enamel's options
@@ -280,144 +277,6 @@ class Migration:
                        alembic_internals.stamp_steps, revision, tag=tag,
                        lock=held, purge=purge)
 
-    # -- rolling upgrades (see enamel.phases) -----------------------------
-
-    def upgrade_expand(self, sql=False, tag=None):
-        """Apply the expand phase only (``expand@head``): the revisions
-        that are safe while the previous release runs.
-
-        :param sql: write the SQL to stdout instead of running it.
-        :param tag: passed to env.py.
-        :raises exception.MigrationFailed: a revision failed.
-        """
-        return self.upgrade(phases.target(self.script, phases.EXPAND),
-                            sql=sql, tag=tag)
-
-    def online_data_migrations(self, max_count=None, batch_size=None):
-        """Run the open data migrations in batches, each batch committed
-        (see :mod:`enamel.data_migrations`); no migration lock is held.
-
-        :param max_count: the most rows to change in this run; None:
-            until nothing is left.
-        :param batch_size: the most rows per transaction; None: the
-            engine's default (:func:`enamel.data_migrations.
-            default_batch_size`: 10,000 on SQLite, 1,000 elsewhere).
-        :returns: a :class:`enamel.data_migrations.Report`, whose
-            ``exit_code`` is 0 (done), 1 (rows left) or 2 (one failed).
-        """
-        with self._connect() as connection:
-            # Read without the write lock: a service's long write
-            # transaction on SQLite must not fail the run before it starts.
-            with db.read_transaction(connection):
-                current = state.guard(
-                    state.read(connection, database=self.database),
-                    self.script)
-            return data_migrations.run(
-                connection,
-                data_migrations.open_migrations(self.script, current),
-                max_count=max_count, batch_size=batch_size)
-
-    def upgrade_contract(self, sql=False, tag=None):
-        """Apply the contract phase (``contract@head``), under the
-        migration lock, only when nothing else is pending.
-
-        :param sql: write the SQL to stdout instead of running it (no
-            database is read, so nothing is verified).
-        :param tag: passed to env.py.
-        :raises exception.ContractRefused: expand revisions are pending
-            or data migrations have rows left; nothing was changed.
-        :raises exception.MigrationFailed: a revision failed.
-        """
-        target = phases.target(self.script, phases.CONTRACT)
-        if target is None:
-            if not sql:
-                runner.LOG.info('Nothing to do: the revisions have no '
-                                'contract branch')
-            return
-        if sql:
-            return self._offline('upgrade', target, tag=tag)
-        self._upgrade_contract(target, tag)
-
-    def _upgrade_contract(self, target, tag, phase=None):
-        with self._locked() as (connection, held):
-            current = state.guard(
-                state.read(connection, database=self.database), self.script)
-            phases.refuse_contract(
-                phases.pending(connection, self.script, current))
-            self._migrate(connection, held, alembic_internals.upgrade_steps,
-                          target, tag, phase=phase)
-
-    def revision_in_phase(self, phase, message, depends_on=None,
-                          data_migration=None, **kw):
-        """Create a revision on the ``expand`` or ``contract`` branch.
-
-        The first time, the two branches are created: an empty root
-        revision for each, both revising the current head, so that a
-        database at that head moves into the layout with ``upgrade``.
-        A contract revision without ``depends_on`` depends on the expand
-        branch's head, the revision it is assumed to complete.
-
-        :param phase: ``'expand'`` or ``'contract'``.
-        :param message: see :meth:`revision`; further keywords too.
-        :param data_migration: see :meth:`revision`; only with
-            ``'expand'``.
-        :returns: a list of every ``alembic.script.Script`` written,
-            oldest first: the expand and the contract branch's roots when
-            this call created them, then the new revision (or the two of
-            an ``autogenerate`` split, expand first); None when
-            ``autogenerate`` found no change (nothing is written). A
-            revision's ``.sql`` files (``sql_files``) are beside it:
-            :func:`enamel.sql_files.paths`.
-        :raises exception.UsageError: see :meth:`revision`; or the
-            history has several heads and no branches; or
-            ``autogenerate`` before the branches exist (the database
-            must be at their heads to compare); or ``data_migration``
-            with ``'contract'``. Nothing is written then.
-        """
-        _require_one_kind(kw.get('sql_files'), kw.get('autogenerate'))
-        if data_migration is not None:
-            scripts.require_data_migration_name(data_migration)
-            if phase == phases.CONTRACT:
-                raise exception.UsageError(CONTRACT_DATA_MIGRATION)
-        written = []
-        if not phases.branched(self.script):
-            scripts.require_message(message, 'revision')
-            self._require_new_rev_id(kw.get('rev_id'))
-            if kw.get('autogenerate'):
-                raise exception.UsageError(
-                    'autogenerate compares a database at the heads of the '
-                    'expand and contract branches, which do not exist yet: '
-                    'create them with "revision --expand -m MSG" (without '
-                    '--autogenerate), run "upgrade", then autogenerate')
-            written = self._create_branches(message, kw.get('version_path'))
-        if phase == phases.CONTRACT and not depends_on:
-            depends_on = [self.script.get_revision(
-                f'{phases.EXPAND}@head').revision]
-        new = self.revision(message, head=f'{phase}@head',
-                            depends_on=depends_on,
-                            data_migration=data_migration, **kw)
-        if new is None:
-            return None
-        return written + (new if isinstance(new, list) else [new])
-
-    def _create_branches(self, message, version_path):
-        """Write the roots of the expand and contract branches on the one
-        head; the two ``Script`` objects, expand's first."""
-        scripts.require_message(message, 'revision')
-        heads = self.script.get_heads()
-        if len(heads) != 1:
-            raise exception.UsageError(
-                'cannot start the expand and contract branches on several '
-                f'heads ({", ".join(heads)}); merge them first')
-        expand = self.revision(
-            'expand branch root', head=heads[0],
-            branch_label=phases.EXPAND, version_path=version_path)
-        contract = self.revision(
-            'contract branch root', head=heads[0], splice=True,
-            branch_label=phases.CONTRACT, version_path=version_path,
-            depends_on=[expand.revision])
-        return [expand, contract]
-
     def _branched(self):
         """Is the history in expand and contract branches? A single
         recorded head answers no without loading a revision file."""
@@ -425,48 +284,6 @@ class Migration:
         if recorded is not None and len(recorded) == 1:
             return False
         return phases.branched(self.script)
-
-    def _upgrade_phases(self, tag):
-        """``upgrade`` of a branched history: expand, every data
-        migration until done, contract.
-
-        "Nothing to do" is said once, and only when no phase has anything
-        to do; otherwise each phase says what it did, or that it had
-        nothing to do. An unfinished data migration anywhere in the plan
-        is refused before any phase runs.
-        """
-        # Only reads (as check does): no write lock on SQLite.
-        with self._connect(read_only=True) as connection:
-            current = state.guard(
-                state.read(connection, database=self.database), self.script)
-            steps = alembic_internals.upgrade_steps(self.script, 'heads',
-                                                    current)
-            phases.refuse_unfinished(step.revision for step in steps)
-            # A data migration that cannot count is reported by its phase.
-            if not steps and not self._rows_left(connection, current):
-                return runner.nothing_to_do(current)
-        self._upgrade(phases.target(self.script, phases.EXPAND), tag,
-                      phase=phases.EXPAND)
-        report = self.online_data_migrations()
-        if not report.outcomes:
-            runner.LOG.info('data migrations: nothing to do (none open)')
-        stuck = [o for o in report.outcomes if o.error or o.left]
-        if stuck:
-            raise exception.DataMigrationFailed(
-                'data migration(s) ' + ', '.join(
-                    f'{o.name} ({o.error or f"{o.left} rows left"})'
-                    for o in stuck) +
-                '; the expand phase is applied, the contract phase is not')
-        self._upgrade_contract(phases.target(self.script, phases.CONTRACT),
-                               tag, phase=phases.CONTRACT)
-
-    def _rows_left(self, connection, current):
-        """Has an open data migration rows left, or can one not say?"""
-        try:
-            return bool(phases.pending(connection, self.script,
-                                       current).rows_left)
-        except exception.DataMigrationFailed:
-            return True
 
     def _migrate(self, connection, held, plan, revision, tag, phase=None):
         """Guard, plan ahead (a bad revision is a usage error before
@@ -501,111 +318,7 @@ class Migration:
             return []
         return [step.revision for step in steps]
 
-    # -- the revision scripts ---------------------------------------------
-
-    def revision(self, message, autogenerate=False, sql=False, head='head',
-                 splice=False, branch_label=None, version_path=None,
-                 rev_id=None, depends_on=None, sql_files=False,
-                 data_migration=None):
-        """Create a new revision file (alembic's post-write hook then
-        rewrites ``versions/HEADS``).
-
-        Without ``version_path`` it is written to ``alembic_migrations/
-        versions/``, which must be a source tree: in an installed
-        site-packages the file would be lost, so that is refused.
-
-        :param message: the revision's message (required, not blank).
-        :param autogenerate: compare the models with the database and
-            write the operations that bring the database to the models.
-            In a history with expand and contract branches the revision
-            is split in two, one per branch (a list is returned).
-        :param sql_files: scaffold ``<rev>_upgrade.sql`` and
-            ``<rev>_downgrade.sql`` beside the revision, which runs them.
-        :param data_migration: a str, the name (a Python identifier) of
-            an online data migration whose skeleton the revision gets:
-            a ``data_migrations`` tuple naming a function built with
-            :func:`enamel.data_migrations.update_in_batches` on
-            placeholders and wrapped in
-            :func:`enamel.data_migrations.unfinished`, which fails until
-            the placeholders are filled in. A data migration belongs to
-            an expand revision: use :meth:`revision_in_phase` with
-            ``'expand'`` (``head`` must not be on the contract branch).
-            With ``autogenerate`` split in two, the expand revision gets
-            it, and is written even when autogenerate found only
-            removals or no change at all; the contract revision depends
-            on it.
-        :returns: the new ``alembic.script.Script`` (a list of two when
-            ``autogenerate`` split it, the expand revision first, which
-            the contract revision depends on), or None when
-            ``autogenerate`` found no change and no ``data_migration`` was
-            asked for (no file is written then). With ``sql_files`` its
-            ``.sql`` files are beside it (:func:`enamel.sql_files.paths`).
-            :meth:`revision_in_phase` returns every revision it wrote,
-            the branch roots included.
-        :raises exception.UsageError: no message, nowhere to write, a
-            ``rev_id`` in use, ``sql_files`` with ``autogenerate``, or a
-            ``data_migration`` that is not a
-            Python identifier, is a name the revision file uses itself,
-            or would go on the contract branch.
-        :raises exception.UnsafeRevision: ``autogenerate`` found a change
-            that would not apply on every engine (see
-            :mod:`enamel.autogen`); no file is written.
-        """
-        self._require_new_rev_id(rev_id)
-        _require_one_kind(sql_files, autogenerate)
-        scaffold = None
-        if data_migration is not None:
-            scripts.require_data_migration_name(data_migration)
-            self._require_expand_head(head)
-            from alembic import util
-            rev_id = rev_id or util.rev_id()
-            scaffold = (rev_id, data_migration)
-        with contextlib.ExitStack() as stack:
-            connection = None
-            if autogenerate:
-                connection = stack.enter_context(self._connect())
-                state.guard(state.read(connection, database=self.database),
-                            self.script)
-            script = scripts.write_revision(
-                self.get_config(connection, version_path=version_path,
-                                sql_files=sql_files,
-                                data_migration=scaffold),
-                self.database, message, sql_files_scaffold=sql_files,
-                autogenerate=autogenerate, sql=sql, head=head,
-                splice=splice, branch_label=branch_label,
-                version_path=version_path, rev_id=rev_id,
-                depends_on=depends_on)
-        self._script = None
-        return script
-
-    def _require_expand_head(self, head):
-        """:raises exception.UsageError: ``head`` is on the contract
-        branch, where a data migration does not belong."""
-        with alembic_internals.errors(revision_argument=True):
-            base = self.script.get_revision(head)
-        if base is not None and phases.phase_of(base) == phases.CONTRACT:
-            raise exception.UsageError(CONTRACT_DATA_MIGRATION)
-
-    def _require_new_rev_id(self, rev_id):
-        """:raises exception.UsageError: ``rev_id`` is in use."""
-        if rev_id and state.known(self.script, rev_id):
-            raise exception.UsageError(
-                f'--rev-id {rev_id}: a revision with that id exists')
-
-    def merge(self, revisions, message=None, branch_label=None,
-              rev_id=None):
-        """Merge several heads into one revision; the new ``Script``."""
-        script = scripts.merge(self.get_config(), self.database, revisions,
-                               message, branch_label=branch_label,
-                               rev_id=rev_id)
-        self._script = None
-        return script
-
-    def edit(self, revision):
-        """Open a revision file in ``$EDITOR``."""
-        from alembic import command
-        with alembic_internals.errors():
-            command.edit(self.get_config(), revision)
+    # -- the revision scripts (writing them: enamel.authoring) -------------
 
     def current(self, verbose=False):
         """Print the current revision(s), as alembic does."""
@@ -680,14 +393,3 @@ def configured(conf, database=None, **kwargs):
     """
     return [Migration(conf, database=d, **kwargs)
             for d in databases.configured(conf, database)]
-
-
-def _require_one_kind(sql_files, autogenerate):
-    """:raises exception.UsageError: both ``sql_files`` and
-    ``autogenerate``: a ``--sql-files`` revision runs its ``.sql`` files,
-    and the operations autogenerate found would be written nowhere."""
-    if sql_files and autogenerate:
-        raise exception.UsageError(
-            '--sql-files and --autogenerate exclude each other: '
-            'autogenerate writes operations, --sql-files a revision that '
-            'runs the SQL you write')
