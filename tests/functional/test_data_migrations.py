@@ -11,8 +11,7 @@
 # under the License.
 
 """Online data migrations next to a service on SQLite, where one writer
-at a time holds the whole database (:class:`enamel.data_migrations.
-_Pacer`)."""
+at a time holds the whole database (:class:`enamel.pacer.Pacer`)."""
 
 import sqlite3
 import threading
@@ -51,7 +50,7 @@ class SQLitePacingTest(base.SQLiteBackend, base.TestCase):
         # A writer alone is let in after ALONE seconds of batches at the
         # latest; shortened so that a small table shows it.
         self.useFixture(fixtures.MonkeyPatch(
-            'enamel.data_migrations._Pacer.ALONE', 0.05))
+            'enamel.pacer.Pacer.ALONE', 0.05))
         copy = data_migrations.update_in_batches(
             'copy', TASKS, key=TASKS.c.id, where=TASKS.c.name.is_(None),
             values={'name': TASKS.c.action})
