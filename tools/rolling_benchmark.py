@@ -226,7 +226,8 @@ def environments(root, cache):
     _, proc = benchmark.run([benchmark.executable('enamel-sync'),
                              '--config-file', config, 'revision', '--expand',
                              '-m', 'add tasks.name'], envs['release'])
-    path = proc.stdout.strip()
+    # The first --expand also writes the two branch roots, printed first.
+    path = proc.stdout.splitlines()[-1]
     with open(path) as f:
         source = f.read()
     head = source.split('\n\ndef upgrade():', 1)[0]
@@ -484,6 +485,9 @@ def parse_args(argv):
                              'server is skipped')
     parser.add_argument('--threads', type=int, default=4,
                         help='load generator clients (default 4)')
+    parser.add_argument('--smoke', action='store_true',
+                        help='check that every step works (use a small '
+                             '--rows); judge no target')
     parser.add_argument('--rate', type=int, default=200,
                         help='load generator requests per second, in all '
                              '(default 200)')
@@ -522,6 +526,9 @@ def main(argv=None):
                   file=sys.stderr)
             return FAILED
         report(args, results, databases)
+        if args.smoke:
+            print('\nrolling benchmark smoke: every command worked')
+            return 0
         rows, ok = judge(results)
         print()
         print(benchmark.table(rows, ['engine', 'target', 'measured',

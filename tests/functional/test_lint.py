@@ -75,8 +75,10 @@ class LintTest(base.SQLiteBackend, base.TestCase):
         return self.sync_process(*argv, env=self.env)
 
     def write_revision(self, phase, body, exceptions=''):
-        path = self.assertSucceeded(self.run_sync(
-            'revision', f'--{phase}', '-m', 'lint me')).stdout.strip()
+        # The first --expand/--contract also prints the branch roots.
+        written = self.assertSucceeded(self.run_sync(
+            'revision', f'--{phase}', '-m', 'lint me')).stdout
+        path = written.splitlines()[-1]
         with open(path) as f:
             source = f.read()
         head, _ = source.split('\n\ndef upgrade():', 1)
