@@ -39,7 +39,10 @@ database_opts = [
         min=0,
         help='Seconds that upgrade, downgrade and stamp wait for the '
              'migration lock held by another enamel-sync process before '
-             'giving up with an error. 0 means do not wait at all.'),
+             'giving up with an error. 0 means do not wait at all. On '
+             'SQLite it is also how long a write of enamel-sync waits for '
+             'another connection\'s write transaction (a service\'s) '
+             'before "database is locked".'),
     cfg.IntOpt(
         'migration_lock_lease',
         default=30,

@@ -316,6 +316,7 @@ def update_in_batches(name, table, key, where, values):
         left)``, ``left`` None (not counted) while the walk goes on.
     """
     after = end = None
+    finished = False
 
     def count(connection):
         return connection.execute(
@@ -323,50 +324,75 @@ def update_in_batches(name, table, key, where, values):
             .where(where)).scalar()
 
     def migrate(connection, limit):
-        nonlocal after, end
+        nonlocal after, end, finished
         if not limit:
             after = end = None
+            finished = False
             return 0, count(connection)
         if end is None:
             end = connection.execute(sa.select(sa.func.max(key))).scalar()
-        if end is None or (after is not None and after >= end):
+        if end is None or finished:
             return 0, count(connection)
         # The page ends at the ``limit``-th key after the last one seen:
         # the index skips the others (OFFSET), no key travels to Python.
-        # The run's end is applied here, not in the query: with both
-        # bounds, PostgreSQL without statistics (a fresh column, a table
-        # never analysed) reads the whole rest of the range and sorts it.
-        page = sa.select(key).order_by(key).offset(limit - 1).limit(1)
+        # Keys are compared by the database only (a string key sorts by
+        # the column's collation, not as in Python). The run's end is not
+        # a condition of this query: with both bounds, PostgreSQL without
+        # statistics (a fresh column, a table never analysed) reads the
+        # whole rest of the range and sorts it.
+        page = (sa.select(key, (key >= end).label('past_end'))
+                .order_by(key).offset(limit - 1).limit(1))
+        bounds = [key <= end]
         if after is not None:
             page = page.where(key > after)
-        last = connection.execute(page).scalar()
-        if last is None or last > end:
-            last = end
-        bounds = [key <= last]
-        if after is not None:
             bounds.append(key > after)
-        after = last
+        last = connection.execute(page).first()
+        if last is None or last.past_end:
+            finished = True          # this batch reaches the run's end
+        else:
+            after = last[0]
+            bounds.append(key <= after)
         # A range, not IN (...): MySQL refuses a LIMIT inside IN, and a
         # range is one index scan on every engine.
-        done = connection.execute(
-            table.update().where(where, *bounds).values(values)).rowcount
-        if done:
-            # Rows of the range that still match, in this transaction, are
-            # rows just set that the change leaves matching (a NULL copied
-            # into the column, say): "run it again" would set them again,
-            # forever.
-            stuck = connection.execute(
-                sa.select(sa.func.count()).select_from(table)
-                .where(where, *bounds)).scalar()
-            if stuck:
-                raise exception.DataMigrationFailed(
-                    f'{stuck} of the rows it set ({key.name} up to {last}) '
-                    'still match its condition: the change must make the '
-                    'condition false; fix the data or the migration')
+        done, stuck = _update(connection, table.update().where(
+            where, *bounds).values(values), table, where, bounds)
+        if stuck:
+            raise exception.DataMigrationFailed(
+                f'{stuck} of the rows it set ({key.name} up to '
+                f'{end if finished else after}) still match its condition: '
+                'the change must make the condition false; fix the data or '
+                'the migration')
         return done, None
 
     migrate.__name__ = migrate.__qualname__ = name
     return migrate
+
+
+def _update(connection, update, table, where, bounds):
+    """Run a batch's ``update``: ``(rows set, rows set that still match
+    where)``.
+
+    Rows that still match are rows the change leaves matching (a NULL
+    copied into the column, say): "run it again" would set them again,
+    forever. PostgreSQL counts them among the rows the ``UPDATE`` returns
+    (one statement; a later count would, under READ COMMITTED, also see a
+    service's rows committed into the range meanwhile). Elsewhere a count
+    in the same transaction sees only its own changes: SQLite holds the
+    write lock, and MySQL/MariaDB read from the transaction's snapshot
+    (REPEATABLE READ, their default).
+    """
+    if connection.dialect.name == 'postgresql':
+        changed = update.returning(
+            sa.case((where, 1)).label('stuck')).cte('changed')
+        done, stuck = connection.execute(
+            sa.select(sa.func.count(), sa.func.count(changed.c.stuck))
+            .select_from(changed)).one()
+        return done, stuck
+    done = connection.execute(update).rowcount
+    stuck = done and connection.execute(
+        sa.select(sa.func.count()).select_from(table)
+        .where(where, *bounds)).scalar()
+    return done, stuck
 
 
 def unfinished(function):

@@ -126,6 +126,11 @@ def create_engine(conf, group='database', read_only=False):
             'connect_timeout': options.connect_timeout}
     if backend == 'sqlite' and read_only:
         url = _read_only_sqlite_url(url)
+    elif backend == 'sqlite':
+        # A write waits for a service's write transaction as long as for
+        # another enamel-sync's migration lock (pysqlite's default: 5 s).
+        kwargs['connect_args'] = {
+            'timeout': options.migration_lock_timeout}
     # enamel-sync opens at most two connections and closes them at exit: a
     # pool would only keep sessions (and their locks) alive behind our back.
     kwargs['poolclass'] = sa.pool.NullPool

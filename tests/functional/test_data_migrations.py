@@ -29,6 +29,10 @@ TASKS = sa.Table('tasks', METADATA,
                  sa.Column('id', sa.Integer, primary_key=True),
                  sa.Column('action', sa.String(20)),
                  sa.Column('name', sa.String(20)))
+LABELS = sa.Table('labels', METADATA,
+                  sa.Column('id', sa.String(20), primary_key=True),
+                  sa.Column('action', sa.String(20)),
+                  sa.Column('name', sa.String(20)))
 ROWS = 50000
 SERVICE_ID = ROWS + 1
 
@@ -137,23 +141,39 @@ class SQLiteReadsTest(base.SQLiteBackend, base.TestCase):
             self.assertEqual(5, error.orig.sqlite_errorcode)
 
 
-class StuckRowsTest(base.SQLiteBackend, base.TestCase):
+def copy_migration(table):
+    return data_migrations.DataMigration(
+        'r.copy', 'r', data_migrations.update_in_batches(
+            'copy', table, key=table.c.id, where=table.c.name.is_(None),
+            values={'name': table.c.action}))
+
+
+class UpdateInBatchesTests:
+    """``update_in_batches`` on each engine: its own rows only, keys
+    compared by the database."""
+
+    def make_tables(self):
+        # Not in setUp: the backend's setUp, which makes self.engine, runs
+        # this class's setUp first (see base.for_each_backend).
+        METADATA.create_all(self.engine)
+        self.addCleanup(METADATA.drop_all, self.engine)
+
+    def run_copy(self, migration, **kw):
+        with self.engine.connect() as connection:
+            return data_migrations.run(connection, [migration], **kw)
+
+    def names_left(self, table=TASKS):
+        with self.engine.connect() as conn:
+            return conn.execute(sa.select(sa.func.count()).select_from(
+                table).where(table.c.name.is_(None))).scalar()
 
     def test_a_change_that_leaves_rows_matching_fails_instead_of_looping(self):
-        METADATA.create_all(self.engine)
+        self.make_tables()
         with self.engine.begin() as conn:
             conn.execute(TASKS.insert(), [
                 {'id': i, 'action': None if i % 4 == 0 else f'a{i}'}
                 for i in range(1, 41)])
-        copy = data_migrations.DataMigration(
-            'r.copy', 'r', data_migrations.update_in_batches(
-                'copy', TASKS, key=TASKS.c.id,
-                where=TASKS.c.name.is_(None),
-                values={'name': TASKS.c.action}))
-        engine = db.create_engine(self.load_conf(), 'database')
-        self.addCleanup(engine.dispose)
-        with engine.connect() as connection:
-            report = data_migrations.run(connection, [copy], batch_size=10)
+        report = self.run_copy(copy_migration(TASKS), batch_size=10)
         self.assertEqual(2, report.exit_code)
         [outcome] = report.outcomes
         # The first batch (ids 1 to 10) copied NULL into ids 4 and 8 and
@@ -163,7 +183,56 @@ class StuckRowsTest(base.SQLiteBackend, base.TestCase):
                          'its condition: the change must make the condition '
                          'false; fix the data or the migration',
                          outcome.error)
-        with self.engine.connect() as conn:
-            self.assertEqual(40, conn.execute(
-                sa.select(sa.func.count()).select_from(TASKS)
-                .where(TASKS.c.name.is_(None))).scalar())
+        self.assertEqual(40, self.names_left())
+
+    def test_string_keys_are_walked_in_the_databases_order(self):
+        # Mixed case: under a case-insensitive collation (MariaDB's
+        # default) or a linguistic one the database's order is not
+        # Python's ('a1' < 'B2' < 'D1' there, 'B2' < 'D1' < 'a1' here).
+        keys = ['a1', 'a2', 'a3', 'b1', 'B2', 'C1', 'C2', 'D1']
+        self.make_tables()
+        with self.engine.begin() as conn:
+            conn.execute(LABELS.insert(), [
+                {'id': k, 'action': k.lower()} for k in keys])
+        migration = copy_migration(LABELS)
+        report = self.run_copy(migration, max_count=1, batch_size=1)
+        self.assertEqual([(1, 7)], [(o.done, o.left)
+                                    for o in report.outcomes])
+        self.assertEqual(1, report.exit_code)
+        report = self.run_copy(migration, batch_size=3)
+        self.assertEqual([(7, 0)], [(o.done, o.left)
+                                    for o in report.outcomes])
+        self.assertEqual(0, self.names_left(LABELS))
+
+
+base.for_each_backend(UpdateInBatchesTests, globals())
+
+
+class ServiceRowsPostgreSQLTest(base.PostgreSQLBackend, base.TestCase):
+
+    def test_a_row_committed_into_the_range_is_left_not_a_failure(self):
+        # A service's row arriving in a batch's key range while the batch
+        # runs (here: a trigger inserting one, in that same transaction) is
+        # the next run's work, not a row the change left matching.
+        METADATA.create_all(self.engine)
+        self.addCleanup(METADATA.drop_all, self.engine)
+        with self.engine.begin() as conn:
+            conn.execute(TASKS.insert(), [
+                {'id': i, 'action': f'a{i}'} for i in range(1, 21)])
+            conn.exec_driver_sql('CREATE SEQUENCE service_ids')
+            conn.exec_driver_sql(
+                "CREATE FUNCTION service_insert() RETURNS trigger AS $$ "
+                "BEGIN INSERT INTO tasks (id, action) VALUES "
+                "(-nextval('service_ids'), 'service'); RETURN NULL; END "
+                "$$ LANGUAGE plpgsql")
+            conn.exec_driver_sql(
+                'CREATE TRIGGER service_insert AFTER UPDATE ON tasks FOR '
+                'EACH STATEMENT EXECUTE FUNCTION service_insert()')
+        with self.engine.connect() as connection:
+            report = data_migrations.run(
+                connection, [copy_migration(TASKS)], batch_size=10)
+        # Two batches, each bringing a service row with a negative id (in
+        # the first batch's range, which has no lower bound).
+        self.assertEqual([(20, 2, None)], [(o.done, o.left, o.error)
+                                           for o in report.outcomes])
+        self.assertEqual(1, report.exit_code)

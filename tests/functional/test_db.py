@@ -168,6 +168,21 @@ class SQLiteJournalTest(EngineTestCase):
             other.dispose()
         self.assertEqual([], self.journal_files())
 
+    def test_a_write_waits_for_a_service_as_long_as_for_the_lock(self):
+        # pysqlite's own busy timeout is 5 s; a service's write transaction
+        # may last longer than that during a rolling upgrade.
+        for seconds in (300, 0):
+            conf = enamel_conf.load(default_config_files=[])
+            conf.set_override('connection', self.url, group='database')
+            conf.set_override('migration_lock_timeout', seconds,
+                              group='database')
+            engine = db.create_engine(conf)
+            self.addCleanup(engine.dispose)
+            with engine.connect() as conn:
+                self.assertEqual(seconds * 1000, conn.connection
+                                 .driver_connection.execute(
+                                     'PRAGMA busy_timeout').fetchone()[0])
+
     def test_an_upgrade_leaves_no_journal_file(self):
         config = self.write_config(self.url)
         self.assertSucceeded(self.sync('upgrade', config_file=config))
