@@ -342,13 +342,16 @@ def update_in_batches(name, table, key, where, values):
         # whole rest of the range and sorts it.
         page = (sa.select(key, (key >= end).label('past_end'))
                 .order_by(key).offset(limit - 1).limit(1))
-        bounds = [key <= end]
+        bounds = []
         if after is not None:
             page = page.where(key > after)
             bounds.append(key > after)
         last = connection.execute(page).first()
+        # One upper bound only: given two, SQLite ranges over the first
+        # and filters by the second, reading to the run's end every batch.
         if last is None or last.past_end:
             finished = True          # this batch reaches the run's end
+            bounds.append(key <= end)
         else:
             after = last[0]
             bounds.append(key <= after)

@@ -41,12 +41,12 @@ class Pacer:
     another connection has committed (SQLite's documentation of the
     pragma), first when the run starts, so that services that write
     while the run counts its rows are known to be there at its first
-    batch. Alone, a run pays about a twentieth of its time; next to
+    batch. Alone, a run pays about a fiftieth of its time; next to
     writing services it takes less than half of the database's time; on
     the servers, which lock rows, it never pauses.
     """
 
-    PAUSE = 0.05         # of the batch's duration, after every batch
+    PAUSE = 0.02         # of the batch's duration, after every batch
     WINDOW = 0.11        # seconds free; SQLite's handler sleeps <= 100 ms
     WINDOWS = 4          # in a row at most, while others keep committing
     WORK = 0.1           # seconds of batches between windows: others write
