@@ -174,10 +174,7 @@ class DataMigrationScaffoldTest(test_rolling_upgrade.RollingUpgradeSteps,
     def test_autogenerate_puts_the_skeleton_in_the_expand_half(self):
         # A column made NOT NULL: contract alters it, the data migration
         # fills the rows the previous release left NULL before that.
-        self.assertSucceeded(self.run_sync('upgrade'))
-        self.assertSucceeded(self.run_sync('revision', '--expand', '-m',
-                                           'start the branches'))
-        self.assertSucceeded(self.run_sync('upgrade'))
+        self.start_branches()
         with orm.Session(self.engine) as session:
             for i in range(5):
                 session.add(previous_models.Task(
@@ -217,10 +214,7 @@ class DataMigrationScaffoldTest(test_rolling_upgrade.RollingUpgradeSteps,
         self.assertFalse(self.columns()['user_id']['nullable'])
 
     def test_autogenerate_without_a_change_still_writes_the_skeleton(self):
-        self.assertSucceeded(self.run_sync('upgrade'))
-        self.assertSucceeded(self.run_sync('revision', '--expand', '-m',
-                                           'start the branches'))
-        self.assertSucceeded(self.run_sync('upgrade'))
+        self.start_branches()
         path, = self.scaffold(NAME, '--autogenerate', '-m', 'data only')
         source = self.read(path)
         self.assertIn(f'data_migrations = ({NAME},)', source)

@@ -157,6 +157,14 @@ class RollingUpgradeSteps(base.ScratchEnvironment):
             f.write(source)
         return source
 
+    def start_branches(self):
+        """Today's head, then the expand and contract branches (written
+        by a first ``revision --expand``), applied."""
+        self.assertSucceeded(self.run_sync('upgrade'))
+        self.assertSucceeded(self.run_sync('revision', '--expand', '-m',
+                                           'start the branches'))
+        self.assertSucceeded(self.run_sync('upgrade'))
+
     def edit_models(self, old, new):
         path = os.path.join(self.scratch, 'enamel', 'models.py')
         with open(path) as f:
@@ -380,10 +388,7 @@ class AutogenerateSplitTest(RollingUpgradeSteps, base.SQLiteBackend,
     revision per phase."""
 
     def test_additions_to_expand_removals_to_contract(self):
-        self.assertSucceeded(self.run_sync('upgrade'))
-        self.assertSucceeded(self.run_sync('revision', '--expand', '-m',
-                                           'start the branches'))
-        self.assertSucceeded(self.run_sync('upgrade'))
+        self.start_branches()
         self.edit_models(ENDED_AT, NAME_NULLABLE + ENDED_AT)
         self.edit_models(
             '    user_id: orm.Mapped[typing.Optional[str]] = '
@@ -424,10 +429,7 @@ class AutogenerateSplitTest(RollingUpgradeSteps, base.SQLiteBackend,
         self.assertEqual(before, self.revision_files())
 
     def test_a_type_change_is_refused_with_the_manual_pattern(self):
-        self.assertSucceeded(self.run_sync('upgrade'))
-        self.assertSucceeded(self.run_sync('revision', '--expand', '-m',
-                                           'start the branches'))
-        self.assertSucceeded(self.run_sync('upgrade'))
+        self.start_branches()
         self.edit_models("uuid: orm.Mapped[str] = orm.mapped_column("
                          "sa.String(36)", "uuid: orm.Mapped[str] = "
                          "orm.mapped_column(sa.String(64)")
