@@ -185,7 +185,14 @@ def lint_revision(revision, dialects=DIALECTS, servers=None):
                             f'failed offline: {exception.first_line(exc)}'),
                            []).append(dialect)
             continue
-        for rule, message in check(operations, phase, dialect, servers):
+        try:
+            found = list(check(operations, phase, dialect, servers))
+        except exception.EnamelSyncError:
+            raise
+        except Exception as exc:  # no input may crash the lint
+            found = [('capture', 'the lint could not read the operations: '
+                      f'{exception.first_line(exc)}')]
+        for rule, message in found:
             raw.setdefault((rule, message), []).append(dialect)
     reasons = {e.rule: e for e in in_force}
     findings = []
