@@ -64,6 +64,16 @@ database_opts = [
              'which blocks every commit in the cluster. Not used on '
              'SQLite, where the kernel releases the lock of a dead '
              'process.'),
+    cfg.IntOpt(
+        'connection_debug',
+        default=0,
+        min=0,
+        max=100,
+        help='Verbosity of SQL logging, as oslo.db names it: 0 none, 50 '
+             'every SQL statement enamel-sync runs, 100 also the rows '
+             'they return (on stderr, and in the log file when one is '
+             'configured). --debug does not echo SQL. Also read from '
+             'the environment variable OS_DATABASE__CONNECTION_DEBUG.'),
 ]
 
 

@@ -139,3 +139,12 @@ class ContractRefused(EnamelSyncError):
     migrations have rows left; nothing was changed."""
 
     exit_code = CONTRACT_REFUSED
+
+
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C (SIGINT) while alembic ran ``revision`` (its id, str):
+    still a ``KeyboardInterrupt``, which names the revision."""
+
+    def __init__(self, revision):
+        super().__init__(revision)
+        self.revision = revision

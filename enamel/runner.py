@@ -30,6 +30,7 @@ import sqlalchemy as sa
 from enamel import alembic_internals
 from enamel import environment
 from enamel import exception
+from enamel import progress as reporting
 from enamel import state
 
 LOG = logging.getLogger(__name__)
@@ -67,6 +68,15 @@ class Progress:
                      step.up_revision_id, step.up_revision.doc,
                      now - self._started)
         self._started = now
+
+    def running(self):
+        """``(revision id, message, monotonic start)`` of the step alembic
+        runs now, or None (for :class:`enamel.progress.Heartbeat`)."""
+        steps, started = self.steps, self._started
+        if steps is None or len(self.applied) >= len(steps):
+            return None
+        revision = steps[len(self.applied)].revision
+        return revision.revision, revision.doc, started
 
     def failed_revision(self):
         """The revision that was running when the run stopped, or None."""
@@ -109,10 +119,18 @@ def run(config, script, connection, plan, destination, tag=None,
     try:
         with alembic_environment.EnvironmentContext(
                 config, script, fn=steps, as_sql=False,
-                destination_rev=destination, tag=tag, purge=purge):
+                destination_rev=destination, tag=tag, purge=purge), \
+                reporting.Heartbeat(progress.running):
             script.run_env()
-    except (exception.EnamelSyncError, KeyboardInterrupt):
+    except exception.EnamelSyncError:
         raise
+    except KeyboardInterrupt as exc:
+        # Ctrl-C: say which revision it stopped (its transaction rolls
+        # back as the exception leaves the context).
+        running = progress.failed_revision()
+        if running is None or isinstance(exc, exception.Interrupted):
+            raise
+        raise exception.Interrupted(running) from None
     except Exception as exc:
         raise failure(connection, progress, before, exc,
                       database) from exc
