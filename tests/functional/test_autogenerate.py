@@ -304,7 +304,7 @@ class ComparisonTests(ScratchModels):
         self.add_foreign_tables()
         models.Base.metadata.create_all(self.engine)
         self.assertChecks(6)
-        self.assertSucceeded(self.run_sync('stamp', '--verify', 'head'))
+        self.assertSucceeded(self.run_sync('stamp', '--verify', 'heads'))
         self.assertChecks(0)
         self.assertEqual([(4326, 'EPSG')], self.foreign_rows())
 
