@@ -164,15 +164,9 @@ class Journal:
         outside a transaction."""
         connection = self.connection
         try:
-            rows = connection.execute(sa.text(READ),
-                                      dict(row=self.row)).all()
-        except (sa.exc.ProgrammingError, sa.exc.OperationalError):
-            connection.rollback()
-            if sa.inspect(connection).has_table(JOURNAL_TABLE):
-                raise
-            rows = []
-        else:
-            self.exists = True
+            self.exists = sa.inspect(connection).has_table(JOURNAL_TABLE)
+            rows = connection.execute(sa.text(READ), dict(
+                row=self.row)).all() if self.exists else []
         finally:
             connection.rollback()
         if not rows:
