@@ -18,6 +18,7 @@ in :mod:`enamel.scripts`.
 """
 
 import contextlib
+import os
 
 from enamel import alembic_internals
 from enamel import exception
@@ -204,8 +205,18 @@ class Revisions:
         return script
 
     def edit(self, revision):
-        """Open a revision file in ``$EDITOR``."""
+        """Open a revision file in ``$EDITOR``.
+
+        :raises exception.UsageError: ``EDITOR`` (or ``VISUAL``) is set
+            but empty: alembic would then run whatever the empty name
+            resolves to on ``PATH`` (a directory) and fail obscurely.
+        """
         from alembic import command
+        for variable in ('EDITOR', 'VISUAL'):
+            if variable in os.environ and not os.environ[variable].strip():
+                raise exception.UsageError(
+                    f'{variable} is set but empty: set it to the editor '
+                    f'to run (for example {variable}=vi) or unset it')
         with alembic_internals.errors():
             command.edit(self.get_config(), revision)
 

@@ -49,6 +49,11 @@ def _parse(conf, argv, default_config_files):
     :raises exception.ConfigError: a configuration file or directory that
         cannot be read (missing directory, a directory given as a file).
     """
+    if any(arg.split('=', 1)[0] == '--shell_completion' for arg in argv):
+        # oslo.config acts on it before parsing, even unregistered.
+        print('enamel-sync: error: unrecognized arguments: '
+              '--shell_completion (see enamel-sync --help)', file=sys.stderr)
+        raise SystemExit(exception.USAGE)
     captured = io.StringIO()
     try:
         with contextlib.redirect_stderr(captured):
@@ -65,8 +70,23 @@ def _parse(conf, argv, default_config_files):
         lines = [line for line in captured.getvalue().splitlines() if line]
         if exc.code:
             message = lines[-1] if lines else 'bad command line'
-            print(f'{message} (see enamel-sync --help)', file=sys.stderr)
+            print(f'{message}{_misplaced_hint(argv, message)} '
+                  '(see enamel-sync --help)', file=sys.stderr)
         raise SystemExit(exception.USAGE if exc.code else 0)
+
+
+def _misplaced_hint(argv, message):
+    """``; --debug goes before the command ...`` when argparse refused a
+    global option given after the command, else ''."""
+    marker = 'unrecognized arguments: '
+    if marker not in message:
+        return ''
+    unrecognized = message.split(marker, 1)[1].split()
+    hints = [f'; {option} is a global option: put it before the command '
+             f'(enamel-sync {option} ... {command} ...)'
+             for option, command in parser.misplaced_global_options(
+                 argv, unrecognized, commands.COMMANDS)]
+    return ''.join(hints[:1])
 
 
 def _version():
@@ -132,6 +152,9 @@ def main(argv=None, default_config_files=None):
         except SystemExit as exc:
             return exc.code
         restore_logging = _setup_logging(conf.debug)
+        if conf.command.name not in parser.NO_DATABASE:
+            for warning in enamel_conf.check_configured(conf):
+                print(f'enamel-sync: warning: {warning}', file=sys.stderr)
         with interrupt.handled():
             return dispatch.dispatch(conf, conf.command)
     except (cfg.NoSuchOptError, cfg.TemplateSubstitutionError) as exc:
@@ -228,3 +251,8 @@ def _silence_stdout():
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, fd)
     os.close(devnull)
+
+
+if __name__ == '__main__':
+    # ``python -m enamel.cmd.sync`` (``python -m enamel`` is the short way).
+    sys.exit(main())

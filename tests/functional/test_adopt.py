@@ -84,7 +84,7 @@ class AdoptTests:
     def test_stamp_verify_adopts_a_matching_database(self):
         self.create_all()
         before = self.snapshot()
-        self.assertSucceeded(self.sync('stamp', '--verify', 'head'))
+        self.assertSucceeded(self.sync('stamp', '--verify', 'heads'))
         self.assertEqual(0, self.sync('check').code)
         self.assertEqual([test_commands.head()], self.sync(
             'version').stdout.split())
@@ -99,7 +99,7 @@ class AdoptTests:
         self.execute('DROP INDEX ix_tasks_state' +
                      (' ON tasks' if self.BACKEND == 'mysql' else ''))
         before = self.snapshot()
-        result = self.sync('stamp', '--verify', 'head')
+        result = self.sync('stamp', '--verify', 'heads')
         self.assertEqual(4, result.code, result)
         first, *listed = result.stderr.splitlines()
         self.assertIn('differs from the models in 2 place(s)', first)
@@ -111,7 +111,7 @@ class AdoptTests:
         self.assertEqual(6, self.sync('check').code)
 
     def test_stamp_verify_refuses_an_empty_database(self):
-        result = self.sync('stamp', '--verify', 'head')
+        result = self.sync('stamp', '--verify', 'heads')
         self.assertEqual(4, result.code, result)
         self.assertIn('add_table', result.stderr)
         self.assertEqual([], self.sync('version').stdout.split())
@@ -122,7 +122,7 @@ class AdoptTests:
         self.assertSucceeded(self.sync('upgrade'))
         self.execute(f"UPDATE alembic_version SET version_num = '{UNKNOWN}'")
         schema, _ = self.snapshot()
-        for argv in (('upgrade',), ('downgrade', 'base'), ('stamp', 'head'),
+        for argv in (('upgrade',), ('downgrade', 'base'), ('stamp', 'heads'),
                      ('check',)):
             result = self.sync(*argv)
             self.assertEqual(5, result.code, (argv, result))
