@@ -64,6 +64,13 @@ database_opts = [
              'which blocks every commit in the cluster. Not used on '
              'SQLite, where the kernel releases the lock of a dead '
              'process.'),
+    cfg.StrOpt(
+        'mysql_sql_mode',
+        default='TRADITIONAL',
+        help='The sql_mode of enamel-sync\'s MySQL/MariaDB sessions, as '
+             'oslo.db sets it for the services: TRADITIONAL (strict: a '
+             'value that does not fit is an error, not a warning). An '
+             'empty value leaves the server\'s default.'),
 ]
 
 
@@ -97,6 +104,10 @@ api_database_opts = [
         min=1,
         help='As [database] migration_lock_lease, for the API database\'s '
              'own migration lock.'),
+    cfg.StrOpt(
+        'mysql_sql_mode',
+        default='TRADITIONAL',
+        help='As [database] mysql_sql_mode, for the API database.'),
 ]
 
 
