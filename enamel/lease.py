@@ -212,6 +212,39 @@ class LeaseLock:
         if self.galera:
             connection.exec_driver_sql('SET SESSION wsrep_sync_wait = 1')
             connection.commit()
+        elif connection.dialect.name == 'postgresql':
+            # Names the session after the lease (PgBouncer tracks the
+            # parameter): a process that takes the lease over ends it.
+            connection.exec_driver_sql(
+                f"SET application_name = '{self._session_name(self.token)}'")
+            connection.commit()
+
+    def _session_name(self, token):
+        return f'enamel-sync:{self.row}:{token}'
+
+    def _end_sessions(self, row):
+        """PostgreSQL: end the sessions of the holder being taken over.
+        Frozen (SIGSTOP, a paused VM), its open transaction would keep
+        its row and catalog locks, and the taker's DDL would wait behind
+        it for ever; ended, the server rolls it back."""
+        if self.engine.dialect.name != 'postgresql':
+            return
+        try:
+            ended = self._connection.execute(sa.text(
+                'SELECT count(pg_terminate_backend(pid)) FROM '
+                'pg_stat_activity WHERE application_name = :name AND '
+                'pid <> pg_backend_pid()'),
+                dict(name=self._session_name(row.token))).scalar()
+            self._connection.commit()
+        except sa.exc.DBAPIError as exc:
+            self._connection.rollback()
+            LOG.debug('migration lock: could not end the sessions of %s: %s',
+                      row.holder, exception.first_line(exc.orig))
+            return
+        if ended:
+            LOG.warning('Ended %s database session(s) of %s, whose '
+                        'transaction the server rolls back', ended,
+                        row.holder)
 
     def check(self, connection):
         """Raise unless this process still holds the lease; otherwise hold
@@ -358,6 +391,7 @@ class LeaseLock:
             else:
                 state = (row.holder, row.token, row.heartbeat)
                 if dead_local_holder(row.holder):
+                    self._end_sessions(row)
                     if self._swap(TAKE_OVER, row, started):
                         LOG.warning(
                             'Took over the migration lock from %s, a '
@@ -367,6 +401,7 @@ class LeaseLock:
                 elif state != seen:
                     seen, seen_since = state, started
                 elif started - seen_since >= self.lease:
+                    self._end_sessions(row)
                     if self._swap(TAKE_OVER, row, started):
                         LOG.warning(
                             'Took over the migration lock from %s, which '
