@@ -48,6 +48,7 @@ Each of enamel's databases has its own row (``Database.lock_row``).
 import contextlib
 import logging
 import os
+import re
 import socket
 import threading
 import time
@@ -334,12 +335,31 @@ class LeaseLock:
                        'FOR UPDATE are node-local on a cluster; a committed '
                        'write is certified cluster-wide')
                 connection.exec_driver_sql('SET SESSION wsrep_sync_wait = 1')
+                self._check_failure_detection(connection)
             else:
                 why = ('MySQL/MariaDB server without wsrep: the same lease '
                        'row as on a Galera cluster')
             connection.commit()
         LOG.debug('migration lock: lease row in %s (lease %ss, timeout %ss); '
                   '%s', LOCK_TABLE, self.lease, self.timeout, why)
+
+    def _check_failure_detection(self, connection):
+        """Warn when the lease is not longer than the time the Galera
+        cluster takes to declare a node dead (``evs.inactive_timeout``,
+        15 s by default; Galera's documentation): a holder on a node cut
+        off from the cluster could then be taken over while its writes may
+        still certify."""
+        row = self._run(connection, "SHOW VARIABLES LIKE "
+                        "'wsrep_provider_options'").first()
+        detection = galera_inactive_timeout(row[1] if row else '')
+        if detection is not None and self.lease <= detection:
+            LOG.warning(
+                '[%s] migration_lock_lease = %ss is not longer than the '
+                'Galera cluster\'s failure detection (evs.inactive_timeout '
+                '= %ss): a holder on a node cut off from the cluster could '
+                'be taken over while its writes still certify; set it '
+                'above %ss', self.database.group, self.lease, detection,
+                detection)
 
     def _ensure_row(self):
         connection = self._connection
@@ -560,6 +580,22 @@ class LeaseLock:
         return exception.DatabaseError(
             f'could not {what} the migration lock table {LOCK_TABLE}: '
             f'{exception.first_line(exc.orig)}')
+
+
+def galera_inactive_timeout(provider_options):
+    """Seconds of ``evs.inactive_timeout`` in a ``wsrep_provider_options``
+    value (an ISO 8601 duration such as ``PT15S``), or None."""
+    for option in provider_options.split(';'):
+        name, _, value = option.partition('=')
+        if name.strip() == 'evs.inactive_timeout':
+            match = re.fullmatch(
+                r'PT(?:(\d+)H)?(?:(\d+)M)?(?:(\d+(?:\.\d+)?)S)?',
+                value.strip())
+            if match:
+                hours, minutes, seconds = match.groups()
+                return (int(hours or 0) * 3600 + int(minutes or 0) * 60 +
+                        float(seconds or 0))
+    return None
 
 
 def _mysql_code(exc):
