@@ -74,6 +74,13 @@ database_opts = [
              'they return (on stderr, and in the log file when one is '
              'configured). --debug does not echo SQL. Also read from '
              'the environment variable OS_DATABASE__CONNECTION_DEBUG.'),
+    cfg.StrOpt(
+        'mysql_sql_mode',
+        default='TRADITIONAL',
+        help='The sql_mode of enamel-sync\'s MySQL/MariaDB sessions, as '
+             'oslo.db sets it for the services: TRADITIONAL (strict: a '
+             'value that does not fit is an error, not a warning). An '
+             'empty value leaves the server\'s default.'),
 ]
 
 
@@ -107,6 +114,10 @@ api_database_opts = [
         min=1,
         help='As [database] migration_lock_lease, for the API database\'s '
              'own migration lock.'),
+    cfg.StrOpt(
+        'mysql_sql_mode',
+        default='TRADITIONAL',
+        help='As [database] mysql_sql_mode, for the API database.'),
 ]
 
 

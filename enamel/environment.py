@@ -40,6 +40,7 @@ from enamel import autogen
 from enamel import compare
 from enamel import databases
 from enamel import db
+from enamel import journal
 from enamel import lock
 
 VERSION_TABLE = databases.MAIN.version_table
@@ -211,10 +212,11 @@ def include_object_for(database):
                              versions_dir=database.versions_dir)
 
 
-# enamel's bookkeeping, never a model's: every database's version table
-# and the migration lock's table.
+# enamel's bookkeeping, never a model's: every database's version table,
+# the migration lock's table and the progress journal's.
 OWN_TABLES = frozenset(
-    tuple(d.version_table for d in databases.ALL) + (lock.LOCK_TABLE,))
+    tuple(d.version_table for d in databases.ALL) + (
+        lock.LOCK_TABLE, journal.JOURNAL_TABLE))
 
 
 def installed(path):

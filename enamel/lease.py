@@ -28,11 +28,19 @@ and MySQL/MariaDB (also on any node of a Galera cluster); see
   lease, by its own monotonic clock (no clocks are compared across hosts),
   takes the lock over with a conditional UPDATE on the token and heartbeat
   it saw. A killed holder blocks the others for one lease at most.
-- **Fencing:** :meth:`LeaseLock.check` verifies, on the migration's own
-  connection and inside its transaction, that the token is still this
-  holder's, so that a holder that lost its lease (a stall longer than the
-  lease) fails instead of writing the version table.
-- **Release:** ``UPDATE ... SET holder = NULL WHERE token = <mine>``.
+  A holder of this host and PID namespace whose process is gone is taken
+  over at once (:func:`dead_local_holder`).
+- **Fencing:** :meth:`LeaseLock.check` writes the lease row (``UPDATE ...
+  WHERE token = <mine>``) on the migration's own connection, inside the
+  transaction that writes the version row, so that a holder that lost its
+  lease (a stall longer than the lease) commits nothing; the progress
+  journal's rows are written by an ``INSERT ... SELECT`` from the lease
+  row (:meth:`LeaseLock.guard_sql`), before each DDL statement on MySQL.
+  Before either, a stall of the renewals longer than the lease stops the
+  holder without a statement.
+- **Release:** ``UPDATE ... SET holder = NULL WHERE token = <mine>``,
+  retried on a new connection for :data:`RELEASE_RETRY` seconds when the
+  server or pooler went away.
 
 Each of enamel's databases has its own row (``Database.lock_row``).
 """
@@ -40,6 +48,7 @@ Each of enamel's databases has its own row (``Database.lock_row``).
 import contextlib
 import logging
 import os
+import re
 import socket
 import threading
 import time
@@ -84,6 +93,42 @@ RENEW = (f'UPDATE {LOCK_TABLE} SET heartbeat = heartbeat + 1 '
          'WHERE id = :row AND token = :token AND holder = :me')
 RELEASE = (f'UPDATE {LOCK_TABLE} SET holder = NULL, heartbeat = 0 '
            'WHERE id = :row AND token = :token AND holder = :me')
+# The fence, in the transaction that writes a version row: a write, so that
+# it conflicts with a takeover (a row lock on one server, certification on
+# Galera, where a read would fence nothing); it counts as a renewal too.
+FENCE = RENEW
+# How long the holder retries releasing the lock on a connection that went
+# away (a restarted server or pooler), in seconds; a bound.
+RELEASE_RETRY = 10
+
+
+def local_identity():
+    """What tells this host and PID namespace from others: the host name
+    and, on Linux, the inode of ``/proc/self/ns/pid`` ('' elsewhere)."""
+    try:
+        namespace = str(os.stat('/proc/self/ns/pid').st_ino)
+    except OSError:
+        namespace = ''
+    return socket.gethostname(), namespace
+
+
+def dead_local_holder(holder):
+    """Is ``holder`` (a lease row's ``holder``) a process of this host and
+    PID namespace that no longer exists? Such a holder is taken over at
+    once instead of after its lease. A holder of another host, or one that
+    cannot be told (another format, a PID reused), is not."""
+    parts = (holder or '').split(':')
+    if len(parts) != 4 or not parts[1].isdigit():
+        return False
+    if (parts[0], parts[3]) != local_identity():
+        return False
+    try:
+        os.kill(int(parts[1]), 0)
+    except ProcessLookupError:
+        return True
+    except OSError:
+        return False  # alive, owned by another user
+    return False
 
 
 def log_waiting(timeout, holder=None):
@@ -119,8 +164,9 @@ class LeaseLock:
         self.lease = lease
         self.database = database
         self.row = database.lock_row
-        self.holder = (f'{socket.gethostname()}:{os.getpid()}:'
-                       f'{uuid.uuid4().hex[:8]}')[:255]
+        host, namespace = local_identity()
+        self.holder = (f'{host}:{os.getpid()}:{uuid.uuid4().hex[:8]}:'
+                       f'{namespace}')[:255]
         self.token = None
         self.galera = False
         self._connection = None
@@ -167,19 +213,93 @@ class LeaseLock:
         if self.galera:
             connection.exec_driver_sql('SET SESSION wsrep_sync_wait = 1')
             connection.commit()
+        elif connection.dialect.name == 'postgresql':
+            # Names the session after the lease (PgBouncer tracks the
+            # parameter): a process that takes the lease over ends it.
+            connection.exec_driver_sql(
+                f"SET application_name = '{self._session_name(self.token)}'")
+            connection.commit()
+
+    def _session_name(self, token):
+        return f'enamel-sync:{self.row}:{token}'
+
+    def _end_sessions(self, row):
+        """PostgreSQL: end the sessions of the holder being taken over.
+        Frozen (SIGSTOP, a paused VM), its open transaction would keep
+        its row and catalog locks, and the taker's DDL would wait behind
+        it for ever; ended, the server rolls it back."""
+        if self.engine.dialect.name != 'postgresql':
+            return
+        try:
+            ended = self._connection.execute(sa.text(
+                'SELECT count(pg_terminate_backend(pid)) FROM '
+                'pg_stat_activity WHERE application_name = :name AND '
+                'pid <> pg_backend_pid()'),
+                dict(name=self._session_name(row.token))).scalar()
+            self._connection.commit()
+        except sa.exc.DBAPIError as exc:
+            self._connection.rollback()
+            LOG.debug('migration lock: could not end the sessions of %s: %s',
+                      row.holder, exception.first_line(exc.orig))
+            return
+        if ended:
+            LOG.warning('Ended %s database session(s) of %s, whose '
+                        'transaction the server rolls back', ended,
+                        row.holder)
 
     def check(self, connection):
-        """Raise unless this process still holds the lease.
+        """Raise unless this process still holds the lease; otherwise hold
+        it until ``connection``'s transaction ends.
 
-        Called before the version table is written (from alembic's
-        ``on_version_apply``), on the migration's ``connection`` and inside
-        its current transaction, which it leaves open: a holder that lost
-        its lease must not record a revision.
+        Called from alembic's ``on_version_apply``, on the migration's
+        ``connection`` and inside the transaction that writes the version
+        row, which it leaves open: a conditional ``UPDATE`` of the lease
+        row (one statement), so that the version row commits only with
+        it. A takeover cannot commit in between: on one server it waits
+        for the row lock; on Galera one of the two conflicting commits
+        fails certification (error 1213).
 
         :raises exception.LockLost: the renewal thread saw another token,
             no renewal succeeded for a whole lease (another process may
-            have taken over), or the row names another holder or token.
+            have taken over; no statement is sent), or the row names
+            another holder or token.
         """
+        self._check_renewed()
+        result = connection.execute(
+            sa.text(FENCE),
+            dict(token=self.token, me=self.holder, row=self.row))
+        if result.rowcount != 1:
+            self.lost(self._holder_now(connection))
+
+    def guard_sql(self):
+        """``FROM ... WHERE`` finding the lease row only while this process
+        holds it (literal values), for an ``INSERT ... SELECT`` that
+        writes nothing once the lease is lost (see :mod:`enamel.journal`).
+        Raises, without a statement, when the renewals stalled a lease.
+        """
+        self._check_renewed()
+        holder = self.holder.replace("'", "''")
+        return (f"FROM {LOCK_TABLE} WHERE id = {self.row} AND token = "
+                f"{self.token} AND holder = '{holder}'")
+
+    def _holder_now(self, connection):
+        """Who holds the lease now, read on ``connection`` (for the
+        message of a lost lease)."""
+        try:
+            row = connection.execute(sa.text(READ),
+                                     dict(row=self.row)).first()
+        except sa.exc.DBAPIError:
+            return 'its row names another holder or token'
+        if row is None:
+            return 'its row was deleted'
+        return f'now held by {row.holder or "nobody"} with token {row.token}'
+
+    def lost(self, why):
+        """Record that the lease is lost (``why``) and raise LockLost."""
+        self._lost = why
+        raise exception.LockLost(self._lost_message())
+
+    def _check_renewed(self):
         if self._lost:
             raise exception.LockLost(self._lost_message())
         stalled = time.monotonic() - self._renewed
@@ -188,16 +308,8 @@ class LeaseLock:
                 f'the migration lock could not be renewed for '
                 f'{stalled:.0f}s, longer than its lease of {self.lease}s '
                 f'([{self.database.group}] migration_lock_lease): another '
-                'enamel-sync '
-                'process may have taken it over; stopped before recording '
-                'the revision')
-        row = connection.execute(sa.text(READ), dict(row=self.row)).first()
-        if row is None or row.token != self.token or (
-                row.holder != self.holder):
-            self._lost = (
-                f'now held by {row.holder or "nobody"} with token {row.token}'
-                if row is not None else 'its row was deleted')
-            raise exception.LockLost(self._lost_message())
+                'enamel-sync process may have taken it over; stopped '
+                'before recording the revision')
 
     # -- acquiring -------------------------------------------------------
 
@@ -223,12 +335,31 @@ class LeaseLock:
                        'FOR UPDATE are node-local on a cluster; a committed '
                        'write is certified cluster-wide')
                 connection.exec_driver_sql('SET SESSION wsrep_sync_wait = 1')
+                self._check_failure_detection(connection)
             else:
                 why = ('MySQL/MariaDB server without wsrep: the same lease '
                        'row as on a Galera cluster')
             connection.commit()
         LOG.debug('migration lock: lease row in %s (lease %ss, timeout %ss); '
                   '%s', LOCK_TABLE, self.lease, self.timeout, why)
+
+    def _check_failure_detection(self, connection):
+        """Warn when the lease is not longer than the time the Galera
+        cluster takes to declare a node dead (``evs.inactive_timeout``,
+        15 s by default; Galera's documentation): a holder on a node cut
+        off from the cluster could then be taken over while its writes may
+        still certify."""
+        row = self._run(connection, "SHOW VARIABLES LIKE "
+                        "'wsrep_provider_options'").first()
+        detection = galera_inactive_timeout(row[1] if row else '')
+        if detection is not None and self.lease <= detection:
+            LOG.warning(
+                '[%s] migration_lock_lease = %ss is not longer than the '
+                'Galera cluster\'s failure detection (evs.inactive_timeout '
+                '= %ss): a holder on a node cut off from the cluster could '
+                'be taken over while its writes still certify; set it '
+                'above %ss', self.database.group, self.lease, detection,
+                detection)
 
     def _ensure_row(self):
         connection = self._connection
@@ -279,9 +410,18 @@ class LeaseLock:
                     return
             else:
                 state = (row.holder, row.token, row.heartbeat)
-                if state != seen:
+                if dead_local_holder(row.holder):
+                    self._end_sessions(row)
+                    if self._swap(TAKE_OVER, row, started):
+                        LOG.warning(
+                            'Took over the migration lock from %s, a '
+                            'process of this host that no longer exists',
+                            row.holder)
+                        return
+                elif state != seen:
                     seen, seen_since = state, started
                 elif started - seen_since >= self.lease:
+                    self._end_sessions(row)
                     if self._swap(TAKE_OVER, row, started):
                         LOG.warning(
                             'Took over the migration lock from %s, which '
@@ -384,13 +524,21 @@ class LeaseLock:
     # -- releasing -------------------------------------------------------
 
     def _release(self):
+        """Release the lease row; a connection that went away (a server
+        or pooler restarted) is replaced, for :data:`RELEASE_RETRY`
+        seconds at most. Never raises a database error: a lease that
+        cannot be released is taken over after its lease."""
         if self.token is None or self._lost:
             return
-        for attempt in range(3):
+        deadline = time.monotonic() + RELEASE_RETRY
+        delay = POLL_INTERVAL / 2
+        error = None
+        while True:
             connection = self._connection
             try:
                 if connection is None or connection.invalidated or (
                         connection.closed):
+                    connection = None
                     connection = self._connection = self.engine.connect()
                 connection.rollback()
                 connection.execute(sa.text(RELEASE),
@@ -400,11 +548,16 @@ class LeaseLock:
                 LOG.debug('migration lock: released token %s', self.token)
                 return
             except sa.exc.DBAPIError as exc:
-                with contextlib.suppress(sa.exc.SQLAlchemyError):
-                    connection.rollback()
                 error = exc
+                if connection is not None:
+                    with contextlib.suppress(sa.exc.SQLAlchemyError):
+                        connection.rollback()
                 if _mysql_code(exc) != MYSQL_DEADLOCK:
                     self._close()
+            if time.monotonic() + delay > deadline:
+                break
+            time.sleep(delay)
+            delay = min(delay * 2, 2)
         LOG.warning('Could not release the migration lock (%s); the next '
                     'enamel-sync takes it over after its lease of %ss',
                     exception.first_line(error.orig), self.lease)
@@ -427,6 +580,22 @@ class LeaseLock:
         return exception.DatabaseError(
             f'could not {what} the migration lock table {LOCK_TABLE}: '
             f'{exception.first_line(exc.orig)}')
+
+
+def galera_inactive_timeout(provider_options):
+    """Seconds of ``evs.inactive_timeout`` in a ``wsrep_provider_options``
+    value (an ISO 8601 duration such as ``PT15S``), or None."""
+    for option in provider_options.split(';'):
+        name, _, value = option.partition('=')
+        if name.strip() == 'evs.inactive_timeout':
+            match = re.fullmatch(
+                r'PT(?:(\d+)H)?(?:(\d+)M)?(?:(\d+(?:\.\d+)?)S)?',
+                value.strip())
+            if match:
+                hours, minutes, seconds = match.groups()
+                return (int(hours or 0) * 3600 + int(minutes or 0) * 60 +
+                        float(seconds or 0))
+    return None
 
 
 def _mysql_code(exc):

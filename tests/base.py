@@ -40,6 +40,7 @@ import sqlalchemy as sa
 
 from enamel import conf as enamel_conf
 from enamel import databases
+from enamel import journal
 from enamel import lock
 from enamel import migration
 from enamel.cmd import sync
@@ -149,9 +150,10 @@ class TestCase(oslotest_base.BaseTestCase):
 
     def tables(self):
         """The tables in the test's database, but for the migration lock's
-        (enamel's bookkeeping, created by the first writing command)."""
+        and the progress journal's (enamel's bookkeeping, created by the
+        first writing command)."""
         return set(sa.inspect(self.engine).get_table_names()) - {
-            lock.LOCK_TABLE}
+            lock.LOCK_TABLE, journal.JOURNAL_TABLE}
 
     def lock_row(self, database=databases.MAIN):
         """``database``'s row of the migration lock table as a dict (None:

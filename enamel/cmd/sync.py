@@ -27,7 +27,6 @@ import contextlib
 import io
 import logging
 import os
-import signal
 import sys
 
 from oslo_config import cfg
@@ -38,19 +37,12 @@ from enamel.cmd import logs
 from enamel.cmd import parser
 from enamel import conf as enamel_conf
 from enamel import exception
+from enamel import interrupt
 
 LOG = logging.getLogger('enamel')
 
 
 # -- the one place errors become exit codes --------------------------------
-
-class Terminated(BaseException):
-    """SIGTERM, raised so that transactions roll back and locks release."""
-
-
-def _terminate(signum, frame):
-    raise Terminated()
-
 
 def _parse(conf, argv, default_config_files):
     """Parse argv; argparse's usage errors become one line, exit 2.
@@ -141,11 +133,8 @@ def main(argv=None, default_config_files=None):
         if conf.command.name not in parser.NO_DATABASE:
             for warning in enamel_conf.check_configured(conf):
                 print(f'enamel-sync: warning: {warning}', file=sys.stderr)
-        previous = signal.signal(signal.SIGTERM, _terminate)
-        try:
+        with interrupt.handled():
             return dispatch.dispatch(conf, conf.command)
-        finally:
-            signal.signal(signal.SIGTERM, previous)
     except (cfg.NoSuchOptError, cfg.TemplateSubstitutionError) as exc:
         where = _unresolved_option(conf)
         if where is None:
@@ -169,17 +158,14 @@ def main(argv=None, default_config_files=None):
             cfg.ConfigFileValueError) as exc:
         commands.fail(f'configuration error: {_config_error(exc)}')
         return exception.ERROR
-    except KeyboardInterrupt as exc:
-        where = (f' while revision {exc.revision} ran'
-                 if isinstance(exc, exception.Interrupted) else '')
-        commands.fail(
-            f'interrupted{where}; whatever was not committed was rolled '
-            'back')
-        return 130
-    except Terminated:
+    except interrupt.Terminated:
         commands.fail(
             'terminated; whatever was not committed was rolled back')
         return 143
+    except KeyboardInterrupt:
+        commands.fail(
+            'interrupted; whatever was not committed was rolled back')
+        return 130
     except BrokenPipeError:
         # The reader went away (``upgrade --sql | head``): not worth a
         # message, but the output is incomplete.
