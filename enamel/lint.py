@@ -61,9 +61,6 @@ from enamel import phases
 
 DIALECTS = ('sqlite', 'mysql', 'postgresql')
 EXCEPTIONS = 'lint_exceptions'
-RULES = ('expand-removes', 'contract-adds', 'not-null-without-default',
-         'index-not-concurrent', 'table-rewrite', 'rename', 'no-primary-key',
-         'capture', 'exception-without-reason')
 
 
 @dataclasses.dataclass
@@ -131,15 +128,33 @@ def lint(script, revisions=None, dialects=DIALECTS):
             chosen = [script.get_revision(r) for r in revisions]
     else:
         chosen = list(reversed(list(script.walk_revisions('base', 'heads'))))
+    from enamel import planner as planning
+
+    planner = planning.Planner(script)
+    # The phase rule the planner enforces at upgrade time, reported here
+    # too: a revision on neither branch, with what to do.
+    off_branches = {r.revision: r for r in planner.off_branches()}
     findings = []
     for revision in chosen:
-        findings.extend(lint_revision(revision, dialects))
+        phase = planner.layout.phase_of(revision)
+        if revision.revision in off_branches:
+            refusal = off_branches[revision.revision]
+            findings.append(Finding(
+                revision.revision, phase, refusal.rule,
+                f'{refusal.reason}: {refusal.advice}', list(dialects)))
+        findings.extend(lint_revision(revision, dialects, phase))
     return Report([r.revision for r in chosen], findings)
 
 
-def lint_revision(revision, dialects=DIALECTS):
-    """The findings of one revision (an ``alembic.script.Script``)."""
-    phase = phases.phase_of(revision)
+def lint_revision(revision, dialects=DIALECTS, phase=None):
+    """The findings of one revision (an ``alembic.script.Script``);
+    ``phase`` as :meth:`enamel.phases.Layout.phase_of` gives it (the
+    hazard rules of expand apply to a history without the branches and
+    to a revision on neither branch)."""
+    phase = phase or phases.phase_of(revision)
+    shown = phase
+    if phase in (phases.PLAIN, phases.NEITHER):
+        phase = phases.EXPAND
     raw = {}  # (rule, message) -> dialects, in order
     for dialect in dialects:
         try:
@@ -156,13 +171,13 @@ def lint_revision(revision, dialects=DIALECTS):
     for rule, reason in excepted.items():
         if not isinstance(reason, str) or not reason.strip():
             findings.append(Finding(
-                revision.revision, phase, 'exception-without-reason',
+                revision.revision, shown, 'exception-without-reason',
                 f'{EXCEPTIONS}[{rule!r}] gives no reason why the previous '
                 'release stays safe', list(dialects)))
     for (rule, message), where in raw.items():
         reason = excepted.get(rule)
         findings.append(Finding(
-            revision.revision, phase, rule, message, where,
+            revision.revision, shown, rule, message, where,
             reason.strip() if isinstance(reason, str) and reason.strip()
             else None))
     return findings

@@ -76,7 +76,7 @@ class Progress:
 
 
 def run(config, script, connection, plan, destination, tag=None,
-        lock=None, purge=False, phase=None):
+        lock=None, purge=False, phase=None, before=None):
     """Run ``env.py`` on ``connection`` with alembic planning the steps.
 
     :param config: the alembic ``Config`` (with ``connection`` in its
@@ -92,6 +92,8 @@ def run(config, script, connection, plan, destination, tag=None,
     :param purge: ``stamp --purge``.
     :param phase: the phase of a plain ``upgrade`` this run is, if any
         (see :func:`nothing_to_do`).
+    :param before: the revisions the caller read under the lock (a
+        tuple), if it did: not read again.
     :returns: the list of applied ``MigrationInfo``.
     :raises exception.MigrationFailed: a revision (or env.py) failed;
         the message names it and what the database now holds.
@@ -105,7 +107,10 @@ def run(config, script, connection, plan, destination, tag=None,
         alembic_internals.add_version_callback(context, progress)
         return progress.plan(plan(script, destination, current))
 
-    before = state.read(connection, tables=False, database=database).current
+    if before is None:
+        before = state.read(connection, tables=False,
+                            database=database).current
+    before = list(before)
     try:
         with alembic_environment.EnvironmentContext(
                 config, script, fn=steps, as_sql=False,
