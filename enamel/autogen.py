@@ -54,8 +54,11 @@ def process_revision_directives(context, revision, directives):
     drop_foreign_keys_before_indexes(script)
     drop_tables_with_their_indexes(script)
     add_enum_types(script, context.opts.get('target_metadata'))
-    # Last: one revision per phase of a rolling upgrade.
+    # One revision per phase of a rolling upgrade.
     phases.split_directives(context, revision, directives)
+    for written in directives:
+        build_indexes_concurrently(written)
+        set_not_null_through_a_check(written)
 
 
 def _autogenerate(context):
@@ -321,3 +324,96 @@ def _enums_used_elsewhere(metadata, new_columns):
             if (table.name, column.name) not in new_columns:
                 _collect_enum(column, found)
     return set(found)
+
+
+# -- PostgreSQL: indexes built and dropped concurrently ----------------------
+
+def build_indexes_concurrently(script):
+    """Build and drop the indexes of existing tables concurrently, as
+    ``enamel-sync lint`` wants (``index-not-concurrent``,
+    ``drop-index-not-concurrent``).
+
+    Each ``create_index``/``drop_index`` on a table the same operations do
+    not create gets ``postgresql_concurrently=True`` and moves into an
+    :class:`enamel.render.AutocommitBlockOp` (PostgreSQL refuses
+    ``CONCURRENTLY`` inside a transaction), out of its table's
+    ``batch_alter_table`` block, which runs its operations only when it
+    ends; the operations before and after it keep their order. Other
+    engines ignore the keyword, and the block commits what ran before it.
+
+    :param script: an ``alembic.operations.ops.MigrationScript``; both
+        directions are rewritten in place.
+    """
+    from alembic.operations import ops
+    from enamel import render
+
+    def concurrently(op, created):
+        if not isinstance(op, (ops.CreateIndexOp, ops.DropIndexOp)) or (
+                op.table_name in created):
+            return None
+        op.kw['postgresql_concurrently'] = True
+        return [render.AutocommitBlockOp([op])]
+
+    for container in script.upgrade_ops_list + script.downgrade_ops_list:
+        _lift(container, concurrently)
+
+
+def set_not_null_through_a_check(script):
+    """Make a column of an existing table NOT NULL the way PostgreSQL does
+    it without scanning the table under ACCESS EXCLUSIVE (lint:
+    ``set-not-null``): on PostgreSQL only, a ``CHECK (c IS NOT NULL) NOT
+    VALID`` first, validated after a commit (``autocommit_block``), then
+    the ``NOT NULL`` (PostgreSQL 12 and later trust the validated check),
+    then the check dropped. Other engines run the plain ``alter_column``.
+
+    :param script: an ``alembic.operations.ops.MigrationScript``; its
+        upgrade is rewritten in place.
+    """
+    from alembic.operations import ops
+    from enamel import render
+
+    def through_a_check(op, created):
+        if not isinstance(op, ops.AlterColumnOp) or (
+                op.modify_nullable is not False or op.table_name in created):
+            return None
+        return [render.NotNullCheckOp(op.table_name, op.column_name, True),
+                ops.ModifyTableOps(op.table_name, [op], schema=op.schema),
+                render.NotNullCheckOp(op.table_name, op.column_name, False)]
+
+    for container in script.upgrade_ops_list:
+        _lift(container, through_a_check)
+
+
+def _lift(container, rewrite):
+    """Replace each operation ``rewrite(op, created)`` returns a list for
+    (``created``: the tables the container creates) by that list, out of
+    its table's ``batch_alter_table`` block (which runs its operations
+    only when it ends); the operations around it keep their order."""
+    from alembic.operations import ops
+
+    created = {op.table_name for op in container.ops
+               if isinstance(op, ops.CreateTableOp)}
+    rewritten = []
+    for op in container.ops:
+        inner = op.ops if isinstance(op, ops.ModifyTableOps) else [op]
+        segment = []
+        for o in inner:
+            replacement = rewrite(o, created)
+            if replacement is None:
+                segment.append(o)
+                continue
+            if segment:
+                rewritten.append(_table_ops_like(op, segment))
+                segment = []
+            rewritten.extend(replacement)
+        if segment:
+            rewritten.append(_table_ops_like(op, segment))
+    container.ops = rewritten
+
+
+def _table_ops_like(op, inner):
+    from alembic.operations import ops
+
+    if isinstance(op, ops.ModifyTableOps):
+        return ops.ModifyTableOps(op.table_name, inner, schema=op.schema)
+    return inner[0]

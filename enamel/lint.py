@@ -23,29 +23,19 @@ phase rules (the previous release must keep running after expand):
         something the previous release may still use;
     ``contract-adds``
         a contract revision creates something: it belongs in expand.
-hazards (per engine, from each engine's documented behaviour):
-    ``not-null-without-default``
-        a NOT NULL column without a server default added to an existing
-        table: the previous release's INSERTs fail;
-    ``index-not-concurrent`` (PostgreSQL)
-        an index on an existing table built without ``CONCURRENTLY``
-        blocks writes to it while it builds;
-    ``table-rewrite``
-        a column type change: PostgreSQL and MySQL copy the table (except
-        widening a VARCHAR on PostgreSQL), under a lock;
-    ``rename``
-        a table or column rename: the previous release's SQL names the old
-        one;
-    ``no-primary-key``
-        a table without a primary key: Galera refuses writes to it under
-        ``pxc_strict_mode``/``wsrep_mode`` and cannot certify its rows;
-    ``capture``
-        the operations could not be captured without a database (the
-        revision reads it): it is not linted and must be reviewed.
+engine hazards (:mod:`enamel.hazards` lists each with the lock it takes,
+why it hurts and the safe recipe): PostgreSQL's are read from the SQL each
+operation compiles to (:mod:`enamel.lint_postgresql`, with ``pglast``),
+MariaDB/MySQL's from what InnoDB does with each change on the server
+version judged for (:mod:`enamel.lint_mysql`); ``capture``: the operations
+could not be captured without a database (the revision reads it): it is
+not linted and must be reviewed.
 
 An exception needs a written reason in the revision, a module-level
 ``lint_exceptions = {'rule': 'why the previous release stays safe'}``; a
-blank reason is itself a finding (``exception-without-reason``).
+malformed one (not a dict, an unknown rule, a blank reason) is an error
+naming the file and the key (:func:`exceptions`). The report lists the
+exceptions in force.
 """
 
 import contextlib
@@ -57,10 +47,24 @@ import sqlalchemy as sa
 
 from enamel import db
 from enamel import exception
+from enamel import hazards
+from enamel import lint_mysql
+from enamel import lint_postgresql
 from enamel import phases
+from enamel import sql_statements
 
 DIALECTS = ('sqlite', 'mysql', 'postgresql')
 EXCEPTIONS = 'lint_exceptions'
+PHASE_RULES = ('expand-removes', 'contract-adds', 'neither-branch')
+SHAPE = ("{'<rule>': '<why it is safe here>'}, e.g. "
+         "{'index-not-concurrent': 'the table is empty until this "
+         "release'}")
+
+
+def rules():
+    """Every rule id the lint reports (phase rules, the hazards of
+    :data:`enamel.hazards.RULES`, ``capture``)."""
+    return PHASE_RULES + tuple(hazards.RULES) + ('capture',)
 
 
 @dataclasses.dataclass
@@ -87,12 +91,30 @@ class Finding:
 
 
 @dataclasses.dataclass
+class Exception_:
+    """An exception in force: the ``revision`` whose ``lint_exceptions``
+    excepts ``rule`` for ``reason``, and whether it ``used`` (excepted a
+    finding)."""
+
+    revision: str
+    rule: str
+    reason: str
+    used: bool = False
+
+    def describe(self):
+        return (f'{self.revision} excepts {self.rule}: {self.reason}'
+                f'{"" if self.used else " (excepts nothing)"}')
+
+
+@dataclasses.dataclass
 class Report:
-    """All findings; ``exit_code`` 0 when every finding is excepted,
-    10 (``LINT_FINDINGS``) otherwise."""
+    """All findings and the exceptions in force; ``exit_code`` 0 when
+    every finding is excepted, 10 (``LINT_FINDINGS``) otherwise."""
 
     revisions: list
     findings: list
+    exceptions: list = dataclasses.field(default_factory=list)
+    servers: str = ''
 
     @property
     def failing(self):
@@ -103,26 +125,35 @@ class Report:
         return exception.LINT_FINDINGS if self.failing else exception.SUCCESS
 
     def summary(self):
-        return (f'{len(self.revisions)} revision(s) linted: '
-                f'{len(self.failing)} finding(s), '
+        return (f'{len(self.revisions)} revision(s) linted for '
+                f'{self.servers}: {len(self.failing)} finding(s), '
                 f'{len(self.findings) - len(self.failing)} excepted')
 
     def as_dict(self):
         return {'revisions': self.revisions,
+                'servers': self.servers,
                 'findings': [dataclasses.asdict(f) for f in self.findings],
+                'exceptions': [dataclasses.asdict(e)
+                               for e in self.exceptions],
                 'exit_code': self.exit_code}
 
 
-def lint(script, revisions=None, dialects=DIALECTS):
+def lint(script, revisions=None, dialects=DIALECTS, servers=None):
     """Lint ``revisions`` (ids; default every revision of ``script``).
 
     :param script: the ``ScriptDirectory``.
     :param dialects: the engines whose hazards to report.
+    :param servers: the :class:`enamel.hazards.Servers` to judge for
+        (default: the oldest versions enamel supports).
     :returns: a :class:`Report`.
     :raises exception.BadRevision: a revision that names nothing.
+    :raises exception.ConfigError: a malformed ``lint_exceptions`` (naming
+        the file, the key and the expected shape), or a missing SQL
+        parser (naming the package).
     """
     from enamel import alembic_internals
 
+    servers = servers or hazards.Servers()
     if revisions:
         with alembic_internals.errors(revision_argument=True):
             chosen = [script.get_revision(r) for r in revisions]
@@ -134,7 +165,7 @@ def lint(script, revisions=None, dialects=DIALECTS):
     # The phase rule the planner enforces at upgrade time, reported here
     # too: a revision on neither branch, with what to do.
     off_branches = {r.revision: r for r in planner.off_branches()}
-    findings = []
+    findings, excepted = [], []
     for revision in chosen:
         phase = planner.layout.phase_of(revision)
         if revision.revision in off_branches:
@@ -142,19 +173,27 @@ def lint(script, revisions=None, dialects=DIALECTS):
             findings.append(Finding(
                 revision.revision, phase, refusal.rule,
                 f'{refusal.reason}: {refusal.advice}', list(dialects)))
-        findings.extend(lint_revision(revision, dialects, phase))
-    return Report([r.revision for r in chosen], findings)
+        found, in_force = lint_revision(revision, dialects, servers, phase)
+        findings.extend(found)
+        excepted.extend(in_force)
+    return Report([r.revision for r in chosen], findings, excepted,
+                  servers.describe())
 
 
-def lint_revision(revision, dialects=DIALECTS, phase=None):
-    """The findings of one revision (an ``alembic.script.Script``);
-    ``phase`` as :meth:`enamel.phases.Layout.phase_of` gives it (the
-    hazard rules of expand apply to a history without the branches and
-    to a revision on neither branch)."""
+def lint_revision(revision, dialects=DIALECTS, servers=None, phase=None):
+    """The findings of one revision (an ``alembic.script.Script``) and
+    the exceptions it declares: ``(findings, exceptions)``.
+
+    :param phase: as :meth:`enamel.phases.Layout.phase_of` gives it (the
+        hazard rules of expand apply to a history without the branches
+        and to a revision on neither branch); default from its labels.
+    :raises exception.ConfigError: a malformed ``lint_exceptions``.
+    """
     phase = phase or phases.phase_of(revision)
     shown = phase
     if phase in (phases.PLAIN, phases.NEITHER):
         phase = phases.EXPAND
+    in_force = exceptions(revision)
     raw = {}  # (rule, message) -> dialects, in order
     for dialect in dialects:
         try:
@@ -164,23 +203,60 @@ def lint_revision(revision, dialects=DIALECTS, phase=None):
                             f'failed offline: {exception.first_line(exc)}'),
                            []).append(dialect)
             continue
-        for rule, message in check(operations, phase, dialect):
+        try:
+            found = list(check(operations, phase, dialect, servers))
+        except exception.EnamelSyncError:
+            raise
+        except Exception as exc:  # no input may crash the lint
+            found = [('capture', 'the lint could not read the operations: '
+                      f'{exception.first_line(exc)}')]
+        for rule, message in found:
             raw.setdefault((rule, message), []).append(dialect)
-    excepted = getattr(revision.module, EXCEPTIONS, None) or {}
+    reasons = {e.rule: e for e in in_force}
     findings = []
-    for rule, reason in excepted.items():
-        if not isinstance(reason, str) or not reason.strip():
-            findings.append(Finding(
-                revision.revision, shown, 'exception-without-reason',
-                f'{EXCEPTIONS}[{rule!r}] gives no reason why the previous '
-                'release stays safe', list(dialects)))
     for (rule, message), where in raw.items():
-        reason = excepted.get(rule)
+        excepted = reasons.get(rule)
+        if excepted:
+            excepted.used = True
         findings.append(Finding(
             revision.revision, shown, rule, message, where,
-            reason.strip() if isinstance(reason, str) and reason.strip()
-            else None))
-    return findings
+            excepted.reason if excepted else None))
+    return findings, in_force
+
+
+def exceptions(revision):
+    """The exceptions ``revision`` declares in ``lint_exceptions`` (a list
+    of :class:`Exception_`).
+
+    :raises exception.ConfigError: it is not a dict of a known rule to a
+        non-blank reason; the message names the file, the key and the
+        shape expected.
+    """
+    import difflib
+
+    declared = getattr(revision.module, EXCEPTIONS, None)
+    if declared is None:
+        return []
+    where = f'{revision.path}: {EXCEPTIONS}'
+    if not isinstance(declared, dict):
+        raise exception.ConfigError(
+            f'{where} is a {type(declared).__name__}; expected a dict '
+            f'{SHAPE}')
+    known = rules()
+    found = []
+    for rule, reason in declared.items():
+        if rule not in known:
+            close = difflib.get_close_matches(str(rule), known, 1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ''
+            raise exception.ConfigError(
+                f'{where}[{rule!r}]: no such rule{hint}; expected '
+                f'{SHAPE}; rules: {", ".join(known)}')
+        if not isinstance(reason, str) or not reason.strip():
+            raise exception.ConfigError(
+                f'{where}[{rule!r}] gives no reason; expected {SHAPE}: say '
+                'why the previous release and the live table stay safe')
+        found.append(Exception_(revision.revision, rule, reason.strip()))
+    return found
 
 
 def capture(upgrade, dialect):
@@ -210,9 +286,27 @@ def capture(upgrade, dialect):
         yield batch
 
     operations.batch_alter_table = batch_alter_table
+
+    @contextlib.contextmanager
+    def autocommit_block():
+        recorded.append(_Marker(False))
+        try:
+            yield
+        finally:
+            recorded.append(_Marker(True))
+
+    context.autocommit_block = autocommit_block
     with alembic_internals.operations_proxy(operations):
         upgrade()
     return recorded
+
+
+@dataclasses.dataclass
+class _Marker:
+    """Recorded where an ``autocommit_block()`` begins
+    (``in_transaction`` False) and ends (True)."""
+
+    in_transaction: bool
 
 
 @dataclasses.dataclass
@@ -224,116 +318,200 @@ class _BatchTable:
     schema: str = None
 
 
-def check(operations, phase, dialect):
+def check(operations, phase, dialect, servers=None):
     """``(rule, message)`` pairs for ``operations`` of a revision in
-    ``phase`` on ``dialect``."""
+    ``phase`` on ``dialect`` (``servers``: an
+    :class:`enamel.hazards.Servers`, default the oldest supported).
+
+    :param operations: what :func:`capture` recorded: alembic operations,
+        and ``AUTOCOMMIT``/``TRANSACTION`` markers around an
+        ``autocommit_block()``.
+    """
     from alembic.operations import ops
 
+    servers = servers or hazards.Servers()
+    operations = list(operations)
     created = {o.table_name for o in operations
                if isinstance(o, ops.CreateTableOp)}
     for o in operations:
         if isinstance(o, ops.ExecuteSQLOp):
-            yield from _check_sql(str(o.sqltext), phase, dialect)
+            yield from _check_sql_phase(_sql_text(o, dialect), phase,
+                                        dialect)
             continue
+        if isinstance(o, _Marker) or _temporary(o, operations):
+            continue
+        yield from _check_phase(o, phase)
+    if dialect == 'postgresql':
+        yield from lint_postgresql.check(
+            _compiled(operations, dialect), servers, created)
+        return
+    yield from _check_generic(operations, dialect, created)
+    if dialect == 'mysql':
+        changes = []
+        for o in operations:
+            if isinstance(o, ops.ExecuteSQLOp):
+                changes.extend(lint_mysql.from_sql(_sql_text(o, dialect)))
+            elif not isinstance(o, _Marker):
+                changes.extend(lint_mysql.from_op(o))
+        yield from lint_mysql.check(changes, servers)
+
+
+def _temporary(o, operations):
+    """Is ``o`` a constraint the same revision drops again (a check that
+    lets PostgreSQL set NOT NULL without a scan)? It adds nothing."""
+    from alembic.operations import ops
+
+    return isinstance(o, ops.AddConstraintOp) and any(
+        isinstance(d, ops.DropConstraintOp) and
+        d.constraint_name == o.constraint_name and
+        d.table_name == o.table_name for d in operations)
+
+
+def _check_phase(o, phase):
+    """The phase rules of one operation (issue #21 reads them from the
+    op classification table)."""
+    from alembic.operations import ops
+
+    if isinstance(o, (ops.DropTableOp, ops.DropColumnOp,
+                      ops.DropIndexOp, ops.DropConstraintOp)):
+        if phase == phases.EXPAND:
+            yield ('expand-removes',
+                   f'{_describe(o)}: removals belong in contract')
+    elif isinstance(o, (ops.CreateTableOp, ops.AddColumnOp,
+                        ops.CreateIndexOp, ops.AddConstraintOp)):
+        if phase == phases.CONTRACT:
+            yield ('contract-adds',
+                   f'{_describe(o)}: additions belong in expand')
+    if isinstance(o, ops.RenameTableOp) and phase == phases.EXPAND:
+        yield ('expand-removes', f'rename table {o.table_name}: '
+               'the old name disappears')
+    if isinstance(o, ops.AlterColumnOp) and phase == phases.EXPAND:
+        where = f'{o.table_name}.{o.column_name}'
+        if o.modify_name:
+            yield ('expand-removes', f'rename column {where}: the old name '
+                                     'disappears')
+        if o.modify_nullable is False:
+            yield ('expand-removes', f'{where} becomes NOT NULL: the '
+                                     'previous release may still insert '
+                                     'NULL')
+
+
+def _check_generic(operations, dialect, created):
+    """The hazards of SQLite and MariaDB/MySQL read from the operations
+    themselves (PostgreSQL's come from its SQL:
+    :mod:`enamel.lint_postgresql`)."""
+    from alembic.operations import ops
+
+    for o in operations:
         table = getattr(o, 'table_name', None)
         existing = table not in created
-        if isinstance(o, (ops.DropTableOp, ops.DropColumnOp,
-                          ops.DropIndexOp, ops.DropConstraintOp)):
-            if phase == phases.EXPAND:
-                yield ('expand-removes',
-                       f'{_describe(o)}: removals belong in contract')
-        elif isinstance(o, (ops.CreateTableOp, ops.AddColumnOp,
-                            ops.CreateIndexOp, ops.AddConstraintOp)):
-            if phase == phases.CONTRACT:
-                yield ('contract-adds',
-                       f'{_describe(o)}: additions belong in expand')
         if (isinstance(o, ops.CreateTableOp)
                 and not o.to_table().primary_key.columns):
             yield ('no-primary-key',
                    f'create table {o.table_name} without a primary key')
         if isinstance(o, ops.AddColumnOp) and existing and (
-                not o.column.nullable and o.column.server_default is None):
+                not o.column.nullable and o.column.server_default is None
+                and o.column.computed is None):
             yield ('not-null-without-default',
                    f'add NOT NULL column {table}.{o.column.name} without a '
                    'server default')
-        if (isinstance(o, ops.CreateIndexOp) and existing
-                and dialect == 'postgresql'
-                and not o.kw.get('postgresql_concurrently')):
-            yield ('index-not-concurrent',
-                   f'create index {o.index_name} on {table} without '
-                   'postgresql_concurrently=True')
-        if isinstance(o, ops.AlterColumnOp):
-            yield from _check_alter(o, phase, dialect)
         if isinstance(o, ops.RenameTableOp):
             yield ('rename', f'rename table {o.table_name} to '
                              f'{o.new_table_name}')
-            if phase == phases.EXPAND:
-                yield ('expand-removes', f'rename table {o.table_name}: '
-                       'the old name disappears')
+        if isinstance(o, ops.AlterColumnOp) and existing:
+            where = f'{o.table_name}.{o.column_name}'
+            if o.modify_name:
+                yield 'rename', f'rename column {where} to {o.modify_name}'
+            if o.modify_type is not None and dialect == 'sqlite':
+                yield ('table-rewrite', f'type change of {where} to '
+                       f'{o.modify_type!r} copies the table (batch mode)')
+        if isinstance(o, ops.ExecuteSQLOp) and dialect == 'sqlite':
+            yield from _check_sqlite_sql(_sql_text(o, dialect))
 
 
-def _check_alter(o, phase, dialect):
-    where = f'{o.table_name}.{o.column_name}'
-    if o.modify_name:
-        yield 'rename', f'rename column {where} to {o.modify_name}'
-        if phase == phases.EXPAND:
-            yield ('expand-removes', f'rename column {where}: the old name '
-                                     'disappears')
-    if o.modify_nullable is False and phase == phases.EXPAND:
-        yield ('expand-removes', f'{where} becomes NOT NULL: the previous '
-                                 'release may still insert NULL')
-    if o.modify_type is not None and not _widening(o, dialect):
-        yield ('table-rewrite', f'type change of {where} to '
-                                f'{o.modify_type!r}')
+def _check_sqlite_sql(sql):
+    """SQLite's hazards of SQL text: transaction control breaks the
+    revision's atomicity."""
+    for statement in sql_statements.split(sql, 'sqlite'):
+        first = statement.lstrip().split(None, 1)[0].upper() if \
+            statement.strip() else ''
+        if first in ('BEGIN', 'COMMIT', 'ROLLBACK', 'END'):
+            yield ('transaction-control', f'{first}: enamel runs each '
+                   'revision in its own transaction')
 
 
-def _widening(o, dialect):
-    """A VARCHAR made longer on PostgreSQL changes only the catalog."""
-    old, new = o.kw.get('existing_type'), o.modify_type
-    return (dialect == 'postgresql'
-            and isinstance(old, sa.String) and isinstance(new, sa.String)
-            and type(old) is type(new) and old.length and new.length
-            and new.length >= old.length)
+def _check_sql_phase(sql, phase, dialect):
+    """The phase rules of SQL text, read by the engine's parser."""
+    if dialect == 'postgresql':
+        found = lint_postgresql.changes(sql)
+    else:
+        found = [('removes' if c.kind.startswith(('drop', 'rename'))
+                  or c.kind == 'set_not_null' else
+                  'adds' if c.kind.startswith(('create', 'add')) else None,
+                  c.what) for c in lint_mysql.from_sql(sql, dialect)]
+    first = ' '.join(sql.split())[:60]
+    removes = [d for k, d in found if k == 'removes']
+    adds = [d for k, d in found if k == 'adds']
+    if removes and phase == phases.EXPAND:
+        yield ('expand-removes',
+               f'SQL {removes[0]}: removals belong in contract: {first}')
+    if adds and phase == phases.CONTRACT:
+        yield ('contract-adds',
+               f'SQL {adds[0]}: additions belong in expand: {first}')
 
 
-_SQL_RULES = (
-    # (pattern, rule, phases it applies to, dialects, message)
-    (r'\bDROP\s+(TABLE|INDEX|COLUMN|CONSTRAINT)\b', 'expand-removes',
-     (phases.EXPAND,), DIALECTS, 'SQL drops: removals belong in contract'),
-    (r'\b(CREATE\s+(TABLE|(UNIQUE\s+)?INDEX)|ADD\s+(COLUMN|CONSTRAINT))\b',
-     'contract-adds', (phases.CONTRACT,), DIALECTS,
-     'SQL creates: additions belong in expand'),
-    (r'\bRENAME\b', 'rename', phases.PHASES, DIALECTS, 'SQL renames'),
-    (r'\bALTER\s+COLUMN\s+\S+\s+(SET\s+DATA\s+)?TYPE\b|\bMODIFY\b',
-     'table-rewrite', phases.PHASES, DIALECTS, 'SQL changes a column type'),
-    (r'\bCREATE\s+(UNIQUE\s+)?INDEX\b(?!\s+CONCURRENTLY)',
-     'index-not-concurrent', phases.PHASES, ('postgresql',),
-     'SQL creates an index without CONCURRENTLY'),
-)
+def _sql_text(o, dialect):
+    """The SQL of an ``op.execute``: its text, or the construct compiled
+    for ``dialect``."""
+    text = o.sqltext
+    if isinstance(text, str):
+        return text
+    if isinstance(text, sa.sql.elements.TextClause):
+        return text.text
+    return ''.join(_compile(o, dialect))
 
 
-def _check_sql(sql, phase, dialect):
-    text = re.sub(r'--[^\n]*', '', sql)
-    first = ' '.join(text.split())[:60]
-    for pattern, rule, in_phases, dialects, message in _SQL_RULES:
-        if phase in in_phases and dialect in dialects and re.search(
-                pattern, text, re.I):
-            yield rule, f'{message}: {first}'
-    if re.search(r'\bCREATE\s+TABLE\b', text, re.I) and not re.search(
-            r'\bPRIMARY\s+KEY\b', text, re.I):
-        yield 'no-primary-key', f'SQL creates a table without a primary ' \
-                                f'key: {first}'
-    if re.search(r'\bADD\s+(COLUMN\s+)?\S+\s+[^,;]*\bNOT\s+NULL\b', text,
-                 re.I) and not re.search(r'\bDEFAULT\b', text, re.I):
-        yield ('not-null-without-default',
-               f'SQL adds a NOT NULL column without a default: {first}')
+def _compiled(operations, dialect):
+    """:class:`enamel.lint_postgresql.Statement` list: each operation
+    compiled by alembic's offline mode for ``dialect``, knowing whether it
+    runs inside an ``autocommit_block()``."""
+    in_transaction = True
+    statements = []
+    for o in operations:
+        if isinstance(o, _Marker):
+            in_transaction = o.in_transaction
+            continue
+        for sql in sql_statements.split(''.join(_compile(o, dialect)),
+                                        dialect):
+            statements.append(lint_postgresql.Statement(
+                sql, in_transaction, o))
+    return statements
+
+
+def _compile(o, dialect):
+    """The SQL alembic writes for ``o`` offline (a list with one str;
+    empty for an operation it cannot compile without a database)."""
+    from alembic.operations import base as operations_base
+    from alembic.runtime import migration as alembic_migration
+
+    buffer = io.StringIO()
+    context = alembic_migration.MigrationContext.configure(
+        dialect_name=dialect, opts={
+            'as_sql': True, 'output_buffer': buffer,
+            'literal_binds': True})
+    try:
+        operations_base.Operations(context).invoke(o)
+    except Exception:  # an operation needing a bind: nothing to read
+        return []
+    return [buffer.getvalue()]
 
 
 def _describe(o):
     """A short name for an operation, e.g. ``drop_column tasks.action``."""
     name = type(o).__name__
     name = re.sub(r'(?<!^)(?=[A-Z])', '_', name[:-2]).lower()
-    target = getattr(o, 'table_name', None) or ''
+    target = (getattr(o, 'table_name', None) or
+              getattr(o, 'source_table', None) or '')
     for attribute in ('column_name', 'index_name', 'constraint_name'):
         value = getattr(o, attribute, None)
         if value:

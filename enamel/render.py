@@ -22,6 +22,8 @@ PostgreSQL, which SQLite refuses). :func:`render_item` (alembic's
 instead, which SQLAlchemy compiles for whichever engine runs the revision.
 This module imports alembic: only code that runs alembic imports it.
 
+:class:`AutocommitBlockOp` wraps operations in alembic's
+``autocommit_block()`` (:func:`enamel.autogen.build_indexes_concurrently`).
 :class:`CreateEnumOp` and :class:`DropEnumOp` are operations that
 :mod:`enamel.autogen` adds for a named ``sa.Enum``: PostgreSQL keeps it as
 a type of its own that ``drop_table`` does not remove and ``add_column``
@@ -106,6 +108,75 @@ class DropEnumOp(ops.MigrateOperation):
 
     def reverse(self):
         return CreateEnumOp(self.enum)
+
+
+class AutocommitBlockOp(ops.MigrateOperation):
+    """Operations that run in ``op.get_context().autocommit_block()``,
+    outside the migration's transaction (for PostgreSQL's ``CREATE INDEX
+    CONCURRENTLY``, which a transaction refuses).
+
+    :param ops: the inner operations (``MigrateOperation`` list).
+    """
+
+    def __init__(self, ops):
+        self.ops = ops
+
+    def reverse(self):
+        return AutocommitBlockOp([o.reverse() for o in reversed(self.ops)])
+
+
+@renderers.dispatch_for(AutocommitBlockOp)
+def _render_autocommit_block(autogen_context, op):
+    lines = ['with op.get_context().autocommit_block():']
+    for inner in op.ops:
+        source = renderers.dispatch(inner)(autogen_context, inner)
+        for text in [source] if isinstance(source, str) else source:
+            lines.extend('    ' + line for line in text.splitlines())
+    return '\n'.join(lines)
+
+
+class NotNullCheckOp(ops.MigrateOperation):
+    """On PostgreSQL only: before a column becomes NOT NULL (``before``
+    True), add ``CHECK (column IS NOT NULL) NOT VALID`` and validate it
+    after a commit; after it (``before`` False), drop that check
+    (:func:`enamel.autogen.set_not_null_through_a_check`).
+
+    :param table: the table name.
+    :param column: the column name.
+    :param before: which half.
+    """
+
+    def __init__(self, table, column, before):
+        self.table, self.column, self.before = table, column, before
+
+    @property
+    def name(self):
+        return f'ck_{self.table}_{self.column}_not_null'[:63]
+
+    def reverse(self):
+        return NotNullCheckOp(self.table, self.column, not self.before)
+
+
+@renderers.dispatch_for(NotNullCheckOp)
+def _render_not_null_check(autogen_context, op):
+    name, table = op.name, op.table
+    lines = ["if op.get_context().dialect.name == 'postgresql':"]
+    if op.before:
+        lines += [
+            '    # NOT NULL without a scan under ACCESS EXCLUSIVE: a '
+            'validated',
+            '    # CHECK first (PostgreSQL 12+; enamel-sync lint: '
+            'set-not-null).',
+            f'    op.create_check_constraint(op.f({name!r}), {table!r}, '
+            f"'{op.column} IS NOT NULL',",
+            '                               postgresql_not_valid=True)',
+            '    with op.get_context().autocommit_block():',
+            f"        op.execute('ALTER TABLE {table} VALIDATE CONSTRAINT "
+            f"{name}')"]
+    else:
+        lines.append(f'    op.drop_constraint(op.f({name!r}), {table!r}, '
+                     "type_='check')")
+    return '\n'.join(lines)
 
 
 def _enum_source(enum):

@@ -15,28 +15,29 @@
 ``enamel-sync revision --sql-files -m MSG`` writes a revision whose
 ``upgrade()`` and ``downgrade()`` call :func:`run`, and two files beside
 it, ``<revision file>_upgrade.sql`` and ``<revision file>_downgrade.sql``.
-Statements are separated by a ``;`` at the end of a line; lines starting
-with ``--`` are comments. They run through ``op.execute``, so they take part
-in the migration transaction and in offline (``--sql``) mode.
+The files are cut into statements by the engine's own grammar
+(:func:`enamel.sql_statements.split`: a ``$$`` function body or a trigger
+stays whole). They run through ``op.execute``, so they take part in the
+migration transaction and in offline (``--sql``) mode; a statement that
+PostgreSQL refuses inside a transaction block (``CREATE INDEX
+CONCURRENTLY``, ``VACUUM``...: :func:`enamel.sql_statements.
+outside_transaction`) runs in alembic's ``autocommit_block()`` instead,
+as a hand-written revision would run it.
 """
 
 import os
 
+from enamel import sql_statements
 
-def statements(path):
-    """The SQL statements in the file at ``path``, in order."""
+
+def statements(path, dialect):
+    """The SQL statements in the file at ``path``, in order (a list of
+    str), cut by ``dialect``'s grammar.
+
+    :raises exception.ConfigError: the dialect's parser is missing.
+    """
     with open(path) as f:
-        lines = [line for line in f
-                 if not line.lstrip().startswith('--')]
-    statement = []
-    for line in lines:
-        statement.append(line)
-        if line.rstrip().endswith(';'):
-            yield ''.join(statement).strip().rstrip(';').strip()
-            statement = []
-    rest = ''.join(statement).strip()
-    if rest:
-        yield rest
+        return sql_statements.split(f.read(), dialect)
 
 
 def run(revision_file, direction):
@@ -48,8 +49,14 @@ def run(revision_file, direction):
     from alembic import op
 
     path = f'{os.path.splitext(revision_file)[0]}_{direction}.sql'
-    for statement in statements(path):
-        op.execute(statement)
+    context = op.get_context()
+    dialect = context.dialect.name
+    for statement in statements(path, dialect):
+        if sql_statements.outside_transaction(statement, dialect):
+            with context.autocommit_block():
+                op.execute(statement)
+        else:
+            op.execute(statement)
 
 
 def paths(script):
@@ -73,5 +80,6 @@ def scaffold(script):
         if not os.path.exists(path):
             with open(path, 'w') as f:
                 f.write(f'-- {direction} of revision {script.revision}: '
-                        f'{script.doc}\n-- One statement per ";"; runs in '
-                        'the migration transaction.\n')
+                        f'{script.doc}\n-- Statements end with ";" and run '
+                        'in the migration transaction (CONCURRENTLY and\n'
+                        '-- VACUUM run outside it, in autocommit).\n')

@@ -84,14 +84,19 @@ def do_online_data_migrations(migrate, args):
 
 
 def do_lint(migrate, args):
+    from enamel import hazards
     from enamel import lint
     report = lint.lint(migrate.script, args.revisions or None,
-                       dialects=args.dialect or lint.DIALECTS)
+                       dialects=args.dialect or lint.DIALECTS,
+                       servers=hazards.servers(args.server_version,
+                                               args.galera))
     if args.format == 'json':
         print_json(report.as_dict())
     else:
         for finding in report.findings:
             print(finding.describe())
+        for excepted in report.exceptions:
+            print(excepted.describe())
         print(report.summary())
     return report.exit_code
 

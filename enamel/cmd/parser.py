@@ -147,6 +147,14 @@ def _migrating_commands(subparsers):
                    choices=('sqlite', 'mysql', 'postgresql'),
                    help='engine whose hazards to report (repeatable; '
                         'default: all three)')
+    p.add_argument('--server-version', action='append',
+                   metavar='ENGINE=VERSION',
+                   help='judge for this server version: postgresql=N, '
+                        'mariadb=N.N or mysql=N.N (repeatable; default '
+                        'postgresql=12, mariadb=10.6, the oldest supported)')
+    p.add_argument('--galera', action='store_true',
+                   help='MariaDB runs as a Galera cluster: also report '
+                        'non-instant DDL, which blocks every node (TOI)')
     _format_arg(p)
 
     p = subparsers.add_parser('downgrade', help='revert to an earlier '

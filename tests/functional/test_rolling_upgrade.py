@@ -89,10 +89,23 @@ FILL_IN = (
 CONTRACT_BODY = '''
 
 def upgrade():
+    postgresql = op.get_context().dialect.name == 'postgresql'
+    if postgresql:
+        # NOT NULL without scanning tasks under ACCESS EXCLUSIVE: a
+        # validated CHECK first (PostgreSQL 12+; lint: set-not-null).
+        op.create_check_constraint(op.f('ck_tasks_name_not_null'), 'tasks',
+                                   'name IS NOT NULL',
+                                   postgresql_not_valid=True)
+        with op.get_context().autocommit_block():
+            op.execute('ALTER TABLE tasks VALIDATE CONSTRAINT '
+                       'ck_tasks_name_not_null')
     with op.batch_alter_table('tasks') as batch:
         batch.alter_column('name', existing_type=sa.String(255),
                            nullable=False)
         batch.drop_column('action')
+    if postgresql:
+        op.drop_constraint(op.f('ck_tasks_name_not_null'), 'tasks',
+                           type_='check')
 
 
 def downgrade():
