@@ -50,6 +50,7 @@ from enamel import exception
 from enamel import hazards
 from enamel import lint_mysql
 from enamel import lint_postgresql
+from enamel import ops as op_kinds
 from enamel import phases
 from enamel import sql_statements
 
@@ -368,32 +369,28 @@ def _temporary(o, operations):
 
 
 def _check_phase(o, phase):
-    """The phase rules of one operation (issue #21 reads them from the
-    op classification table)."""
+    """The phase rules of one operation, read from the op classification
+    table (:func:`enamel.ops.classify`), as autogenerate's split reads
+    it."""
+    kind = op_kinds.classify(o)
+    if phase == phases.EXPAND and kind.contract_only:
+        yield ('expand-removes', _phase_message(o, kind))
+    elif (phase == phases.CONTRACT and kind.kind == op_kinds.ADDS):
+        yield ('contract-adds',
+               f'{_describe(o)}: additions belong in expand')
+
+
+def _phase_message(o, kind):
     from alembic.operations import ops
 
-    if isinstance(o, (ops.DropTableOp, ops.DropColumnOp,
-                      ops.DropIndexOp, ops.DropConstraintOp)):
-        if phase == phases.EXPAND:
-            yield ('expand-removes',
-                   f'{_describe(o)}: removals belong in contract')
-    elif isinstance(o, (ops.CreateTableOp, ops.AddColumnOp,
-                        ops.CreateIndexOp, ops.AddConstraintOp)):
-        if phase == phases.CONTRACT:
-            yield ('contract-adds',
-                   f'{_describe(o)}: additions belong in expand')
-    if isinstance(o, ops.RenameTableOp) and phase == phases.EXPAND:
-        yield ('expand-removes', f'rename table {o.table_name}: '
-               'the old name disappears')
-    if isinstance(o, ops.AlterColumnOp) and phase == phases.EXPAND:
-        where = f'{o.table_name}.{o.column_name}'
-        if o.modify_name:
-            yield ('expand-removes', f'rename column {where}: the old name '
-                                     'disappears')
-        if o.modify_nullable is False:
-            yield ('expand-removes', f'{where} becomes NOT NULL: the '
-                                     'previous release may still insert '
-                                     'NULL')
+    if kind.kind == op_kinds.TIGHTENS:
+        return (f'{kind.where} becomes NOT NULL: the previous release may '
+                'still insert NULL')
+    if isinstance(o, ops.RenameTableOp):
+        return f'rename table {o.table_name}: the old name disappears'
+    if isinstance(o, ops.AlterColumnOp):
+        return f'rename column {kind.where}: the old name disappears'
+    return f'{_describe(o)}: removals belong in contract'
 
 
 def _check_generic(operations, dialect, created):

@@ -59,7 +59,8 @@ class CheckResult:
     :class:`enamel.phases.Pending`), or None for a history without the
     expand and contract branches (and when the database is at its single
     head): every database's JSON has the same keys, and an unbranched
-    history never speaks of phases.
+    history never speaks of phases. ``error``: None (a multi-database
+    ``check`` sets it for a database it could not read).
     """
 
     state: str
@@ -68,6 +69,9 @@ class CheckResult:
     pending: list
     differences: list
     phases: dict = None
+    # Set only in a multi-database report, for a database that could not
+    # be read (state ``error``): its one-line message.
+    error: str = None
 
     @property
     def exit_code(self):

@@ -21,6 +21,7 @@ with a refusal that names the revision and the rule and changes nothing;
 and each refusal's advice, followed, makes progress.
 """
 
+import json
 import os
 import re
 import subprocess
@@ -90,6 +91,7 @@ class PhaseRuleSteps(rolling.RollingUpgradeSteps):
         a configure callback, as the Python API guide shows)."""
         migrate = migration.Migration(self.load_conf())
         self.addCleanup(migrate.engine.dispose)
+        self.addCleanup(lambda: migrate.access.read_only_engine().dispose())
 
         @migrate.configure
         def scratch_revisions(config):
@@ -375,6 +377,74 @@ class PhaseRuleTests(PhaseRuleSteps):
                         flags=re.M)
         with open(path, 'w') as f:
             f.write(source)
+
+
+API_STUCK_BODY = """
+
+def upgrade():
+    pass
+
+
+def downgrade():
+    pass
+
+
+def stuck(connection, limit):
+    return 0, 3
+
+
+data_migrations = (stuck,)
+"""
+
+
+class SeveralDatabasesTest(rolling.RollingUpgradeSteps, base.SQLiteBackend,
+                           base.TestCase):
+
+    def setUp(self):
+        super().setUp()
+        api = os.path.join(self.workdir, 'api.sqlite')
+        self.config_file = os.path.join(self.workdir, 'two.conf')
+        with open(self.config_file, 'w') as f:
+            f.write(f'[database]\nconnection = {self.url}\n'
+                    f'[api_database]\nconnection = sqlite:///{api}\n')
+
+    def test_data_migration_codes_combine_among_themselves(self):
+        self.assertSucceeded(self.run_sync('upgrade'))
+        # main: a data migration that fails (2); api, a history without
+        # branches: one that always has rows left (1).
+        self.write_revision(
+            'expand', 'add tasks.name', rolling.EXPAND_BODY.replace(
+                'data_migrations = (copy_action_to_name,)',
+                rolling.BROKEN_DATA_MIGRATION),
+            rolling.DATA_MIGRATION_IMPORTS)
+        path = self.assertSucceeded(self.run_sync(
+            'revision', '--database', 'api', '-m', 'stuck')).stdout.strip()
+        with open(path) as f:
+            head, _ = f.read().split('\n\ndef upgrade():', 1)
+        with open(path, 'w') as f:
+            f.write(head + API_STUCK_BODY)
+        self.assertSucceeded(self.run_sync('upgrade', '--expand'))
+        result = self.run_sync('online-data-migrations', '--format', 'json')
+        # Failed (2) before rows left (1): never ranked with the generic
+        # codes, where 1 (error) would come first.
+        self.assertEqual(2, result.code, result)
+        report = json.loads(result.stdout)['databases']
+        self.assertEqual(2, report['main']['exit_code'])
+        self.assertEqual(1, report['api']['exit_code'])
+        self.assertEqual(set(report['main']), set(report['api']))
+        # check: every database the same keys; the unbranched api
+        # history never speaks of phases.
+        result = self.run_sync('check', '--format', 'json')
+        checks = json.loads(result.stdout)['databases']
+        self.assertEqual(set(checks['main']), set(checks['api']))
+        self.assertIsNone(checks['api']['phases'])
+        text = self.run_sync('check')
+        api_lines = [line for line in text.stdout.splitlines()
+                     if line.startswith('[api]')]
+        self.assertTrue(api_lines, text)
+        for line in api_lines:
+            self.assertNotIn('expand', line)
+            self.assertNotIn('contract', line)
 
 
 base.for_each_backend(PhaseRuleTests, globals())
