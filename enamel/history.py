@@ -38,6 +38,7 @@ class History:
         self.callbacks = []
         self._script = None
         self._planner = None
+        self._heads_file = None
 
     def get_config(self, connection=None, version_path=None, **options):
         """The alembic ``Config`` (see :func:`enamel.environment.
@@ -69,7 +70,7 @@ class History:
 
     def reload(self):
         """Forget the loaded revisions (a revision file was written)."""
-        self._script = self._planner = None
+        self._script = self._planner = self._heads_file = None
 
     def recorded_heads(self, target='heads'):
         """What ``target`` resolves to, from the HEADS file (no revision
@@ -78,7 +79,9 @@ class History:
         change the revisions."""
         if self.callbacks or target not in ('head', 'heads'):
             return None
-        heads = heads_file.read(self.database.versions_dir)
+        if self._heads_file is None:  # read once
+            self._heads_file = (heads_file.read(self.database.versions_dir),)
+        heads, = self._heads_file
         if heads is None or (target == 'head' and len(heads) != 1):
             return None
         return heads

@@ -118,7 +118,9 @@ class Migrator:
         """
         planner = self.history.planner
         pending = rows = None
-        if planner.layout.branched and phase_run:
+        # Revisions on neither branch are looked for in the whole history
+        # once; only if there are any is the plan to the heads made.
+        if planner.layout.branched and phase_run and planner.off_branches():
             pending = plan if plan.target == 'heads' else planner.pending(
                 plan.current)
         if (planner.layout.branched and plan.has(phases.CONTRACT)

@@ -98,6 +98,7 @@ class Planner:
     def __init__(self, script):
         self.script = script
         self.layout = phases.Layout(script)
+        self._off_branches = None
 
     def step(self, revision):
         """The :class:`Step` of ``revision`` (an ``alembic.script.
@@ -168,10 +169,13 @@ class Planner:
         neither branch, oldest first."""
         if not self.layout.branched:
             return []
-        found = [self.step(r) for r in reversed(list(
-            self.script.walk_revisions('base', 'heads')))]
-        return [phases.neither_refusal(self, s) for s in found
-                if s.phase == phases.NEITHER]
+        if self._off_branches is None:
+            found = [self.step(r) for r in reversed(list(
+                self.script.walk_revisions('base', 'heads')))]
+            self._off_branches = [phases.neither_refusal(self, s)
+                                  for s in found
+                                  if s.phase == phases.NEITHER]
+        return self._off_branches
 
     def order(self, ids):
         """``ids`` (a set) in upgrade order, oldest first."""
