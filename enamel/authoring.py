@@ -19,6 +19,7 @@ files are written by alembic's commands, with enamel's checks, in
 
 import contextlib
 import logging
+import os
 
 from enamel import alembic_internals
 from enamel import exception
@@ -251,8 +252,18 @@ class Revisions:
         return script
 
     def edit(self, revision):
-        """Open a revision file in ``$EDITOR``."""
+        """Open a revision file in ``$EDITOR``.
+
+        :raises exception.UsageError: ``EDITOR`` (or ``VISUAL``) is set
+            but empty: alembic would then run whatever the empty name
+            resolves to on ``PATH`` (a directory) and fail obscurely.
+        """
         from alembic import command
+        for variable in ('EDITOR', 'VISUAL'):
+            if variable in os.environ and not os.environ[variable].strip():
+                raise exception.UsageError(
+                    f'{variable} is set but empty: set it to the editor '
+                    f'to run (for example {variable}=vi) or unset it')
         with alembic_internals.errors():
             command.edit(self.history.get_config(), revision)
 

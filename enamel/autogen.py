@@ -60,6 +60,7 @@ def process_revision_directives(context, revision, directives):
     for written in directives:
         build_indexes_concurrently(written)
         set_not_null_through_a_check(written)
+        add_constraints_without_a_long_lock(written)
 
 
 def _autogenerate(context):
@@ -382,6 +383,56 @@ def set_not_null_through_a_check(script):
 
     for container in script.upgrade_ops_list:
         _lift(container, through_a_check)
+
+
+def add_constraints_without_a_long_lock(script):
+    """On PostgreSQL, add a foreign key or a unique constraint to an
+    existing table the way the lint wants (``constraint-not-valid``,
+    ``unique-constraint-index``); other engines run alembic's draft.
+
+    A foreign key is added ``NOT VALID`` (a brief lock, no scan) and
+    validated after a commit, under SHARE UPDATE EXCLUSIVE; a unique
+    constraint gets its index built concurrently outside the transaction,
+    then becomes a constraint ``USING INDEX`` (a brief lock). Each is a
+    :class:`enamel.render.PostgreSQLBranchOp` whose other branch is the
+    operation as alembic wrote it.
+
+    :param script: an ``alembic.operations.ops.MigrationScript``; its
+        upgrade is rewritten in place.
+    """
+    from alembic.operations import ops
+    from enamel import render
+
+    def recipe(op, created):
+        if isinstance(op, ops.CreateForeignKeyOp) and (
+                op.source_table not in created):
+            name = str(op.constraint_name)
+            postgresql = [
+                ops.CreateForeignKeyOp(
+                    op.constraint_name, op.source_table,
+                    op.referent_table, op.local_cols, op.remote_cols,
+                    **dict(op.kw, postgresql_not_valid=True)),
+                render.AutocommitBlockOp([ops.ExecuteSQLOp(
+                    f'ALTER TABLE {op.source_table} VALIDATE CONSTRAINT '
+                    f'{name}')])]
+        elif isinstance(op, ops.CreateUniqueConstraintOp) and (
+                op.table_name not in created):
+            name = str(op.constraint_name)
+            postgresql = [
+                render.AutocommitBlockOp([ops.CreateIndexOp(
+                    op.constraint_name, op.table_name, op.columns,
+                    unique=True, postgresql_concurrently=True)]),
+                ops.ExecuteSQLOp(
+                    f'ALTER TABLE {op.table_name} ADD CONSTRAINT {name} '
+                    f'UNIQUE USING INDEX {name}')]
+        else:
+            return None
+        table = getattr(op, 'table_name', None) or op.source_table
+        return [render.PostgreSQLBranchOp(
+            postgresql, [ops.ModifyTableOps(table, [op])])]
+
+    for container in script.upgrade_ops_list:
+        _lift(container, recipe)
 
 
 def _lift(container, rewrite):

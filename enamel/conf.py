@@ -10,9 +10,16 @@
 # License for the specific language governing permissions and limitations
 # under the License.
 
-"""enamel's configuration options and the one helper that loads them."""
+"""enamel's configuration options, the one helper that loads them, and
+the checks that a configuration given configures something."""
+
+import difflib
+import glob
+import os
 
 from oslo_config import cfg
+
+from enamel import exception
 
 DEFAULT_CONNECTION = 'sqlite:///enamel.sqlite'
 
@@ -57,6 +64,13 @@ database_opts = [
              'which blocks every commit in the cluster. Not used on '
              'SQLite, where the kernel releases the lock of a dead '
              'process.'),
+    cfg.StrOpt(
+        'mysql_sql_mode',
+        default='TRADITIONAL',
+        help='The sql_mode of enamel-sync\'s MySQL/MariaDB sessions, as '
+             'oslo.db sets it for the services: TRADITIONAL (strict: a '
+             'value that does not fit is an error, not a warning). An '
+             'empty value leaves the server\'s default.'),
 ]
 
 
@@ -90,6 +104,10 @@ api_database_opts = [
         min=1,
         help='As [database] migration_lock_lease, for the API database\'s '
              'own migration lock.'),
+    cfg.StrOpt(
+        'mysql_sql_mode',
+        default='TRADITIONAL',
+        help='As [database] mysql_sql_mode, for the API database.'),
 ]
 
 
@@ -124,3 +142,101 @@ def load(args=None, default_config_files=None):
     conf(args or [], project='enamel',
          default_config_files=default_config_files)
     return conf
+
+
+def files_read(conf):
+    """The configuration files ``conf`` read, in order: each
+    ``--config-file`` (or the one oslo.config's search found), then the
+    ``*.conf`` files of each ``--config-dir``.
+
+    :param conf: a parsed ``oslo_config.cfg.ConfigOpts``.
+    :returns: a list of paths.
+    """
+    files = [os.path.abspath(f) for f in conf.config_file or ()]
+    directories = conf.config_dir or ()
+    if isinstance(directories, str):
+        directories = [directories]
+    for directory in directories:
+        files.extend(sorted(glob.glob(os.path.join(directory, '*.conf'))))
+    return files
+
+
+def unknown_names(conf, files):
+    """Sections and options in ``files`` that enamel-sync does not know
+    but that are close to a name it knows (a typo: ``[databse]``,
+    ``conection``), as ``difflib`` finds them.
+
+    Names far from every known one are not reported: enamel.conf is the
+    service's configuration file too, with sections and options of its
+    own that enamel-sync has no reason to know.
+
+    :param conf: a parsed ``ConfigOpts`` with every option registered.
+    :param files: the paths to look at (:func:`files_read`).
+    :returns: a list of one-line messages, in file order.
+    """
+    known = {'DEFAULT': {name for name in conf
+                         if not isinstance(conf[name],
+                                           cfg.ConfigOpts.GroupAttr)}}
+    for name in conf:
+        if isinstance(conf[name], cfg.ConfigOpts.GroupAttr):
+            known[name] = set(conf[name])
+    messages = []
+    for path in files:
+        sections = {}
+        try:
+            cfg.ConfigParser(path, sections).parse()
+        except (OSError, cfg.ParseError):
+            continue  # oslo.config reported it already, or will
+        for section, options in sections.items():
+            if section not in known:
+                close = difflib.get_close_matches(section, known, n=1,
+                                                  cutoff=0.8)
+                if close:
+                    messages.append(
+                        f'{path}: section [{section}] is not one '
+                        f'enamel-sync reads; did you mean [{close[0]}]?')
+                continue
+            for option in options:
+                if option in known[section]:
+                    continue
+                close = difflib.get_close_matches(
+                    option, known[section], n=1, cutoff=0.8)
+                if close:
+                    messages.append(
+                        f'{path}: [{section}] {option} is not an option '
+                        f'enamel-sync knows; did you mean {close[0]}?')
+    return messages
+
+
+def check_configured(conf):
+    """Trust a configuration only when it configures something.
+
+    With no configuration file and no ``OS_DATABASE__CONNECTION``, the
+    embedded SQLite default applies (a fresh machine, the quick start).
+    Once a configuration file is read (``--config-file``,
+    ``--config-dir``, or one oslo.config's search found), ``[database]
+    connection`` must come from it or from the environment: a file whose
+    section or option is misspelt would otherwise migrate a new SQLite
+    file in the working directory and exit 0, the real database untouched.
+
+    :param conf: a parsed ``ConfigOpts`` with enamel's options.
+    :returns: warnings (one line each) about names close to known ones
+        (:func:`unknown_names`) when the connection is set.
+    :raises exception.ConfigError: configuration files were read and none
+        of them, nor the environment, sets ``[database] connection``;
+        the message names the files and any close names.
+    """
+    files = files_read(conf)
+    if not files:
+        return []
+    hints = unknown_names(conf, files)
+    location = conf.get_location('connection', 'database').location
+    if location in (cfg.Locations.opt_default, cfg.Locations.set_default):
+        message = (
+            '[database] connection is not set in the configuration read '
+            f'({", ".join(files)}); with a configuration given, '
+            'enamel-sync does not fall back to its SQLite default')
+        if hints:
+            message += ': ' + '; '.join(hints)
+        raise exception.ConfigError(f'configuration error: {message}')
+    return hints

@@ -139,6 +139,8 @@ def create_engine(conf, group='database', read_only=False):
         _take_over_pysqlite_transactions(engine, immediate=not read_only)
     if engine.dialect.driver == 'pymysql':
         _unbound_pymysql_reads(engine)
+    if backend in ('mysql', 'mariadb') and options.mysql_sql_mode:
+        _set_sql_mode(engine, options.mysql_sql_mode)
     return engine
 
 
@@ -236,6 +238,18 @@ def _read_only_sqlite_url(url):
     return url.set(
         database='file:' + urllib.parse.quote(path),
         query=dict(url.query, mode='ro', uri='true'))
+
+
+def _set_sql_mode(engine, mode):
+    """Every MySQL session of ``engine`` runs in ``mode`` (``[database]
+    mysql_sql_mode``), as oslo.db's sessions do."""
+    @event.listens_for(engine, 'connect')
+    def _connect(dbapi_connection, connection_record):
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute('SET SESSION sql_mode = %s', (mode,))
+        finally:
+            cursor.close()
 
 
 def _unbound_pymysql_reads(engine):

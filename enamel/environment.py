@@ -40,6 +40,7 @@ from enamel import autogen
 from enamel import compare
 from enamel import databases
 from enamel import db
+from enamel import journal
 from enamel import lock
 
 VERSION_TABLE = databases.MAIN.version_table
@@ -76,8 +77,8 @@ class EnvOptions:
     data_migration: tuple = None
 
 
-def make_config(conf, connection=None, version_path=None, stdout=None,
-                callbacks=(), x_arguments=(), **options):
+def make_config(conf, connection=None, version_path=None, callbacks=(),
+                x_arguments=(), **options):
     """Build the alembic ``Config``: the one place that does.
 
     No alembic.ini is read: ``script_location`` is the installed
@@ -86,7 +87,6 @@ def make_config(conf, connection=None, version_path=None, stdout=None,
     :param conf: enamel's ``ConfigOpts``, handed to env.py.
     :param connection: a ``Connection`` or ``Engine`` for env.py to use.
     :param version_path: an extra directory of revision files (str).
-    :param stdout: where alembic's own output goes (default stdout).
     :param callbacks: ``func(config)`` callables run last, in order; each
         returns the ``Config`` to use (or None to keep the one it got).
     :param x_arguments: ``KEY=VALUE`` strings for env.py's
@@ -101,7 +101,7 @@ def make_config(conf, connection=None, version_path=None, stdout=None,
 
     options['database'] = databases.get(options.get('database'))
     config = alembic_config.Config(
-        stdout=stdout or sys.stdout,
+        stdout=sys.stdout,
         cmd_opts=argparse.Namespace(x=list(x_arguments)))
     config.set_main_option('script_location', _escape(ENV_DIR))
     locations = [options['database'].versions_dir]
@@ -211,10 +211,11 @@ def include_object_for(database):
                              versions_dir=database.versions_dir)
 
 
-# enamel's bookkeeping, never a model's: every database's version table
-# and the migration lock's table.
+# enamel's bookkeeping, never a model's: every database's version table,
+# the migration lock's table and the progress journal's.
 OWN_TABLES = frozenset(
-    tuple(d.version_table for d in databases.ALL) + (lock.LOCK_TABLE,))
+    tuple(d.version_table for d in databases.ALL) + (
+        lock.LOCK_TABLE, journal.JOURNAL_TABLE))
 
 
 def installed(path):

@@ -100,6 +100,27 @@ class MigrationFailed(EnamelSyncError):
     """A revision's upgrade or downgrade raised."""
 
 
+class MigrationInDoubt(MigrationFailed):
+    """A revision cut midway by an earlier run (see :mod:`enamel.journal`)
+    that this run cannot finish: the message says what is in doubt."""
+
+
+class Interrupted(EnamelSyncError):
+    """SIGTERM or SIGINT stopped the run at a revision boundary (or, with
+    :mod:`enamel.runner`'s report, at once); exit code 143 or 130.
+
+    :param reason: ``'terminated'`` or ``'interrupted'``.
+    :param applied: the steps committed by the run.
+    :param message: the report (default: ``reason``).
+    """
+
+    def __init__(self, reason, applied=(), message=None):
+        super().__init__(message or reason)
+        self.reason = reason
+        self.applied = list(applied)
+        self.exit_code = 143 if reason == 'terminated' else 130
+
+
 class UnknownDatabaseRevision(EnamelSyncError):
     """The database is at a revision this code does not know."""
 

@@ -101,6 +101,8 @@ def main(argv=None):
     file named in ``argv``, where the directory is a bundled one (any
     database's, see :mod:`enamel.databases`) or
     already has a HEADS file (another ``--version-path`` has none).
+    Without arguments (``python -m enamel.heads_file``, after editing
+    revision files by hand), rewrite every bundled database's HEADS file.
 
     :returns: the exit status: 0, or 1 when the revisions do not load
         (the HEADS file is then left as it was, and ignored while stale).
@@ -109,7 +111,10 @@ def main(argv=None):
     from alembic import util
 
     bundled = [os.path.realpath(d.versions_dir) for d in databases.ALL]
-    for path in (sys.argv[1:] if argv is None else argv):
+    paths = sys.argv[1:] if argv is None else argv
+    if not paths:
+        paths = [os.path.join(d, NAME) for d in bundled]
+    for path in paths:
         directory = os.path.dirname(os.path.abspath(path))
         if (os.path.realpath(directory) in bundled
                 or os.path.exists(os.path.join(directory, NAME))):

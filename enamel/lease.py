@@ -28,11 +28,19 @@ and MySQL/MariaDB (also on any node of a Galera cluster); see
   lease, by its own monotonic clock (no clocks are compared across hosts),
   takes the lock over with a conditional UPDATE on the token and heartbeat
   it saw. A killed holder blocks the others for one lease at most.
-- **Fencing:** :meth:`LeaseLock.check` verifies, on the migration's own
-  connection and inside its transaction, that the token is still this
-  holder's, so that a holder that lost its lease (a stall longer than the
-  lease) fails instead of writing the version table.
-- **Release:** ``UPDATE ... SET holder = NULL WHERE token = <mine>``.
+  A holder of this host and PID namespace whose process is gone is taken
+  over at once (:func:`dead_local_holder`).
+- **Fencing:** :meth:`LeaseLock.check` writes the lease row (``UPDATE ...
+  WHERE token = <mine>``) on the migration's own connection, inside the
+  transaction that writes the version row, so that a holder that lost its
+  lease (a stall longer than the lease) commits nothing; the progress
+  journal's rows are written by an ``INSERT ... SELECT`` from the lease
+  row (:meth:`LeaseLock.guard_sql`), before each DDL statement on MySQL.
+  Before either, a stall of the renewals longer than the lease stops the
+  holder without a statement.
+- **Release:** ``UPDATE ... SET holder = NULL WHERE token = <mine>``,
+  retried on a new connection for :data:`RELEASE_RETRY` seconds when the
+  server or pooler went away.
 
 Each of enamel's databases has its own row (``Database.lock_row``).
 """
@@ -84,6 +92,42 @@ RENEW = (f'UPDATE {LOCK_TABLE} SET heartbeat = heartbeat + 1 '
          'WHERE id = :row AND token = :token AND holder = :me')
 RELEASE = (f'UPDATE {LOCK_TABLE} SET holder = NULL, heartbeat = 0 '
            'WHERE id = :row AND token = :token AND holder = :me')
+# The fence, in the transaction that writes a version row: a write, so that
+# it conflicts with a takeover (a row lock on one server, certification on
+# Galera, where a read would fence nothing); it counts as a renewal too.
+FENCE = RENEW
+# How long the holder retries releasing the lock on a connection that went
+# away (a restarted server or pooler), in seconds; a bound.
+RELEASE_RETRY = 10
+
+
+def local_identity():
+    """What tells this host and PID namespace from others: the host name
+    and, on Linux, the inode of ``/proc/self/ns/pid`` ('' elsewhere)."""
+    try:
+        namespace = str(os.stat('/proc/self/ns/pid').st_ino)
+    except OSError:
+        namespace = ''
+    return socket.gethostname(), namespace
+
+
+def dead_local_holder(holder):
+    """Is ``holder`` (a lease row's ``holder``) a process of this host and
+    PID namespace that no longer exists? Such a holder is taken over at
+    once instead of after its lease. A holder of another host, or one that
+    cannot be told (another format, a PID reused), is not."""
+    parts = (holder or '').split(':')
+    if len(parts) != 4 or not parts[1].isdigit():
+        return False
+    if (parts[0], parts[3]) != local_identity():
+        return False
+    try:
+        os.kill(int(parts[1]), 0)
+    except ProcessLookupError:
+        return True
+    except OSError:
+        return False  # alive, owned by another user
+    return False
 
 
 def log_waiting(timeout, holder=None):
@@ -119,8 +163,9 @@ class LeaseLock:
         self.lease = lease
         self.database = database
         self.row = database.lock_row
-        self.holder = (f'{socket.gethostname()}:{os.getpid()}:'
-                       f'{uuid.uuid4().hex[:8]}')[:255]
+        host, namespace = local_identity()
+        self.holder = (f'{host}:{os.getpid()}:{uuid.uuid4().hex[:8]}:'
+                       f'{namespace}')[:255]
         self.token = None
         self.galera = False
         self._connection = None
@@ -169,17 +214,58 @@ class LeaseLock:
             connection.commit()
 
     def check(self, connection):
-        """Raise unless this process still holds the lease.
+        """Raise unless this process still holds the lease; otherwise hold
+        it until ``connection``'s transaction ends.
 
-        Called before the version table is written (from alembic's
-        ``on_version_apply``), on the migration's ``connection`` and inside
-        its current transaction, which it leaves open: a holder that lost
-        its lease must not record a revision.
+        Called from alembic's ``on_version_apply``, on the migration's
+        ``connection`` and inside the transaction that writes the version
+        row, which it leaves open: a conditional ``UPDATE`` of the lease
+        row (one statement), so that the version row commits only with
+        it. A takeover cannot commit in between: on one server it waits
+        for the row lock; on Galera one of the two conflicting commits
+        fails certification (error 1213).
 
         :raises exception.LockLost: the renewal thread saw another token,
             no renewal succeeded for a whole lease (another process may
-            have taken over), or the row names another holder or token.
+            have taken over; no statement is sent), or the row names
+            another holder or token.
         """
+        self._check_renewed()
+        result = connection.execute(
+            sa.text(FENCE),
+            dict(token=self.token, me=self.holder, row=self.row))
+        if result.rowcount != 1:
+            self.lost(self._holder_now(connection))
+
+    def guard_sql(self):
+        """``FROM ... WHERE`` finding the lease row only while this process
+        holds it (literal values), for an ``INSERT ... SELECT`` that
+        writes nothing once the lease is lost (see :mod:`enamel.journal`).
+        Raises, without a statement, when the renewals stalled a lease.
+        """
+        self._check_renewed()
+        holder = self.holder.replace("'", "''")
+        return (f"FROM {LOCK_TABLE} WHERE id = {self.row} AND token = "
+                f"{self.token} AND holder = '{holder}'")
+
+    def _holder_now(self, connection):
+        """Who holds the lease now, read on ``connection`` (for the
+        message of a lost lease)."""
+        try:
+            row = connection.execute(sa.text(READ),
+                                     dict(row=self.row)).first()
+        except sa.exc.DBAPIError:
+            return 'its row names another holder or token'
+        if row is None:
+            return 'its row was deleted'
+        return f'now held by {row.holder or "nobody"} with token {row.token}'
+
+    def lost(self, why):
+        """Record that the lease is lost (``why``) and raise LockLost."""
+        self._lost = why
+        raise exception.LockLost(self._lost_message())
+
+    def _check_renewed(self):
         if self._lost:
             raise exception.LockLost(self._lost_message())
         stalled = time.monotonic() - self._renewed
@@ -188,16 +274,8 @@ class LeaseLock:
                 f'the migration lock could not be renewed for '
                 f'{stalled:.0f}s, longer than its lease of {self.lease}s '
                 f'([{self.database.group}] migration_lock_lease): another '
-                'enamel-sync '
-                'process may have taken it over; stopped before recording '
-                'the revision')
-        row = connection.execute(sa.text(READ), dict(row=self.row)).first()
-        if row is None or row.token != self.token or (
-                row.holder != self.holder):
-            self._lost = (
-                f'now held by {row.holder or "nobody"} with token {row.token}'
-                if row is not None else 'its row was deleted')
-            raise exception.LockLost(self._lost_message())
+                'enamel-sync process may have taken it over; stopped '
+                'before recording the revision')
 
     # -- acquiring -------------------------------------------------------
 
@@ -279,7 +357,14 @@ class LeaseLock:
                     return
             else:
                 state = (row.holder, row.token, row.heartbeat)
-                if state != seen:
+                if dead_local_holder(row.holder):
+                    if self._swap(TAKE_OVER, row, started):
+                        LOG.warning(
+                            'Took over the migration lock from %s, a '
+                            'process of this host that no longer exists',
+                            row.holder)
+                        return
+                elif state != seen:
                     seen, seen_since = state, started
                 elif started - seen_since >= self.lease:
                     if self._swap(TAKE_OVER, row, started):
@@ -384,13 +469,21 @@ class LeaseLock:
     # -- releasing -------------------------------------------------------
 
     def _release(self):
+        """Release the lease row; a connection that went away (a server
+        or pooler restarted) is replaced, for :data:`RELEASE_RETRY`
+        seconds at most. Never raises a database error: a lease that
+        cannot be released is taken over after its lease."""
         if self.token is None or self._lost:
             return
-        for attempt in range(3):
+        deadline = time.monotonic() + RELEASE_RETRY
+        delay = POLL_INTERVAL / 2
+        error = None
+        while True:
             connection = self._connection
             try:
                 if connection is None or connection.invalidated or (
                         connection.closed):
+                    connection = None
                     connection = self._connection = self.engine.connect()
                 connection.rollback()
                 connection.execute(sa.text(RELEASE),
@@ -400,11 +493,16 @@ class LeaseLock:
                 LOG.debug('migration lock: released token %s', self.token)
                 return
             except sa.exc.DBAPIError as exc:
-                with contextlib.suppress(sa.exc.SQLAlchemyError):
-                    connection.rollback()
                 error = exc
+                if connection is not None:
+                    with contextlib.suppress(sa.exc.SQLAlchemyError):
+                        connection.rollback()
                 if _mysql_code(exc) != MYSQL_DEADLOCK:
                     self._close()
+            if time.monotonic() + delay > deadline:
+                break
+            time.sleep(delay)
+            delay = min(delay * 2, 2)
         LOG.warning('Could not release the migration lock (%s); the next '
                     'enamel-sync takes it over after its lease of %ss',
                     exception.first_line(error.orig), self.lease)

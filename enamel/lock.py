@@ -114,6 +114,11 @@ class NoLock:
     def check(self, connection):
         """Nothing to check."""
 
+    def guard_sql(self):
+        """No lease row to fence with (see :meth:`enamel.lease.LeaseLock.
+        guard_sql`)."""
+        return None
+
 
 class FileLock(NoLock):
     """An ``flock`` on ``<database file>.lock``; the kernel releases it

@@ -128,10 +128,52 @@ class AutocommitBlockOp(ops.MigrateOperation):
 @renderers.dispatch_for(AutocommitBlockOp)
 def _render_autocommit_block(autogen_context, op):
     lines = ['with op.get_context().autocommit_block():']
-    for inner in op.ops:
+    lines += _indented(autogen_context, op.ops)
+    return '\n'.join(lines)
+
+
+def _indented(autogen_context, operations):
+    """The source of ``operations``, one level in. alembic renders a
+    ``batch_alter_table`` block as a list of lines for its printer to
+    indent; here its body is indented by hand."""
+    lines = []
+    for inner in operations:
         source = renderers.dispatch(inner)(autogen_context, inner)
-        for text in [source] if isinstance(source, str) else source:
-            lines.extend('    ' + line for line in text.splitlines())
+        if isinstance(source, str):
+            source = source.splitlines()
+        source = [line for line in source if line.strip()]
+        if source and source[0].startswith('with ') and \
+                source[0].endswith(':') and isinstance(inner,
+                                                       ops.ModifyTableOps):
+            source = source[:1] + ['    ' + line for line in source[1:]]
+        lines.extend('    ' + line for line in source)
+    return lines
+
+
+class PostgreSQLBranchOp(ops.MigrateOperation):
+    """``postgresql`` operations on PostgreSQL, ``other`` operations on
+    the other engines (a recipe only PostgreSQL has, such as ``NOT
+    VALID``).
+
+    :param postgresql: ``MigrateOperation`` list.
+    :param other: ``MigrateOperation`` list.
+    """
+
+    def __init__(self, postgresql, other):
+        self.postgresql, self.other = postgresql, other
+
+    def reverse(self):
+        return ops.UpgradeOps(ops=self.other).reverse().ops
+
+
+@renderers.dispatch_for(PostgreSQLBranchOp)
+def _render_postgresql_branch(autogen_context, op):
+    lines = []
+    for header, branch in (
+            ("if op.get_context().dialect.name == 'postgresql':",
+             op.postgresql), ('else:', op.other)):
+        lines.append(header)
+        lines += _indented(autogen_context, branch)
     return '\n'.join(lines)
 
 

@@ -16,10 +16,12 @@ alembic runs every revision and writes every version row (its
 ``MigrationContext.run_migrations`` and ``HeadMaintainer``), exactly as
 ``alembic.command.upgrade``, ``downgrade`` and ``stamp`` have it run. enamel
 adds an ``on_version_apply`` callback, after any that ``env.py`` set, that
-logs each applied revision with its elapsed time and checks that the
-migration lock is still held before the version row is committed; and,
-when a revision fails, it reads what the database now holds and says
-exactly that.
+fences the version row with the migration lock (in its transaction) and
+logs each applied revision with its elapsed time once it is committed; a
+progress journal (:mod:`enamel.journal`) that lets a revision cut between
+two committed statements resume; a stop at the next revision boundary
+when a signal asks for one (:mod:`enamel.interrupt`); and, when a revision
+fails, it reads what the database now holds and says exactly that.
 """
 
 import logging
@@ -30,43 +32,85 @@ import sqlalchemy as sa
 from enamel import alembic_internals
 from enamel import environment
 from enamel import exception
+from enamel import interrupt
+from enamel import journal
 from enamel import state
 
 LOG = logging.getLogger(__name__)
 
 
 class Progress:
-    """The ``on_version_apply`` callback: logs each step and records it.
+    """The ``on_version_apply`` callback: fences, logs each step and
+    records it.
 
     :param lock: the held migration lock (see
         :func:`enamel.lock.migration_lock`), whose ``check(connection)``
         raises :class:`enamel.exception.LockLost` when it was lost; or
         None.
+    :param stop: ``stop()`` returns a reason (str) to stop at the next
+        revision boundary, or None (see :mod:`enamel.interrupt`).
     """
 
-    def __init__(self, lock=None):
+    def __init__(self, lock=None, stop=None):
         self.lock = lock
+        self.stop = stop or (lambda: None)
+        self.journal = None
         self.steps = None  # what alembic planned, once it has
         self.applied = []
+        self._unreported = []  # applied, their transaction not yet over
         self._started = time.monotonic()
 
     def plan(self, steps):
         self.steps = list(steps)
-        return self.steps
+        if self.journal is not None:
+            self.journal.check_plan([_key(step) for step in self.steps])
+        return self._boundaries()
+
+    def _boundaries(self):
+        """The planned steps, as alembic iterates them: it asks for the
+        next one once the previous one's transaction is committed, which
+        is where a requested stop takes effect."""
+        for number, step in enumerate(self.steps):
+            if number:
+                self.committed()
+                reason = self.stop()
+                if reason:
+                    raise exception.Interrupted(reason, self.applied)
+            yield step
+        self.committed()
+
+    def current(self):
+        """``(operation, revision)`` of the step running now, or None."""
+        if self.steps is None or len(self.applied) >= len(self.steps):
+            return None
+        step = self.steps[len(self.applied)]
+        if getattr(step, 'is_stamp', False) or isinstance(
+                getattr(step, 'revision', None), tuple):
+            return None
+        return _key(step)
 
     def __call__(self, ctx, step, heads, run_args):
         if self.lock is not None:
             # Inside the revision's transaction, before it commits: a
             # holder that lost the lock writes no version row.
             self.lock.check(ctx.connection)
+        if self.journal is not None:
+            self.journal.finish(ctx.connection)
         now = time.monotonic()
         self.applied.append(step)
-        if not step.is_stamp:
-            LOG.info('%s %s (%s) in %.3fs',
-                     'Upgraded to' if step.is_upgrade else 'Downgraded',
-                     step.up_revision_id, step.up_revision.doc,
-                     now - self._started)
+        self._unreported.append((step, now - self._started))
         self._started = now
+
+    def committed(self):
+        """The applied steps' transaction is committed: log them (never
+        before, so that "Upgraded to X" means X is committed)."""
+        for step, elapsed in self._unreported:
+            if not step.is_stamp:
+                LOG.info('%s %s (%s) in %.3fs',
+                         'Upgraded to' if step.is_upgrade else 'Downgraded',
+                         step.up_revision_id, step.up_revision.doc,
+                         elapsed)
+        self._unreported = []
 
     def failed_revision(self):
         """The revision that was running when the run stopped, or None."""
@@ -75,9 +119,18 @@ class Progress:
         return self.steps[len(self.applied)].revision.revision
 
 
+def _key(step):
+    revision = getattr(step, 'revision', None)
+    return ('upgrade' if step.is_upgrade else 'downgrade',
+            getattr(revision, 'revision', None))
+
+
 def run(config, script, connection, plan, destination, tag=None,
-        lock=None, purge=False, phase=None, before=None):
+        lock=None, purge=False, phase=None, stop=None, before=None):
     """Run ``env.py`` on ``connection`` with alembic planning the steps.
+
+    A revision that an earlier run left cut between two committed
+    statements is finished first (see :mod:`enamel.journal`).
 
     :param config: the alembic ``Config`` (with ``connection`` in its
         attributes).
@@ -92,16 +145,24 @@ def run(config, script, connection, plan, destination, tag=None,
     :param purge: ``stamp --purge``.
     :param phase: the phase of a plain ``upgrade`` this run is, if any
         (see :func:`nothing_to_do`).
+    :param stop: see :class:`Progress` (default: the process's signal
+        handling, :func:`enamel.interrupt.requested`).
     :param before: the revisions the caller read under the lock (a
         tuple), if it did: not read again.
     :returns: the list of applied ``MigrationInfo``.
     :raises exception.MigrationFailed: a revision (or env.py) failed;
         the message names it and what the database now holds.
+    :raises exception.MigrationInDoubt: a revision an earlier run cut
+        midway is not part of this run's plan.
+    :raises exception.Interrupted: a signal asked to stop; the revisions
+        before were committed.
     """
     from alembic.runtime import environment as alembic_environment
 
-    progress = Progress(lock)
+    progress = Progress(lock, stop or interrupt.requested)
     database = environment.env_options(config).database
+    progress.journal = journal.Journal(connection, database, lock,
+                                       progress.current)
 
     def steps(current, context):
         alembic_internals.add_version_callback(context, progress)
@@ -111,22 +172,84 @@ def run(config, script, connection, plan, destination, tag=None,
         before = state.read(connection, tables=False,
                             database=database).current
     before = list(before)
+    progress.journal.load()
+    mysql = connection.dialect.name in ('mysql', 'mariadb')
     try:
-        with alembic_environment.EnvironmentContext(
-                config, script, fn=steps, as_sql=False,
-                destination_rev=destination, tag=tag, purge=purge):
+        with progress.journal, interrupt.revisions_finish(
+                connection.dialect.name != 'postgresql'), \
+                alembic_environment.EnvironmentContext(
+                    config, script, fn=steps, as_sql=False,
+                    destination_rev=destination, tag=tag, purge=purge):
             script.run_env()
-    except (exception.EnamelSyncError, KeyboardInterrupt):
+    except exception.Interrupted as exc:
+        raise interrupted(connection, exc.reason, database) from None
+    except KeyboardInterrupt as exc:
+        # A second signal, or the first one on PostgreSQL: the running
+        # statement is cancelled (psycopg) and its transaction rolls back;
+        # MySQL's server would go on with it: it is killed.
+        if mysql:
+            _kill_query(connection)
+        reason = ('terminated' if isinstance(exc, interrupt.Terminated)
+                  else 'interrupted')
+        raise interrupted(connection, reason, database, at_once=True,
+                          running=progress.failed_revision(),
+                          mysql=mysql) from None
+    except exception.EnamelSyncError:
         raise
     except Exception as exc:
         raise failure(connection, progress, before, exc,
                       database) from exc
+    progress.committed()
     if not progress.applied:
         nothing_to_do(before, phase)
     elif all(step.is_stamp for step in progress.applied):
         LOG.info('Stamped %s', ', '.join(state.read(
             connection, tables=False, database=database).current) or 'base')
     return progress.applied
+
+
+def interrupted(connection, reason, database=None, at_once=False,
+                running=None, mysql=False):
+    """The :class:`exception.Interrupted` of a run stopped by a signal,
+    saying what is committed: read from the database, on a new connection
+    when the migration's was cut."""
+    try:
+        connection.rollback()
+        where = ', '.join(state.read(connection, tables=False,
+                                     database=database).current) or 'base'
+    except (sa.exc.SQLAlchemyError, KeyboardInterrupt):
+        try:
+            with connection.engine.connect() as other:
+                where = ', '.join(state.read(
+                    other, tables=False, database=database).current) or (
+                        'base')
+        except (sa.exc.SQLAlchemyError, KeyboardInterrupt):
+            where = 'unknown (the connection was lost)'
+    if not at_once:
+        what = 'stopped before the next revision'
+    elif running and mysql:
+        what = (f'stopped at once, during revision {running}: MySQL '
+                'committed its statements that completed, which the next '
+                'upgrade skips')
+    elif running:
+        what = (f'stopped at once; revision {running} was rolled back')
+    else:
+        what = 'stopped at once'
+    return exception.Interrupted(
+        reason, message=f'{reason}: {what}; the database is at {where}, '
+        'where a rerun starts')
+
+
+def _kill_query(connection):
+    """Stop the statement the migration's MySQL ``connection`` runs on the
+    server (``KILL QUERY``, from a connection of its own)."""
+    try:
+        thread_id = connection.connection.dbapi_connection.thread_id()
+        with connection.engine.connect() as other:
+            other.exec_driver_sql(f'KILL QUERY {int(thread_id)}')
+    except (sa.exc.SQLAlchemyError, AttributeError, KeyboardInterrupt,
+            OSError) as exc:
+        LOG.debug('could not kill the running statement: %s', exc)
 
 
 def nothing_to_do(current, phase=None):
@@ -165,7 +288,8 @@ def failure(connection, progress, before, exc, database=None):
     message += f'; the database is at {where}, where a rerun starts'
     if connection.dialect.name in ('mysql', 'mariadb') and revision:
         message += (
-            '; MySQL commits each DDL statement, so the failed revision '
-            'may have left objects behind: see "When a migration fails" '
-            'in the operator guide')
+            '; MySQL commits each DDL statement: the statements of the '
+            'failed revision that committed are recorded, and the next '
+            'upgrade resumes after them (see "When a migration fails" in '
+            'the operator guide)')
     return exception.MigrationFailed(message)

@@ -28,6 +28,7 @@ import glob
 import io
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import uuid
@@ -39,6 +40,7 @@ import sqlalchemy as sa
 
 from enamel import conf as enamel_conf
 from enamel import databases
+from enamel import journal
 from enamel import lock
 from enamel import migration
 from enamel.cmd import sync
@@ -148,9 +150,10 @@ class TestCase(oslotest_base.BaseTestCase):
 
     def tables(self):
         """The tables in the test's database, but for the migration lock's
-        (enamel's bookkeeping, created by the first writing command)."""
+        and the progress journal's (enamel's bookkeeping, created by the
+        first writing command)."""
         return set(sa.inspect(self.engine).get_table_names()) - {
-            lock.LOCK_TABLE}
+            lock.LOCK_TABLE, journal.JOURNAL_TABLE}
 
     def lock_row(self, database=databases.MAIN):
         """``database``'s row of the migration lock table as a dict (None:
@@ -220,6 +223,39 @@ class ScratchEnvironment:
             cwd=self.scratch, capture_output=True, text=True, timeout=120)
 
 
+def bundled_script(database=databases.MAIN):
+    """The ``ScriptDirectory`` of a database's bundled revisions (default
+    main), as enamel-sync loads them: tests read heads and revision ids
+    from it, so that adding a revision keeps them green."""
+    return migration.Migration(None, database=database).script
+
+
+def upgraded_version(script):
+    """The revision ids, sorted, that the version table holds once
+    ``upgrade`` applied every revision of ``script``: alembic's ``heads``
+    (a head that another head depends on, the expand head under a
+    contract head, is not kept)."""
+    return sorted(r.revision for r in script.get_revisions('heads'))
+
+
+def tip(script):
+    """Where a plain new revision goes: the one head, or in the
+    rolling-upgrade layout the head of the expand branch (a revision
+    without a label written there is an expand revision)."""
+    heads = script.get_revisions(script.get_heads())
+    if len(heads) == 1:
+        return heads[0].revision
+    (expand,) = [h.revision for h in heads if 'expand' in h.branch_labels]
+    return expand
+
+
+def first_revision(script):
+    """The id of the revision that revises base (the history has one)."""
+    bases = script.get_bases()
+    assert len(bases) == 1, f'the history has {len(bases)} bases: {bases}'
+    return bases[0]
+
+
 def enamel_sync_executable():
     """The console script installed next to this Python."""
     candidate = os.path.join(os.path.dirname(sys.executable), 'enamel-sync')
@@ -252,15 +288,84 @@ class SQLiteBackend:
         self.addCleanup(self.engine.dispose)
 
 
+PREPARE = 'prepare it with: sudo tools/test-setup.sh'
+# The admin URLs of oslo.db's provisioning, as tox.ini sets them.
+ADMIN_URLS = {
+    'mysql': 'mysql+pymysql://openstack_citest:openstack_citest@localhost/',
+    'postgresql': 'postgresql+psycopg://openstack_citest:openstack_citest@'
+                  'localhost/postgres',
+}
+
+
+def _admin_url(backend):
+    """The URL oslo.db's provisioning connects to for ``backend``."""
+    for url in os.environ.get('OS_TEST_DBAPI_ADMIN_CONNECTION',
+                              '').split(';'):
+        if url.startswith(backend):
+            return sa.engine.make_url(url)
+    return sa.engine.make_url(ADMIN_URLS[backend])
+
+
+def _listening(host, port):
+    try:
+        socket.create_connection((host, port), timeout=2).close()
+    except OSError:
+        return False
+    return True
+
+
+def unprepared(test, what, reason):
+    """A server that is up but not prepared for the tests (no
+    openstack_citest role, database or password rule): skip with the
+    reason and the command that prepares it; under CI, fail."""
+    message = f'{what} is up but not prepared for the tests ({reason}); ' \
+              f'{PREPARE}'
+    if UNDER_CI:
+        test.fail(message)
+    test.skipTest(message)
+
+
 class _ProvisionedBackend(test_fixtures.OpportunisticDBTestMixin):
     # Under CI a server that is down fails the run instead of skipping it.
     SKIP_ON_UNAVAILABLE_DB = not UNDER_CI
 
     def setUp(self):
-        super().setUp()
+        try:
+            super().setUp()
+        except (self.skipException, self.failureException) as exc:
+            self._explain_skip(str(exc))
+            raise
         self.engine = self._get_default_provisioned_db().engine
         self.url = self.engine.url.render_as_string(hide_password=False)
         self.config_file = self.write_config(self.url)
+
+    def _explain_skip(self, reason):
+        """oslo.db skips a backend it cannot provision; say why, and how
+        to fix it, when the server itself answers."""
+        url = _admin_url(self.BACKEND)
+        host, port = url.host or 'localhost', url.port or (
+            3306 if self.BACKEND == 'mysql' else 5432)
+        where = f'{self.BACKEND} on {host}:{port}'
+        if 'No DBAPI' in reason:
+            message = (f'{reason}: run the tests through tox, which sets '
+                       'OS_TEST_DBAPI_ADMIN_CONNECTION to enamel\'s '
+                       'drivers, or set it as tox.ini does')
+            if UNDER_CI:
+                self.fail(message)
+            self.skipTest(message)
+        if _listening(host, port):
+            unprepared(self, where, reason)
+
+    def require_role(self, role):
+        """Skip (fail under CI) unless PostgreSQL has ``role``, which
+        tools/test-setup.sh creates."""
+        with self.engine.connect() as connection:
+            found = connection.execute(sa.text(
+                'SELECT 1 FROM pg_roles WHERE rolname = :role'),
+                dict(role=role)).first()
+        if found is None:
+            unprepared(self, f'PostgreSQL at {self.engine.url.host}',
+                       f'no role {role}')
 
 
 class MySQLBackend(_ProvisionedBackend):

@@ -105,7 +105,11 @@ def scratch_copy(directory, count):
     shutil.copytree(environment.ENV_DIR, copy,
                     ignore=shutil.ignore_patterns('__pycache__'))
     versions = os.path.join(copy, 'versions')
-    head = migration.Migration(None).script.get_current_head()
+    script = migration.Migration(None).script
+    heads = script.get_revisions(script.get_heads())
+    # The one head, or the expand branch's in the rolling-upgrade layout.
+    (head,) = [h.revision for h in heads
+               if len(heads) == 1 or 'expand' in h.branch_labels]
     head = write_history(versions, count, head)
     # As "enamel-sync revision" would have left it.
     heads_file.write(versions)

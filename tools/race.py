@@ -43,6 +43,7 @@ import time
 import sqlalchemy as sa
 
 import benchmark
+from enamel import journal
 from enamel import lock
 from enamel import migration
 from tests import synthetic
@@ -64,7 +65,7 @@ def state(url):
         with engine.connect() as connection:
             # enamel's lock table is bookkeeping, not a migrated table.
             tables = [t for t in sa.inspect(connection).get_table_names()
-                      if t != lock.LOCK_TABLE]
+                      if t not in (lock.LOCK_TABLE, journal.JOURNAL_TABLE)]
             versions = []
             if 'alembic_version' in tables:
                 versions = list(connection.execute(sa.text(

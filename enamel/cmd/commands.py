@@ -54,6 +54,26 @@ def _script_dict(script, current=()):
     }
 
 
+def say_if_missing(migrate):
+    """Before a command that only reads: say on stderr when the database
+    is an SQLite file that does not exist (a mistyped path reads as an
+    empty database, "upgrade pending", which is also what a fresh
+    machine's first deploy finds, so the exit code stays)."""
+    from enamel import db
+
+    try:
+        url = db.make_url(migrate.conf[migrate.database.group].connection)
+    except exception.EnamelSyncError:
+        return  # reported by the command itself
+    path = url.database
+    if (url.get_backend_name() == 'sqlite' and path
+            and path != ':memory:' and not path.startswith('file:')
+            and not os.path.exists(path)):
+        LOG.warning('the SQLite database file %s does not exist; '
+                    'reading it as an empty database (upgrade creates it)',
+                    os.path.abspath(path))
+
+
 # -- the commands: each a thin call into the migration API ---------------
 
 def do_upgrade(migrate, args):
@@ -115,6 +135,7 @@ def do_stamp(migrate, args):
 
 
 def do_version(migrate, args):
+    say_if_missing(migrate)
     current = migrate.version()
     if args.format == 'json':
         print_json({'current': current})
@@ -128,6 +149,7 @@ def do_version(migrate, args):
 
 
 def do_current(migrate, args):
+    say_if_missing(migrate)
     migrate.current(verbose=args.verbose)
 
 
@@ -224,6 +246,7 @@ def do_edit(migrate, args):
 
 
 def do_check(migrate, args):
+    say_if_missing(migrate)
     result = migrate.check()
     if args.format == 'json':
         print_json(dict(result.as_dict(), exit_code=result.exit_code))
@@ -263,6 +286,7 @@ def do_check(migrate, args):
 
 
 def do_schema_dump(migrate, args):
+    say_if_missing(migrate)
     sys.stdout.write(migrate.schema_dump())
 
 

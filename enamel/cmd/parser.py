@@ -302,7 +302,28 @@ def _positive(value):
     return number
 
 
+# The options that go before the command (oslo.config's and ours).
+GLOBAL_OPTIONS = ('--config-file', '--config-dir', '--debug', '-d',
+                  '--nodebug', '--version')
+
+
+def misplaced_global_options(argv, unrecognized, command_names):
+    """The global options among ``unrecognized`` (argparse's list) that
+    ``argv`` gives after the command (the first of ``command_names`` in
+    it): argparse reads them only before it. A hint for the usage error,
+    as ``(option, command)`` pairs."""
+    commands = [arg for arg in argv if arg in command_names]
+    if not commands:
+        return []
+    return [(arg.split('=', 1)[0], commands[0]) for arg in unrecognized
+            if arg.split('=', 1)[0] in GLOBAL_OPTIONS]
+
+
 def register_cli_opts(conf):
+    # oslo.config's --shell_completion prints templates that its wheels
+    # no longer ship (oslo.config 10.7: "cannot read ...template"): not
+    # offered rather than broken.
+    conf.unregister_opt(cfg.StrOpt('shell_completion'))
     conf.register_cli_opt(cfg.BoolOpt(
         'debug', short='d', default=False,
         help='show tracebacks and SQL-level logging (passwords stay '

@@ -27,7 +27,6 @@ import contextlib
 import io
 import logging
 import os
-import signal
 import sys
 
 from oslo_config import cfg
@@ -37,19 +36,12 @@ from enamel.cmd import dispatch
 from enamel.cmd import parser
 from enamel import conf as enamel_conf
 from enamel import exception
+from enamel import interrupt
 
 LOG = logging.getLogger('enamel')
 
 
 # -- the one place errors become exit codes --------------------------------
-
-class Terminated(BaseException):
-    """SIGTERM, raised so that transactions roll back and locks release."""
-
-
-def _terminate(signum, frame):
-    raise Terminated()
-
 
 def _parse(conf, argv, default_config_files):
     """Parse argv; argparse's usage errors become one line, exit 2.
@@ -57,6 +49,11 @@ def _parse(conf, argv, default_config_files):
     :raises exception.ConfigError: a configuration file or directory that
         cannot be read (missing directory, a directory given as a file).
     """
+    if any(arg.split('=', 1)[0] == '--shell_completion' for arg in argv):
+        # oslo.config acts on it before parsing, even unregistered.
+        print('enamel-sync: error: unrecognized arguments: '
+              '--shell_completion (see enamel-sync --help)', file=sys.stderr)
+        raise SystemExit(exception.USAGE)
     captured = io.StringIO()
     try:
         with contextlib.redirect_stderr(captured):
@@ -73,8 +70,23 @@ def _parse(conf, argv, default_config_files):
         lines = [line for line in captured.getvalue().splitlines() if line]
         if exc.code:
             message = lines[-1] if lines else 'bad command line'
-            print(f'{message} (see enamel-sync --help)', file=sys.stderr)
+            print(f'{message}{_misplaced_hint(argv, message)} '
+                  '(see enamel-sync --help)', file=sys.stderr)
         raise SystemExit(exception.USAGE if exc.code else 0)
+
+
+def _misplaced_hint(argv, message):
+    """``; --debug goes before the command ...`` when argparse refused a
+    global option given after the command, else ''."""
+    marker = 'unrecognized arguments: '
+    if marker not in message:
+        return ''
+    unrecognized = message.split(marker, 1)[1].split()
+    hints = [f'; {option} is a global option: put it before the command '
+             f'(enamel-sync {option} ... {command} ...)'
+             for option, command in parser.misplaced_global_options(
+                 argv, unrecognized, commands.COMMANDS)]
+    return ''.join(hints[:1])
 
 
 def _version():
@@ -140,11 +152,11 @@ def main(argv=None, default_config_files=None):
         except SystemExit as exc:
             return exc.code
         restore_logging = _setup_logging(conf.debug)
-        previous = signal.signal(signal.SIGTERM, _terminate)
-        try:
+        if conf.command.name not in parser.NO_DATABASE:
+            for warning in enamel_conf.check_configured(conf):
+                print(f'enamel-sync: warning: {warning}', file=sys.stderr)
+        with interrupt.handled():
             return dispatch.dispatch(conf, conf.command)
-        finally:
-            signal.signal(signal.SIGTERM, previous)
     except (cfg.NoSuchOptError, cfg.TemplateSubstitutionError) as exc:
         where = _unresolved_option(conf)
         if where is None:
@@ -168,14 +180,14 @@ def main(argv=None, default_config_files=None):
             cfg.ConfigFileValueError) as exc:
         commands.fail(f'configuration error: {_config_error(exc)}')
         return exception.ERROR
+    except interrupt.Terminated:
+        commands.fail(
+            'terminated; whatever was not committed was rolled back')
+        return 143
     except KeyboardInterrupt:
         commands.fail(
             'interrupted; whatever was not committed was rolled back')
         return 130
-    except Terminated:
-        commands.fail(
-            'terminated; whatever was not committed was rolled back')
-        return 143
     except BrokenPipeError:
         # The reader went away (``upgrade --sql | head``): not worth a
         # message, but the output is incomplete.
@@ -239,3 +251,8 @@ def _silence_stdout():
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, fd)
     os.close(devnull)
+
+
+if __name__ == '__main__':
+    # ``python -m enamel.cmd.sync`` (``python -m enamel`` is the short way).
+    sys.exit(main())

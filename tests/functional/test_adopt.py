@@ -21,6 +21,7 @@ import datetime
 
 import sqlalchemy as sa
 
+from enamel import journal
 from enamel import lock
 from enamel import models
 from tests import base
@@ -38,7 +39,7 @@ class AdoptTests:
                   for t in inspector.get_table_names()
                   # enamel's bookkeeping: a refused upgrade has taken the
                   # lock (and so made its table) before it read the state.
-                  if t != lock.LOCK_TABLE}
+                  if t not in (lock.LOCK_TABLE, journal.JOURNAL_TABLE)}
         with self.engine.connect() as connection:
             rows = connection.execute(sa.text(
                 'SELECT uuid FROM tasks')).scalars().all()
@@ -83,7 +84,7 @@ class AdoptTests:
     def test_stamp_verify_adopts_a_matching_database(self):
         self.create_all()
         before = self.snapshot()
-        self.assertSucceeded(self.sync('stamp', '--verify', 'head'))
+        self.assertSucceeded(self.sync('stamp', '--verify', 'heads'))
         self.assertEqual(0, self.sync('check').code)
         self.assertEqual([test_commands.head()], self.sync(
             'version').stdout.split())
@@ -98,7 +99,7 @@ class AdoptTests:
         self.execute('DROP INDEX ix_tasks_state' +
                      (' ON tasks' if self.BACKEND == 'mysql' else ''))
         before = self.snapshot()
-        result = self.sync('stamp', '--verify', 'head')
+        result = self.sync('stamp', '--verify', 'heads')
         self.assertEqual(4, result.code, result)
         first, *listed = result.stderr.splitlines()
         self.assertIn('differs from the models in 2 place(s)', first)
@@ -110,7 +111,7 @@ class AdoptTests:
         self.assertEqual(6, self.sync('check').code)
 
     def test_stamp_verify_refuses_an_empty_database(self):
-        result = self.sync('stamp', '--verify', 'head')
+        result = self.sync('stamp', '--verify', 'heads')
         self.assertEqual(4, result.code, result)
         self.assertIn('add_table', result.stderr)
         self.assertEqual([], self.sync('version').stdout.split())
@@ -121,7 +122,7 @@ class AdoptTests:
         self.assertSucceeded(self.sync('upgrade'))
         self.execute(f"UPDATE alembic_version SET version_num = '{UNKNOWN}'")
         schema, _ = self.snapshot()
-        for argv in (('upgrade',), ('downgrade', 'base'), ('stamp', 'head'),
+        for argv in (('upgrade',), ('downgrade', 'base'), ('stamp', 'heads'),
                      ('check',)):
             result = self.sync(*argv)
             self.assertEqual(5, result.code, (argv, result))

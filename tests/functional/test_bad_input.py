@@ -331,4 +331,5 @@ class BadInputPostgreSQL(BadInputTests, base.PostgreSQLBackend,
     def engine_rows(self):
         # The test server trusts local connections; tools/test-setup.sh
         # makes it ask this one role for its password.
+        self.require_role('openstack_citest_pw')
         return self.server_rows(password_user='openstack_citest_pw')

@@ -40,8 +40,8 @@ API_TABLES = {'quotas'}
 
 def api_head():
     """The head revision of the API database's revisions."""
-    return migration.Migration(None, database='api').script \
-        .get_current_head()
+    (revision,) = base.upgraded_version(base.bundled_script('api'))
+    return revision
 
 
 class TwoDatabasesTests:
@@ -185,7 +185,7 @@ class TwoDatabasesTests:
                                        '--database', 'main'))
         self.assertEqual([], self.main_version())
         self.assertEqual([api_head()], self.api_version())
-        self.assertSucceeded(self.sync('stamp', 'head', '--database',
+        self.assertSucceeded(self.sync('stamp', 'heads', '--database',
                                        'main'))
         self.assertEqual([test_commands.head()], self.main_version())
 
@@ -197,7 +197,7 @@ class TwoDatabasesTests:
         self.assertIn(f'[api] Downgraded {api_head()}', result.stderr)
         self.assertEqual(([], []), (self.main_version(),
                                     self.api_version()))
-        result = self.assertSucceeded(self.sync('stamp', 'head'))
+        result = self.assertSucceeded(self.sync('stamp', 'heads'))
         self.assertIn(f'[api] Stamped {api_head()}', result.stderr)
         self.assertEqual([api_head()], self.api_version())
 
@@ -208,7 +208,7 @@ class TwoDatabasesTests:
         self.assertEqual(3, result.code)
         self.assertEqual(3, report['exit_code'])
         # api at an unknown revision (5) beats main's drift (4).
-        self.assertSucceeded(self.sync('stamp', 'head', '--database',
+        self.assertSucceeded(self.sync('stamp', 'heads', '--database',
                                        'api'))
         self.execute(self.api_engine,
                      "UPDATE alembic_version_api SET version_num = 'f00d'")
@@ -227,7 +227,7 @@ class TwoDatabasesTests:
         self.assertIn('[api] the database is at f00d', text.stdout)
 
     def test_first_error_stops_the_run_and_names_its_database(self):
-        self.assertSucceeded(self.sync('stamp', 'head', '--database',
+        self.assertSucceeded(self.sync('stamp', 'heads', '--database',
                                        'main'))
         self.execute(self.main_engine,
                      "UPDATE alembic_version SET version_num = 'f00d'")
@@ -505,8 +505,8 @@ class CommandSurfaceTests:
                      env=env)
         # The main database comes from the config file named with -x.
         self.alembic('-c', ini, '-x', f'config_file={self.config_file}',
-                     'upgrade', 'head', env=env)
-        self.alembic('-c', ini, '--name', 'api', 'upgrade', 'head', env=env)
+                     'upgrade', 'heads', env=env)
+        self.alembic('-c', ini, '--name', 'api', 'upgrade', 'heads', env=env)
         self.assertIn('plugin_alembic_version', self.tables())
         self.assertNotIn('alembic_version', self.tables())
         self.assertIn('plugin_alembic_version_api',
@@ -517,7 +517,7 @@ class CommandSurfaceTests:
     def test_plain_alembic_runs_the_api_database_with_its_section(self):
         api_url, api_engine = sqlite_file(self, 'api.sqlite')
         self.alembic('-c', os.path.join(base.REPO_ROOT, 'alembic.ini'),
-                     '--name', 'api', 'upgrade', 'head',
+                     '--name', 'api', 'upgrade', 'heads',
                      env={'OS_API_DATABASE__CONNECTION': api_url})
         self.assertEqual({'alembic_version_api', 'quotas'},
                          set(sa.inspect(api_engine).get_table_names()))

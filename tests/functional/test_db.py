@@ -231,6 +231,7 @@ class DriverTests:
         if self.BACKEND == 'postgresql':
             # tools/test-setup.sh makes the server ask this role for its
             # password.
+            self.require_role('openstack_citest_pw')
             url = self.bare_url(password=PASSWORD, host='127.0.0.1',
                                 username='openstack_citest_pw')
         config_file = self.write_config(url, name='wrong.conf',

@@ -51,7 +51,7 @@ class EnvTests:
         self.elsewhere = os.path.join(self.workdir, 'elsewhere')
         os.makedirs(self.elsewhere, exist_ok=True)
         return subprocess.run(
-            [sys.executable, '-m', 'alembic', '-c', ini, 'upgrade', 'head'],
+            [sys.executable, '-m', 'alembic', '-c', ini, 'upgrade', 'heads'],
             cwd=self.elsewhere, env=process_env, capture_output=True,
             text=True, timeout=300)
 
@@ -76,7 +76,7 @@ class EnvTests:
         migrate = migration.Migration(conf)
         self.addCleanup(migrate.engine.dispose)
         config = migrate.get_config(connection=migrate.engine)
-        command.upgrade(config, 'head')
+        command.upgrade(config, 'heads')
         self.assertEqual([test_commands.head()], migrate.version())
         self.assertEqual('at_head', migrate.check().state)
 
@@ -117,7 +117,7 @@ class HandedInSQLiteEngineTest(base.SQLiteBackend, base.TestCase):
         self.addCleanup(migrate.engine.dispose)
 
         error = self.assertRaises(exception.MigrationFailed,
-                                  migrate.upgrade, 'head')
+                                  migrate.upgrade, 'heads')
 
         first = synthetic.revision_id(1)
         self.assertIn(f'the database is at {first}', str(error))

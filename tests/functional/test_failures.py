@@ -30,6 +30,7 @@ import time
 
 import sqlalchemy as sa
 
+from enamel import journal
 from tests import base
 from tests import synthetic
 from tests.functional import test_commands
@@ -72,6 +73,24 @@ BLOCKING_BODY = '''\
 
 AFTER_BODY = '''\
     create('after_blocked')'''
+
+# Cut between two statements: MySQL has committed the first one, as has
+# every engine inside an autocommit block.
+WAIT_FOR_KILL = '''
+    fifos = os.environ.get('ENAMEL_TEST_BLOCK_FIFOS')
+    if fifos:
+        reached, release = fifos.split(os.pathsep)
+        with open(reached, 'w') as f:
+            f.write(revision)
+        with open(release) as f:
+            f.read()'''
+HALFWAY_BODY = '''\
+    create('first_half')''' + WAIT_FOR_KILL + '''
+    create('second_half')'''
+AUTOCOMMIT_BODY = '''\
+    with op.get_context().autocommit_block():
+        create('first_half')''' + WAIT_FOR_KILL.replace('\n', '\n    ') + '''
+        create('second_half')'''
 
 
 class ScratchHistory:
@@ -165,11 +184,11 @@ class KillTests(ScratchHistory):
     # An enamel-sync whose stderr is read line by line as it comes.
     start = test_concurrency.ConcurrencyTests.start
 
-    def start_blocking_upgrade(self):
+    def start_blocking_upgrade(self, body=BLOCKING_BODY):
         """Start ``upgrade`` and return once it is inside the blocking
         revision, every synthetic revision before it applied."""
         last = self.make_scratch(BEFORE_BLOCK)
-        self.write_revision(BLOCKING, last, BLOCKING_BODY, 'blocked',
+        self.write_revision(BLOCKING, last, body, 'blocked',
                             'blocks until killed')
         self.write_revision(AFTER_BLOCKING, BLOCKING, AFTER_BODY,
                             'after_blocked', 'after the blocking one')
@@ -218,17 +237,73 @@ class KillTests(ScratchHistory):
             self.tables_at(BEFORE_BLOCK, 'blocked', 'after_blocked'),
             self.tables())
 
-    def test_sigterm_midway_rolls_back_and_the_next_run_completes(self):
+    def release_blocking_revision(self):
+        """Let the blocking revision go on (it reads its release FIFO)."""
+        with open(os.path.join(self.workdir, 'release'), 'w') as fifo:
+            fifo.write('go')
+
+    def assert_first_signal_finishes_the_revision(self, signum, code,
+                                                  reason):
+        process, last = self.start_blocking_upgrade()
+        process.send_signal(signum)
+        if self.BACKEND != 'postgresql':
+            self.release_blocking_revision()
+        stdout, stderr = process.communicate(timeout=DEADLINE)
+        self.assertEqual(code, process.returncode, stderr)
+        self.assertNotIn('Traceback', stderr)
+        self.assertIn(f'Upgraded to {last}', stderr)
+        if self.BACKEND == 'postgresql':
+            # The running statement is cancelled, the revision rolled back.
+            self.assertEqual(
+                f'enamel-sync: error: {reason}: stopped at once; revision '
+                f'{BLOCKING} was rolled back; the database is at {last}, '
+                'where a rerun starts', stderr.splitlines()[-1])
+            self.assert_version_matches_tables(last)
+        else:
+            # The running revision finished and committed; the next one
+            # never started.
+            self.assertIn(f'Upgraded to {BLOCKING}', stderr)
+            self.assertEqual(
+                f'enamel-sync: error: {reason}: stopped before the next '
+                f'revision; the database is at {BLOCKING}, where a rerun '
+                'starts', stderr.splitlines()[-1])
+            self.assertEqual([BLOCKING], self.stored_version())
+            self.assertEqual(self.tables_at(BEFORE_BLOCK, 'blocked'),
+                             self.tables())
+        self.assert_next_run_completes()
+
+    def test_first_sigterm_lets_the_running_revision_finish(self):
+        self.assert_first_signal_finishes_the_revision(
+            signal.SIGTERM, 143, 'terminated')
+
+    def test_first_sigint_lets_the_running_revision_finish(self):
+        self.assert_first_signal_finishes_the_revision(
+            signal.SIGINT, 130, 'interrupted')
+
+    def test_second_signal_stops_at_once(self):
         process, last = self.start_blocking_upgrade()
         process.send_signal(signal.SIGTERM)
+        seen = []
+        if self.BACKEND != 'postgresql':
+            # It says that the revision finishes first; the second signal
+            # (SIGINT: handled alike) stops it at once.
+            for line in process.stderr:  # ends when the process does
+                seen.append(line)
+                if 'the running revision finishes' in line:
+                    break
+            process.send_signal(signal.SIGINT)
         stdout, stderr = process.communicate(timeout=DEADLINE)
-        self.assertEqual(143, process.returncode, stderr)
-        # It was midway: the revisions before the blocking one ran.
-        self.assertIn(f'Upgraded to {last}', stderr)
+        stderr = ''.join(seen) + stderr
+        code, reason = ((143, 'terminated') if self.BACKEND == 'postgresql'
+                        else (130, 'interrupted'))
+        self.assertEqual(code, process.returncode, stderr)
         self.assertNotIn('Traceback', stderr)
-        self.assertEqual(
-            'enamel-sync: error: terminated; whatever was not committed was '
-            'rolled back', stderr.splitlines()[-1])
+        self.assertIn(f'Upgraded to {last}', stderr)
+        self.assertNotIn(f'Upgraded to {BLOCKING}', stderr)
+        self.assertTrue(stderr.splitlines()[-1].startswith(
+            f'enamel-sync: error: {reason}: stopped at once'), stderr)
+        self.assertTrue(stderr.splitlines()[-1].endswith(
+            f'the database is at {last}, where a rerun starts'), stderr)
         self.assert_version_matches_tables(last)
         self.assert_next_run_completes()
 
@@ -267,6 +342,43 @@ class KillTests(ScratchHistory):
         self.assertEqual(
             self.tables_at(BEFORE_BLOCK, 'blocked', 'after_blocked'),
             self.tables())
+
+    def assert_cut_revision_resumes(self, body, committed):
+        process, last = self.start_blocking_upgrade(body)
+        process.kill()
+        process.communicate(timeout=DEADLINE)
+        self.assertEqual([last], self.stored_version())
+        # What the cut revision committed stays: the rerun finishes it
+        # instead of failing on "already exists", without a human.
+        self.assertEqual(self.tables_at(BEFORE_BLOCK, *committed),
+                         self.tables())
+        result = self.assertSucceeded(self.sync_scratch('upgrade'))
+        if committed:
+            self.assertIn(f'Resuming revision {BLOCKING}', result.stderr)
+        self.assertIn(f'Upgraded to {AFTER_BLOCKING}', result.stderr)
+        self.assertEqual([AFTER_BLOCKING], self.stored_version())
+        self.assertEqual(
+            self.tables_at(BEFORE_BLOCK, 'first_half', 'second_half',
+                           'after_blocked'), self.tables())
+        self.assertEqual([], self.journal_rows())
+
+    def journal_rows(self):
+        with self.engine.connect() as connection:
+            if not sa.inspect(connection).has_table(journal.JOURNAL_TABLE):
+                return []
+            return connection.execute(sa.text(
+                f'SELECT * FROM {journal.JOURNAL_TABLE}')).all()
+
+    def test_sigkill_between_two_statements_resumes(self):
+        self.assert_cut_revision_resumes(
+            HALFWAY_BODY, () if self.transactional_ddl else ('first_half',))
+
+    def test_sigkill_inside_an_autocommit_block_resumes(self):
+        # enamel begins SQLite's transactions itself (enamel.db): there the
+        # block is one more transaction, rolled back.
+        self.assert_cut_revision_resumes(
+            AUTOCOMMIT_BODY, () if self.BACKEND == 'sqlite' else (
+                'first_half',))
 
     def test_sigkill_midway_leaves_a_true_version(self):
         process, last = self.start_blocking_upgrade()

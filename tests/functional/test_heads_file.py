@@ -154,7 +154,7 @@ class HeadsFileTests:
             extra, added, test_commands.head(), 'a plugin revision',
             f'    create({synthetic.table_name(1)!r})',
             f'    op.drop_table({synthetic.table_name(1)!r})')
-        self.make_migration(version_path=extra).upgrade('head')
+        self.make_migration(version_path=extra).upgrade('heads')
         self.assertEqual([added], self.stored_version())
 
     def test_check_at_head_loads_no_revision_file(self):

@@ -176,3 +176,45 @@ def _with(statement, clause):
         statement = (f'ALTER TABLE {dropped.group(2)} DROP INDEX '
                      f'{dropped.group(1)}')
     return f'{statement}, {clause}'
+
+
+class LintAgreesWithGalera(base.GaleraBackend, base.TestCase):
+    """On the Galera cluster: a table without a primary key, which the
+    lint reports (``no-primary-key``), is refused by the cluster
+    (``wsrep_mode=REQUIRED_PRIMARY_KEY``), and one with a key is not; DDL
+    replicates in total order (``wsrep_OSU_method=TOI``), which is why
+    ``--galera`` reports the ALTERs that are not metadata-only."""
+
+    def variable(self, name):
+        with self.engine.connect() as connection:
+            return connection.execute(sa.text(
+                f"SHOW VARIABLES LIKE '{name}'")).one()[1]
+
+    def test_no_primary_key_and_total_order(self):
+        keyless = ops.CreateTableOp('notes', [sa.Column('body', sa.Text())])
+        keyed = ops.CreateTableOp('notes', [
+            sa.Column('id', sa.Integer(), primary_key=True),
+            sa.Column('body', sa.Text())])
+        for op, refused in ((keyless, True), (keyed, False)):
+            rules = {rule for rule, _ in lint.check(
+                [op], 'expand', 'mysql', hazards.Servers(galera=True))}
+            self.assertEqual(refused, 'no-primary-key' in rules)
+            sql = ''.join(lint._compile(op, 'mysql')).strip().rstrip(';')
+            try:
+                with self.engine.begin() as connection:
+                    connection.execute(sa.text(sql))
+                    connection.execute(sa.text('DROP TABLE notes'))
+            except sa.exc.DBAPIError as exc:
+                self.assertTrue(refused, exc)
+                # 4165: "Galera replication not supported" (with the warning
+                # that the table has no primary key); 1173: the same refusal
+                # where innodb_force_primary_key is set instead.
+                self.assertIn(exc.orig.args[0], (4165, 1173), exc)
+            else:
+                self.assertFalse(refused, sql)
+        self.assertIn('REQUIRED_PRIMARY_KEY', self.variable('wsrep_mode'))
+        self.assertEqual('TOI', self.variable('wsrep_OSU_method'))
+        rules = {rule for rule, _ in lint.check(
+            [ops.CreateIndexOp('ix_notes_body', 'tasks', ['action'])],
+            'expand', 'mysql', hazards.Servers(galera=True))}
+        self.assertEqual({'galera-toi'}, rules)

@@ -29,6 +29,7 @@ import sqlalchemy as sa
 from enamel import api_models
 from enamel import conf as enamel_conf
 from enamel import environment
+from enamel import journal
 from enamel import lock
 from enamel import migration
 from enamel import models
@@ -36,6 +37,8 @@ from tests import base
 from tests import synthetic
 from tests import walker
 
+# The first revision, whose hooks are below. Whatever comes after it is
+# read from the script directory (tests.base), never written down here.
 FIRST = '6a1c2e9d4b01'
 
 
@@ -55,7 +58,7 @@ class ModelsMatchMigrationsTests(test_migrations.ModelsMigrationsSync):
         return models.Base.metadata
 
     def db_sync(self, engine):
-        self.make_migration().upgrade('head')
+        self.make_migration().upgrade('heads')
 
     def include_object(self, object_, name, type_, reflected, compare_to):
         # The same filter as enamel-sync check: only what the models own.
@@ -63,7 +66,7 @@ class ModelsMatchMigrationsTests(test_migrations.ModelsMigrationsSync):
             object_, name, type_, reflected, compare_to)
 
     def test_primary_keys_match_models(self):
-        self.make_migration().upgrade('head')
+        self.make_migration().upgrade('heads')
         inspector = sa.inspect(self.engine)
         for table in models.Base.metadata.sorted_tables:
             reflected = inspector.get_pk_constraint(table.name)
@@ -88,10 +91,10 @@ class ApiModelsMatchMigrationsTests(ModelsMatchMigrationsTests):
         return migration.Migration(conf, engine=self.engine, database='api')
 
     def db_sync(self, engine):
-        self.api_migration().upgrade('head')
+        self.api_migration().upgrade('heads')
 
     def test_primary_keys_match_models(self):
-        self.api_migration().upgrade('head')
+        self.api_migration().upgrade('heads')
         inspector = sa.inspect(self.engine)
         for table in api_models.Base.metadata.sorted_tables:
             reflected = inspector.get_pk_constraint(table.name)
@@ -176,8 +179,9 @@ class WalkVersionsTests(walker.WalkVersionsMixin):
     def test_walk_versions(self):
         walked = self.walk_versions()
         self.assertEqual(
-            [r.revision for r in walker.upgrade_order(
-                self.migration().script)], walked)
+            [r.revision for expand, contract in walker.rounds(
+                self.migration().script) for r in expand + contract],
+            walked)
         self.assertEqual(FIRST, walked[0])
         self.assertEqual([('pre_upgrade', FIRST), ('check', FIRST),
                           ('post_downgrade', FIRST)], self.calls)
@@ -197,7 +201,10 @@ class WalkVersionsTests(walker.WalkVersionsMixin):
         # taking SQLite's batch (copy and move) path on another table.
         self.extra_versions = os.path.join(self.workdir, 'extra_versions')
         os.mkdir(self.extra_versions)
-        last = synthetic.write_history(self.extra_versions, 3, FIRST)
+        script = self.migration().script
+        before = len(list(script.walk_revisions()))
+        last = synthetic.write_history(self.extra_versions, 3,
+                                       base.tip(script))
         found = []
 
         def check_last(engine, data):
@@ -213,7 +220,7 @@ class WalkVersionsTests(walker.WalkVersionsMixin):
         setattr(self, f'_check_{last}', check_last)
 
         walked = self.walk_versions(downgrade=False)
-        self.assertEqual(4, len(walked))
+        self.assertEqual(before + 3, len(walked))
         self.assertEqual(last, walked[-1])
         self.assertEqual(self.kept['parameters'], found[0])
         self.assertEqual(('kept', found[2]), tuple(found[1]))
@@ -221,7 +228,8 @@ class WalkVersionsTests(walker.WalkVersionsMixin):
     def test_failing_revision_is_named_with_the_engine(self):
         self.extra_versions = os.path.join(self.workdir, 'extra_versions')
         os.mkdir(self.extra_versions)
-        bad = synthetic.write_history(self.extra_versions, 1, FIRST)
+        bad = synthetic.write_history(self.extra_versions, 1,
+                                      base.tip(self.migration().script))
         # It creates a table that the first revision already created.
         _replace(self.extra_versions, bad,
                  f'    create({synthetic.table_name(1)!r})',
@@ -244,7 +252,8 @@ class WalkVersionsTests(walker.WalkVersionsMixin):
     def test_stairway_catches_a_downgrade_that_leaves_a_table(self):
         self.extra_versions = os.path.join(self.workdir, 'extra_versions')
         os.mkdir(self.extra_versions)
-        bad = synthetic.write_history(self.extra_versions, 1, FIRST)
+        bad = synthetic.write_history(self.extra_versions, 1,
+                                      base.tip(self.migration().script))
         table = synthetic.table_name(1)
         _replace(self.extra_versions, bad, f'    op.drop_table({table!r})',
                  '    pass')
@@ -326,9 +335,10 @@ class MismatchIsCaughtTest(base.TestCase):
 
 def _tables(engine):
     with engine.connect() as connection:
-        # The migration lock's table is no revision's.
+        # The migration lock's and the progress journal's tables are no
+        # revision's.
         return sorted(t for t in sa.inspect(connection).get_table_names()
-                      if t != lock.LOCK_TABLE)
+                      if t not in (lock.LOCK_TABLE, journal.JOURNAL_TABLE))
 
 
 def _table(engine, name):

@@ -89,7 +89,7 @@ class OfflineTests:
     def test_stamp_sql_adopts_a_create_all_database(self):
         models.Base.metadata.create_all(self.engine)
         self.assertEqual(6, self.check()[0])
-        sql = self.offline('stamp', 'head')
+        sql = self.offline('stamp', 'heads')
         self.assertNotIn('CREATE TABLE tasks', sql)
         self.client(sql)
         code, report = self.check()
@@ -108,7 +108,7 @@ class OfflineTests:
             self.sync('upgrade', '--sql', config_file=config_file))
         self.assertIn('CREATE TABLE tasks', result.stdout)
         self.assertSucceeded(
-            self.sync('stamp', 'head', '--sql', config_file=config_file))
+            self.sync('stamp', 'heads', '--sql', config_file=config_file))
 
 
 base.for_each_backend(OfflineTests, globals())

@@ -243,10 +243,10 @@ class ParityTests(ParityCase):
 
         def sequence(run):
             self.write('a0000003', 'a0000002', FAILING)
-            yield run('upgrade', 'head')
+            yield run('upgrade', 'heads')
             self.recover()
             self.write('a0000003', 'a0000002', FIXED)
-            yield run('upgrade', 'head')
+            yield run('upgrade', 'heads')
 
         failed, fixed = self.compare(sequence)
 
@@ -271,10 +271,10 @@ class ParityTests(ParityCase):
 
         def sequence(run):
             self.write('b0000003', 'b0000002', FAILING)
-            yield run('upgrade', 'head')
+            yield run('upgrade', 'heads')
             self.recover()
             self.write('b0000003', 'b0000002', FIXED)
-            yield run('upgrade', 'head')
+            yield run('upgrade', 'heads')
 
         failed, fixed = self.compare(sequence)
 
@@ -289,7 +289,7 @@ class ParityTests(ParityCase):
                       ('c0000002', PLAIN.format(table='second'))],
                      CALLBACK_IN_ENV)
 
-        (done,) = self.compare(lambda run: iter([run('upgrade', 'head')]))
+        (done,) = self.compare(lambda run: iter([run('upgrade', 'heads')]))
 
         self.assertTrue(done['succeeded'])
         self.assertEqual(
@@ -310,7 +310,7 @@ class ParityTests(ParityCase):
         with open(bundled, 'w') as f:
             f.write(text.replace('def upgrade():', 'def upgrade(**kw):'))
 
-        (done,) = self.compare(lambda run: iter([run('upgrade', 'head')]))
+        (done,) = self.compare(lambda run: iter([run('upgrade', 'heads')]))
 
         self.assertTrue(done['succeeded'])
         self.assertEqual([('d0000001', test_commands.head(), 'from-env'),
@@ -323,7 +323,7 @@ class ParityTests(ParityCase):
                       ('e0000003', PLAIN.format(table='third'))])
 
         def sequence(run):
-            yield run('upgrade', 'head')
+            yield run('upgrade', 'heads')
             yield run('downgrade', 'e0000001')
             yield run('stamp', 'e0000003')
             yield run('stamp', '--purge', 'e0000002')
@@ -360,7 +360,7 @@ class ParityTests(ParityCase):
         config.set_main_option('sqlalchemy.url',
                                self.url.replace('%', '%%'))
         config.attributes['on_version_apply'] = callback_for('alembic')
-        command.upgrade(config, 'head')
+        command.upgrade(config, 'heads')
         plain = self.outcome(True)
         self.empty_database()
         # enamel's Python API, with a configure callback.
@@ -370,7 +370,7 @@ class ParityTests(ParityCase):
         def add_callback(config):
             config.attributes['on_version_apply'] = callback_for('enamel')
 
-        migrate.upgrade('head')
+        migrate.upgrade('heads')
 
         self.assertEqual(plain, self.outcome(True))
         self.assertEqual(seen['alembic'], seen['enamel'])
@@ -392,7 +392,7 @@ class ConcurrentIndexParityTest(base.PostgreSQLBackend, ParityCase,
         self.scratch([('g0000001', LOG_TABLE),
                       ('g0000002', INDEX_BUILT_OUTSIDE_A_TRANSACTION),
                       ('g0000003', PLAIN.format(table='third'))])
-        self.assertTrue(self.alembic('upgrade', 'head'))
+        self.assertTrue(self.alembic('upgrade', 'heads'))
         plain = self.outcome(True)
         self.empty_database()
 

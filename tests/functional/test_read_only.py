@@ -18,7 +18,7 @@ import os
 
 from tests import base
 
-HEAD_ARGS = ['show', 'head']
+HEAD_ARGS = ['show', 'heads']
 READ_ONLY = (['version'], ['check'], ['current'], ['history'], ['heads'],
              HEAD_ARGS, ['schema-dump'])
 

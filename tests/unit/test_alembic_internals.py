@@ -77,13 +77,17 @@ class AlembicInternalsTest(base.TestCase):
         script = alembic_script_base.ScriptDirectory(
             environment.ENV_DIR,
             version_locations=[environment.VERSIONS_DIR])
-        head = script.get_current_head()
-        steps = alembic_internals.upgrade_steps(script, 'head', ())
-        self.assertEqual([head], [s.revision.revision for s in steps])
-        steps = alembic_internals.downgrade_steps(script, 'base', (head,))
-        self.assertEqual([head], [s.revision.revision for s in steps])
-        steps = alembic_internals.stamp_steps(script, 'head', ())
-        self.assertEqual(1, len(steps))
+        # Any history: linear, branched into expand and contract, merged.
+        everything = sorted(r.revision for r in script.walk_revisions())
+        heads = tuple(r.revision for r in script.get_revisions('heads'))
+        steps = alembic_internals.upgrade_steps(script, 'heads', ())
+        self.assertEqual(everything,
+                         sorted(s.revision.revision for s in steps))
+        steps = alembic_internals.downgrade_steps(script, 'base', heads)
+        self.assertEqual(everything,
+                         sorted(s.revision.revision for s in steps))
+        steps = alembic_internals.stamp_steps(script, 'heads', ())
+        self.assertEqual(len(heads), len(steps))
         self.assertRaises(exception.BadRevision,
                           alembic_internals.upgrade_steps,
                           script, 'nosuchrevision', ())

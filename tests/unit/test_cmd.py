@@ -13,20 +13,46 @@
 """Argument parsing and dispatch through the real ``main([...])``.
 
 Every test runs ``enamel.cmd.sync.main`` with ``default_config_files=[]``
-against an SQLite file in the test's own directory.
+against an SQLite file in the test's own directory. Revision ids come
+from the bundled script directory (never today's head written down), so
+any history passes: linear, branched into expand and contract, merged.
 """
+
+import os
+import subprocess
+import sys
+
+import fixtures
 
 from enamel.cmd import commands
 from enamel.cmd import sync
 from tests import base
 
-HEAD = '6a1c2e9d4b01'
-
 
 class CommandLineTest(base.SQLiteBackend, base.TestCase):
 
+    def setUp(self):
+        super().setUp()
+        script = base.bundled_script()
+        # What "upgrade" leaves in the version table, and the one
+        # revision on base, which "+1" and a named target reach.
+        self.heads = base.upgraded_version(script)
+        self.first = base.first_revision(script)
+        self.revisions = [r.revision for r in script.walk_revisions()]
+
     def version(self):
-        return self.assertSucceeded(self.sync('version')).stdout.split()
+        return sorted(
+            self.assertSucceeded(self.sync('version')).stdout.split())
+
+    def unique_prefix(self, revision):
+        """The shortest prefix (4 characters or more) of ``revision``
+        that no other revision starts with."""
+        for length in range(4, len(revision)):
+            prefix = revision[:length]
+            if [r for r in self.revisions
+                    if r.startswith(prefix)] == [revision]:
+                return prefix
+        return revision
 
     def assertUsageError(self, result, text):
         self.assertEqual(2, result.code, result)
@@ -74,6 +100,31 @@ class CommandLineTest(base.SQLiteBackend, base.TestCase):
     def test_unknown_option_is_usage_error(self):
         self.assertUsageError(self.sync('upgrade', '--fast'), '--fast')
 
+    def test_a_global_option_after_the_command_says_where_it_goes(self):
+        for argv, option in ((['upgrade', '--debug'], '--debug'),
+                             (['check', '--config-file=x.conf'],
+                              '--config-file')):
+            result = self.sync(*argv)
+            self.assertUsageError(result, f'{option} is a global option: '
+                                          'put it before the command')
+            self.assertIn(f'enamel-sync {option} ... {argv[0]} ...',
+                          result.stderr)
+
+    def test_shell_completion_is_not_offered(self):
+        # oslo.config's templates are missing from its wheels (10.7).
+        self.assertNotIn('shell_completion', self.sync('--help').stdout)
+        for shell in ('bash', 'zsh'):
+            self.assertUsageError(self.sync('--shell_completion', shell),
+                                  'unrecognized arguments: '
+                                  '--shell_completion')
+
+    def test_edit_with_an_empty_editor_says_so(self):
+        for variable in ('EDITOR', 'VISUAL'):
+            with fixtures.EnvironmentVariable(variable, ''):
+                self.assertUsageError(
+                    self.sync('edit', self.first),
+                    f'{variable} is set but empty')
+
     def test_bad_format_is_usage_error(self):
         self.assertUsageError(self.sync('check', '--format', 'xml'),
                               'xml')
@@ -82,20 +133,20 @@ class CommandLineTest(base.SQLiteBackend, base.TestCase):
 
     def test_upgrade_defaults_to_head(self):
         self.assertSucceeded(self.sync('upgrade'))
-        self.assertEqual([HEAD], self.version())
+        self.assertEqual(self.heads, self.version())
 
     def test_positional_revision(self):
-        self.assertSucceeded(self.sync('upgrade', HEAD))
-        self.assertEqual([HEAD], self.version())
+        self.assertSucceeded(self.sync('upgrade', self.first))
+        self.assertEqual([self.first], self.version())
 
     def test_revision_option(self):
-        self.assertSucceeded(self.sync('upgrade', '--revision', HEAD))
-        self.assertEqual([HEAD], self.version())
+        self.assertSucceeded(self.sync('upgrade', '--revision', self.first))
+        self.assertEqual([self.first], self.version())
 
     def test_same_revision_both_ways_is_accepted(self):
         self.assertSucceeded(
-            self.sync('upgrade', 'head', '--revision', 'head'))
-        self.assertEqual([HEAD], self.version())
+            self.sync('upgrade', 'heads', '--revision', 'heads'))
+        self.assertEqual(self.heads, self.version())
 
     def test_conflicting_revisions_are_usage_error(self):
         result = self.sync('upgrade', '+1', '--revision', 'head')
@@ -104,24 +155,26 @@ class CommandLineTest(base.SQLiteBackend, base.TestCase):
         self.assertEqual([], self.version())
 
     def test_revision_prefix_is_accepted(self):
-        self.assertSucceeded(self.sync('upgrade', HEAD[:4]))
-        self.assertEqual([HEAD], self.version())
+        self.assertSucceeded(
+            self.sync('upgrade', self.unique_prefix(self.first)))
+        self.assertEqual([self.first], self.version())
 
     def test_relative_upgrade_and_downgrade(self):
         self.assertSucceeded(self.sync('upgrade', '+1'))
-        self.assertEqual([HEAD], self.version())
+        self.assertEqual([self.first], self.version())
         self.assertSucceeded(self.sync('downgrade', '-1'))
         self.assertEqual([], self.version())
 
     def test_downgrade_defaults_to_minus_one(self):
-        self.assertSucceeded(self.sync('upgrade'))
+        self.assertSucceeded(self.sync('upgrade', self.first))
         self.assertSucceeded(self.sync('downgrade'))
         self.assertEqual([], self.version())
 
     def test_relative_revision_beyond_head_is_usage_error(self):
-        result = self.sync('upgrade', '+2')
-        self.assertUsageError(result, '+2')
-        self.assertEqual([], self.version())
+        self.assertSucceeded(self.sync('upgrade', 'heads'))
+        result = self.sync('upgrade', '+1')
+        self.assertUsageError(result, '+1')
+        self.assertEqual(self.heads, self.version())
 
     def test_unknown_revision_is_usage_error(self):
         result = self.sync('upgrade', 'deadbeef')
@@ -155,14 +208,16 @@ class CommandLineTest(base.SQLiteBackend, base.TestCase):
     def test_results_go_to_stdout_and_progress_to_stderr(self):
         result = self.assertSucceeded(self.sync('upgrade'))
         self.assertEqual('', result.stdout)
-        self.assertIn(f'Upgraded to {HEAD}', result.stderr)
+        for revision in self.revisions:
+            self.assertIn(f'Upgraded to {revision} ', result.stderr)
         result = self.assertSucceeded(self.sync('version'))
-        self.assertEqual(f'{HEAD}\n', result.stdout)
+        self.assertEqual(self.heads, sorted(result.stdout.splitlines()))
         self.assertEqual('', result.stderr)
 
     def test_stamp_logs_the_new_version(self):
-        result = self.assertSucceeded(self.sync('stamp', 'head'))
-        self.assertIn(f'Stamped {HEAD}', result.stderr)
+        result = self.assertSucceeded(self.sync('stamp', 'heads'))
+        for head in self.heads:
+            self.assertIn(f'Stamped {head}', result.stderr)
         result = self.assertSucceeded(self.sync('stamp', 'base'))
         self.assertIn('Stamped base', result.stderr)
 
@@ -180,3 +235,108 @@ class CommandLineTest(base.SQLiteBackend, base.TestCase):
         result = self.sync('--debug', 'upgrade', 'deadbeef')
         self.assertEqual(2, result.code, result)
         self.assertIn('Traceback', result.stderr)
+
+
+class ConfigurationTrustTest(base.TestCase):
+    """A configuration given is trusted only when it configures
+    something; the SQLite default only when none is given at all."""
+
+    def write(self, name, text):
+        path = os.path.join(self.workdir, name)
+        with open(path, 'w') as f:
+            f.write(text)
+        return path
+
+    def assertRefused(self, result, *texts):
+        self.assertEqual(1, result.code, result)
+        self.assertEqual(1, len(result.stderr.splitlines()), result)
+        for text in texts:
+            self.assertIn(text, result.stderr)
+        # Nothing migrated in the working directory instead.
+        self.assertEqual([], [n for n in os.listdir(self.workdir)
+                              if n.startswith('enamel.sqlite')])
+
+    def test_a_misspelt_section_is_refused_with_the_close_name(self):
+        path = self.write('svc.conf', '[databse]\nconnection = sqlite:///'
+                                      f'{self.workdir}/real.sqlite\n')
+        result = self.sync('upgrade', config_file=path)
+        self.assertRefused(result, '[database] connection is not set',
+                           path, 'did you mean [database]?')
+        self.assertFalse(os.path.exists(f'{self.workdir}/real.sqlite'))
+
+    def test_a_misspelt_option_is_refused_with_the_close_name(self):
+        path = self.write('svc.conf', '[database]\nconection = sqlite:///'
+                                      f'{self.workdir}/real.sqlite\n')
+        self.assertRefused(self.sync('check', config_file=path),
+                           path, 'conection', 'did you mean connection?')
+
+    def test_a_config_dir_without_a_connection_names_its_files(self):
+        directory = os.path.join(self.workdir, 'enamel.conf.d')
+        os.mkdir(directory)
+        first = self.write('enamel.conf.d/10-db.conf', '[DEFAULT]\n')
+        second = self.write('enamel.conf.d/20-other.conf', '[keystone]\n')
+        result = self.sync('--config-dir', directory, 'version')
+        self.assertRefused(result, f'{first}, {second}')
+
+    def test_a_typo_beside_a_connection_is_a_warning(self):
+        url = f'sqlite:///{self.workdir}/real.sqlite'
+        path = self.write('svc.conf', f'[database]\nconnection = {url}\n'
+                                      'connect_timout = 3\n'
+                                      '[keystone_authtoken]\nauth_url = x\n')
+        result = self.assertSucceeded(self.sync('upgrade',
+                                                config_file=path))
+        self.assertIn('warning: ', result.stderr)
+        self.assertIn('connect_timout', result.stderr)
+        self.assertIn('did you mean connect_timeout?', result.stderr)
+        # A section of the service's own, far from any enamel-sync name.
+        self.assertNotIn('keystone_authtoken', result.stderr)
+        self.assertTrue(os.path.exists(f'{self.workdir}/real.sqlite'))
+
+    def test_the_environment_configures_the_connection(self):
+        url = f'sqlite:///{self.workdir}/real.sqlite'
+        self.useFixture(fixtures.EnvironmentVariable(
+            'OS_DATABASE__CONNECTION', url))
+        path = self.write('svc.conf', '[DEFAULT]\n')
+        self.assertSucceeded(self.sync('upgrade', config_file=path))
+        self.assertTrue(os.path.exists(f'{self.workdir}/real.sqlite'))
+
+    def test_no_configuration_at_all_uses_the_sqlite_default(self):
+        self.assertSucceeded(self.sync('upgrade'))
+        self.assertTrue(os.path.exists(
+            os.path.join(self.workdir, 'enamel.sqlite')))
+
+    def test_reading_a_missing_sqlite_file_says_so(self):
+        path = os.path.join(self.workdir, 'typo.sqlite')
+        config = self.write('svc.conf', f'[database]\nconnection = '
+                                        f'sqlite:///{path}\n')
+        for command, code in (('check', 3), ('version', 0),
+                              ('current', 0)):
+            result = self.sync(command, config_file=config)
+            self.assertEqual(code, result.code, result)
+            self.assertIn(f'the SQLite database file {path} does not exist',
+                          result.stderr)
+        self.assertFalse(os.path.exists(path))
+
+
+class EntryPointTest(base.SQLiteBackend, base.TestCase):
+    """``python -m enamel`` and ``python -m enamel.cmd.sync`` are the
+    console script."""
+
+    def run_module(self, module, *argv):
+        process = subprocess.run(
+            [sys.executable, '-m', module, '--config-file',
+             self.config_file] + list(argv),
+            cwd=self.workdir, capture_output=True, text=True,
+            stdin=subprocess.DEVNULL, timeout=120)
+        return base.Result(process.returncode, process.stdout,
+                           process.stderr)
+
+    def test_python_m_enamel_runs_the_commands(self):
+        for module in ('enamel', 'enamel.cmd.sync'):
+            self.assertSucceeded(self.run_module(module, 'upgrade'))
+            version = self.assertSucceeded(self.run_module(module, 'version'))
+            self.assertEqual(
+                base.upgraded_version(base.bundled_script()),
+                sorted(version.stdout.split()))
+            self.assertEqual(2, self.run_module(module, 'frobnicate').code)
+            self.assertSucceeded(self.run_module(module, 'downgrade', 'base'))
