@@ -48,6 +48,7 @@ Each of enamel's databases has its own row (``Database.lock_row``).
 import contextlib
 import logging
 import os
+import re
 import socket
 import threading
 import time
@@ -212,6 +213,39 @@ class LeaseLock:
         if self.galera:
             connection.exec_driver_sql('SET SESSION wsrep_sync_wait = 1')
             connection.commit()
+        elif connection.dialect.name == 'postgresql':
+            # Names the session after the lease (PgBouncer tracks the
+            # parameter): a process that takes the lease over ends it.
+            connection.exec_driver_sql(
+                f"SET application_name = '{self._session_name(self.token)}'")
+            connection.commit()
+
+    def _session_name(self, token):
+        return f'enamel-sync:{self.row}:{token}'
+
+    def _end_sessions(self, row):
+        """PostgreSQL: end the sessions of the holder being taken over.
+        Frozen (SIGSTOP, a paused VM), its open transaction would keep
+        its row and catalog locks, and the taker's DDL would wait behind
+        it for ever; ended, the server rolls it back."""
+        if self.engine.dialect.name != 'postgresql':
+            return
+        try:
+            ended = self._connection.execute(sa.text(
+                'SELECT count(pg_terminate_backend(pid)) FROM '
+                'pg_stat_activity WHERE application_name = :name AND '
+                'pid <> pg_backend_pid()'),
+                dict(name=self._session_name(row.token))).scalar()
+            self._connection.commit()
+        except sa.exc.DBAPIError as exc:
+            self._connection.rollback()
+            LOG.debug('migration lock: could not end the sessions of %s: %s',
+                      row.holder, exception.first_line(exc.orig))
+            return
+        if ended:
+            LOG.warning('Ended %s database session(s) of %s, whose '
+                        'transaction the server rolls back', ended,
+                        row.holder)
 
     def check(self, connection):
         """Raise unless this process still holds the lease; otherwise hold
@@ -301,12 +335,31 @@ class LeaseLock:
                        'FOR UPDATE are node-local on a cluster; a committed '
                        'write is certified cluster-wide')
                 connection.exec_driver_sql('SET SESSION wsrep_sync_wait = 1')
+                self._check_failure_detection(connection)
             else:
                 why = ('MySQL/MariaDB server without wsrep: the same lease '
                        'row as on a Galera cluster')
             connection.commit()
         LOG.debug('migration lock: lease row in %s (lease %ss, timeout %ss); '
                   '%s', LOCK_TABLE, self.lease, self.timeout, why)
+
+    def _check_failure_detection(self, connection):
+        """Warn when the lease is not longer than the time the Galera
+        cluster takes to declare a node dead (``evs.inactive_timeout``,
+        15 s by default; Galera's documentation): a holder on a node cut
+        off from the cluster could then be taken over while its writes may
+        still certify."""
+        row = self._run(connection, "SHOW VARIABLES LIKE "
+                        "'wsrep_provider_options'").first()
+        detection = galera_inactive_timeout(row[1] if row else '')
+        if detection is not None and self.lease <= detection:
+            LOG.warning(
+                '[%s] migration_lock_lease = %ss is not longer than the '
+                'Galera cluster\'s failure detection (evs.inactive_timeout '
+                '= %ss): a holder on a node cut off from the cluster could '
+                'be taken over while its writes still certify; set it '
+                'above %ss', self.database.group, self.lease, detection,
+                detection)
 
     def _ensure_row(self):
         connection = self._connection
@@ -358,6 +411,7 @@ class LeaseLock:
             else:
                 state = (row.holder, row.token, row.heartbeat)
                 if dead_local_holder(row.holder):
+                    self._end_sessions(row)
                     if self._swap(TAKE_OVER, row, started):
                         LOG.warning(
                             'Took over the migration lock from %s, a '
@@ -367,6 +421,7 @@ class LeaseLock:
                 elif state != seen:
                     seen, seen_since = state, started
                 elif started - seen_since >= self.lease:
+                    self._end_sessions(row)
                     if self._swap(TAKE_OVER, row, started):
                         LOG.warning(
                             'Took over the migration lock from %s, which '
@@ -525,6 +580,22 @@ class LeaseLock:
         return exception.DatabaseError(
             f'could not {what} the migration lock table {LOCK_TABLE}: '
             f'{exception.first_line(exc.orig)}')
+
+
+def galera_inactive_timeout(provider_options):
+    """Seconds of ``evs.inactive_timeout`` in a ``wsrep_provider_options``
+    value (an ISO 8601 duration such as ``PT15S``), or None."""
+    for option in provider_options.split(';'):
+        name, _, value = option.partition('=')
+        if name.strip() == 'evs.inactive_timeout':
+            match = re.fullmatch(
+                r'PT(?:(\d+)H)?(?:(\d+)M)?(?:(\d+(?:\.\d+)?)S)?',
+                value.strip())
+            if match:
+                hours, minutes, seconds = match.groups()
+                return (int(hours or 0) * 3600 + int(minutes or 0) * 60 +
+                        float(seconds or 0))
+    return None
 
 
 def _mysql_code(exc):

@@ -75,7 +75,7 @@ FAULTS = {
     'kill9': ('sqlite', 'mysql', 'postgresql', 'galera', 'pgbouncer'),
     'sigterm': ('sqlite', 'mysql', 'postgresql', 'galera', 'pgbouncer'),
     'sigint': ('sqlite', 'mysql', 'postgresql'),
-    'sigstop': ('mysql', 'postgresql', 'galera'),
+    'sigstop': ('mysql', 'postgresql', 'galera', 'pgbouncer'),
     'pooler-restart': ('own-pgbouncer',),
 }
 SHORT = {
@@ -387,6 +387,7 @@ class Suite:
             for name in targets:
                 target = Target(name, self.workdir)
                 self.resumed = 0
+                started = time.monotonic()
                 try:
                     results = [self.trial(fault, target)
                                for _ in range(self.trials)]
@@ -395,8 +396,8 @@ class Suite:
                 good = sum(1 for r in results if not r)
                 failed += len(results) - good
                 print(f'{fault} {name}: {good}/{len(results)} consistent '
-                      f'({self.resumed} resumed a revision cut midway)',
-                      flush=True)
+                      f'({self.resumed} resumed a revision cut midway; '
+                      f'{time.monotonic() - started:.0f}s)', flush=True)
                 for problems in results:
                     if problems:
                         print(f'  - {"; ".join(problems)}', flush=True)

@@ -244,7 +244,30 @@ class DriverTests:
 
 
 class MySQLDriverTest(DriverTests, base.MySQLBackend, EngineTestCase):
-    pass
+
+    def sql_mode(self, **options):
+        conf = enamel_conf.load(default_config_files=[])
+        conf.set_override('connection', self.url, group='database')
+        for name, value in options.items():
+            conf.set_override(name, value, group='database')
+        engine = db.create_engine(conf)
+        self.addCleanup(engine.dispose)
+        with engine.connect() as connection:
+            return set(connection.exec_driver_sql(
+                'SELECT @@SESSION.sql_mode').scalar().split(','))
+
+    def test_sessions_are_strict_as_oslo_db_makes_them(self):
+        # TRADITIONAL, as MySQL expands it.
+        self.assertTrue({'STRICT_TRANS_TABLES', 'STRICT_ALL_TABLES',
+                         'NO_ZERO_DATE', 'TRADITIONAL'} <= self.sql_mode())
+
+    def test_sql_mode_is_configurable(self):
+        self.assertEqual({'ANSI_QUOTES'},
+                         self.sql_mode(mysql_sql_mode='ANSI_QUOTES'))
+        with sa.create_engine(self.url).connect() as connection:
+            server = set(connection.exec_driver_sql(
+                'SELECT @@GLOBAL.sql_mode').scalar().split(','))
+        self.assertEqual(server, self.sql_mode(mysql_sql_mode=''))
 
 
 class PostgreSQLDriverTest(DriverTests, base.PostgreSQLBackend,

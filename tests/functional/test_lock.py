@@ -85,6 +85,23 @@ class LockTests:
                       'another enamel-sync process (dead:1)', logs.output)
         self.assertIsNone(self.lock_row()['holder'])
 
+    def test_a_lease_within_galera_failure_detection_is_warned(self):
+        if getattr(self, 'TOPOLOGY', None) != 'Galera':
+            self.skipTest('Galera clusters only')
+        logs = self.useFixture(fixtures.FakeLogger(
+            name='enamel.lock', level=logging.WARNING))
+        with lock.migration_lock(self.engine, self.conf(
+                migration_lock_lease=5)):
+            pass
+        self.assertIn('migration_lock_lease = 5s is not longer than the '
+                      'Galera cluster\'s failure detection '
+                      '(evs.inactive_timeout = 15.0s)', logs.output)
+        logs = self.useFixture(fixtures.FakeLogger(
+            name='enamel.lock', level=logging.WARNING))
+        with lock.migration_lock(self.engine, self.conf()):  # 30 s
+            pass
+        self.assertNotIn('failure detection', logs.output)
+
     def test_the_lock_design_is_named_at_debug(self):
         logs = self.useFixture(fixtures.FakeLogger(
             name='enamel.lock', level=logging.DEBUG))

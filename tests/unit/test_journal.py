@@ -10,7 +10,8 @@
 # License for the specific language governing permissions and limitations
 # under the License.
 
-"""How the progress journal settles the one statement in doubt."""
+"""How the progress journal settles the one statement in doubt, and how
+the lease reads Galera's failure detection."""
 
 import sqlite3
 
@@ -18,6 +19,7 @@ import pymysql
 import testtools
 
 from enamel import journal
+from enamel import lease
 
 
 class AlreadyAppliedTests(testtools.TestCase):
@@ -65,3 +67,13 @@ class KeywordTests(testtools.TestCase):
                             journal.digest('DROP TABLE b'))
         self.assertEqual(journal.digest('DROP TABLE a'),
                          journal.digest('DROP TABLE a'))
+
+
+class GaleraFailureDetectionTests(testtools.TestCase):
+
+    def test_inactive_timeout_is_read_from_the_provider_options(self):
+        self.assertEqual(15, lease.galera_inactive_timeout(
+            'evs.suspect_timeout = PT5S; evs.inactive_timeout = PT15S'))
+        self.assertEqual(90, lease.galera_inactive_timeout(
+            'evs.inactive_timeout = PT1M30S'))
+        self.assertIsNone(lease.galera_inactive_timeout('gcache.size = 1G'))
