@@ -18,7 +18,7 @@ extensions = [
     # The sample configuration, written by oslo-config-generator at build
     # time into _static/ (reference/sample-config).
     'oslo_config.sphinxconfiggen',
-    # The release notes (releasenotes/notes/, see releasenotes.rst).
+    # The release notes (releasenotes/changes/, see releasenotes.rst).
     'reno.sphinxext',
     'openstackdocstheme',
 ]
