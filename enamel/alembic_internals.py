@@ -34,6 +34,7 @@ USED = {
         'MigrationContext.run_migrations',
     'Operations._install_proxy': 'Operations.context',
     'Operations._remove_proxy': 'Operations.context',
+    'Revision._all_down_revisions': 'RevisionMap.add_revision',
 }
 
 
@@ -81,6 +82,14 @@ def stamp_steps(script, revision, current):
     """As :func:`upgrade_steps`, for ``alembic.command.stamp``."""
     with errors(revision_argument=True):
         return list(script._stamp_revs(revision, current))
+
+
+def down_revisions(revision):
+    """The ids right below ``revision`` (an ``alembic.script.Script``):
+    its down revisions and its ``depends_on``, resolved to ids (a
+    ``depends_on`` may name a branch label or a prefix), as alembic's
+    revision map walks them."""
+    return revision._all_down_revisions
 
 
 def add_version_callback(context, callback):

@@ -12,12 +12,13 @@
 
 """The commands of :class:`enamel.migration.Migration` that write
 revision files: ``revision`` (also ``--expand``, ``--contract``,
-``--data-migration``, ``--autogenerate``), ``merge`` and ``edit``. A
-mixin: the files are written by alembic's commands, with enamel's checks,
-in :mod:`enamel.scripts`.
+``--data-migration``, ``--autogenerate``), ``merge`` and ``edit``. The
+files are written by alembic's commands, with enamel's checks, in
+:mod:`enamel.scripts`.
 """
 
 import contextlib
+import logging
 import os
 
 from enamel import alembic_internals
@@ -26,6 +27,8 @@ from enamel import phases
 from enamel import scripts
 from enamel import state
 
+LOG = logging.getLogger(__name__)
+
 CONTRACT_DATA_MIGRATION = (
     'a data migration belongs to an expand revision (it moves the rows '
     'before contract removes their old form): --data-migration cannot be '
@@ -33,7 +36,20 @@ CONTRACT_DATA_MIGRATION = (
 
 
 class Revisions:
-    """The revision-writing half of :class:`enamel.migration.Migration`."""
+    """The revision-writing commands of one database.
+
+    :param history: its :class:`enamel.history.History`.
+    :param access: its :class:`enamel.access.Access` (autogenerate
+        compares the models with the database).
+    """
+
+    def __init__(self, history, access):
+        self.history = history
+        self.access = access
+
+    @property
+    def script(self):
+        return self.history.script
 
     def revision_in_phase(self, phase, message, depends_on=None,
                           data_migration=None, **kw):
@@ -106,7 +122,7 @@ class Revisions:
             depends_on=[expand.revision])
         return [expand, contract]
 
-    def revision(self, message, autogenerate=False, sql=False, head='head',
+    def revision(self, message, autogenerate=False, head='head',
                  splice=False, branch_label=None, version_path=None,
                  rev_id=None, depends_on=None, sql_files=False,
                  data_migration=None):
@@ -156,6 +172,7 @@ class Revisions:
         """
         self._require_new_rev_id(rev_id)
         _require_one_kind(sql_files, autogenerate)
+        self._require_a_branch(head, branch_label)
         scaffold = None
         if data_migration is not None:
             scripts.require_data_migration_name(data_migration)
@@ -166,20 +183,50 @@ class Revisions:
         with contextlib.ExitStack() as stack:
             connection = None
             if autogenerate:
-                connection = stack.enter_context(self._connect())
-                state.guard(state.read(connection, database=self.database),
+                connection = stack.enter_context(self.access.connect())
+                state.guard(state.read(connection,
+                                       database=self.history.database),
                             self.script)
             script = scripts.write_revision(
-                self.get_config(connection, version_path=version_path,
-                                sql_files=sql_files,
-                                data_migration=scaffold),
-                self.database, message, sql_files_scaffold=sql_files,
-                autogenerate=autogenerate, sql=sql, head=head,
+                self.history.get_config(
+                    connection, version_path=version_path,
+                    sql_files=sql_files, data_migration=scaffold),
+                self.history.database, message, sql_files_scaffold=sql_files,
+                autogenerate=autogenerate, head=head,
                 splice=splice, branch_label=branch_label,
                 version_path=version_path, rev_id=rev_id,
                 depends_on=depends_on)
-        self._script = None
+        self.history.reload()
         return script
+
+    def _require_a_branch(self, head, branch_label):
+        """In a branched history, a new revision goes on a branch.
+
+        Revisions already on neither branch are named, with what to do
+        (a warning: they are not this command's to fix).
+
+        :raises exception.UsageError: the revision would be on neither
+            the expand nor the contract branch (``--head`` at or before
+            the branch point, or on a revision on neither branch).
+        """
+        layout = self.history.planner.layout
+        if not layout.branched or branch_label:
+            return
+        for refusal in self.history.planner.off_branches():
+            LOG.warning('%s; %s', refusal.reason, refusal.advice)
+        try:
+            with alembic_internals.errors(revision_argument=True):
+                base = self.script.get_revision(head)
+        except exception.BadRevision:
+            return  # alembic says why, when it writes
+        if base is not None and (
+                layout.phase_of(base) == phases.NEITHER or
+                base.revision in layout.before_branches()):
+            raise exception.UsageError(
+                f'a revision on {head} would be on neither the expand nor '
+                'the contract branch: write it with "revision --expand" '
+                '(it only adds) or "revision --contract" (it removes); '
+                'nothing was written')
 
     def _require_expand_head(self, head):
         """:raises exception.UsageError: ``head`` is on the contract
@@ -198,10 +245,10 @@ class Revisions:
     def merge(self, revisions, message=None, branch_label=None,
               rev_id=None):
         """Merge several heads into one revision; the new ``Script``."""
-        script = scripts.merge(self.get_config(), self.database, revisions,
-                               message, branch_label=branch_label,
-                               rev_id=rev_id)
-        self._script = None
+        script = scripts.merge(self.history.get_config(),
+                               self.history.database, revisions, message,
+                               branch_label=branch_label, rev_id=rev_id)
+        self.history.reload()
         return script
 
     def edit(self, revision):
@@ -218,7 +265,7 @@ class Revisions:
                     f'{variable} is set but empty: set it to the editor '
                     f'to run (for example {variable}=vi) or unset it')
         with alembic_internals.errors():
-            command.edit(self.get_config(), revision)
+            command.edit(self.history.get_config(), revision)
 
 
 def _require_one_kind(sql_files, autogenerate):

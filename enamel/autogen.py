@@ -22,6 +22,7 @@ guide ("Adding a migration").
 """
 
 from enamel import exception
+from enamel import ops as op_kinds
 from enamel import phases
 
 
@@ -105,8 +106,7 @@ def refuse_what_cannot_apply(script):
         for table, op in _table_ops(upgrade_ops):
             if isinstance(op, ops.AddColumnOp):
                 column = op.column
-                if (not column.nullable and column.server_default is None
-                        and not column.computed and column.identity is None):
+                if op_kinds.needs_default(column):
                     problems.append(
                         f'{table}.{column.name} is added NOT NULL without '
                         'a server default, and the rows already in '

@@ -116,33 +116,55 @@ class DataMigration:
         return int(left)
 
 
+def of_revision(revision):
+    """The data migrations ``revision`` (an ``alembic.script.Script``)
+    declares, in order (a list of :class:`DataMigration`)."""
+    return [DataMigration(f'{revision.revision}.{function.__name__}',
+                          revision.revision, function)
+            for function in getattr(revision.module, ATTRIBUTE, ())]
+
+
 def declared(script):
     """Every data migration the revisions of ``script`` declare, oldest
     revision first (a list of :class:`DataMigration`)."""
     found = []
     for revision in reversed(list(script.walk_revisions('base', 'heads'))):
-        for function in getattr(revision.module, ATTRIBUTE, ()):
-            found.append(DataMigration(
-                f'{revision.revision}.{function.__name__}',
-                revision.revision, function))
+        found.extend(of_revision(revision))
     return found
+
+
+def unfinished_in(revision):
+    """The names of the data migrations ``revision`` (an
+    ``alembic.script.Script``) declares that are still the skeleton of
+    ``revision --data-migration``: wrapped in :func:`unfinished`, which
+    marks them."""
+    return [function.__name__ for function in getattr(
+        revision.module, ATTRIBUTE, ())
+        if getattr(function, 'unfinished', False) is True]
+
+
+def applied(script, current):
+    """The revisions a database at ``current`` holds: ``current`` and
+    everything below it, ``depends_on`` included (a set of ids)."""
+    if not current:
+        return set()
+    return {r.revision for r in script.iterate_revisions(
+        tuple(current), 'base')}
 
 
 def open_migrations(script, current):
     """The data migrations of revisions the database holds (``current``
     and below) that no applied revision ``depends_on`` yet."""
-    from enamel import phases
-
-    applied = phases.applied(script, current)
     from alembic import util
 
+    held = applied(script, current)
     closed = set()
-    for revision_id in applied:
+    for revision_id in held:
         closed.update(util.to_tuple(
             script.get_revision(revision_id).dependencies, default=()))
     closed = {_full_id(script, r) for r in closed}
     return [m for m in declared(script)
-            if m.revision in applied and m.revision not in closed]
+            if m.revision in held and m.revision not in closed]
 
 
 def _full_id(script, revision):
@@ -422,5 +444,5 @@ def unfinished(function):
             'revision and delete its unfinished() line')
 
     not_written.__name__ = not_written.__qualname__ = function.__name__
-    not_written.unfinished = True  # see enamel.phases.refuse_unfinished
+    not_written.unfinished = True  # see unfinished_in()
     return not_written

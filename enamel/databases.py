@@ -48,7 +48,6 @@ class Database:
     :param version_table: alembic's version table for it; different for
         each database, so that both can share one server database.
     :param models: the module whose ``Base.metadata`` holds its models.
-    :param lock_name: its migration lock's name (see :mod:`enamel.lock`).
     :param lock_row: its row (``id``) in the migration lock's table.
     """
 
@@ -57,7 +56,6 @@ class Database:
     versions_dir: str
     version_table: str
     models: str
-    lock_name: str
     lock_row: int
 
     def metadata(self):
@@ -73,12 +71,12 @@ MAIN = Database(
     name='main', group='database',
     versions_dir=os.path.join(ENV_DIR, 'versions'),
     version_table='alembic_version', models='enamel.models',
-    lock_name='enamel-sync', lock_row=1)
+    lock_row=1)
 API = Database(
     name='api', group='api_database',
     versions_dir=os.path.join(ENV_DIR, 'api_versions'),
     version_table='alembic_version_api', models='enamel.api_models',
-    lock_name='enamel-sync-api', lock_row=2)
+    lock_row=2)
 ALL = (MAIN, API)
 NAMES = tuple(d.name for d in ALL)
 

@@ -77,8 +77,8 @@ class EnvOptions:
     data_migration: tuple = None
 
 
-def make_config(conf, connection=None, version_path=None, stdout=None,
-                callbacks=(), x_arguments=(), **options):
+def make_config(conf, connection=None, version_path=None, callbacks=(),
+                x_arguments=(), **options):
     """Build the alembic ``Config``: the one place that does.
 
     No alembic.ini is read: ``script_location`` is the installed
@@ -87,7 +87,6 @@ def make_config(conf, connection=None, version_path=None, stdout=None,
     :param conf: enamel's ``ConfigOpts``, handed to env.py.
     :param connection: a ``Connection`` or ``Engine`` for env.py to use.
     :param version_path: an extra directory of revision files (str).
-    :param stdout: where alembic's own output goes (default stdout).
     :param callbacks: ``func(config)`` callables run last, in order; each
         returns the ``Config`` to use (or None to keep the one it got).
     :param x_arguments: ``KEY=VALUE`` strings for env.py's
@@ -102,7 +101,7 @@ def make_config(conf, connection=None, version_path=None, stdout=None,
 
     options['database'] = databases.get(options.get('database'))
     config = alembic_config.Config(
-        stdout=stdout or sys.stdout,
+        stdout=sys.stdout,
         cmd_opts=argparse.Namespace(x=list(x_arguments)))
     config.set_main_option('script_location', _escape(ENV_DIR))
     locations = [options['database'].versions_dir]

@@ -27,9 +27,11 @@ UNVERSIONED = 6
 # From the rolling-upgrade check: data migrations left, contract pending.
 DATA_MIGRATIONS_PENDING = 7
 CONTRACT_PENDING = 8
-# upgrade --contract refused (expand pending or data migrations have rows
-# left), and lint findings without a written reason.
-CONTRACT_REFUSED = 9
+# A phase rule refused the plan of an upgrade or stamp (enamel.phases:
+# contract while expand or data migrations are pending, an expand that
+# needs a contract revision, a revision on neither branch); and lint
+# findings without a written reason.
+PHASE_REFUSED = CONTRACT_REFUSED = 9
 LINT_FINDINGS = 10
 # online-data-migrations: 0 nothing left, 1 rows left (run it again), 2 a
 # data migration failed while the others still ran.
@@ -155,8 +157,27 @@ class DataMigrationFailed(EnamelSyncError):
     """An online data migration failed (``upgrade`` without a phase)."""
 
 
-class ContractRefused(EnamelSyncError):
-    """``upgrade --contract`` while expand revisions are pending or data
+class PhaseRefused(EnamelSyncError):
+    """A phase rule (:data:`enamel.phases.RULES`) refused the plan before
+    anything ran; nothing was changed. ``refusals``: every
+    :class:`enamel.phases.Refusal` found, the one in the message first."""
+
+    exit_code = PHASE_REFUSED
+
+    def __init__(self, message, refusals=()):
+        super().__init__(message)
+        self.refusals = list(refusals)
+
+
+class ContractRefused(PhaseRefused):
+    """A contract revision while expand revisions are pending or data
     migrations have rows left; nothing was changed."""
 
-    exit_code = CONTRACT_REFUSED
+
+class OfflineRefused(EnamelSyncError):
+    """A phase rule refused the range of an ``upgrade --sql`` (exit 1);
+    nothing was written."""
+
+    def __init__(self, message, refusals=()):
+        super().__init__(message)
+        self.refusals = list(refusals)

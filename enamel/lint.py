@@ -50,12 +50,13 @@ from enamel import exception
 from enamel import hazards
 from enamel import lint_mysql
 from enamel import lint_postgresql
+from enamel import ops as op_kinds
 from enamel import phases
 from enamel import sql_statements
 
 DIALECTS = ('sqlite', 'mysql', 'postgresql')
 EXCEPTIONS = 'lint_exceptions'
-PHASE_RULES = ('expand-removes', 'contract-adds')
+PHASE_RULES = ('expand-removes', 'contract-adds', 'neither-branch')
 SHAPE = ("{'<rule>': '<why it is safe here>'}, e.g. "
          "{'index-not-concurrent': 'the table is empty until this "
          "release'}")
@@ -159,22 +160,40 @@ def lint(script, revisions=None, dialects=DIALECTS, servers=None):
             chosen = [script.get_revision(r) for r in revisions]
     else:
         chosen = list(reversed(list(script.walk_revisions('base', 'heads'))))
+    from enamel import planner as planning
+
+    planner = planning.Planner(script)
+    # The phase rule the planner enforces at upgrade time, reported here
+    # too: a revision on neither branch, with what to do.
+    off_branches = {r.revision: r for r in planner.off_branches()}
     findings, excepted = [], []
     for revision in chosen:
-        found, in_force = lint_revision(revision, dialects, servers)
+        phase = planner.layout.phase_of(revision)
+        if revision.revision in off_branches:
+            refusal = off_branches[revision.revision]
+            findings.append(Finding(
+                revision.revision, phase, refusal.rule,
+                f'{refusal.reason}: {refusal.advice}', list(dialects)))
+        found, in_force = lint_revision(revision, dialects, servers, phase)
         findings.extend(found)
         excepted.extend(in_force)
     return Report([r.revision for r in chosen], findings, excepted,
                   servers.describe())
 
 
-def lint_revision(revision, dialects=DIALECTS, servers=None):
+def lint_revision(revision, dialects=DIALECTS, servers=None, phase=None):
     """The findings of one revision (an ``alembic.script.Script``) and
     the exceptions it declares: ``(findings, exceptions)``.
 
+    :param phase: as :meth:`enamel.phases.Layout.phase_of` gives it (the
+        hazard rules of expand apply to a history without the branches
+        and to a revision on neither branch); default from its labels.
     :raises exception.ConfigError: a malformed ``lint_exceptions``.
     """
-    phase = phases.phase_of(revision)
+    phase = phase or phases.phase_of(revision)
+    shown = phase
+    if phase in (phases.PLAIN, phases.NEITHER):
+        phase = phases.EXPAND
     in_force = exceptions(revision)
     raw = {}  # (rule, message) -> dialects, in order
     for dialect in dialects:
@@ -201,7 +220,7 @@ def lint_revision(revision, dialects=DIALECTS, servers=None):
         if excepted:
             excepted.used = True
         findings.append(Finding(
-            revision.revision, phase, rule, message, where,
+            revision.revision, shown, rule, message, where,
             excepted.reason if excepted else None))
     return findings, in_force
 
@@ -350,32 +369,28 @@ def _temporary(o, operations):
 
 
 def _check_phase(o, phase):
-    """The phase rules of one operation (issue #21 reads them from the
-    op classification table)."""
+    """The phase rules of one operation, read from the op classification
+    table (:func:`enamel.ops.classify`), as autogenerate's split reads
+    it."""
+    kind = op_kinds.classify(o)
+    if phase == phases.EXPAND and kind.contract_only:
+        yield ('expand-removes', _phase_message(o, kind))
+    elif (phase == phases.CONTRACT and kind.kind == op_kinds.ADDS):
+        yield ('contract-adds',
+               f'{_describe(o)}: additions belong in expand')
+
+
+def _phase_message(o, kind):
     from alembic.operations import ops
 
-    if isinstance(o, (ops.DropTableOp, ops.DropColumnOp,
-                      ops.DropIndexOp, ops.DropConstraintOp)):
-        if phase == phases.EXPAND:
-            yield ('expand-removes',
-                   f'{_describe(o)}: removals belong in contract')
-    elif isinstance(o, (ops.CreateTableOp, ops.AddColumnOp,
-                        ops.CreateIndexOp, ops.AddConstraintOp)):
-        if phase == phases.CONTRACT:
-            yield ('contract-adds',
-                   f'{_describe(o)}: additions belong in expand')
-    if isinstance(o, ops.RenameTableOp) and phase == phases.EXPAND:
-        yield ('expand-removes', f'rename table {o.table_name}: '
-               'the old name disappears')
-    if isinstance(o, ops.AlterColumnOp) and phase == phases.EXPAND:
-        where = f'{o.table_name}.{o.column_name}'
-        if o.modify_name:
-            yield ('expand-removes', f'rename column {where}: the old name '
-                                     'disappears')
-        if o.modify_nullable is False:
-            yield ('expand-removes', f'{where} becomes NOT NULL: the '
-                                     'previous release may still insert '
-                                     'NULL')
+    if kind.kind == op_kinds.TIGHTENS:
+        return (f'{kind.where} becomes NOT NULL: the previous release may '
+                'still insert NULL')
+    if isinstance(o, ops.RenameTableOp):
+        return f'rename table {o.table_name}: the old name disappears'
+    if isinstance(o, ops.AlterColumnOp):
+        return f'rename column {kind.where}: the old name disappears'
+    return f'{_describe(o)}: removals belong in contract'
 
 
 def _check_generic(operations, dialect, created):

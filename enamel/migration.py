@@ -14,13 +14,14 @@
 
 Every public method mirrors the ``alembic.command`` function of the same
 name and only raises (see :mod:`enamel.exception`); the command line in
-:mod:`enamel.cmd.sync` is a thin layer over it. The work is done by small
-modules: :mod:`enamel.environment` (the alembic Config and env.py's
-options), :mod:`enamel.state` (reading the database), :mod:`enamel.runner`
-(alembic running the revisions), :mod:`enamel.lock` and
-:mod:`enamel.heads_file`; the rolling-upgrade commands and the ones that
-write revision files are mixins, in :mod:`enamel.rolling` and
-:mod:`enamel.authoring`. Example::
+:mod:`enamel.cmd.sync` is a thin layer over it. A ``Migration`` holds small
+objects and hands each command to one of them:
+:class:`enamel.history.History` (the alembic Config, the revisions and
+their :class:`enamel.planner.Planner`), :class:`enamel.access.Access` (the
+engines, connections and migration lock), :class:`enamel.migrator.
+Migrator` (plan, judge by the phase rules, run: every ``upgrade``,
+``downgrade``, ``stamp`` and ``--sql``), :class:`enamel.rolling.
+RollingUpgrades` and :class:`enamel.authoring.Revisions`. Example::
 
     from enamel import conf as enamel_conf
     from enamel import migration
@@ -46,26 +47,18 @@ configured database, in order::
         migrate.upgrade()
 """
 
-import contextlib
-
-import sqlalchemy as sa
-
+from enamel import access as db_access
 from enamel import alembic_internals
 from enamel import authoring
 from enamel import databases
-from enamel import db
-from enamel import environment
-from enamel import exception
-from enamel import heads_file
-from enamel import lock
-from enamel import phases
+from enamel import history as revision_history
+from enamel import migrator as migrating
 from enamel import rolling
-from enamel import runner
 from enamel import scripts
 from enamel import state
 
 
-class Migration(rolling.RollingUpgrades, authoring.Revisions):
+class Migration:
     """Run alembic's commands against the database enamel is configured for.
 
     :param conf: an ``oslo_config.cfg.ConfigOpts`` with enamel's options
@@ -86,12 +79,15 @@ class Migration(rolling.RollingUpgrades, authoring.Revisions):
     def __init__(self, conf, engine=None, database=None, x_arguments=()):
         self.conf = conf
         self.database = databases.get(database)
-        self.x_arguments = tuple(x_arguments)
-        self._engine = engine and db.transactional(engine)
-        self._handed_in = engine is not None
-        self._reader = None
-        self._callbacks = []
-        self._script = None
+        self.revision_history = revision_history.History(
+            conf, self.database, x_arguments)
+        self.access = db_access.Access(conf, self.database, engine)
+        self.migrator = migrating.Migrator(self.revision_history,
+                                           self.access)
+        self.rolling = rolling.RollingUpgrades(
+            self.revision_history, self.access, self.migrator)
+        self.authoring = authoring.Revisions(self.revision_history,
+                                             self.access)
 
     def configure(self, func):
         """Register ``func(config)`` to adjust the alembic Config before use.
@@ -99,132 +95,75 @@ class Migration(rolling.RollingUpgrades, authoring.Revisions):
         Usable as a decorator; ``func`` returns the Config (or None to keep
         the one it was given).
         """
-        self._callbacks.append(func)
+        self.revision_history.callbacks.append(func)
+        self.revision_history.reload()
         return func
 
-    def get_config(self, connection=None, version_path=None, stdout=None,
-                   **options):
+    def get_config(self, connection=None, version_path=None, **options):
         """The alembic ``Config`` (see
         :func:`enamel.environment.make_config`), with the configure
         callbacks applied."""
-        return environment.make_config(
-            self.conf, connection, version_path=version_path, stdout=stdout,
-            callbacks=self._callbacks, x_arguments=self.x_arguments,
-            database=self.database, **options)
+        return self.revision_history.get_config(connection, version_path,
+                                                **options)
 
     @property
     def script(self):
         """The ``ScriptDirectory``, loaded once and reused by every call."""
-        if self._script is None:
-            from alembic import script as alembic_script
-            with alembic_internals.errors():
-                self._script = alembic_script.ScriptDirectory.from_config(
-                    self.get_config())
-        return self._script
+        return self.revision_history.script
+
+    @property
+    def planner(self):
+        """The :class:`enamel.planner.Planner` every command asks."""
+        return self.revision_history.planner
 
     @property
     def engine(self):
         """The ``Engine``, built from the configuration on first use."""
-        if self._engine is None:
-            self._engine = db.create_engine(self.conf, self.database.group)
-        return self._engine
+        return self.access.engine
 
-    def _read_only_engine(self):
-        """The engine of the reading commands: on SQLite it never creates
-        or changes the file (see :func:`enamel.db.create_engine`)."""
-        if self._handed_in:
-            return self.engine
-        if self._reader is None:
-            self._reader = db.create_engine(
-                self.conf, self.database.group, read_only=True)
-        return self._reader
-
-    @contextlib.contextmanager
-    def _connect(self, read_only=False):
-        engine = self._read_only_engine() if read_only else self.engine
-        try:
-            connection = engine.connect()
-        except sa.exc.DBAPIError as exc:
-            raise exception.DatabaseError(
-                'cannot connect to the database '
-                f'{db.describe(engine.url)}: '
-                f'{exception.first_line(exc.orig)}') from None
-        with connection:
-            yield connection
-
-    @contextlib.contextmanager
-    def _locked(self):
-        """Connect and hold the migration lock (:func:`enamel.lock.
-        migration_lock`, on connections of its own); yields the migration's
-        connection and the held lock."""
-        with self._connect() as connection:
-            with lock.migration_lock(self.engine, self.conf,
-                                     self.database) as held:
-                held.prepare(connection)
-                yield connection, held
-
-    def _recorded_heads(self, target='heads'):
-        """What ``target`` resolves to, from the HEADS file (no revision
-        file loaded); None when that file cannot answer, when ``target``
-        is not ``head`` or ``heads``, or when a configure callback may
-        change the revisions."""
-        if self._callbacks or target not in ('head', 'heads'):
-            return None
-        heads = heads_file.read(self.database.versions_dir)
-        if heads is None or (target == 'head' and len(heads) != 1):
-            return None
-        return heads
-
-    def _preload(self):
-        """Load the revision files before waiting for the lock: processes
-        queued behind it read them while the first one migrates. An error
-        is left for the same call under the lock to report."""
-        with contextlib.suppress(exception.EnamelSyncError):
-            self.script
-
-    # -- the database's revisions -----------------------------------------
+    # -- moving the database (enamel.migrator, enamel.rolling) -------------
 
     def version(self):
         """The revision ids in the version table (a list, empty if
         unversioned). Reads the table directly: no revision file, no
         alembic."""
-        with self._connect(read_only=True) as connection:
+        with self.access.connect(read_only=True) as connection:
             return state.read(connection, tables=False,
                               database=self.database).current
 
-    def upgrade(self, revision='head', sql=False, tag=None):
+    def upgrade(self, revision='head', sql=False, tag=None,
+                ignore_phase_rules=False):
         """Upgrade to a later revision.
 
-        A database already at the heads recorded in the HEADS file is
+        Every target is planned and judged by the phase rules before
+        anything runs (:func:`enamel.phases.judge`). In a history with
+        expand and contract branches, ``head`` and ``heads`` run the three
+        phases in order (expand, online data migrations, contract). A
+        database already at the heads recorded in the HEADS file is
         recognised without loading a revision file.
 
-        :param revision: target revision, relative (``+1``) or symbolic
-            (``head``, ``heads``, ``label@head``); ``FROM:TO`` with ``sql``.
+        :param revision: target revision: an id or a unique prefix,
+            relative (``+1``) or symbolic (``head``, ``heads``,
+            ``label@head``); ``FROM:TO`` with ``sql``.
         :param sql: write the SQL to stdout instead of running it.
         :param tag: passed to env.py (``context.get_tag_argument()``).
+        :param ignore_phase_rules: go past the phase rules on purpose;
+            each rule broken is logged as a warning.
         :raises exception.BadRevision: ``revision`` names no revision.
+        :raises exception.PhaseRefused: a phase rule refused the plan
+            (exit 9); nothing was changed.
+        :raises exception.OfflineRefused: with ``sql``, a phase rule
+            refused the range (exit 1); nothing was written.
+        :raises exception.UnfinishedRevision: the plan applies a data
+            migration's unfinished skeleton (exit 1).
         :raises exception.MigrationFailed: a revision failed.
         """
         if sql:
-            return self._offline('upgrade', revision, tag=tag)
-        if revision in ('head', 'heads') and self._branched():
-            return self._upgrade_phases(tag)
-        self._upgrade(revision, tag)
-
-    def _upgrade(self, revision, tag, phase=None):
-        """:meth:`upgrade` online; ``phase``: the phase of a plain
-        upgrade this is, named when it has nothing to do."""
-        recorded = self._recorded_heads(revision)
-        if recorded is None:
-            self._preload()
-        with self._locked() as (connection, held):
-            if recorded is not None:
-                current = state.read(connection, tables=False,
-                                     database=self.database).current
-                if set(current) == set(recorded):
-                    return runner.nothing_to_do(current, phase)
-            self._migrate(connection, held, alembic_internals.upgrade_steps,
-                          revision, tag, phase=phase)
+            return self.migrator.offline('upgrade', revision, tag=tag,
+                                         ignore=ignore_phase_rules)
+        if revision in ('head', 'heads') and self.revision_history.branched():
+            return self.rolling.upgrade_phases(tag, ignore_phase_rules)
+        self.migrator.upgrade(revision, tag, ignore_phase_rules)
 
     def downgrade(self, revision='-1', sql=False, tag=None):
         """Revert to a previous revision.
@@ -238,14 +177,11 @@ class Migration(rolling.RollingUpgrades, authoring.Revisions):
         :raises exception.MigrationFailed: a revision failed.
         """
         if sql:
-            return self._offline('downgrade', revision, tag=tag)
-        self._preload()
-        with self._locked() as (connection, held):
-            self._migrate(connection, held,
-                          alembic_internals.downgrade_steps, revision, tag)
+            return self.migrator.offline('downgrade', revision, tag=tag)
+        self.migrator.downgrade(revision, tag)
 
     def stamp(self, revision, sql=False, purge=False, tag=None,
-              verify=False):
+              verify=False, ignore_phase_rules=False):
         """Set the version table to ``revision`` without running migrations.
 
         :param revision: target revision, or a list of them.
@@ -254,78 +190,89 @@ class Migration(rolling.RollingUpgrades, authoring.Revisions):
         :param tag: passed to env.py.
         :param verify: first compare the live schema with the models and
             refuse if they differ (for adopting an existing database).
+        :param ignore_phase_rules: as for :meth:`upgrade`.
         :raises exception.SchemaMismatch: ``verify`` found differences.
+        :raises exception.PhaseRefused: the stamp would record contract
+            revisions while data migrations have rows left (closing them
+            with their rows never moved).
         """
         if sql:
-            return self._offline('stamp', revision, tag=tag, purge=purge)
-        self._preload()
-        with self._locked() as (connection, held):
-            snapshot = state.read(connection, database=self.database)
-            current = () if purge else state.guard(
-                snapshot, self.script, adopt=True)
-            if verify:
-                differences = state.compare_models(connection,
-                                                   self.database)
-                if differences:
-                    raise exception.SchemaMismatch(
-                        f'the database schema differs from the models in '
-                        f'{len(differences)} place(s), for example '
-                        f'{differences[0]}; not stamped', differences)
-            alembic_internals.stamp_steps(self.script, revision, current)
-            runner.run(self.get_config(connection, models=False),
-                       self.script, connection,
-                       alembic_internals.stamp_steps, revision, tag=tag,
-                       lock=held, purge=purge)
+            return self.migrator.offline('stamp', revision, tag=tag,
+                                         purge=purge)
+        self.migrator.stamp(revision, tag=tag, purge=purge, verify=verify,
+                            ignore=ignore_phase_rules)
 
-    def _branched(self):
-        """Is the history in expand and contract branches? A single
-        recorded head answers no without loading a revision file."""
-        recorded = self._recorded_heads('heads')
-        if recorded is not None and len(recorded) == 1:
-            return False
-        return phases.branched(self.script)
+    def upgrade_expand(self, sql=False, tag=None, ignore_phase_rules=False):
+        """Apply the expand phase only (``expand@head``): the revisions
+        that are safe while the previous release runs.
 
-    def _migrate(self, connection, held, plan, revision, tag, phase=None):
-        """Guard, plan ahead (a bad revision is a usage error before
-        anything runs), then let alembic run the steps."""
-        current = state.guard(
-            state.read(connection, database=self.database), self.script)
-        steps = plan(self.script, revision, current)
-        if plan is alembic_internals.upgrade_steps:
-            phases.refuse_unfinished(step.revision for step in steps)
-        runner.run(self.get_config(connection, models=False), self.script,
-                   connection, plan, revision, tag=tag, lock=held,
-                   phase=phase)
+        :param sql: write the SQL to stdout instead of running it.
+        :param tag: passed to env.py.
+        :param ignore_phase_rules: as for :meth:`upgrade`.
+        :raises exception.PhaseRefused: an expand revision depends on a
+            pending contract revision, or a revision to apply is on
+            neither branch; nothing was changed.
+        :raises exception.MigrationFailed: a revision failed.
+        """
+        return self.rolling.upgrade_expand(sql, tag, ignore_phase_rules)
 
-    def _offline(self, name, revision, **kw):
-        if name == 'upgrade':
-            phases.refuse_unfinished(self._offline_upgrade(revision))
-        scripts.offline(self.get_config(models=False), self.script, name,
-                        revision, **kw)
+    def online_data_migrations(self, max_count=None, batch_size=None):
+        """Run the open data migrations in batches, each batch committed
+        (see :mod:`enamel.data_migrations`); no migration lock is held.
 
-    def _offline_upgrade(self, revision):
-        """The revisions ``upgrade --sql`` of ``revision`` (``TO`` from
-        base, or ``FROM:TO``) writes, as alembic plans them; none when
-        alembic cannot plan it (it then says why itself)."""
-        start, _, target = revision.rpartition(':')
-        if not target or (':' in revision and not start):
-            return []
-        current = () if start in ('', 'base') else (start,)
-        try:
-            steps = alembic_internals.upgrade_steps(self.script, target,
-                                                    current)
-        except exception.BadRevision:
-            return []
-        return [step.revision for step in steps]
+        :param max_count: the most rows to change in this run; None:
+            until nothing is left.
+        :param batch_size: the most rows per transaction; None: the
+            engine's default (:func:`enamel.data_migrations.
+            default_batch_size`: 10,000 on SQLite, 1,000 elsewhere).
+        :returns: a :class:`enamel.data_migrations.Report`, whose
+            ``exit_code`` is 0 (done), 1 (rows left) or 2 (one failed).
+        """
+        return self.rolling.online_data_migrations(max_count, batch_size)
 
-    # -- the revision scripts (writing them: enamel.authoring) -------------
+    def upgrade_contract(self, sql=False, tag=None,
+                         ignore_phase_rules=False):
+        """Apply the contract phase (``contract@head``), under the
+        migration lock, only when nothing else is pending.
+
+        :param sql: write the SQL to stdout instead of running it.
+        :param tag: passed to env.py.
+        :param ignore_phase_rules: as for :meth:`upgrade`.
+        :raises exception.ContractRefused: expand revisions are pending
+            or data migrations have rows left; nothing was changed.
+        :raises exception.MigrationFailed: a revision failed.
+        """
+        return self.rolling.upgrade_contract(sql, tag, ignore_phase_rules)
+
+    # -- writing revision files (enamel.authoring) --------------------------
+
+    def revision(self, message, **kw):
+        """Create a new revision file; see
+        :meth:`enamel.authoring.Revisions.revision`."""
+        return self.authoring.revision(message, **kw)
+
+    def revision_in_phase(self, phase, message, **kw):
+        """Create a revision on the ``expand`` or ``contract`` branch; see
+        :meth:`enamel.authoring.Revisions.revision_in_phase`."""
+        return self.authoring.revision_in_phase(phase, message, **kw)
+
+    def merge(self, revisions, message=None, branch_label=None,
+              rev_id=None):
+        """Merge several heads into one revision; the new ``Script``."""
+        return self.authoring.merge(revisions, message, branch_label,
+                                    rev_id)
+
+    def edit(self, revision):
+        """Open a revision file in ``$EDITOR``."""
+        self.authoring.edit(revision)
+
+    # -- reading the revisions --------------------------------------------
 
     def current(self, verbose=False):
         """Print the current revision(s), as alembic does."""
         from alembic import command
-        with self._connect(read_only=True) as connection:
-            state.guard(state.read(connection, database=self.database),
-                        self.script, adopt=True)
+        with self.access.connect(read_only=True) as connection:
+            self.migrator.current(connection, adopt=True)
             with alembic_internals.errors():
                 command.current(self.get_config(connection), verbose=verbose)
 
@@ -361,21 +308,18 @@ class Migration(rolling.RollingUpgrades, authoring.Revisions):
 
     # -- the database against the scripts and the models ------------------
 
-    def check(self, compare=True):
+    def check(self):
         """Report the state of the database (a
-        :class:`enamel.state.CheckResult`).
-
-        :param compare: compare the schema with the models when the
-            database is at head.
-        """
-        heads = self._recorded_heads() or tuple(self.script.get_heads())
-        with self._connect(read_only=True) as connection:
-            return state.check(connection, lambda: self.script, heads,
-                               compare=compare, database=self.database)
+        :class:`enamel.state.CheckResult`)."""
+        heads = self.revision_history.recorded_heads() or tuple(
+            self.script.get_heads())
+        with self.access.connect(read_only=True) as connection:
+            return state.check(connection, lambda: self.planner, heads,
+                               database=self.database)
 
     def schema_dump(self):
         """The live database's tables and indexes as DDL for its dialect."""
-        with self._connect(read_only=True) as connection:
+        with self.access.connect(read_only=True) as connection:
             return state.schema_dump(connection)
 
 

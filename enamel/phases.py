@@ -32,12 +32,21 @@ understands the layout too (``alembic upgrade expand@head``).
 """
 
 import dataclasses
+import logging
 
+from enamel import data_migrations
 from enamel import exception
+from enamel import ops
+
+LOG = logging.getLogger(__name__)
 
 EXPAND = 'expand'
 CONTRACT = 'contract'
 PHASES = (EXPAND, CONTRACT)
+# The phase of every revision of a history without the two branches, and
+# of a revision in a branched history that is on neither branch.
+PLAIN = 'plain'
+NEITHER = 'neither'
 
 
 def has_label(script, label):
@@ -59,7 +68,8 @@ def branched(script):
 
 def phase_of(revision):
     """``'contract'`` for a revision on the contract branch, else
-    ``'expand'`` (also for the history before the branches).
+    ``'expand'``. The branch labels alone say it; :meth:`Layout.phase_of`
+    also tells a revision on neither branch apart.
 
     :param revision: an ``alembic.script.Script``.
     """
@@ -76,12 +86,304 @@ def target(script, phase):
 
 
 def applied(script, current):
-    """The revisions the database holds: ``current`` and everything
-    below it, dependencies included (a set of ids)."""
-    if not current:
-        return set()
-    return {r.revision for r in script.iterate_revisions(
-        tuple(current), 'base')}
+    """The revisions the database holds (see
+    :func:`enamel.data_migrations.applied`)."""
+    return data_migrations.applied(script, current)
+
+
+class Layout:
+    """Where each revision of a history stands.
+
+    :param script: the ``ScriptDirectory``.
+    """
+
+    def __init__(self, script):
+        self.script = script
+        self.branched = branched(script)
+        self._before = None
+
+    def phase_of(self, revision):
+        """The phase of ``revision`` (an ``alembic.script.Script``):
+        ``plain`` in a history without the branches; else ``contract`` on
+        the contract branch, ``expand`` on the expand branch or before
+        the branches (the history written before rolling upgrades runs
+        first, as it always did), ``neither`` otherwise (written with its
+        ``down_revision`` at or before the branch point, or a history of
+        its own that a configure callback added)."""
+        if not self.branched:
+            return PLAIN
+        if CONTRACT in revision.branch_labels:
+            return CONTRACT
+        if EXPAND in revision.branch_labels:
+            return EXPAND
+        if revision.revision in self.before_branches():
+            return EXPAND
+        return NEITHER
+
+    def before_branches(self):
+        """The ids of the revisions below the branches' roots (both revise
+        the same head; the contract root also depends on the expand
+        root)."""
+        if self._before is None:
+            root = self.script.get_revision(EXPAND).revision
+            self._before = applied(self.script, (root,)) - {root}
+        return self._before
+
+    def head(self, phase):
+        """The id of ``phase``'s head."""
+        return self.script.get_revision(f'{phase}@head').revision
+
+
+# -- the phase rules --------------------------------------------------------
+
+UNFINISHED = 'unfinished-data-migration'
+NEITHER_BRANCH = 'neither-branch'
+CROSS_PHASE = 'cross-phase-dependency'
+EXPAND_FIRST = 'expand-before-contract'
+ROWS_LEFT = 'data-migrations-before-contract'
+OFFLINE_SPLIT = 'offline-contract-after-data-migrations'
+# rule -> what it protects (the CLI reference lists the same)
+RULES = {
+    UNFINISHED: 'a revision whose data migration is still a skeleton is '
+                'never applied (its upgrade() would never run once '
+                'written)',
+    NEITHER_BRANCH: 'in a branched history every revision to apply is on '
+                    'the expand or the contract branch',
+    CROSS_PHASE: 'the expand phase never runs a contract revision, even '
+                 'one an expand revision depends on',
+    EXPAND_FIRST: 'a contract revision never runs in the same run as the '
+                  'expand revisions it needs (their data migrations run '
+                  'in between)',
+    ROWS_LEFT: 'a contract revision runs (or is stamped) only once no '
+               'open data migration has rows left',
+    OFFLINE_SPLIT: 'a --sql script never runs contract revisions after '
+                   'data migrations that may have rows left',
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class Refusal:
+    """One rule a plan breaks: the ``rule``, the ``revision`` (id) it is
+    about, the ``reason`` and the ``advice`` (what to run instead)."""
+
+    rule: str
+    revision: str
+    reason: str
+    advice: str
+
+    def __str__(self):
+        return f'{self.reason} (phase rule {self.rule}); {self.advice}'
+
+
+def judge(planner, plan, pending=None, rows_left=None, phase_run=False,
+          database_option=''):
+    """The phase rules a plan breaks, before anything runs.
+
+    One set of rules for every command (see :data:`RULES`); each is
+    checked where it can be: the database's data migrations only online.
+
+    :param planner: the :class:`enamel.planner.Planner` of the history.
+    :param plan: the :class:`enamel.planner.Plan` to judge.
+    :param pending: the plan to the heads from the same state (with
+        ``phase_run``).
+    :param rows_left: ``{data migration name: rows left}`` of the open
+        data migrations (online, when ``plan`` has contract steps).
+    :param phase_run: ``upgrade --expand``, ``--contract`` or a plain
+        ``upgrade``: revisions on neither branch anywhere in ``pending``
+        are refused, not only those in ``plan``.
+    :param database_option: `` --database NAME`` for the advice's
+        commands, or ``''`` for the main database.
+    :returns: a list of :class:`Refusal`, the first rule first; empty
+        when the plan is accepted.
+    """
+    refusals = [_unfinished(s.revision) for s in plan.steps
+                if plan.command != 'stamp' and
+                data_migrations.unfinished_in(s.revision)]
+    if not planner.layout.branched:
+        return refusals
+    cmd = _Commands(database_option)
+    neither = [s for s in plan.steps if s.phase == NEITHER]
+    if phase_run and pending is not None:
+        neither += [s for s in pending.steps if s.phase == NEITHER
+                    and s not in neither]
+    refusals += [neither_refusal(planner, s) for s in neither]
+    if plan.command == 'upgrade':
+        refusals += _cross_phase(planner, plan, cmd)
+    contract = [s for s in plan.steps if s.phase == CONTRACT]
+    if not contract:
+        return refusals
+    first = contract[-1].id
+    if plan.offline:
+        refusals += _offline_split(planner, plan, first, cmd)
+        return refusals
+    if plan.command == 'upgrade':
+        refusals += _expand_first(planner, plan, contract, cmd)
+    left = {n: c for n, c in (rows_left or {}).items() if c}
+    if left:
+        refusals.append(Refusal(
+            ROWS_LEFT, first,
+            'contract refused: data migrations have rows left (' +
+            ', '.join(f'{n}: {c}' for n, c in left.items()) +
+            f'), and the {plan.command} would apply the contract '
+            f'revision(s) {", ".join(plan.ids(CONTRACT))}',
+            f'run "{cmd.odm}" until it exits 0, then this command again; '
+            'nothing was changed'))
+    return refusals
+
+
+def _expand_first(planner, plan, contract, cmd):
+    """Contract steps after expand steps they need, in one plan: the
+    expand revisions' data migrations would not have run between."""
+    needed = []
+    for step in contract:
+        needed += [n.id for n in planner.needs(plan, step)
+                   if n.phase == EXPAND and n.id not in needed]
+    if not needed:
+        return []
+    ids = ', '.join(s.id for s in contract)
+    return [Refusal(
+        EXPAND_FIRST, contract[-1].id,
+        f'contract refused: {len(needed)} expand revision(s) pending '
+        f'({", ".join(needed)}), which the contract revision(s) {ids} '
+        'need applied in an earlier run',
+        f'run "{cmd.upgrade("--expand")}" first, then "{cmd.odm}" until '
+        'it exits 0; nothing was changed')]
+
+
+def enforce(refusals, ignore=False, offline=False):
+    """Raise for the first refusal, or, with ``ignore``, log each as a
+    warning and let the run go on.
+
+    :param refusals: what :func:`judge` found.
+    :param ignore: ``--ignore-phase-rules``: go past every rule but
+        :data:`UNFINISHED`, saying so.
+    :param offline: a ``--sql`` script (exit 1 instead of 9).
+    :raises exception.UnfinishedRevision: a skeleton would be applied.
+    :raises exception.PhaseRefused: a rule refused the plan (exit 9).
+    :raises exception.OfflineRefused: a rule refused a ``--sql`` script
+        (exit 1).
+    """
+    for refusal in refusals:
+        if refusal.rule == UNFINISHED:
+            raise exception.UnfinishedRevision(refusal.reason)
+    if not refusals:
+        return
+    if ignore:
+        for refusal in refusals:
+            LOG.warning('phase rule %s overridden (--ignore-phase-rules): '
+                        '%s', refusal.rule, refusal.reason)
+        return
+    more = (f' ({len(refusals) - 1} more refusal(s) after this one)'
+            if len(refusals) > 1 else '')
+    error = exception.OfflineRefused if offline else (
+        exception.ContractRefused if refusals[0].rule in (
+            EXPAND_FIRST, ROWS_LEFT) else exception.PhaseRefused)
+    raise error(str(refusals[0]) + more, refusals)
+
+
+class _Commands:
+    """The command lines the advice names."""
+
+    def __init__(self, database_option):
+        self.option = database_option
+        self.odm = f'enamel-sync online-data-migrations{database_option}'
+
+    def upgrade(self, *args):
+        return ' '.join(('enamel-sync upgrade' + self.option,) + args)
+
+
+def _unfinished(revision):
+    names = data_migrations.unfinished_in(revision)
+    return Refusal(
+        UNFINISHED, revision.revision,
+        f'revision {revision.revision} ({revision.path}) has the '
+        f'unfinished data migration {", ".join(names)}: fill in its TODO_ '
+        'placeholders and its upgrade(), delete its unfinished() line, '
+        'then upgrade; nothing was changed', '')
+
+
+def neither_refusal(planner, step):
+    revision = step.revision
+    down = revision.down_revision
+    down = ', '.join(down) if isinstance(down, (list, tuple)) else down
+    return Refusal(
+        NEITHER_BRANCH, step.id,
+        f'revision {step.id} ({revision.path}) is on neither the expand '
+        f'nor the contract branch (its down_revision is {down or "None"})',
+        f'put it on a branch: in its file set down_revision = '
+        f'\'{planner.layout.head(EXPAND)}\' (the expand head) if it only '
+        f'adds, or \'{planner.layout.head(CONTRACT)}\' (the contract head) '
+        'if it removes, then run the command again; nothing was changed')
+
+
+def _cross_phase(planner, plan, cmd):
+    refusals = []
+    for step in plan.steps:
+        if step.phase != EXPAND:
+            continue
+        needed = [n.id for n in planner.needs(plan, step)
+                  if n.phase == CONTRACT]
+        if not needed:
+            continue
+        first = planner.heads_of(
+            s.id for s in plan.steps if s.phase == EXPAND and not any(
+                n.phase == CONTRACT for n in planner.needs(plan, s)))
+        contract = planner.heads_of(needed)
+        if plan.offline:
+            advice = _offline_steps(plan, first, contract, cmd)
+        else:
+            advice = '; '.join(
+                [f'run "{cmd.upgrade(r)}"' for r in first] +
+                [f'run "{cmd.odm}" until it exits 0'] +
+                [f'run "{cmd.upgrade(r)}" (its contract step)'
+                 for r in contract] +
+                ['then run this command again; nothing was changed'])
+        refusals.append(Refusal(
+            CROSS_PHASE, step.id,
+            f'expand revision {step.id} depends on contract revision(s) '
+            f'{", ".join(needed)}, which are pending: the expand phase '
+            'does not run contract revisions', advice))
+    return refusals
+
+
+def _offline_split(planner, plan, first, cmd):
+    start = plan.current[0] if plan.current else None
+    if start is None:  # from base: a new database, no rows to move
+        return []
+    expand = [s for s in plan.steps if s.phase == EXPAND]
+    open_now = [m.name for m in data_migrations.open_migrations(
+        planner.script, plan.current)]
+    declared = [n for s in expand for n in s.data_migrations]
+    if not expand or not (open_now or declared):
+        return []
+    heads = planner.heads_of(s.id for s in expand)
+    return [Refusal(
+        OFFLINE_SPLIT, first,
+        f'the range runs contract revision {first} after data migrations '
+        f'that may have rows left ({", ".join(open_now + declared)})',
+        _offline_steps(plan, heads, [plan.target], cmd))]
+
+
+def _offline_steps(plan, first, then, cmd):
+    start = plan.current[0] if plan.current else 'base'
+    middle = first[-1] if first else start
+    parts = ['print the expand part now: '
+             f'"{cmd.upgrade("--sql", f"{start}:{r}")}"' for r in first]
+    parts.append(f'run it, then "{cmd.odm}" until it exits 0')
+    parts += [f'then print the rest: '
+              f'"{cmd.upgrade("--sql", f"{middle}:{r}")}"' for r in then]
+    return '; '.join(parts) + '; nothing was written'
+
+
+def contract_comment(plan):
+    """The leading SQL comment of a ``--sql`` script that applies
+    contract revisions to an existing database (None otherwise)."""
+    if not plan.current or not plan.has(CONTRACT):
+        return None
+    return ('-- enamel-sync: this script applies the contract revision(s) '
+            f'{", ".join(plan.ids(CONTRACT))}: run it only once every '
+            'service runs the new release and "enamel-sync '
+            'online-data-migrations" reports nothing left (exit 0)\n')
 
 
 @dataclasses.dataclass
@@ -90,12 +392,15 @@ class Pending:
 
     ``expand`` and ``contract``: the revision ids an upgrade to the heads
     would apply in each phase, in order; ``data_migrations``: the name of
-    each open data migration mapped to the rows it has left (0 once done).
+    each open data migration mapped to the rows it has left (0 once done);
+    ``neither``: pending revisions on neither branch (see
+    :meth:`Layout.phase_of`), which an upgrade refuses.
     """
 
     expand: list = dataclasses.field(default_factory=list)
     data_migrations: dict = dataclasses.field(default_factory=dict)
     contract: list = dataclasses.field(default_factory=list)
+    neither: list = dataclasses.field(default_factory=list)
 
     @property
     def rows_left(self):
@@ -105,47 +410,36 @@ class Pending:
         return dataclasses.asdict(self)
 
 
-def pending(connection, script, current):
-    """What is pending for a database at ``current``, per phase.
+def pending(connection, plan):
+    """What is pending for a database, per phase.
 
     :param connection: a ``Connection``, left outside a transaction.
-    :param script: the ``ScriptDirectory``.
-    :param current: the database's revisions (tuple of ids).
+    :param plan: the :class:`enamel.planner.Plan` to the heads from the
+        database's revisions (:meth:`enamel.planner.Planner.pending`).
     :returns: a :class:`Pending`.
     :raises exception.DataMigrationFailed: a data migration could not
         count its rows.
     """
-    from enamel import alembic_internals
-    from enamel import data_migrations
-
     result = Pending()
-    for step in alembic_internals.upgrade_steps(script, 'heads',
-                                                tuple(current)):
-        revision = step.revision
-        getattr(result, phase_of(revision)).append(revision.revision)
-    for migration in data_migrations.open_migrations(script, current):
-        result.data_migrations[migration.name] = migration.count(connection)
+    for step in plan.steps:
+        phase = EXPAND if step.phase == PLAIN else step.phase
+        getattr(result, phase).append(step.id)
+    result.data_migrations = rows_left(connection, plan.layout.script,
+                                       plan.current)
     return result
 
 
-def unfinished(revision):
-    """The names of the data migrations ``revision`` (an
-    ``alembic.script.Script``) declares that are still the skeleton of
-    ``revision --data-migration``: wrapped in
-    :func:`enamel.data_migrations.unfinished`, which marks them."""
-    from enamel import data_migrations
+def rows_left(connection, script, current):
+    """``{name: rows left}`` of the data migrations open at ``current``.
 
-    return [function.__name__ for function in getattr(
-        revision.module, data_migrations.ATTRIBUTE, ())
-        if getattr(function, 'unfinished', False) is True]
+    :raises exception.DataMigrationFailed: one could not count its rows.
+    """
+    return {m.name: m.count(connection)
+            for m in data_migrations.open_migrations(script, current)}
 
 
 def refuse_unfinished(revisions):
     """Refuse to apply a revision whose data migration is unfinished.
-
-    Its author fills in the skeleton and ``upgrade()`` after it was
-    written; applied before that, the revision is recorded as done and the
-    ``upgrade()`` written later never runs on that database.
 
     :param revisions: the ``alembic.script.Script`` objects an upgrade
         would apply.
@@ -153,13 +447,8 @@ def refuse_unfinished(revisions):
         and its file.
     """
     for revision in revisions:
-        names = unfinished(revision)
-        if names:
-            raise exception.UnfinishedRevision(
-                f'revision {revision.revision} ({revision.path}) has the '
-                f'unfinished data migration {", ".join(names)}: fill in its '
-                'TODO_ placeholders and its upgrade(), delete its '
-                'unfinished() line, then upgrade; nothing was changed')
+        if data_migrations.unfinished_in(revision):
+            raise exception.UnfinishedRevision(_unfinished(revision).reason)
 
 
 # -- autogenerate: one revision per phase ----------------------------------
@@ -248,52 +537,17 @@ def split_directives(context, revision, directives):
 
 
 def _place(operation, created):
-    """The phase of one autogenerated operation."""
-    from alembic.operations import ops
-
-    if isinstance(operation, (ops.DropTableOp, ops.DropColumnOp,
-                              ops.DropIndexOp, ops.DropConstraintOp)):
-        return CONTRACT
-    if isinstance(operation, ops.AddColumnOp):
-        column = operation.column
-        if (not column.nullable and column.server_default is None
-                and operation.table_name not in created):
-            raise exception.UnsafeRevision(
-                f'cannot place the NOT NULL column '
-                f'{operation.table_name}.{column.name} without a server '
-                'default: the previous release\'s INSERTs would fail; add '
-                'it nullable (expand), fill it with an online data '
-                'migration, make it NOT NULL in contract')
-        return EXPAND
-    if isinstance(operation, ops.AlterColumnOp):
-        where = f'{operation.table_name}.{operation.column_name}'
-        if operation.modify_type is not None:
-            raise exception.UnsafeRevision(
-                f'cannot place the type change of {where} safely: '
-                f'{MANUAL_PATTERN}')
-        if operation.modify_nullable is False:
-            return CONTRACT
-        return EXPAND
-    return EXPAND
-
-
-def refuse_contract(pending):
-    """Refuse the contract phase while anything before it is pending.
-
-    :param pending: what :func:`pending` found.
-    :raises exception.ContractRefused: expand revisions are pending, or
-        data migrations have rows left.
-    """
-    if pending.expand:
-        raise exception.ContractRefused(
-            f'contract refused: {len(pending.expand)} expand '
-            f'revision(s) pending ({", ".join(pending.expand)}); '
-            'run "enamel-sync upgrade --expand" first; nothing '
-            'was changed')
-    left = {n: c for n, c in pending.data_migrations.items() if c}
-    if left:
-        raise exception.ContractRefused(
-            'contract refused: data migrations have rows left (' +
-            ', '.join(f'{n}: {c}' for n, c in left.items()) +
-            '); run "enamel-sync online-data-migrations" until it '
-            'exits 0; nothing was changed')
+    """The phase of one autogenerated operation (:func:`enamel.ops.
+    classify`)."""
+    kind = ops.classify(operation, created)
+    if kind.kind == ops.NEEDS_DEFAULT:
+        raise exception.UnsafeRevision(
+            f'cannot place the NOT NULL column {kind.where} without a '
+            'server default: the previous release\'s INSERTs would fail; '
+            'add it nullable (expand), fill it with an online data '
+            'migration, make it NOT NULL in contract')
+    if kind.kind == ops.REWRITES:
+        raise exception.UnsafeRevision(
+            f'cannot place the type change of {kind.where} safely: '
+            f'{MANUAL_PATTERN}')
+    return CONTRACT if kind.contract_only else EXPAND

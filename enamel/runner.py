@@ -127,7 +127,7 @@ def _key(step):
 
 
 def run(config, script, connection, plan, destination, tag=None,
-        lock=None, purge=False, phase=None, stop=None):
+        lock=None, purge=False, phase=None, stop=None, before=None):
     """Run ``env.py`` on ``connection`` with alembic planning the steps.
 
     A revision that an earlier run left cut between two committed
@@ -151,6 +151,8 @@ def run(config, script, connection, plan, destination, tag=None,
         (see :func:`nothing_to_do`).
     :param stop: see :class:`Progress` (default: the process's signal
         handling, :func:`enamel.interrupt.requested`).
+    :param before: the revisions the caller read under the lock (a
+        tuple), if it did: not read again.
     :returns: the list of applied ``MigrationInfo``.
     :raises exception.MigrationFailed: a revision (or env.py) failed;
         the message names it and what the database now holds.
@@ -164,7 +166,10 @@ def run(config, script, connection, plan, destination, tag=None,
     settings = database.options(options.conf) if options.conf else None
     seconds = getattr(settings, 'ddl_lock_timeout', 0)
     retries = getattr(settings, 'ddl_lock_retries', 0)
-    before = state.read(connection, tables=False, database=database).current
+    if before is None:
+        before = state.read(connection, tables=False,
+                            database=database).current
+    before = list(before)
     applied = []
     attempt = 0
     while True:

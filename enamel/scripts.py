@@ -86,7 +86,17 @@ def merge(config, database, revisions, message, **kw):
         return command.merge(config, revisions, message=message, **kw)
 
 
-def offline(config, script, name, revision, **kw):
+def require_range(revision):
+    """:raises exception.BadRevision: a ``FROM:TO`` range with a side
+    left empty."""
+    if isinstance(revision, str) and ':' in revision and not all(
+            revision.split(':', 1)):
+        raise exception.BadRevision(
+            f'{revision!r}: a range needs both ends, FROM:TO (base:head, '
+            'for example)')
+
+
+def offline(config, script, name, revision, preamble=None, **kw):
     """alembic's ``command.<name>`` with ``sql=True``; the SQL is written
     to stdout only once all of it is there, so that a script handed to a
     DBA is never cut short by an error.
@@ -94,6 +104,7 @@ def offline(config, script, name, revision, **kw):
     :param config: the alembic ``Config``.
     :param script: its ``ScriptDirectory`` (to name a failing revision).
     :param name: ``upgrade``, ``downgrade`` or ``stamp``.
+    :param preamble: text written before alembic's SQL (a comment).
     :raises exception.BadRevision: a ``FROM:TO`` range with a side left
         empty.
     :raises exception.MigrationFailed: a revision cannot be written as
@@ -102,11 +113,7 @@ def offline(config, script, name, revision, **kw):
     """
     from alembic import command
 
-    if isinstance(revision, str) and ':' in revision and not all(
-            revision.split(':', 1)):
-        raise exception.BadRevision(
-            f'{revision!r}: a range needs both ends, FROM:TO (base:head, '
-            'for example)')
+    require_range(revision)
     config.output_buffer = io.StringIO()
     try:
         with alembic_internals.errors():
@@ -119,7 +126,7 @@ def offline(config, script, name, revision, **kw):
         raise exception.MigrationFailed(
             f'revision {failed} cannot be written as SQL: {reason}; '
             'nothing was written') from None
-    sys.stdout.write(config.output_buffer.getvalue())
+    sys.stdout.write((preamble or '') + config.output_buffer.getvalue())
     # Now, while the command line can still report a reader that went
     # away (BrokenPipeError), not at interpreter exit.
     sys.stdout.flush()

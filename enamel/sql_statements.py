@@ -29,6 +29,8 @@ from enamel import exception
 
 PARSERS = {'postgresql': ('pglast', 'enamel-sync[postgresql]'),
            'mysql': ('sqlglot', 'enamel-sync[mysql]')}
+# The "lint" extra brings both, for linting without the drivers.
+LINT_EXTRA = 'enamel-sync[lint]'
 
 
 def parser(dialect):
@@ -43,7 +45,8 @@ def parser(dialect):
     except ImportError:
         raise exception.ConfigError(
             f'reading {dialect} SQL needs the {module} package: '
-            f'pip install "{extra}" (or pip install {module})') from None
+            f'pip install "{extra}" (or "{LINT_EXTRA}", or {module})'
+        ) from None
 
 
 def split(sql, dialect):
@@ -66,6 +69,7 @@ def split(sql, dialect):
 
 
 def _split_mysql(sql):
+    parser('mysql')
     from sqlglot import tokens
 
     pieces, start = [], 0

@@ -55,8 +55,12 @@ class CheckResult:
     ``pending``: the revisions an upgrade would apply; ``differences``:
     one line per difference between the schema and the models;
     ``phases``: what is pending per phase of a rolling upgrade
-    (``expand``, ``data_migrations``, ``contract``; see
-    :class:`enamel.phases.Pending`).
+    (``expand``, ``data_migrations``, ``contract``, ``neither``; see
+    :class:`enamel.phases.Pending`), or None for a history without the
+    expand and contract branches (and when the database is at its single
+    head): every database's JSON has the same keys, and an unbranched
+    history never speaks of phases. ``error``: None (a multi-database
+    ``check`` sets it for a database it could not read).
     """
 
     state: str
@@ -64,8 +68,10 @@ class CheckResult:
     heads: list
     pending: list
     differences: list
-    phases: dict = dataclasses.field(default_factory=lambda: {
-        'expand': [], 'data_migrations': {}, 'contract': []})
+    phases: dict = None
+    # Set only in a multi-database report, for a database that could not
+    # be read (state ``error``): its one-line message.
+    error: str = None
 
     @property
     def exit_code(self):
@@ -181,66 +187,59 @@ def known(script, revision_id):
         return False
 
 
-def check(connection, get_script, heads, compare=True, database=None):
+def check(connection, get_planner, heads, database=None):
     """The state of the database against ``heads`` (see
     :class:`CheckResult`).
 
-    :param get_script: returns the ``ScriptDirectory``; called only when
-        the database is not at ``heads`` (at head, none is loaded).
+    :param get_planner: returns the :class:`enamel.planner.Planner` of
+        the revisions; called only when the database is not at ``heads``
+        or the history has several heads (at a single head, no revision
+        file is loaded).
     :param heads: the scripts' heads (a tuple of ids).
-    :param compare: compare the schema with the models when the database
-        is at head.
     :param database: the :class:`enamel.databases.Database` (default
         ``main``).
     """
-    from enamel import alembic_internals
-
     snapshot = read(connection, database=database)
-    result = CheckResult(AT_HEAD, snapshot.current, list(heads), [], [])
+    result = CheckResult(AT_HEAD, snapshot.current, list(heads), [], [],
+                         None)
     if not snapshot.versioned and model_tables(snapshot.tables,
                                                snapshot.database):
         result.state = UNVERSIONED
-    elif set(snapshot.current) == set(heads):
-        _at_heads(result, connection, get_script, compare,
-                  snapshot.database)
-    elif any(not known(get_script(), r) for r in snapshot.current):
+    elif set(snapshot.current) == set(heads) and len(heads) == 1:
+        _compare(result, connection, snapshot.database)
+    elif any(not known(get_planner().script, r)
+             for r in snapshot.current):
         result.state = UNKNOWN
     else:
-        result.pending = [
-            s.revision.revision for s in alembic_internals.upgrade_steps(
-                get_script(), 'heads', tuple(snapshot.current))]
-        if result.pending:
+        plan = get_planner().pending(tuple(snapshot.current))
+        result.pending = plan.ids()
+        if plan.layout.branched:
+            _check_phases(result, connection, plan)
+        elif result.pending:
             result.state = PENDING
-            _check_phases(result, connection, get_script())
-        else:
-            # At the heads, though the version table does not list them
+        if result.state == AT_HEAD:
+            # At the heads, though the version table may not list them
             # all: alembic leaves out a head that another current
             # revision depends on (a contract revision on its expand).
-            _at_heads(result, connection, get_script, compare,
-                      snapshot.database)
+            _compare(result, connection, snapshot.database)
     return result
 
 
-def _at_heads(result, connection, get_script, compare, database):
-    # Several heads: expand and contract; a data migration of an expand
-    # revision whose contract is not written yet may be open.
-    if len(result.heads) > 1:
-        _check_phases(result, connection, get_script())
-    if compare and result.state == AT_HEAD:
-        result.differences = compare_models(connection, database)
-        if result.differences:
-            result.state = DRIFT
+def _compare(result, connection, database):
+    result.differences = compare_models(connection, database)
+    if result.differences:
+        result.state = DRIFT
 
 
-def _check_phases(result, connection, script):
+def _check_phases(result, connection, plan):
     """Fill ``result.phases`` and pick the state of a rolling upgrade:
-    expand pending (3) before data migrations pending (7) before contract
-    pending (8)."""
+    expand (or a revision on neither branch) pending (3) before data
+    migrations pending (7) before contract pending (8)."""
     from enamel import phases
 
-    pending = phases.pending(connection, script, tuple(result.current))
+    pending = phases.pending(connection, plan)
     result.phases = pending.as_dict()
-    if pending.expand:
+    if pending.expand or pending.neither:
         result.state = PENDING
     elif pending.rows_left:
         result.state = DATA_MIGRATIONS_PENDING

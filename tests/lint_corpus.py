@@ -26,9 +26,10 @@ lint's default server) on the SQL that would run (for the ops form,
 alembic's offline SQL of the revision, transaction included). squawk's
 session and style rules (timeouts, ``prefer-*``, ``ban-char-field``,
 ``prefer-robust-stmts``) are left out of the verdict: they judge the
-session or a naming taste, not the statement's lock; enamel bounds DDL
-waits at run time. ``squawk_wrong`` documents a case where squawk's
-verdict is wrong for a rolling upgrade; ``enamel_blind`` a form where the
+session or a naming taste, not the statement's lock (a DDL wait is the
+runner's to bound, DESIGN.md's ``lock_timeout``, not each revision's).
+``squawk_wrong`` documents a case where squawk's verdict is wrong for a
+rolling upgrade; ``enamel_blind`` a form where the
 lint cannot know (SQL text without the column's old type).
 
 ``tools/lint_comparison.py`` writes the table in the developer guide from

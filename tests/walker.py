@@ -275,20 +275,19 @@ class _Walker:
                        revision_data)
 
     def _refuse_contract(self, revision):
-        """Fail where ``upgrade --contract`` would refuse ``revision``:
-        data migrations with rows left, or expand revisions that it needs
-        not applied (those it does not need are the next rounds')."""
-        script = self.migrate.script
-        below = {r.revision for r in script.iterate_revisions(
-            revision.revision, 'base')}
+        """Fail where the phase rules refuse ``revision`` (data
+        migrations with rows left, expand revisions that it needs not
+        applied), as ``upgrade`` of it does, with the walk's context."""
+        planner = self.migrate.planner
+        current = tuple(self._version())
         try:
+            plan = planner.upgrade(revision.revision, current)
             try:
-                pending = phases.pending(self._reader(), script,
-                                         tuple(self._version()))
+                rows = phases.rows_left(self._reader(), planner.script,
+                                        current)
             finally:
                 self.reader.rollback()
-            pending.expand = [r for r in pending.expand if r in below]
-            phases.refuse_contract(pending)
+            phases.enforce(phases.judge(planner, plan, rows_left=rows))
         except exception.EnamelSyncError as exc:
             raise WalkError(
                 f'upgrade of {self._where(revision)}: {exc}') from exc

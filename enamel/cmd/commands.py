@@ -77,16 +77,20 @@ def say_if_missing(migrate):
 # -- the commands: each a thin call into the migration API ---------------
 
 def do_upgrade(migrate, args):
+    ignore = args.ignore_phase_rules
     if args.phase is None:
-        migrate.upgrade(_revision(args), sql=args.sql, tag=args.tag)
+        migrate.upgrade(_revision(args), sql=args.sql, tag=args.tag,
+                        ignore_phase_rules=ignore)
         return
     if args.revision_arg or args.revision_opt:
         raise exception.UsageError(
             f'--{args.phase} picks the target itself; give no revision')
     if args.phase == 'expand':
-        migrate.upgrade_expand(sql=args.sql, tag=args.tag)
+        migrate.upgrade_expand(sql=args.sql, tag=args.tag,
+                               ignore_phase_rules=ignore)
     else:
-        migrate.upgrade_contract(sql=args.sql, tag=args.tag)
+        migrate.upgrade_contract(sql=args.sql, tag=args.tag,
+                                 ignore_phase_rules=ignore)
 
 
 def do_online_data_migrations(migrate, args):
@@ -126,7 +130,8 @@ def do_stamp(migrate, args):
         raise exception.UsageError('--verify needs a database; it cannot '
                                    'be combined with --sql')
     migrate.stamp(_revision(args), sql=args.sql, purge=args.purge,
-                  tag=args.tag, verify=args.verify)
+                  tag=args.tag, verify=args.verify,
+                  ignore_phase_rules=args.ignore_phase_rules)
 
 
 def do_version(migrate, args):
@@ -268,12 +273,15 @@ def do_check(migrate, args):
             heads=', '.join(result.heads)))
         for difference in result.differences:
             print(f'  {difference}')
+        phases = result.phases or {}
         for phase in ('expand', 'contract'):
-            if result.phases[phase]:
-                print(f'  {phase} pending: '
-                      f'{", ".join(result.phases[phase])}')
-        for name, left in result.phases['data_migrations'].items():
+            if phases.get(phase):
+                print(f'  {phase} pending: {", ".join(phases[phase])}')
+        for name, left in phases.get('data_migrations', {}).items():
             print(f'  data migration {name}: {left} rows left')
+        if phases.get('neither'):
+            for refusal in migrate.planner.off_branches():
+                print(f'  {refusal.reason}: {refusal.advice}')
     return result.exit_code
 
 

@@ -123,6 +123,7 @@ def _migrating_commands(subparsers):
                 'apply only the contract branch (contract@head); refused '
                 'with exit 9, changing nothing, while expand revisions are '
                 'pending or data migrations have rows left')
+    _ignore_phase_rules_arg(p)
 
     p = subparsers.add_parser(
         'online-data-migrations',
@@ -167,6 +168,7 @@ def _migrating_commands(subparsers):
     _sql_args(p)
     p.add_argument('--purge', action='store_true',
                    help='empty the version table first')
+    _ignore_phase_rules_arg(p)
     p.add_argument('--verify', action='store_true',
                    help='refuse unless the live schema matches the models '
                         '(adopting an existing database)')
@@ -269,6 +271,16 @@ def _script_commands(subparsers):
     p.add_argument('--multidb', action='store_true',
                    help='one environment serving enamel\'s main and API '
                         'databases, each with its own revisions')
+
+
+def _ignore_phase_rules_arg(parser):
+    parser.add_argument(
+        '--ignore-phase-rules', action='store_true',
+        help='go past the phase rules on purpose (a contract revision '
+             'while data migrations have rows left, a contract revision '
+             'inside the expand phase, ...): each rule broken is logged '
+             'as a warning; without it a broken rule refuses the whole '
+             'command with exit 9 (1 with --sql), changing nothing')
 
 
 def _phase_args(parser, expand_help, contract_help):

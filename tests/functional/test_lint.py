@@ -64,6 +64,21 @@ def downgrade():
 
 IMPORTS = 'from alembic import op\nimport sqlalchemy as sa\n'
 
+BY_VERSION = '''
+
+def upgrade():
+    op.add_column('tasks', sa.Column('size', sa.Integer(), nullable=True,
+                                     server_default='0'))
+    op.create_index('ix_tasks_size', 'tasks', ['size'])
+    with op.batch_alter_table('tasks') as batch:
+        batch.alter_column('uuid', type_=sa.String(255),
+                           existing_type=sa.String(36))
+
+
+def downgrade():
+    pass
+'''
+
 
 class LintTest(base.SQLiteBackend, base.TestCase):
 
@@ -127,6 +142,29 @@ class LintTest(base.SQLiteBackend, base.TestCase):
         self.assertEqual(10, text.code, text)
         self.assertIn(f'{revision} (expand) expand-removes [postgresql]: '
                       'drop_column tasks.user_id', text.stdout)
+
+    def test_the_server_version_and_galera_change_the_verdict(self):
+        revision = self.write_revision('expand', BY_VERSION)
+        mysql = self.rules(self.lint('--dialect', 'mysql', '--dialect',
+                                     'postgresql'), revision)
+        # VARCHAR(36) to (255) in utf8mb4 is 144 to 1020 bytes: it crosses
+        # the one-byte length, a copy on MariaDB; PostgreSQL 12 adds a
+        # column with a constant default without a rewrite, 10 rewrites.
+        self.assertEqual({'copy-alter': {'mysql'},
+                          'index-not-concurrent': {'postgresql'}}, mysql)
+        old = self.rules(self.lint('--dialect', 'postgresql',
+                                   '--server-version', 'postgresql=10'),
+                         revision)
+        self.assertEqual({'postgresql'}, old['table-rewrite'])
+        galera = self.rules(self.lint('--dialect', 'mysql', '--galera'),
+                            revision)
+        self.assertEqual({'copy-alter', 'galera-toi'}, set(galera))
+        report = self.lint('--server-version', 'mariadb=10.11')
+        self.assertIn('MariaDB 10.11', report['servers'])
+        bad = self.run_sync('lint', '--server-version', 'oracle=19')
+        self.assertEqual(2, bad.code, bad)
+        self.assertIn("--server-version 'oracle=19': expected postgresql=N",
+                      bad.stderr)
 
     def test_contract_only_removes(self):
         expand = self.write_revision('expand', '\n\ndef upgrade():\n'

@@ -32,6 +32,7 @@ OWNERS = {
     'Operations': alembic_operations.Operations,
     'ScriptDirectory': alembic_script_base.ScriptDirectory,
     'MigrationContext': alembic_migration.MigrationContext,
+    'Revision': alembic_revision.Revision,
 }
 USERS = {
     'alembic.command.upgrade': command.upgrade,
@@ -40,6 +41,7 @@ USERS = {
     'MigrationContext.run_migrations':
         alembic_migration.MigrationContext.run_migrations,
     'Operations.context': alembic_operations.Operations.context,
+    'RevisionMap.add_revision': alembic_revision.RevisionMap.add_revision,
 }
 
 

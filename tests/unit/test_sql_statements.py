@@ -13,6 +13,10 @@
 """SQL text cut into statements by each engine's grammar, and what
 PostgreSQL refuses inside a transaction block."""
 
+import sys
+from unittest import mock
+
+from enamel import exception
 from enamel import sql_statements
 from tests import base
 
@@ -77,3 +81,23 @@ class SplitTest(base.TestCase):
                 statement, 'postgresql'), statement)
             self.assertIsNone(sql_statements.outside_transaction(
                 statement, 'mysql'))
+
+
+class MissingParserTest(base.TestCase):
+
+    def test_one_line_names_the_package_to_install(self):
+        for dialect, module, extra in (
+                ('postgresql', 'pglast', 'enamel-sync[postgresql]'),
+                ('mysql', 'sqlglot', 'enamel-sync[mysql]')):
+            with mock.patch.dict(sys.modules, {module: None}):
+                error = self.assertRaises(exception.ConfigError,
+                                          sql_statements.split,
+                                          'SELECT 1;', dialect)
+            message = str(error)
+            self.assertEqual(1, len(message.splitlines()))
+            self.assertIn(f'needs the {module} package: pip install '
+                          f'"{extra}" (or "enamel-sync[lint]"', message)
+        # SQLite is cut by the standard library: nothing to install.
+        with mock.patch.dict(sys.modules, {'pglast': None, 'sqlglot': None}):
+            self.assertEqual(['SELECT 1'],
+                             sql_statements.split('SELECT 1;', 'sqlite'))

@@ -1,0 +1,85 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
+"""Reaching one database: its engines and connections, and the migration
+lock around the commands that write (:func:`enamel.lock.migration_lock`).
+"""
+
+import contextlib
+
+import sqlalchemy as sa
+
+from enamel import db
+from enamel import exception
+from enamel import lock
+
+
+class Access:
+    """The engines and connections of one of enamel's databases.
+
+    :param conf: enamel's parsed ``ConfigOpts``.
+    :param database: the :class:`enamel.databases.Database`.
+    :param engine: an ``Engine`` handed in by the caller (it then serves
+        the reading commands too), or None to build one from
+        ``[<group>] connection``.
+    """
+
+    def __init__(self, conf, database, engine=None):
+        self.conf = conf
+        self.database = database
+        self._engine = engine and db.transactional(engine)
+        self._handed_in = engine is not None
+        self._reader = None
+
+    @property
+    def engine(self):
+        """The ``Engine``, built from the configuration on first use."""
+        if self._engine is None:
+            self._engine = db.create_engine(self.conf, self.database.group)
+        return self._engine
+
+    def read_only_engine(self):
+        """The engine of the reading commands: on SQLite it never creates
+        or changes the file (see :func:`enamel.db.create_engine`)."""
+        if self._handed_in:
+            return self.engine
+        if self._reader is None:
+            self._reader = db.create_engine(
+                self.conf, self.database.group, read_only=True)
+        return self._reader
+
+    @contextlib.contextmanager
+    def connect(self, read_only=False):
+        """A ``Connection`` (closed after the block).
+
+        :raises exception.DatabaseError: the database cannot be reached.
+        """
+        engine = self.read_only_engine() if read_only else self.engine
+        try:
+            connection = engine.connect()
+        except sa.exc.DBAPIError as exc:
+            raise exception.DatabaseError(
+                'cannot connect to the database '
+                f'{db.describe(engine.url)}: '
+                f'{exception.first_line(exc.orig)}') from None
+        with connection:
+            yield connection
+
+    @contextlib.contextmanager
+    def locked(self):
+        """Connect and hold the migration lock (on connections of its
+        own); yields the migration's connection and the held lock."""
+        with self.connect() as connection:
+            with lock.migration_lock(self.engine, self.conf,
+                                     self.database) as held:
+                held.prepare(connection)
+                yield connection, held

@@ -1,0 +1,184 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
+"""Moving one database: plan (:mod:`enamel.planner`), judge
+(:func:`enamel.phases.judge`), then let alembic run the very steps that
+were judged (:mod:`enamel.runner`). ``upgrade`` to any target,
+``downgrade``, ``stamp`` and the ``--sql`` scripts all come through here.
+"""
+
+from enamel import alembic_internals
+from enamel import databases
+from enamel import exception
+from enamel import phases
+from enamel import runner
+from enamel import scripts
+from enamel import state
+
+
+class Migrator:
+    """Plans, judges and runs the commands that move one database.
+
+    :param history: its :class:`enamel.history.History`.
+    :param access: its :class:`enamel.access.Access`.
+    """
+
+    def __init__(self, history, access):
+        self.history = history
+        self.access = access
+
+    @property
+    def database_option(self):
+        """`` --database NAME`` in the advice's commands (``''`` for
+        main)."""
+        database = self.history.database
+        return '' if database == databases.MAIN else (
+            f' --database {database.name}')
+
+    def current(self, connection, adopt=False):
+        """The guarded revisions of the database (a tuple; see
+        :func:`enamel.state.guard`)."""
+        return state.guard(
+            state.read(connection, database=self.history.database),
+            self.history.script, adopt=adopt)
+
+    def upgrade(self, target, tag=None, ignore=False, phase=None):
+        """Plan ``upgrade target`` under the migration lock, judge it,
+        run it.
+
+        :param phase: the phase of ``upgrade --expand``, ``--contract``
+            or a plain upgrade's this is (judged as a phase run, and named
+            when it has nothing to do), or None.
+        :param ignore: ``--ignore-phase-rules``.
+        """
+        history = self.history
+        recorded = history.recorded_heads(target)
+        if recorded is None:
+            history.preload()
+        with self.access.locked() as (connection, held):
+            if recorded is not None:
+                current = state.read(connection, tables=False,
+                                     database=history.database).current
+                if set(current) == set(recorded):
+                    return runner.nothing_to_do(current, phase)
+            plan = history.planner.upgrade(target,
+                                           self.current(connection))
+            self.judge(connection, plan, ignore, phase_run=phase is not None)
+            self.run(connection, held, plan, tag, phase=phase)
+
+    def downgrade(self, target, tag=None):
+        """Plan ``downgrade target`` under the migration lock and run it
+        (no phase rule refuses a downgrade: it is the way back)."""
+        self.history.preload()
+        with self.access.locked() as (connection, held):
+            plan = self.history.planner.downgrade(
+                target, self.current(connection))
+            self.run(connection, held, plan, tag)
+
+    def stamp(self, target, tag=None, purge=False, verify=False,
+              ignore=False):
+        """See :meth:`enamel.migration.Migration.stamp`."""
+        self.history.preload()
+        with self.access.locked() as (connection, held):
+            current = () if purge else self.current(connection, adopt=True)
+            if verify:
+                differences = state.compare_models(
+                    connection, self.history.database)
+                if differences:
+                    raise exception.SchemaMismatch(
+                        f'the database schema differs from the models in '
+                        f'{len(differences)} place(s), for example '
+                        f'{differences[0]}; not stamped', differences)
+            plan = self.history.planner.stamp(target, current)
+            self.judge(connection, plan, ignore)
+            self.run(connection, held, plan, tag, purge=purge)
+
+    def judge(self, connection, plan, ignore=False, phase_run=False,
+              skip=()):
+        """Apply the phase rules to ``plan`` (see
+        :func:`enamel.phases.judge`), reading what they need: the plan
+        to the heads for a phase run, and the open data migrations' rows
+        (from ``connection``) only when ``plan`` runs contract
+        revisions.
+
+        :param skip: rules not to apply here (a plain upgrade judges its
+            contract phase when it comes to it).
+        :raises exception.PhaseRefused: a rule refused the plan.
+        :raises exception.DataMigrationFailed: a data migration could not
+            count its rows.
+        """
+        planner = self.history.planner
+        pending = rows = None
+        # Revisions on neither branch are looked for in the whole history
+        # once; only if there are any is the plan to the heads made.
+        if planner.layout.branched and phase_run and planner.off_branches():
+            pending = plan if plan.target == 'heads' else planner.pending(
+                plan.current)
+        if (planner.layout.branched and plan.has(phases.CONTRACT)
+                and phases.ROWS_LEFT not in skip):
+            rows = phases.rows_left(connection, planner.script,
+                                    plan.current)
+        refusals = phases.judge(planner, plan, pending, rows,
+                                phase_run=phase_run,
+                                database_option=self.database_option)
+        phases.enforce([r for r in refusals if r.rule not in skip],
+                       ignore)
+
+    def run(self, connection, held, plan, tag=None, phase=None,
+            purge=False):
+        """Let alembic run ``plan``'s steps on the locked connection."""
+        history = self.history
+        runner.run(history.get_config(connection, models=False),
+                   history.script, connection, _planned(plan), plan.target,
+                   tag=tag, lock=held, purge=purge, phase=phase,
+                   before=plan.current)
+
+    def offline(self, name, revision, tag=None, purge=False, ignore=False):
+        """``upgrade``, ``downgrade`` or ``stamp`` with ``--sql``: the SQL
+        on stdout. An upgrade's range is planned and judged first, and a
+        script that applies contract revisions to an existing database
+        starts with a comment saying when to run it.
+
+        :raises exception.OfflineRefused: a phase rule refused the range
+            (exit 1); nothing was written.
+        """
+        scripts.require_range(revision)
+        history = self.history
+        preamble = None
+        kw = {'purge': purge} if name == 'stamp' else {}
+        if name == 'upgrade':
+            plan = history.planner.offline(revision)
+            phases.enforce(
+                phases.judge(history.planner, plan,
+                             database_option=self.database_option),
+                ignore, offline=True)
+            preamble = phases.contract_comment(plan)
+        scripts.offline(history.get_config(models=False), history.script,
+                        name, revision, tag=tag, preamble=preamble, **kw)
+
+
+def _planned(plan):
+    """The runner's ``plan(script, destination, current)``: the judged
+    steps, as long as alembic reads the revisions they were planned from
+    (under the lock it does). A stamp, which runs no revision, is planned
+    again from what alembic read (``--purge`` starts from none)."""
+    def steps(script, destination, current):
+        if plan.command == 'stamp':
+            return alembic_internals.stamp_steps(script, destination,
+                                                 current)
+        if set(current) != set(plan.current):
+            raise exception.MigrationFailed(
+                f'the database moved from {", ".join(plan.current)} to '
+                f'{", ".join(current)} while the migration was planned; '
+                'nothing was changed, run the command again')
+        return plan.alembic_steps
+    return steps

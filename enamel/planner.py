@@ -1,0 +1,215 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
+"""The one planner: what a command will run, before anything runs.
+
+Every path that changes a database or prints SQL for one (``upgrade``
+with any target alembic accepts, ``--sql FROM:TO``, ``--expand``,
+``--contract``, ``downgrade``, ``stamp``, the Python API, each database
+of a multi-database run) asks :class:`Planner` for a :class:`Plan`: the
+revisions alembic will run, in alembic's order (alembic plans them; the
+planner only asks it, see :mod:`enamel.alembic_internals`), each a
+:class:`Step` classified by :class:`enamel.phases.Layout` (expand,
+contract, plain, or on neither branch) with its data migrations. The
+phase rules (:func:`enamel.phases.judge`) then accept or refuse the plan,
+and the runner hands alembic the very steps that were judged.
+"""
+
+import dataclasses
+
+from enamel import alembic_internals
+from enamel import data_migrations
+from enamel import phases
+
+UPGRADE = 'upgrade'
+DOWNGRADE = 'downgrade'
+STAMP = 'stamp'
+
+
+@dataclasses.dataclass(frozen=True)
+class Step:
+    """One revision of a plan.
+
+    ``revision``: the ``alembic.script.Script``; ``phase``: see
+    :meth:`enamel.phases.Layout.phase_of`; ``data_migrations``: the names
+    (``<revision>.<function>``) of the data migrations it declares.
+    """
+
+    revision: object
+    phase: str
+    data_migrations: tuple = ()
+
+    @property
+    def id(self):
+        return self.revision.revision
+
+
+@dataclasses.dataclass
+class Plan:
+    """What one command will run.
+
+    :param command: ``upgrade``, ``downgrade`` or ``stamp``.
+    :param target: the target as given (str or tuple).
+    :param current: the revisions the database is at (offline: the start
+        of the range), a tuple of ids.
+    :param steps: the :class:`Step` list, in the order alembic runs it.
+    :param alembic_steps: what alembic planned (its ``RevisionStep`` or
+        ``StampStep`` objects), handed to the runner unchanged.
+    :param layout: the history's :class:`enamel.phases.Layout`.
+    :param offline: the plan of a ``--sql`` script.
+    """
+
+    command: str
+    target: object
+    current: tuple
+    steps: list
+    alembic_steps: list
+    layout: object
+    offline: bool = False
+
+    def __bool__(self):
+        return bool(self.alembic_steps)
+
+    def ids(self, phase=None):
+        """The revision ids of the steps (of ``phase`` only, if given)."""
+        return [s.id for s in self.steps
+                if phase is None or s.phase == phase]
+
+    def has(self, phase):
+        return any(s.phase == phase for s in self.steps)
+
+
+class Planner:
+    """Plans commands over one history.
+
+    :param script: the ``alembic.script.ScriptDirectory`` (with the
+        configure callbacks' revisions, if any).
+    """
+
+    def __init__(self, script):
+        self.script = script
+        self.layout = phases.Layout(script)
+        self._off_branches = None
+
+    def step(self, revision):
+        """The :class:`Step` of ``revision`` (an ``alembic.script.
+        Script``)."""
+        return Step(revision, self.layout.phase_of(revision),
+                    tuple(m.name for m in
+                          data_migrations.of_revision(revision)))
+
+    def upgrade(self, target, current):
+        """The plan of ``upgrade target`` from ``current``.
+
+        :raises exception.BadRevision: ``target`` names nothing, or
+            several, or is relative while the database is at several.
+        """
+        found = alembic_internals.upgrade_steps(self.script, target,
+                                                tuple(current))
+        return Plan(UPGRADE, target, tuple(current),
+                    [self.step(s.revision) for s in found], found,
+                    self.layout)
+
+    def pending(self, current):
+        """Everything an upgrade to the heads would run (a :class:`Plan`
+        to ``heads``)."""
+        return self.upgrade('heads', current)
+
+    def downgrade(self, target, current):
+        """The plan of ``downgrade target`` from ``current``."""
+        found = alembic_internals.downgrade_steps(self.script, target,
+                                                  tuple(current))
+        return Plan(DOWNGRADE, target, tuple(current),
+                    [self.step(s.revision) for s in found], found,
+                    self.layout)
+
+    def stamp(self, target, current):
+        """The plan of ``stamp target`` from ``current``: its steps are
+        the revisions the stamp records as applied that were not (none
+        when it moves down)."""
+        found = alembic_internals.stamp_steps(self.script, target,
+                                              tuple(current))
+        before = data_migrations.applied(self.script, current)
+        after = data_migrations.applied(
+            self.script, [i for s in found for i in s.to_revisions]
+            + [r for r in current
+               if not any(r in s.from_revisions for s in found)])
+        added = [self.script.get_revision(r) for r in self.order(
+            after - before)]
+        return Plan(STAMP, target, tuple(current),
+                    [self.step(r) for r in added], found, self.layout)
+
+    def offline(self, revision_range):
+        """The plan of ``upgrade --sql`` over ``revision_range``
+        (``TO`` from base, or ``FROM:TO``), as alembic writes it.
+
+        :raises exception.BadRevision: a side names no revision.
+        """
+        start, _, target = revision_range.rpartition(':')
+        current = () if start in ('', 'base') else (start,)
+        if current:
+            with alembic_internals.errors(revision_argument=True):
+                current = (self.script.get_revision(start).revision,)
+        plan = self.upgrade(target, current)
+        plan.offline = True
+        return plan
+
+    def off_branches(self):
+        """A :class:`enamel.phases.Refusal` (rule ``neither-branch``, with
+        its advice) for each revision of a branched history that is on
+        neither branch, oldest first."""
+        if not self.layout.branched:
+            return []
+        if self._off_branches is None:
+            found = [self.step(r) for r in reversed(list(
+                self.script.walk_revisions('base', 'heads')))]
+            self._off_branches = [phases.neither_refusal(self, s)
+                                  for s in found
+                                  if s.phase == phases.NEITHER]
+        return self._off_branches
+
+    def order(self, ids):
+        """``ids`` (a set) in upgrade order, oldest first."""
+        ids = set(ids)
+        return [r.revision for r in reversed(list(
+            self.script.walk_revisions('base', 'heads')))
+            if r.revision in ids]
+
+    def needs(self, plan, step):
+        """The steps of ``plan`` that ``step`` needs (below it through
+        ``down_revision`` or ``depends_on``), in plan order."""
+        return [plan.steps[i] for i in sorted(self._below(plan)[step.id])]
+
+    def _below(self, plan):
+        """For each step id, the indexes of the plan's steps below it:
+        one pass in plan order (alembic's order puts every revision after
+        the ones below it)."""
+        index = {s.id: i for i, s in enumerate(plan.steps)}
+        below = {}
+        for step in plan.steps:
+            found = set()
+            for parent in alembic_internals.down_revisions(step.revision):
+                if parent in index:
+                    found.add(index[parent])
+                    found |= below[parent]
+            below[step.id] = found
+        return below
+
+    def heads_of(self, ids):
+        """Those of ``ids`` that no other of ``ids`` is below, in upgrade
+        order."""
+        ids = set(ids)
+        covered = set()
+        for revision_id in ids:
+            covered |= data_migrations.applied(
+                self.script, (revision_id,)) - {revision_id}
+        return self.order(ids - covered)

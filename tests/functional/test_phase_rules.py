@@ -1,0 +1,450 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
+"""One plan for every way in: the phase rules hold at every entry point.
+
+The developer guide's worked example (expand adds ``tasks.name`` with a
+data migration copying ``tasks.action``; contract drops ``tasks.action``)
+with rows not copied yet, tried through every door a user has: each
+target form of ``upgrade``, ``stamp``, ``--sql`` ranges run in the
+engine's own client, the Python API. Each ends with the rows copied, or
+with a refusal that names the revision and the rule and changes nothing;
+and each refusal's advice, followed, makes progress.
+"""
+
+import json
+import os
+import re
+import subprocess
+
+import sqlalchemy as sa
+
+from enamel import exception
+from enamel import migration
+from tests import base
+from tests.functional import test_rolling_upgrade as rolling
+
+ROWS = 5
+CROSS_PHASE_BODY = '''
+
+def upgrade():
+    op.create_table('labels', sa.Column('id', sa.Integer, primary_key=True))
+
+
+def downgrade():
+    op.drop_table('labels')
+'''
+NEITHER_BODY = '''
+
+def upgrade():
+    op.create_table('notes', sa.Column('id', sa.Integer, primary_key=True))
+
+
+def downgrade():
+    op.drop_table('notes')
+'''
+
+
+class PhaseRuleSteps(rolling.RollingUpgradeSteps):
+
+    def rows_left(self):
+        """Today's head, five rows of the previous release, both
+        releases' revisions written, the expand phase applied: the five
+        rows are not copied yet. Returns (expand id, contract id)."""
+        self.assertSucceeded(self.run_sync('upgrade'))
+        self.previous_release_writes(ROWS)
+        expand = self.release_n()
+        contract = self.release_n_plus_1()
+        self.assertSucceeded(self.run_sync('upgrade', '--expand'))
+        self.assertIsNone(self.names()[0])
+        return expand, contract
+
+    def assertUnchanged(self, version):
+        """Nothing moved: the same version rows, ``tasks.action`` still
+        there with every row, none copied."""
+        self.assertEqual(sorted(version), sorted(self.stored_version()))
+        self.assertIn('action', self.columns())
+        self.assertEqual([None] * ROWS, self.names())
+
+    def assertCopied(self):
+        self.assertEqual([f'action-{i}' for i in range(ROWS)],
+                         self.names())
+
+    def assertRefused(self, result, rule, revision, code=9):
+        self.assertEqual(code, result.code, result)
+        self.assertIn(f'(phase rule {rule})', result.stderr)
+        self.assertIn(revision, result.stderr)
+        self.assertIn('nothing was', result.stderr)
+        self.assertNotIn('Traceback', result.stderr)
+
+    def api(self):
+        """A Python API ``Migration`` of the scratch revisions (added by
+        a configure callback, as the Python API guide shows)."""
+        migrate = migration.Migration(self.load_conf())
+        self.addCleanup(migrate.engine.dispose)
+        self.addCleanup(lambda: migrate.access.read_only_engine().dispose())
+
+        @migrate.configure
+        def scratch_revisions(config):
+            config.set_main_option('version_locations', self.versions)
+            return config
+        return migrate
+
+    def advice(self, stderr):
+        """The commands a refusal's advice names, in order, as argv
+        lists (without the leading ``enamel-sync``)."""
+        return [c.split()[1:] for c in re.findall(
+            r'"(enamel-sync [^"]+)"', stderr)]
+
+
+class PhaseRuleTests(PhaseRuleSteps):
+
+    # -- contract with rows left, through every door -----------------------
+
+    def test_every_target_form_is_refused_while_rows_are_left(self):
+        expand, contract = self.rows_left()
+        version = self.stored_version()
+        for target in ('contract@head', contract, contract[:6],
+                       'contract@+2'):
+            with self.subTest(target=target):
+                result = self.run_sync('upgrade', target)
+                self.assertRefused(result, 'data-migrations-before-contract',
+                                   f'{expand}.{rolling.DATA_MIGRATION}: 5')
+                self.assertIn(contract, result.stderr)
+                self.assertUnchanged(version)
+        for argv in (('upgrade', '--contract'),
+                     ('upgrade', '--revision', contract),
+                     ('stamp', contract)):
+            with self.subTest(argv=argv):
+                self.assertRefused(self.run_sync(*argv),
+                                   'data-migrations-before-contract',
+                                   contract)
+                self.assertUnchanged(version)
+
+    def test_the_python_api_is_refused_while_rows_are_left(self):
+        expand, contract = self.rows_left()
+        version = self.stored_version()
+        migrate = self.api()
+        for target in (contract, contract[:6], 'contract@head'):
+            with self.subTest(target=target):
+                error = self.assertRaises(exception.PhaseRefused,
+                                          migrate.upgrade, target)
+                self.assertEqual(9, error.exit_code)
+                self.assertEqual('data-migrations-before-contract',
+                                 error.refusals[0].rule)
+                self.assertUnchanged(version)
+        self.assertRaises(exception.PhaseRefused, migrate.upgrade_contract)
+        self.assertRaises(exception.PhaseRefused, migrate.stamp, contract)
+        self.assertUnchanged(version)
+        # head: the three phases in order, the rows copied first.
+        migrate.upgrade('head')
+        self.assertCopied()
+        self.assertNotIn('action', self.columns())
+
+    def test_a_failed_data_migration_refuses_contract(self):
+        self.assertSucceeded(self.run_sync('upgrade'))
+        self.previous_release_writes(ROWS)
+        self.write_revision(
+            'expand', 'add tasks.name', rolling.EXPAND_BODY.replace(
+                'data_migrations = (copy_action_to_name,)',
+                rolling.BROKEN_DATA_MIGRATION),
+            rolling.DATA_MIGRATION_IMPORTS)
+        contract = self.write_revision('contract', 'drop tasks.action',
+                                       rolling.CONTRACT_BODY,
+                                       rolling.EXPAND_IMPORTS)
+        self.assertSucceeded(self.run_sync('upgrade', '--expand'))
+        self.assertEqual(2, self.run_sync('online-data-migrations').code)
+        version = self.stored_version()
+        for target in (contract, 'contract@head'):
+            with self.subTest(target=target):
+                result = self.run_sync('upgrade', target)
+                self.assertEqual(1, result.code, result)
+                self.assertIn('could not count', result.stderr)
+                self.assertEqual(sorted(version),
+                                 sorted(self.stored_version()))
+                self.assertIn('action', self.columns())
+
+    def test_done_data_migrations_let_every_door_through(self):
+        expand, contract = self.rows_left()
+        self.assertSucceeded(self.run_sync('online-data-migrations'))
+        self.assertSucceeded(self.run_sync('upgrade', contract[:8]))
+        self.assertCopied()
+        self.assertNotIn('action', self.columns())
+        self.assertEqual(0, self.check()['exit_code'])
+
+    def test_the_override_goes_past_the_rule_and_says_so(self):
+        # No rows to move (a new deployment): going past the rule on
+        # purpose is safe, and the run says which rule it broke.
+        self.assertSucceeded(self.run_sync('upgrade'))
+        self.release_n()
+        contract = self.release_n_plus_1()
+        self.assertRefused(self.run_sync('upgrade', contract),
+                           'expand-before-contract', contract)
+        result = self.assertSucceeded(self.run_sync(
+            'upgrade', contract, '--ignore-phase-rules'))
+        self.assertIn('phase rule expand-before-contract overridden '
+                      '(--ignore-phase-rules)', result.stderr)
+        self.assertNotIn('action', self.columns())
+        # With rows left, the override runs contract, which then fails on
+        # the rows never copied: the override is the user's to own.
+        self.assertIn('--ignore-phase-rules', self.run_sync(
+            'upgrade', '--help').stdout)
+
+    def test_contract_in_the_same_run_as_its_expand_is_refused(self):
+        self.assertSucceeded(self.run_sync('upgrade'))
+        self.previous_release_writes(ROWS)
+        self.release_n()
+        contract = self.release_n_plus_1()
+        version = self.stored_version()
+        result = self.run_sync('upgrade', contract)
+        self.assertRefused(result, 'expand-before-contract', contract)
+        self.assertEqual(version, self.stored_version())
+        self.assertNotIn('name', self.columns())
+        # The advice, followed: --expand, online-data-migrations, again.
+        for argv in self.advice(result.stderr):
+            self.assertSucceeded(self.run_sync(*argv))
+        self.assertSucceeded(self.run_sync('upgrade', contract))
+        self.assertCopied()
+        self.assertNotIn('action', self.columns())
+
+    # -- offline scripts ---------------------------------------------------
+
+    def test_sql_range_into_contract_is_refused_and_the_advice_works(self):
+        self.assertSucceeded(self.run_sync('upgrade'))
+        self.previous_release_writes(ROWS)
+        self.release_n()
+        self.release_n_plus_1()
+        old_head = rolling.BUNDLED_HEAD
+        result = self.run_sync('upgrade', '--sql', f'{old_head}:heads')
+        self.assertRefused(result, 'offline-contract-after-data-migrations',
+                           'contract', code=1)
+        self.assertEqual('', result.stdout)
+        self.assertEqual([old_head], self.stored_version())
+        commands = self.advice(result.stderr)
+        self.assertEqual(3, len(commands), result.stderr)
+        expand_sql, odm, contract_sql = commands
+        # The expand part, run by the engine's own client.
+        script = self.assertSucceeded(self.run_sync(*expand_sql)).stdout
+        self.assertNotIn('enamel-sync: this script applies', script)
+        self.run_natively(script)
+        self.assertIn('name', self.columns())
+        self.assertEqual(7, self.check()['exit_code'])
+        self.assertSucceeded(self.run_sync(*odm))
+        if self.engine.dialect.name == 'sqlite':
+            # alembic cannot write SQLite's batch ALTER (a table copy)
+            # without reading the live table: the contract part runs
+            # online there.
+            result = self.run_sync(*contract_sql)
+            self.assertEqual(1, result.code, result)
+            self.assertIn('cannot be written as SQL', result.stderr)
+            contract_sql = [a for a in contract_sql if a != '--sql']
+            contract_sql[-1] = contract_sql[-1].split(':')[1]
+            self.assertSucceeded(self.run_sync(*contract_sql))
+            self.assertCopied()
+            return
+        script = self.assertSucceeded(self.run_sync(*contract_sql)).stdout
+        self.assertTrue(script.startswith(
+            '-- enamel-sync: this script applies the contract revision(s)'),
+            script[:200])
+        self.run_natively(script)
+        self.assertCopied()
+        self.assertNotIn('action', self.columns())
+        self.assertEqual(0, self.check()['exit_code'])
+
+    def run_natively(self, script):
+        """Run an SQL script in the engine's own client."""
+        url = self.engine.url
+        if url.get_backend_name() == 'sqlite':
+            argv = ['sqlite3', '-bail', url.database]
+        elif url.get_backend_name() == 'postgresql':
+            argv = ['psql', '-X', '-q', '-v', 'ON_ERROR_STOP=1', '-h',
+                    url.host or '127.0.0.1', '-U', url.username,
+                    url.database]
+        else:
+            argv = ['mariadb', '-h', url.host or '127.0.0.1', '-u',
+                    url.username, f'-p{url.password}', url.database]
+        done = subprocess.run(argv, input=script, text=True,
+                              capture_output=True, timeout=120,
+                              env=dict(os.environ,
+                                       PGPASSWORD=url.password or ''))
+        self.assertEqual(0, done.returncode, done.stderr + script)
+
+    # -- dependencies across phases ----------------------------------------
+
+    def test_an_expand_that_needs_a_contract_is_refused_then_advised(self):
+        expand, contract = self.rows_left()
+        needs = self.write_revision('expand', 'add labels',
+                                    CROSS_PHASE_BODY, rolling.EXPAND_IMPORTS)
+        self.depend(needs, contract)
+        version = self.stored_version()
+        for argv in (('upgrade', '--expand'), ('upgrade',),
+                     ('upgrade', needs)):
+            with self.subTest(argv=argv):
+                result = self.run_sync(*argv)
+                self.assertRefused(result, 'cross-phase-dependency', needs)
+                self.assertIn(contract, result.stderr)
+                self.assertUnchanged(version)
+        result = self.run_sync('upgrade', '--expand')
+        for argv in self.advice(result.stderr):
+            self.assertSucceeded(self.run_sync(*argv))
+        self.assertSucceeded(self.run_sync('upgrade', '--expand'))
+        self.assertIn('labels', sa.inspect(self.engine).get_table_names())
+        self.assertCopied()
+        report = self.check()
+        self.assertEqual([], report['pending'])
+        self.assertEqual({}, report['phases']['data_migrations'])
+
+    def depend(self, revision_id, on):
+        path = self.revision_path(revision_id)
+        with open(path) as f:
+            source = f.read()
+        source = re.sub(r'^depends_on = .*$', f'depends_on = {on!r}',
+                        source, flags=re.M)
+        with open(path, 'w') as f:
+            f.write(source)
+
+    # -- revisions on neither branch ---------------------------------------
+
+    def test_a_revision_on_neither_branch_is_named_everywhere(self):
+        self.start_branches()
+        neither = self.write_neither()
+        for argv in (('upgrade',), ('upgrade', '--expand'),
+                     ('upgrade', '--contract'), ('upgrade', neither)):
+            with self.subTest(argv=argv):
+                result = self.run_sync(*argv)
+                self.assertRefused(result, 'neither-branch', neither)
+                self.assertIn('set down_revision', result.stderr)
+                self.assertNotIn('notes',
+                                 sa.inspect(self.engine).get_table_names())
+        check = self.run_sync('check')
+        self.assertEqual(3, check.code, check)
+        self.assertIn(f'revision {neither}', check.stdout)
+        self.assertIn('set down_revision', check.stdout)
+        lint = self.run_sync('lint')
+        self.assertIn(f'{neither} (neither) neither-branch', lint.stdout)
+        revision = self.run_sync('revision', '--expand', '-m', 'more')
+        self.assertIn(f'revision {neither}', revision.stderr)
+        # The advice, followed: its down_revision becomes the expand head.
+        result = self.run_sync('upgrade', '--expand')
+        head = re.search(r"down_revision = '(\w+)' \(the expand head\)",
+                         result.stderr.replace("\\'", "'"))
+        self.assertIsNotNone(head, result.stderr)
+        self.move(neither, head.group(1))
+        self.assertSucceeded(self.run_sync('upgrade'))
+        self.assertIn('notes', sa.inspect(self.engine).get_table_names())
+
+    def test_a_revision_added_by_a_configure_callback(self):
+        self.start_branches()
+        neither = self.write_neither()
+        migrate = self.api()
+        error = self.assertRaises(exception.PhaseRefused, migrate.upgrade)
+        self.assertEqual('neither-branch', error.refusals[0].rule)
+        self.assertEqual(neither, error.refusals[0].revision)
+        self.assertNotIn('notes', sa.inspect(self.engine).get_table_names())
+
+    def write_neither(self):
+        """A revision written by hand at the branch point, on neither
+        branch; its id."""
+        result = self.assertSucceeded(self.run_sync(
+            'revision', '-m', 'notes', '--head', 'expand@head'))
+        path = result.stdout.splitlines()[-1]
+        with open(path) as f:
+            source = f.read()
+        revision = re.search(r"^revision = '(\w+)'", source, re.M).group(1)
+        self.move(revision, rolling.BUNDLED_HEAD, path)
+        with open(path) as f:
+            head, _ = f.read().split('\n\ndef upgrade():', 1)
+        with open(path, 'w') as f:
+            f.write(head.replace('"""\n\n', '"""\n\n' +
+                                 rolling.EXPAND_IMPORTS, 1) + NEITHER_BODY)
+        return revision
+
+    def move(self, revision_id, down_revision, path=None):
+        path = path or self.revision_path(revision_id)
+        with open(path) as f:
+            source = f.read()
+        source = re.sub(r'^down_revision = .*$',
+                        f'down_revision = {down_revision!r}', source,
+                        flags=re.M)
+        with open(path, 'w') as f:
+            f.write(source)
+
+
+API_STUCK_BODY = """
+
+def upgrade():
+    pass
+
+
+def downgrade():
+    pass
+
+
+def stuck(connection, limit):
+    return 0, 3
+
+
+data_migrations = (stuck,)
+"""
+
+
+class SeveralDatabasesTest(rolling.RollingUpgradeSteps, base.SQLiteBackend,
+                           base.TestCase):
+
+    def setUp(self):
+        super().setUp()
+        api = os.path.join(self.workdir, 'api.sqlite')
+        self.config_file = os.path.join(self.workdir, 'two.conf')
+        with open(self.config_file, 'w') as f:
+            f.write(f'[database]\nconnection = {self.url}\n'
+                    f'[api_database]\nconnection = sqlite:///{api}\n')
+
+    def test_data_migration_codes_combine_among_themselves(self):
+        self.assertSucceeded(self.run_sync('upgrade'))
+        # main: a data migration that fails (2); api, a history without
+        # branches: one that always has rows left (1).
+        self.write_revision(
+            'expand', 'add tasks.name', rolling.EXPAND_BODY.replace(
+                'data_migrations = (copy_action_to_name,)',
+                rolling.BROKEN_DATA_MIGRATION),
+            rolling.DATA_MIGRATION_IMPORTS)
+        path = self.assertSucceeded(self.run_sync(
+            'revision', '--database', 'api', '-m', 'stuck')).stdout.strip()
+        with open(path) as f:
+            head, _ = f.read().split('\n\ndef upgrade():', 1)
+        with open(path, 'w') as f:
+            f.write(head + API_STUCK_BODY)
+        self.assertSucceeded(self.run_sync('upgrade', '--expand'))
+        result = self.run_sync('online-data-migrations', '--format', 'json')
+        # Failed (2) before rows left (1): never ranked with the generic
+        # codes, where 1 (error) would come first.
+        self.assertEqual(2, result.code, result)
+        report = json.loads(result.stdout)['databases']
+        self.assertEqual(2, report['main']['exit_code'])
+        self.assertEqual(1, report['api']['exit_code'])
+        self.assertEqual(set(report['main']), set(report['api']))
+        # check: every database the same keys; the unbranched api
+        # history never speaks of phases.
+        result = self.run_sync('check', '--format', 'json')
+        checks = json.loads(result.stdout)['databases']
+        self.assertEqual(set(checks['main']), set(checks['api']))
+        self.assertIsNone(checks['api']['phases'])
+        text = self.run_sync('check')
+        api_lines = [line for line in text.stdout.splitlines()
+                     if line.startswith('[api]')]
+        self.assertTrue(api_lines, text)
+        for line in api_lines:
+            self.assertNotIn('expand', line)
+            self.assertNotIn('contract', line)
+
+
+base.for_each_backend(PhaseRuleTests, globals())
