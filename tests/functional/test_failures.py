@@ -246,8 +246,9 @@ class KillTests(ScratchHistory):
         deadline = time.monotonic() + DEADLINE
         announced = ''
         while not announced:
-            self.assertIsNone(process.poll(), 'enamel-sync ended before '
-                              'the blocking revision')
+            if process.poll() is not None:
+                self.fail('enamel-sync ended before the blocking revision: '
+                          f'{process.communicate()[1]}')
             remaining = deadline - time.monotonic()
             self.assertGreater(remaining, 0, 'the blocking revision was '
                                'never reached')
