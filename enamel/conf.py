@@ -84,6 +84,16 @@ database_opts = [
              '(ddl_lock_timeout) is run again, after 1, 2, 4 ... seconds '
              '(30 at most), before the upgrade fails naming the oldest '
              'open transactions.'),
+    cfg.IntOpt(
+        'connection_debug',
+        default=0,
+        min=0,
+        max=100,
+        help='Verbosity of SQL logging, as oslo.db names it: 0 none, 50 '
+             'every SQL statement enamel-sync runs, 100 also the rows '
+             'they return (on stderr, and in the log file when one is '
+             'configured). --debug does not echo SQL. Also read from '
+             'the environment variable OS_DATABASE__CONNECTION_DEBUG.'),
     cfg.StrOpt(
         'mysql_sql_mode',
         default='TRADITIONAL',

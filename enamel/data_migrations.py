@@ -62,6 +62,7 @@ import sqlalchemy as sa
 from enamel import db
 from enamel import exception
 from enamel import pacer as pacing
+from enamel import progress
 
 LOG = logging.getLogger(__name__)
 
@@ -175,12 +176,20 @@ def _full_id(script, revision):
 class Outcome:
     """What one run did to one data migration: rows ``done`` in this run,
     rows ``left`` after it (None when they could not be counted), and
-    ``error`` (one line) if it failed."""
+    ``error`` (one line) if it failed; and the progress figures
+    (:meth:`enamel.progress.Progress.figures`): ``total`` (done plus left,
+    None if not counted), ``seconds`` it ran, ``rows_per_second`` and
+    ``eta_seconds`` (at the run's end: the time the rows left would take
+    at that rate; None if unknown)."""
 
     name: str
     done: int = 0
     left: int = None
     error: str = None
+    total: int = None
+    seconds: float = 0.0
+    rows_per_second: float = 0.0
+    eta_seconds: float = None
 
 
 @dataclasses.dataclass
@@ -241,8 +250,10 @@ def run(connection, migrations, max_count=None, batch_size=None):
     for migration in migrations:
         outcome = Outcome(migration.name)
         outcomes.append(outcome)
+        tracker = None
         try:
             outcome.left = migration.count(connection)
+            tracker = progress.Progress(outcome.name, outcome.left)
             counted = True
             stalled = 0
             while outcome.left and (budget is None or budget > 0):
@@ -257,6 +268,7 @@ def run(connection, migrations, max_count=None, batch_size=None):
                 # Not counted: an estimate for the log, never 0 (only the
                 # function, or a count, says that nothing is left).
                 outcome.left = left if counted else max(before - done, 1)
+                tracker.update(outcome.done, left)
                 # A batch that did nothing while nothing less is left lost
                 # its rows to another runner (which commits between our
                 # SELECT and UPDATE) or is stuck on rows it cannot move;
@@ -275,12 +287,19 @@ def run(connection, migrations, max_count=None, batch_size=None):
             # One migration's bug must not stop the others (exit code 2).
             outcome.error = exception.first_line(
                 getattr(exc, 'orig', None) or exc)
+        if tracker is not None:
+            figures = tracker.close(outcome.done, outcome.left)
+            outcome.total = figures['rows_total']
+            outcome.seconds = figures['seconds']
+            outcome.rows_per_second = figures['rows_per_second']
+            outcome.eta_seconds = figures['eta_seconds']
         if outcome.error:
             LOG.error('Data migration %s failed after %d rows: %s',
                       outcome.name, outcome.done, outcome.error)
         else:
-            LOG.info('Data migration %s: %d rows done, %d left',
-                     outcome.name, outcome.done, outcome.left)
+            LOG.info('Data migration %s: %d rows done, %d left (%.0f rows/s '
+                     'over %.1fs)', outcome.name, outcome.done, outcome.left,
+                     outcome.rows_per_second, outcome.seconds)
     return Report(outcomes)
 
 

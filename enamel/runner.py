@@ -35,6 +35,7 @@ from enamel import environment
 from enamel import exception
 from enamel import interrupt
 from enamel import journal
+from enamel import progress as reporting
 from enamel import state
 
 LOG = logging.getLogger(__name__)
@@ -101,6 +102,15 @@ class Progress:
         self.applied.append(step)
         self._unreported.append((step, now - self._started))
         self._started = now
+
+    def running(self):
+        """``(revision id, message, monotonic start)`` of the step alembic
+        runs now, or None (for :class:`enamel.progress.Heartbeat`)."""
+        steps, started = self.steps, self._started
+        if steps is None or len(self.applied) >= len(steps):
+            return None
+        revision = steps[len(self.applied)].revision
+        return revision.revision, revision.doc, started
 
     def committed(self):
         """The applied steps' transaction is committed: log them (never
@@ -231,7 +241,8 @@ def _run_once(config, script, connection, plan, destination, tag, lock,
                 connection.dialect.name != 'postgresql'), \
                 alembic_environment.EnvironmentContext(
                     config, script, fn=steps, as_sql=False,
-                    destination_rev=destination, tag=tag, purge=purge):
+                    destination_rev=destination, tag=tag, purge=purge), \
+                reporting.Heartbeat(progress.running):
             script.run_env()
     except exception.Interrupted as exc:
         raise interrupted(connection, exc.reason, database) from None

@@ -263,10 +263,26 @@ def compare_models(connection, database=None):
     context = alembic_migration.MigrationContext.configure(
         connection, opts=options)
     try:
-        return [describe_difference(d) for d in
-                autogenerate.compare_metadata(context, metadata)]
+        lines = []
+        for diff in autogenerate.compare_metadata(context, metadata):
+            # Column modifications come grouped: one line each.
+            for one in (diff if isinstance(diff, list) else [diff]):
+                lines.append(describe_difference(one))
     finally:
         connection.rollback()
+    # compare_metadata's order follows sets and reflection: sort, by table
+    # first, so that the same schema gives the same lines on every run.
+    return sorted(lines, key=lambda line: (difference_table(line), line))
+
+
+def difference_table(line):
+    """The table a :func:`describe_difference` line is about (its second
+    word, up to the first dot: ``add_column tasks.priority`` -> ``tasks``);
+    '' when it names none."""
+    words = line.split()
+    if len(words) < 2:
+        return ''
+    return words[1].split('.', 1)[0].rstrip(':')
 
 
 def describe_difference(diff):

@@ -271,8 +271,7 @@ def do_check(migrate, args):
         print(messages[result.state].format(
             current=', '.join(result.current) or 'base (empty)',
             heads=', '.join(result.heads)))
-        for difference in result.differences:
-            print(f'  {difference}')
+        _print_differences(result.differences)
         phases = result.phases or {}
         for phase in ('expand', 'contract'):
             if phases.get(phase):
@@ -283,6 +282,19 @@ def do_check(migrate, args):
             for refusal in migrate.planner.off_branches():
                 print(f'  {refusal.reason}: {refusal.advice}')
     return result.exit_code
+
+
+def _print_differences(differences):
+    """One difference per line, under a line naming its table, in the
+    (sorted) order :func:`enamel.state.compare_models` gives."""
+    from enamel import state
+
+    table = None
+    for difference in differences:
+        if state.difference_table(difference) != table:
+            table = state.difference_table(difference)
+            print(f'  table {table}:' if table else '  other:')
+        print(f'    {difference}')
 
 
 def do_schema_dump(migrate, args):

@@ -302,9 +302,15 @@ def _positive(value):
     return number
 
 
-# The options that go before the command (oslo.config's and ours).
-GLOBAL_OPTIONS = ('--config-file', '--config-dir', '--debug', '-d',
-                  '--nodebug', '--version')
+# The options that go before the command: oslo.config's, oslo.log's
+# (enamel.cmd.logs) and ours.
+GLOBAL_OPTIONS = (
+    '--config-file', '--config-dir', '--debug', '-d', '--nodebug',
+    '--version', '--quiet', '-q', '--noquiet', '--log-config-append',
+    '--log-config', '--log_config', '--log-date-format', '--log-file',
+    '--logfile', '--log-dir', '--logdir', '--watch-log-file',
+    '--use-syslog', '--use-journal', '--use-json', '--use-eventlog',
+    '--syslog-log-facility')
 
 
 def misplaced_global_options(argv, unrecognized, command_names):
@@ -324,10 +330,13 @@ def register_cli_opts(conf):
     # no longer ship (oslo.config 10.7: "cannot read ...template"): not
     # offered rather than broken.
     conf.unregister_opt(cfg.StrOpt('shell_completion'))
+    # --debug (-d) is oslo.log's (enamel.cmd.logs): DEBUG logging, and
+    # enamel-sync adds tracebacks to errors.
     conf.register_cli_opt(cfg.BoolOpt(
-        'debug', short='d', default=False,
-        help='show tracebacks and SQL-level logging (passwords stay '
-             'hidden)'))
+        'quiet', short='q', default=False,
+        help='only warnings and errors on stderr: no progress lines, no '
+             'progress bar (for automation; a log file still gets '
+             'everything)'))
     conf.register_cli_opt(cfg.SubCommandOpt(
         'command', title='commands', handler=add_command_parsers,
         help='run "enamel-sync COMMAND --help" for its options'))

@@ -33,6 +33,7 @@ from oslo_config import cfg
 
 from enamel.cmd import commands
 from enamel.cmd import dispatch
+from enamel.cmd import logs
 from enamel.cmd import parser
 from enamel import conf as enamel_conf
 from enamel import exception
@@ -97,32 +98,6 @@ def _version():
         return 'unknown'
 
 
-def _setup_logging(debug):
-    """Log to stderr; returns a function that undoes it (main may run
-    more than once in one process, as in the tests)."""
-    handler = logging.StreamHandler(dispatch.CurrentStderr())
-    handler.setFormatter(logging.Formatter(
-        '%(asctime)s %(levelname)s %(name)s %(message)s' if debug
-        else '%(message)s'))
-    root = logging.getLogger()
-    loggers = [root, LOG, logging.getLogger('alembic'),
-               logging.getLogger('sqlalchemy.engine')]
-    levels = [(logger, logger.level) for logger in loggers]
-
-    def restore():
-        root.removeHandler(handler)
-        for logger, level in levels:
-            logger.setLevel(level)
-
-    root.addHandler(handler)
-    root.setLevel(logging.DEBUG if debug else logging.WARNING)
-    LOG.setLevel(logging.DEBUG if debug else logging.INFO)
-    if debug:
-        logging.getLogger('alembic').setLevel(logging.INFO)
-        logging.getLogger('sqlalchemy.engine').setLevel(logging.INFO)
-    return restore
-
-
 def _error_message(exc):
     """One line for an error that did not come from the migration API."""
     import sqlalchemy as sa
@@ -141,17 +116,20 @@ def main(argv=None, default_config_files=None):
     :param default_config_files: config files read when no --config-file
         is given (default: oslo.config's search for enamel.conf).
     """
-    conf = cfg.ConfigOpts()
-    enamel_conf.register_opts(conf)
-    parser.register_cli_opts(conf)
+    conf = _make_conf()
     argv = sys.argv[1:] if argv is None else argv
-    restore_logging = None
+    saved_logging = logs.snapshot()
     try:
         try:
             _parse(conf, argv, default_config_files)
+            if logs.wants_oslo_log(conf):
+                # oslo.log's setup() wants its options registered by its
+                # own register_options(): read the command line again.
+                conf = _make_conf(oslo_log=True)
+                _parse(conf, argv, default_config_files)
         except SystemExit as exc:
             return exc.code
-        restore_logging = _setup_logging(conf.debug)
+        logs.setup(conf, dispatch.CurrentStderr(), version=_version())
         if conf.command.name not in parser.NO_DATABASE:
             for warning in enamel_conf.check_configured(conf):
                 print(f'enamel-sync: warning: {warning}', file=sys.stderr)
@@ -196,8 +174,16 @@ def main(argv=None, default_config_files=None):
     except Exception as exc:
         return _unexpected(conf, exc)
     finally:
-        if restore_logging is not None:
-            restore_logging()
+        logs.restore(saved_logging)
+
+
+def _make_conf(oslo_log=False):
+    """A ConfigOpts with every option enamel-sync reads registered."""
+    conf = cfg.ConfigOpts()
+    enamel_conf.register_opts(conf)
+    logs.register_opts(conf, oslo_log=oslo_log)
+    parser.register_cli_opts(conf)
+    return conf
 
 
 def _unexpected(conf, exc):

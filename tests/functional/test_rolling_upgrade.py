@@ -295,11 +295,19 @@ class RollingUpgradeTests(RollingUpgradeSteps):
         result = self.run_sync('online-data-migrations', '--max-count',
                                '12', '--format', 'json')
         self.assertEqual(1, result.code, result)
+        report = json.loads(result.stdout)
+        self.assertEqual(1, report['exit_code'])
+        [outcome] = report['migrations']
+        # With the progress figures (enamel.progress): an estimated total,
+        # the time it ran, the rate, the time the rows left would take.
+        figures = {key: outcome.pop(key) for key in (
+            'seconds', 'rows_per_second', 'eta_seconds')}
         self.assertEqual(
-            {'exit_code': 1, 'migrations': [
-                {'name': f'{expand}.{DATA_MIGRATION}', 'done': 12,
-                 'left': 6, 'error': None}]},
-            json.loads(result.stdout))
+            {'name': f'{expand}.{DATA_MIGRATION}', 'done': 12, 'left': 6,
+             'total': 18, 'error': None}, outcome)
+        self.assertGreater(figures['rows_per_second'], 0)
+        self.assertAlmostEqual(
+            6 / figures['rows_per_second'], figures['eta_seconds'], delta=1)
         self.assertEqual(7, self.check()['exit_code'])
         result = self.assertSucceeded(self.run_sync(
             'online-data-migrations'))
@@ -534,10 +542,12 @@ class PlainUpgradeOutputTest(RollingUpgradeSteps, base.SQLiteBackend,
     do."""
 
     def upgrade(self):
-        """``upgrade``: its lines on stderr, elapsed times left out."""
+        """``upgrade``: its lines on stderr, elapsed times and rates left
+        out."""
         result = self.assertSucceeded(self.run_sync('upgrade'))
         self.assertEqual('', result.stdout)
-        return [re.sub(r' in [0-9.]+s$', '', line)
+        return [re.sub(r'( in [0-9.]+s| \([0-9]+ rows/s over [0-9.]+s\))$',
+                       '', line)
                 for line in result.stderr.splitlines()]
 
     def assertNothingToDo(self, lines):

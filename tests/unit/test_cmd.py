@@ -18,6 +18,7 @@ from the bundled script directory (never today's head written down), so
 any history passes: linear, branched into expand and contract, merged.
 """
 
+import json
 import os
 import subprocess
 import sys
@@ -27,6 +28,7 @@ import fixtures
 from enamel.cmd import commands
 from enamel.cmd import sync
 from tests import base
+from tests import synthetic
 
 
 class CommandLineTest(base.SQLiteBackend, base.TestCase):
@@ -340,3 +342,135 @@ class EntryPointTest(base.SQLiteBackend, base.TestCase):
                 sorted(version.stdout.split()))
             self.assertEqual(2, self.run_module(module, 'frobnicate').code)
             self.assertSucceeded(self.run_module(module, 'downgrade', 'base'))
+
+
+class LoggingTest(base.SQLiteBackend, base.TestCase):
+    """oslo.log's options, set up as nova-manage and keystone-manage do;
+    results stay on stdout and progress on stderr whatever they say."""
+
+    def test_log_file_gets_the_records_and_stderr_keeps_progress(self):
+        log_file = os.path.join(self.workdir, 'enamel-sync.log')
+        result = self.assertSucceeded(
+            self.sync('--log-file', log_file, 'upgrade'))
+        self.assertIn('Upgraded to ', result.stderr)
+        with open(log_file) as f:
+            logged = f.read()
+        self.assertIn('Upgraded to ', logged)
+        self.assertIn('Running upgrade', logged)  # alembic's, INFO
+        version = self.assertSucceeded(
+            self.sync('--log-file', log_file, 'version'))
+        self.assertEqual(base.upgraded_version(base.bundled_script()),
+                         sorted(version.stdout.split()))
+
+    def test_log_options_from_the_config_file(self):
+        log_dir = os.path.join(self.workdir, 'logs')
+        os.mkdir(log_dir)
+        with open(self.config_file, 'a') as f:
+            f.write(f'[DEFAULT]\nlog_dir = {log_dir}\n'
+                    'log_file = enamel-sync.log\n')
+        result = self.assertSucceeded(self.sync('upgrade'))
+        self.assertNotIn('warning', result.stderr)
+        with open(os.path.join(log_dir, 'enamel-sync.log')) as f:
+            self.assertIn('Upgraded to ', f.read())
+
+    def test_syslog_never_writes_to_stdout(self):
+        # With no log file, oslo.log's setup() adds a stdout handler.
+        self.assertSucceeded(self.sync('upgrade'))
+        result = self.assertSucceeded(self.sync('--use-syslog', 'version'))
+        self.assertEqual(base.upgraded_version(base.bundled_script()),
+                         sorted(result.stdout.split()))
+
+    def test_debug_is_not_sql_echo(self):
+        result = self.assertSucceeded(self.sync('--debug', 'upgrade'))
+        self.assertIn('DEBUG', result.stderr)
+        self.assertNotIn('PRAGMA', result.stderr)
+        self.assertNotIn('CREATE TABLE', result.stderr)
+
+    def test_connection_debug_echoes_sql(self):
+        self.useFixture(fixtures.EnvironmentVariable(
+            'OS_DATABASE__CONNECTION_DEBUG', '50'))
+        result = self.assertSucceeded(self.sync('upgrade'))
+        self.assertIn('CREATE TABLE', result.stderr)
+        self.assertIn('Upgraded to ', result.stderr)
+
+    def test_quiet_keeps_only_warnings_and_errors(self):
+        result = self.assertSucceeded(self.sync('--quiet', 'upgrade'))
+        self.assertEqual('', result.stderr)
+        self.assertNotEqual([], self.version())
+        error = self.sync('-q', 'upgrade', 'deadbeef')
+        self.assertEqual(2, error.code, error)
+        self.assertIn('deadbeef', error.stderr)
+
+    def version(self):
+        return self.assertSucceeded(self.sync('version')).stdout.split()
+
+    def test_the_private_options_module_matches_oslo_log(self):
+        # Canary: enamel.cmd.logs registers oslo.log's options from
+        # oslo_log._options (importing oslo_log.log costs more than a
+        # no-op version); they must be what oslo.log registers itself.
+        from oslo_config import cfg
+        from oslo_log import log as oslo_logging
+
+        from enamel.cmd import logs
+        self.addCleanup(logs.restore, logs.snapshot())
+        light, full = cfg.ConfigOpts(), cfg.ConfigOpts()
+        logs.register_opts(light)
+        oslo_logging.register_options(full)
+        self.assertEqual(sorted(full), sorted(light))
+        for name in logs.DESTINATIONS:
+            if name != 'use_eventlog':  # gone from newer oslo.log
+                self.assertIn(name, light)
+
+
+class InterruptTest(base.SQLiteBackend, base.ScratchEnvironment,
+                    base.TestCase):
+    """Ctrl-C while a revision runs names the revision."""
+
+    def test_the_interrupted_revision_is_named(self):
+        script = base.bundled_script()
+        self.assertSucceeded(self.run_sync('upgrade', 'heads'))
+        synthetic.write_revision(
+            self.versions, 'c7c7c7c7c7c7', base.tip(script),
+            'interrupted here', '    raise KeyboardInterrupt()', '    pass')
+        result = self.run_sync('upgrade', 'heads')
+        self.assertEqual(130, result.code, result)
+        self.assertTrue(result.stderr.startswith(
+            'enamel-sync: error: interrupted'), result)
+        self.assertIn('revision c7c7c7c7c7c7', result.stderr)
+        self.assertEqual(1, len(result.stderr.splitlines()), result)
+        self.assertNotIn('Traceback', result.stderr)
+        version = self.run_sync('version').stdout.split()
+        self.assertNotIn('c7c7c7c7c7c7', version)
+        self.assertEqual(base.upgraded_version(script), sorted(version))
+
+
+class CheckOutputTest(base.SQLiteBackend, base.TestCase):
+    """check's text: one difference per line, grouped by table, in the
+    same order on every run."""
+
+    def test_differences_one_per_line_grouped_by_table(self):
+        self.assertSucceeded(self.sync('upgrade'))
+        with self.engine.begin() as connection:
+            for statement in (
+                    'ALTER TABLE task_items ADD COLUMN zeta INTEGER',
+                    'ALTER TABLE tasks ADD COLUMN beta INTEGER',
+                    'ALTER TABLE tasks ADD COLUMN alpha INTEGER',
+                    'CREATE INDEX ix_extra ON task_items (zeta)'):
+                connection.exec_driver_sql(statement)
+        first = self.sync('check')
+        self.assertEqual(4, first.code, first)
+        lines = first.stdout.splitlines()[1:]
+        self.assertEqual([
+            '  table task_items:',
+            '    remove_column task_items.zeta',
+            '    remove_index task_items.ix_extra',
+            '  table tasks:',
+            '    remove_column tasks.alpha',
+            '    remove_column tasks.beta',
+        ], lines)
+        for _ in range(3):
+            self.assertEqual(first.stdout, self.sync('check').stdout)
+        report = self.sync('check', '--format', 'json')
+        self.assertEqual([line.strip() for line in lines
+                          if not line.startswith('  table ')],
+                         json.loads(report.stdout)['differences'])

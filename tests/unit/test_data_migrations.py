@@ -13,6 +13,7 @@
 """``update_in_batches`` and the runner over it, on an in-memory SQLite
 database (the engines are the functional tests' job)."""
 
+import fixtures
 import sqlalchemy as sa
 
 from enamel import data_migrations
@@ -98,3 +99,26 @@ class UpdateInBatchesTest(base.TestCase):
         # The report names the migration once, in its own field.
         self.assertTrue(outcome['error'].startswith(
             'could not count its rows: '), outcome['error'])
+
+    def test_the_runner_reports_progress_and_its_figures(self):
+        # Every batch past the interval logs a line (0: every batch).
+        self.useFixture(fixtures.MonkeyPatch(
+            'enamel.progress.INTERVAL', 0.0))
+        logged = self.useFixture(fixtures.FakeLogger(
+            name='enamel.progress', format='%(message)s'))
+        migration = data_migrations.DataMigration('r.copy', 'r', self.copy)
+        report = data_migrations.run(self.conn, [migration], batch_size=3)
+        lines = logged.output.splitlines()
+        # A line after each batch: four that changed rows, a last that
+        # found none left.
+        self.assertEqual(5, len(lines), lines)
+        self.assertTrue(lines[0].startswith(
+            'Data migration r.copy: 3 of ~10 rows (30%), '), lines[0])
+        self.assertIn(' rows/s, about ', lines[0])
+        self.assertIn('10 of ~10 rows (100%)', lines[-1])
+        [figures] = report.as_dict()['migrations']
+        self.assertEqual((10, 0, 10, 0.0), (
+            figures['done'], figures['left'], figures['total'],
+            figures['eta_seconds']))
+        self.assertGreater(figures['seconds'], 0)
+        self.assertGreater(figures['rows_per_second'], 0)
