@@ -65,6 +65,26 @@ database_opts = [
              'SQLite, where the kernel releases the lock of a dead '
              'process.'),
     cfg.IntOpt(
+        'ddl_lock_timeout',
+        default=10,
+        min=0,
+        help='Seconds a revision\'s DDL statement waits for a lock held by '
+             'another session (a service\'s long transaction) before it '
+             'gives up, so that it does not block every query queued '
+             'behind it: PostgreSQL lock_timeout (set per transaction), '
+             'MySQL/MariaDB lock_wait_timeout and innodb_lock_wait_timeout '
+             '(per session; also bound the lock\'s own statements). The '
+             'revision is then rolled back (or, on MySQL, resumed) and run '
+             'again, up to ddl_lock_retries times. 0: wait without limit.'),
+    cfg.IntOpt(
+        'ddl_lock_retries',
+        default=5,
+        min=0,
+        help='How many times a revision that gave up waiting for a lock '
+             '(ddl_lock_timeout) is run again, after 1, 2, 4 ... seconds '
+             '(30 at most), before the upgrade fails naming the oldest '
+             'open transactions.'),
+    cfg.IntOpt(
         'connection_debug',
         default=0,
         min=0,
@@ -118,6 +138,16 @@ api_database_opts = [
         'mysql_sql_mode',
         default='TRADITIONAL',
         help='As [database] mysql_sql_mode, for the API database.'),
+    cfg.IntOpt(
+        'ddl_lock_timeout',
+        default=10,
+        min=0,
+        help='As [database] ddl_lock_timeout, for the API database.'),
+    cfg.IntOpt(
+        'ddl_lock_retries',
+        default=5,
+        min=0,
+        help='As [database] ddl_lock_retries, for the API database.'),
 ]
 
 

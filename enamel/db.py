@@ -139,8 +139,9 @@ def create_engine(conf, group='database', read_only=False):
         _take_over_pysqlite_transactions(engine, immediate=not read_only)
     if engine.dialect.driver == 'pymysql':
         _unbound_pymysql_reads(engine)
-    if backend in ('mysql', 'mariadb') and options.mysql_sql_mode:
-        _set_sql_mode(engine, options.mysql_sql_mode)
+    if backend in ('mysql', 'mariadb'):
+        _mysql_session(engine, options.mysql_sql_mode,
+                       options.ddl_lock_timeout)
     return engine
 
 
@@ -240,14 +241,28 @@ def _read_only_sqlite_url(url):
         query=dict(url.query, mode='ro', uri='true'))
 
 
-def _set_sql_mode(engine, mode):
+def _mysql_session(engine, mode, lock_timeout):
     """Every MySQL session of ``engine`` runs in ``mode`` (``[database]
-    mysql_sql_mode``), as oslo.db's sessions do."""
+    mysql_sql_mode``, as oslo.db's sessions do; '' keeps the server's),
+    and waits ``lock_timeout`` seconds at most for a metadata or row lock
+    (``ddl_lock_timeout``; 0 keeps the server's: MariaDB's
+    ``lock_wait_timeout`` is a day)."""
+    settings = []
+    if mode:
+        settings.append(('sql_mode = %s', mode))
+    if lock_timeout:
+        settings += [('lock_wait_timeout = %s', int(lock_timeout)),
+                     ('innodb_lock_wait_timeout = %s', int(lock_timeout))]
+    if not settings:
+        return
+
     @event.listens_for(engine, 'connect')
     def _connect(dbapi_connection, connection_record):
         cursor = dbapi_connection.cursor()
         try:
-            cursor.execute('SET SESSION sql_mode = %s', (mode,))
+            cursor.execute(
+                'SET SESSION ' + ', '.join(s for s, _ in settings),
+                tuple(v for _, v in settings))
         finally:
             cursor.close()
 

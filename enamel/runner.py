@@ -30,6 +30,7 @@ import time
 import sqlalchemy as sa
 
 from enamel import alembic_internals
+from enamel import ddl_locks
 from enamel import environment
 from enamel import exception
 from enamel import interrupt
@@ -140,7 +141,10 @@ def run(config, script, connection, plan, destination, tag=None,
     """Run ``env.py`` on ``connection`` with alembic planning the steps.
 
     A revision that an earlier run left cut between two committed
-    statements is finished first (see :mod:`enamel.journal`).
+    statements is finished first (see :mod:`enamel.journal`). A revision
+    whose DDL gave up waiting for a lock (``[database] ddl_lock_timeout``)
+    is run again, up to ``ddl_lock_retries`` times (see
+    :mod:`enamel.ddl_locks`).
 
     :param config: the alembic ``Config`` (with ``connection`` in its
         attributes).
@@ -167,10 +171,61 @@ def run(config, script, connection, plan, destination, tag=None,
     :raises exception.Interrupted: a signal asked to stop; the revisions
         before were committed.
     """
+    options = environment.env_options(config)
+    database = options.database
+    settings = database.options(options.conf) if options.conf else None
+    seconds = getattr(settings, 'ddl_lock_timeout', 0)
+    retries = getattr(settings, 'ddl_lock_retries', 0)
+    if before is None:
+        before = state.read(connection, tables=False,
+                            database=database).current
+    before = list(before)
+    applied = []
+    attempt = 0
+    while True:
+        try:
+            applied += _run_once(config, script, connection, plan,
+                                 destination, tag, lock, purge, stop,
+                                 database, before, seconds)
+            break
+        except _GaveUpWaiting as retry:
+            applied += retry.applied
+            attempt += 1
+            if attempt > retries:
+                holders = ddl_locks.open_transactions(connection)
+                raise exception.MigrationFailed(
+                    str(retry.failure) + (
+                        f'; open transactions: {holders}' if holders
+                        else '')) from None
+            wait = ddl_locks.backoff(attempt)
+            ddl_locks.announce_retry(connection, retry.revision,
+                                     retry.__cause__, seconds, attempt,
+                                     retries, wait)
+            time.sleep(wait)
+    if not applied:
+        nothing_to_do(before, phase)
+    elif all(step.is_stamp for step in applied):
+        LOG.info('Stamped %s', ', '.join(state.read(
+            connection, tables=False, database=database).current) or 'base')
+    return applied
+
+
+class _GaveUpWaiting(Exception):
+    """A revision's statement gave up waiting for a lock: run again."""
+
+    def __init__(self, applied, failure, revision):
+        super().__init__(str(failure))
+        self.applied = applied
+        self.failure = failure
+        self.revision = revision
+
+
+def _run_once(config, script, connection, plan, destination, tag, lock,
+              purge, stop, database, before, lock_timeout):
+    """One alembic run of :func:`run`; the applied ``MigrationInfo``."""
     from alembic.runtime import environment as alembic_environment
 
     progress = Progress(lock, stop or interrupt.requested)
-    database = environment.env_options(config).database
     progress.journal = journal.Journal(connection, database, lock,
                                        progress.current)
 
@@ -178,14 +233,11 @@ def run(config, script, connection, plan, destination, tag=None,
         alembic_internals.add_version_callback(context, progress)
         return progress.plan(plan(script, destination, current))
 
-    if before is None:
-        before = state.read(connection, tables=False,
-                            database=database).current
-    before = list(before)
     progress.journal.load()
     mysql = connection.dialect.name in ('mysql', 'mariadb')
     try:
-        with progress.journal, interrupt.revisions_finish(
+        with progress.journal, ddl_locks.PostgreSQLTimeout(
+                connection, lock_timeout), interrupt.revisions_finish(
                 connection.dialect.name != 'postgresql'), \
                 alembic_environment.EnvironmentContext(
                     config, script, fn=steps, as_sql=False,
@@ -208,14 +260,12 @@ def run(config, script, connection, plan, destination, tag=None,
     except exception.EnamelSyncError:
         raise
     except Exception as exc:
-        raise failure(connection, progress, before, exc,
-                      database) from exc
+        error = failure(connection, progress, before, exc, database)
+        if lock_timeout and ddl_locks.gave_up_waiting(exc):
+            raise _GaveUpWaiting(progress.applied, error,
+                                 progress.failed_revision()) from exc
+        raise error from exc
     progress.committed()
-    if not progress.applied:
-        nothing_to_do(before, phase)
-    elif all(step.is_stamp for step in progress.applied):
-        LOG.info('Stamped %s', ', '.join(state.read(
-            connection, tables=False, database=database).current) or 'base')
     return progress.applied
 
 

@@ -23,6 +23,7 @@ killed holder take the lock over; on SQLite the kernel frees the lock at
 once.
 """
 
+import contextlib
 import os
 import select
 import signal
@@ -178,6 +179,45 @@ class FailureTests(ScratchHistory):
                          self.tables())
 
 
+class LockWaitTests(ScratchHistory):
+
+    DATABASE_OPTIONS = {'ddl_lock_timeout': 1, 'ddl_lock_retries': 1}
+
+    def test_ddl_behind_a_long_transaction_gives_up_and_retries(self):
+        if self.BACKEND == 'sqlite':
+            self.skipTest('SQLite has no lock waits per statement: its '
+                          'writes wait for the busy timeout')
+        last = self.make_scratch(2)
+        self.write_revision(FAILING, last, """\
+    op.add_column('tasks', sa.Column('locked_out', sa.Integer()))""",
+                            'tasks', 'alters a table a service reads')
+        self.assertSucceeded(self.sync_scratch('upgrade', last))
+        # A service's transaction that read the table and stays open.
+        with self.engine.connect() as service:
+            service.execute(sa.text('SELECT * FROM tasks')).all()
+            result = self.sync_scratch('upgrade')
+            with contextlib.suppress(sa.exc.DBAPIError):
+                service.rollback()
+        if getattr(self, 'TOPOLOGY', None) == 'Galera':
+            # Galera runs DDL in total order and aborts the conflicting
+            # local transaction instead of waiting for it.
+            self.assertSucceeded(result)
+            self.assertEqual([FAILING], self.stored_version())
+            return
+        self.assertEqual(1, result.code, result)
+        self.assertNotIn('Traceback', result.stderr)
+        self.assertIn(f'Revision {FAILING} waited 1s for a lock held by '
+                      'another session', result.stderr)
+        self.assertIn('running it again in 1s (retry 1 of 1', result.stderr)
+        error = result.stderr.splitlines()[-1]
+        self.assertIn(f'revision {FAILING} failed: ', error)
+        self.assertIn('open transactions: ', error)
+        self.assertEqual([last], self.stored_version())
+        # Once the service's transaction ended, the upgrade goes through.
+        result = self.assertSucceeded(self.sync_scratch('upgrade'))
+        self.assertIn(f'Upgraded to {FAILING}', result.stderr)
+
+
 class KillTests(ScratchHistory):
 
     DATABASE_OPTIONS = {'migration_lock_lease': LEASE}
@@ -206,8 +246,9 @@ class KillTests(ScratchHistory):
         deadline = time.monotonic() + DEADLINE
         announced = ''
         while not announced:
-            self.assertIsNone(process.poll(), 'enamel-sync ended before '
-                              'the blocking revision')
+            if process.poll() is not None:
+                self.fail('enamel-sync ended before the blocking revision: '
+                          f'{process.communicate()[1]}')
             remaining = deadline - time.monotonic()
             self.assertGreater(remaining, 0, 'the blocking revision was '
                                'never reached')
@@ -392,3 +433,4 @@ class KillTests(ScratchHistory):
 
 base.for_each_backend(FailureTests, globals(), topologies=True)
 base.for_each_backend(KillTests, globals(), topologies=True)
+base.for_each_backend(LockWaitTests, globals(), topologies=True)

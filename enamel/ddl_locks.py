@@ -1,0 +1,142 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
+"""Bounded lock waits for a revision's DDL (``[database] ddl_lock_timeout``
+and ``ddl_lock_retries``), as GitLab's ``with_lock_retries`` does.
+
+A DDL statement queued behind a service's long transaction waits, and
+every query on that table queues behind it. PostgreSQL has no
+``lock_timeout`` by default; MariaDB's ``lock_wait_timeout`` is a day. On
+PostgreSQL the timeout is set with ``SET LOCAL`` in each transaction that
+runs DDL (a session setting would leak to other clients behind a
+transaction-pooling PgBouncer); on MySQL it is set for the session when
+it connects (:func:`enamel.db.create_engine`). A revision that gives up is
+rolled back (on MySQL its committed statements are kept by the progress
+journal) and run again after 1, 2, 4 ... seconds, saying what it waited
+for and which transactions were open.
+"""
+
+import logging
+
+import sqlalchemy as sa
+from sqlalchemy import event
+
+from enamel import exception
+from enamel import journal
+
+LOG = logging.getLogger(__name__)
+
+MAX_BACKOFF = 30  # seconds
+_LOCK_NOT_AVAILABLE = '55P03'  # PostgreSQL, lock_timeout
+_MYSQL_LOCK_WAIT_TIMEOUT = 1205  # metadata and row locks alike
+
+
+class PostgreSQLTimeout:
+    """``SET LOCAL lock_timeout`` before the first DDL statement of each
+    transaction on the migration's ``connection`` (nothing elsewhere, or
+    with ``seconds`` 0). Statements of an ``autocommit_block`` are not
+    bounded: ``CREATE INDEX CONCURRENTLY`` waits for transactions by
+    design."""
+
+    def __init__(self, connection, seconds):
+        self.connection = connection
+        self.seconds = seconds
+        self.active = (seconds and connection.dialect.name == 'postgresql')
+        self._pending = True
+
+    def __enter__(self):
+        if self.active:
+            event.listen(self.connection, 'begin', self._begin)
+            event.listen(self.connection, 'before_cursor_execute',
+                         self._before)
+        return self
+
+    def __exit__(self, *exc_info):
+        if self.active:
+            event.remove(self.connection, 'begin', self._begin)
+            event.remove(self.connection, 'before_cursor_execute',
+                         self._before)
+        return False
+
+    def _begin(self, connection):
+        self._pending = True
+
+    def _before(self, connection, cursor, statement, parameters, context,
+                executemany):
+        if not self._pending or journal.keyword(statement) not in (
+                'CREATE', 'ALTER', 'DROP', 'TRUNCATE', 'COMMENT'):
+            return
+        if context is not None and context.execution_options.get(
+                'isolation_level') == 'AUTOCOMMIT':
+            return
+        cursor.execute(f"SET LOCAL lock_timeout = '{int(self.seconds)}s'")
+        self._pending = False
+
+
+def gave_up_waiting(exc):
+    """Did ``exc`` (raised while a revision ran) end a lock wait?"""
+    while exc is not None:
+        if isinstance(exc, sa.exc.DBAPIError):
+            orig = exc.orig
+            code = getattr(orig, 'sqlstate', None)
+            args = getattr(orig, 'args', ())
+            return code == _LOCK_NOT_AVAILABLE or (
+                bool(args) and args[0] == _MYSQL_LOCK_WAIT_TIMEOUT)
+        exc = exc.__cause__ or exc.__context__
+    return False
+
+
+def open_transactions(connection):
+    """The oldest open transactions of other sessions, as text for an
+    operator ('' when they cannot be read)."""
+    if connection.dialect.name == 'postgresql':
+        query = (
+            "SELECT pid, coalesce(application_name, ''), state, "
+            'CAST(EXTRACT(EPOCH FROM now() - xact_start) AS INTEGER) '
+            'FROM pg_stat_activity WHERE datname = current_database() AND '
+            'pid <> pg_backend_pid() AND xact_start IS NOT NULL '
+            'ORDER BY xact_start LIMIT 3')
+        label = 'pid'
+    else:
+        query = (
+            "SELECT trx_mysql_thread_id, '', trx_state, "
+            'TIMESTAMPDIFF(SECOND, trx_started, NOW()) FROM '
+            'information_schema.innodb_trx WHERE trx_mysql_thread_id <> '
+            'CONNECTION_ID() ORDER BY trx_started LIMIT 3')
+        label = 'connection'
+    try:
+        rows = connection.exec_driver_sql(query).all()
+        connection.rollback()
+    except sa.exc.SQLAlchemyError:
+        return ''
+    return ', '.join(
+        f'{label} {pid}' + (f' ({name})' if name else '') +
+        f' {state} for {age}s' for pid, name, state, age in rows)
+
+
+def announce_retry(connection, revision, exc, seconds, attempt, retries,
+                   wait):
+    """Log that ``revision`` gave up waiting and is retried in ``wait``
+    seconds."""
+    holders = open_transactions(connection)
+    LOG.warning(
+        'Revision %s waited %ss for a lock held by another session (%s)%s; '
+        'running it again in %ss (retry %s of %s, [database] '
+        'ddl_lock_retries)', revision or '?', seconds,
+        exception.first_line(getattr(exc, 'orig', exc)),
+        f'; open transactions: {holders}' if holders else '', wait,
+        attempt, retries)
+
+
+def backoff(attempt):
+    """Seconds before retry ``attempt`` (1, 2, 4 ... up to 30)."""
+    return min(2 ** (attempt - 1), MAX_BACKOFF)
