@@ -223,7 +223,9 @@ class TwoDatabasesTests:
         text = self.sync('check')
         self.assertEqual(5, text.code)
         self.assertIn('[main] at head', text.stdout)
-        self.assertIn('[main]   remove_column tasks.extra', text.stdout)
+        self.assertIn(
+            '[main]   table tasks:\n[main]     remove_column tasks.extra',
+            text.stdout)
         self.assertIn('[api] the database is at f00d', text.stdout)
 
     def test_first_error_stops_the_run_and_names_its_database(self):
