@@ -231,7 +231,14 @@ def judge(planner, plan, pending=None, rows_left=None, phase_run=False,
         neither += [s for s in pending.steps if s.phase == NEITHER
                     and s not in neither]
     refusals += [neither_refusal(planner, s) for s in neither]
-    if plan.command == 'upgrade':
+    # A new database (no version row; state.guard refuses one that has
+    # tables) serves no release and holds no rows: the order of the
+    # phases protects nothing there, and a history whose expand revisions
+    # depend on contract ones (neutron's) upgrades in alembic's order, as
+    # its own tool does. Data migrations still run before the contract
+    # phase of a plain upgrade, and rows left still refuse it.
+    serving = plan.command == 'upgrade' and bool(plan.current)
+    if serving:
         refusals += _cross_phase(planner, plan, cmd)
     contract = [s for s in plan.steps if s.phase == CONTRACT]
     if not contract:
@@ -240,7 +247,7 @@ def judge(planner, plan, pending=None, rows_left=None, phase_run=False,
     if plan.offline:
         refusals += _offline_split(planner, plan, first, cmd)
         return refusals
-    if plan.command == 'upgrade':
+    if serving:
         refusals += _expand_first(planner, plan, contract, cmd)
     left = {n: c for n, c in (rows_left or {}).items() if c}
     if left:
