@@ -51,6 +51,7 @@ def process_revision_directives(context, revision, directives):
             directives[:] = []
         return
     refuse_what_cannot_apply(script)
+    computed_columns_outside_batches(script)
     make_reflected_values_portable(script)
     drop_foreign_keys_before_indexes(script)
     drop_tables_with_their_indexes(script)
@@ -147,6 +148,66 @@ def _needs_using(old, new):
         return type(type_)
 
     return kind(old) != kind(new) and kind(new) is not sa.String
+
+
+# -- computed columns and SQLite's table copy ----------------------------
+
+def computed_columns_outside_batches(script):
+    """Drop a table's computed columns before a batch that copies the
+    table, and add the models' computed columns after it.
+
+    On SQLite a batch that does more than add columns and indexes copies
+    the table with ``INSERT INTO new SELECT ... FROM old``, which SQLite
+    refuses for a generated column (alembic's batch mode does not leave
+    them out); a changed computed column
+    (:class:`enamel.comparators.RecreateColumnOp`) is such a batch too.
+    The plain ``drop_column``/``add_column`` around it run on every
+    engine (SQLite 3.35+ drops a column in place). The downgrade is
+    written again as the reverse of the new upgrade.
+    """
+    from alembic.operations import ops
+
+    from enamel import comparators
+
+    if len(script.upgrade_ops_list) != 1:
+        return
+    upgrade = script.upgrade_ops
+    changed = False
+    rewritten = []
+    for op in upgrade.ops:
+        computed = getattr(op, 'enamel_computed', None)
+        copies = computed and any(
+            not isinstance(inner, (ops.AddColumnOp, ops.CreateIndexOp,
+                                   ops.DropIndexOp)) for inner in op.ops)
+        if not copies:
+            rewritten.append(op)
+            continue
+        changed = True
+        before, after = (list(columns) for columns in computed)
+        for o in op.ops:
+            if isinstance(o, comparators.RecreateColumnOp):
+                before += [o.old] if o.old not in before else []
+                after += [o.new] if o.new not in after else []
+        moved = {c.name for c in before + after}
+        rewritten.extend(ops.DropColumnOp.from_column_and_tablename(
+            op.schema, op.table_name, column) for column in before)
+        inner = [o for o in op.ops
+                 if not isinstance(o, comparators.RecreateColumnOp) and not (
+                     isinstance(o, (ops.AddColumnOp, ops.DropColumnOp)) and
+                     _column_name(o) in moved)]
+        if inner:
+            rewritten.append(ops.ModifyTableOps(op.table_name, inner,
+                                                schema=op.schema))
+        rewritten.extend(ops.AddColumnOp.from_column_and_tablename(
+            op.schema, op.table_name, column) for column in after)
+    if changed:
+        upgrade.ops = rewritten
+        script.downgrade_ops = upgrade.reverse()
+
+
+def _column_name(op):
+    column = getattr(op, 'column', None)
+    return column.name if column is not None else op.column_name
 
 
 # -- what alembic reflected, written for every engine ---------------------

@@ -144,10 +144,16 @@ def context_options(dialect_name, models=True, database=None):
         while revisions run), and the models are not imported.
     :param database: the :class:`enamel.databases.Database` (default
         ``main``): its models and its version table.
-    :returns: a dict of keyword arguments.
+    :returns: a dict of keyword arguments; ``enamel_notes`` is a new
+        set that :mod:`enamel.comparators` fills with what the engine
+        could not reflect (one line each).
     """
     database = databases.get(database)
-    from enamel import render  # imports alembic: only once it runs
+    # Both import alembic: only once it runs.
+    from enamel import comparators
+    from enamel import render
+
+    comparators.install()
 
     if models:
         metadata = database.metadata()
@@ -158,7 +164,11 @@ def context_options(dialect_name, models=True, database=None):
         target_metadata=metadata,
         version_table=database.version_table,
         compare_type=True,
-        compare_server_default=compare.compare_server_default,
+        # enamel.comparators decides every server default, computed and
+        # identity column (alembic's own comparison stops at them), and
+        # collects here what the engine cannot reflect, said once.
+        compare_server_default=False,
+        enamel_notes=set(),
         # Every generated revision uses batch mode, wherever it is
         # generated: SQLite needs it for any ALTER beyond a constant-default
         # ADD COLUMN, and on the other engines it emits the plain ALTERs.
