@@ -49,13 +49,21 @@ class Access:
 
     def read_only_engine(self):
         """The engine of the reading commands: on SQLite it never creates
-        or changes the file (see :func:`enamel.db.create_engine`)."""
+        or changes the file (see :func:`enamel.db.create_engine`), and
+        the engine standing in for a missing file is rebuilt at the next
+        call (an upgrade of this ``Access`` may have created it)."""
         if self._handed_in:
             return self.engine
-        if self._reader is None:
-            self._reader = db.create_engine(
-                self.conf, self.database.group, read_only=True)
-        return self._reader
+        if self._reader is not None:
+            return self._reader
+        reader = db.create_engine(
+            self.conf, self.database.group, read_only=True)
+        if reader.url.database:
+            self._reader = reader
+        # else an SQLite file that does not exist yet reads as an empty
+        # in-memory database: not kept, so that once an upgrade creates
+        # the file, the next read opens it.
+        return reader
 
     @contextlib.contextmanager
     def connect(self, read_only=False):
