@@ -24,9 +24,10 @@ from enamel import exception
 
 # Every constraint and index gets a deterministic name, so that migrations
 # can drop or alter it by name on every engine (SQLite batch mode cannot
-# drop an unnamed constraint). The models' metadata carries it, and so does
-# the metadata that running revisions get (alembic's ``op`` names
-# constraints with it), which need not import the models.
+# drop an unnamed constraint). enamel's models' metadata carries it, and
+# so does the metadata that running revisions get (alembic's ``op`` names
+# constraints with it; each Database of enamel.databases declares it, so
+# that running revisions needs no model import).
 NAMING_CONVENTION = {
     'ix': 'ix_%(table_name)s_%(column_0_N_name)s',
     'uq': 'uq_%(table_name)s_%(column_0_N_name)s',
