@@ -32,8 +32,8 @@ import os
 import sqlalchemy as sa
 
 import alembic_migrations
-from enamel import db
 from enamel import exception
+from enamel import naming
 
 ENV_DIR = os.path.dirname(os.path.abspath(alembic_migrations.__file__))
 
@@ -91,13 +91,22 @@ MAIN = Database(
     name='main', group='database',
     versions_dir=os.path.join(ENV_DIR, 'versions'),
     version_table='alembic_version', models='enamel.models',
-    lock_row=1, naming_convention=db.NAMING_CONVENTION)
+    lock_row=1, naming_convention=naming.NAMING_CONVENTION)
 API = Database(
     name='api', group='api_database',
     versions_dir=os.path.join(ENV_DIR, 'api_versions'),
     version_table='alembic_version_api', models='enamel.api_models',
-    lock_row=2, naming_convention=db.NAMING_CONVENTION)
+    lock_row=2, naming_convention=naming.NAMING_CONVENTION)
 ALL = (MAIN, API)
+
+# enamel's bookkeeping tables, one of each per server database whichever
+# enamel databases share it: the migration lock's (enamel.lease, one row
+# per database) and the progress journal's (enamel.journal).
+LOCK_TABLE = 'enamel_migration_lock'
+JOURNAL_TABLE = 'enamel_migration_progress'
+# Never a model's: every database's version table and the two above.
+OWN_TABLES = frozenset(
+    tuple(d.version_table for d in ALL) + (LOCK_TABLE, JOURNAL_TABLE))
 NAMES = tuple(d.name for d in ALL)
 
 

@@ -103,7 +103,7 @@ with engine.connect() as connection:
         context.run_migrations()
 '''
 
-BOOKKEEPING = environment.OWN_TABLES
+BOOKKEEPING = databases.OWN_TABLES
 
 
 def names(engine):
