@@ -187,7 +187,7 @@ class NamingConventionTests:
         path = os.path.join(scratch, 'enamel', 'databases.py')
         with open(path) as f:
             source = f.read()
-        declared = 'lock_row=1, naming_convention=db.NAMING_CONVENTION)'
+        declared = 'lock_row=1, naming_convention=naming.NAMING_CONVENTION)'
         self.assertIn(declared, source)
         with open(path, 'w') as f:
             f.write(source.replace(declared,
