@@ -78,6 +78,15 @@ API = Database(
     version_table='alembic_version_api', models='enamel.api_models',
     lock_row=2)
 ALL = (MAIN, API)
+
+# enamel's bookkeeping tables, one of each per server database whichever
+# enamel databases share it: the migration lock's (enamel.lease, one row
+# per database) and the progress journal's (enamel.journal).
+LOCK_TABLE = 'enamel_migration_lock'
+JOURNAL_TABLE = 'enamel_migration_progress'
+# Never a model's: every database's version table and the two above.
+OWN_TABLES = frozenset(
+    tuple(d.version_table for d in ALL) + (LOCK_TABLE, JOURNAL_TABLE))
 NAMES = tuple(d.name for d in ALL)
 
 

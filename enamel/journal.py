@@ -50,11 +50,12 @@ import logging
 import sqlalchemy as sa
 from sqlalchemy import event
 
+from enamel import databases
 from enamel import exception
 
 LOG = logging.getLogger(__name__)
 
-JOURNAL_TABLE = 'enamel_migration_progress'
+JOURNAL_TABLE = databases.JOURNAL_TABLE
 _COLUMNS = ('id INTEGER NOT NULL, operation VARCHAR(16) NOT NULL, '
             'revision VARCHAR(255) NOT NULL, statement INTEGER NOT NULL, '
             'digest VARCHAR(64) NOT NULL, '

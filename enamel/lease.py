@@ -61,7 +61,7 @@ from enamel import exception
 
 LOG = logging.getLogger('enamel.lock')
 
-LOCK_TABLE = 'enamel_migration_lock'
+LOCK_TABLE = databases.LOCK_TABLE
 POLL_INTERVAL = 0.5  # seconds between two looks at the lease row
 # MySQL's "Deadlock found": on Galera also a transaction that lost
 # certification to a conflicting commit on another node.

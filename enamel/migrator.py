@@ -156,6 +156,8 @@ class Migrator:
         preamble = None
         kw = {'purge': purge} if name == 'stamp' else {}
         if name == 'upgrade':
+            if history.branched():
+                revision = phases.every_head(revision)
             plan = history.planner.offline(revision)
             phases.enforce(
                 phases.judge(history.planner, plan,

@@ -109,7 +109,10 @@ def offline(config, script, name, revision, preamble=None, **kw):
         empty.
     :raises exception.MigrationFailed: a revision cannot be written as
         SQL (on SQLite, a batch ``ALTER`` needs to read the table from a
-        live database); nothing is written.
+        live database; a revision reads rows with ``op.get_bind()`` or
+        the connection's ``url``, which alembic's offline
+        ``MockConnection`` lacks): the message names the revision and
+        why; nothing is written.
     """
     from alembic import command
 
@@ -118,11 +121,19 @@ def offline(config, script, name, revision, preamble=None, **kw):
     try:
         with alembic_internals.errors():
             getattr(command, name)(config, revision, sql=True, **kw)
-    except exception.EnamelSyncError as exc:
+    except Exception as exc:
         failed = _revision_in_traceback(exc, script)
         if failed is None:
             raise
-        reason = str(exc).split('. ')[0].rstrip('.')
+        if isinstance(exc, exception.EnamelSyncError):
+            reason = str(exc).split('. ')[0].rstrip('.')
+        else:
+            # A revision that reads the database (op.get_bind() rows, the
+            # connection's url) gets alembic's MockConnection offline.
+            reason = (f'{type(exc).__name__}: {exception.first_line(exc)} '
+                      '(offline, alembic gives revisions a MockConnection: '
+                      'a revision that reads rows or the connection needs '
+                      'a live database)')
         raise exception.MigrationFailed(
             f'revision {failed} cannot be written as SQL: {reason}; '
             'nothing was written') from None

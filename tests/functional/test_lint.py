@@ -62,7 +62,47 @@ def downgrade():
     pass
 '''
 
-IMPORTS = 'from alembic import op\nimport sqlalchemy as sa\n'
+IMPORTS = ('from alembic import context\nfrom alembic import op\n'
+           'import sqlalchemy as sa\n')
+
+# A revision that asks alembic's context which mode it runs in, as
+# alembic's documentation shows for data that only a live database has.
+OFFLINE_AWARE = '''
+
+def upgrade():
+    if context.is_offline_mode():
+        op.create_index('ix_tasks_action', 'tasks', ['action'])
+    else:
+        op.get_bind().execute(sa.text('SELECT count(*) FROM tasks')).scalar()
+
+
+def downgrade():
+    pass
+'''
+
+# Revisions that read the database whatever the mode.
+READS_ROWS = '''
+
+def upgrade():
+    count = op.get_bind().execute(sa.text('SELECT count(*) FROM tasks'))
+    if count.scalar():
+        op.drop_column('tasks', 'user_id')
+
+
+def downgrade():
+    pass
+'''
+
+READS_URL = '''
+
+def upgrade():
+    if op.get_bind().url.drivername.startswith('sqlite'):
+        op.drop_column('tasks', 'user_id')
+
+
+def downgrade():
+    pass
+'''
 
 BY_VERSION = '''
 
@@ -78,6 +118,11 @@ def upgrade():
 def downgrade():
     pass
 '''
+
+
+def lint_dialects():
+    from enamel import lint
+    return lint.DIALECTS
 
 
 class LintTest(base.SQLiteBackend, base.TestCase):
@@ -181,6 +226,36 @@ class LintTest(base.SQLiteBackend, base.TestCase):
         rules = self.rules(self.lint(), revision)
         self.assertEqual({'postgresql'}, rules['index-not-concurrent'])
         self.assertIn('expand-removes', rules)
+
+    def test_revisions_run_in_alembic_offline_context(self):
+        # context.is_offline_mode() answers True, as under alembic's
+        # upgrade --sql: the offline branch is the one linted.
+        revision = self.write_revision('expand', OFFLINE_AWARE)
+        report = self.lint()
+        self.assertEqual({'index-not-concurrent': {'postgresql'}},
+                         self.rules(report, revision))
+        offline = self.run_sync('upgrade', '--sql', 'expand@head')
+        self.assertEqual(0, offline.code, offline)
+        self.assertIn('CREATE INDEX ix_tasks_action', offline.stdout)
+
+    def test_a_revision_that_needs_a_database_is_named_offline(self):
+        for body, why in ((READS_ROWS, "'NoneType' object has no attribute "
+                           "'scalar'"),
+                          (READS_URL, "'MockConnection' object has no "
+                           "attribute 'url'")):
+            revision = self.write_revision('expand', body)
+            rules = self.rules(self.lint(), revision)
+            self.assertEqual({'capture': set(lint_dialects())}, rules)
+            result = self.run_sync('upgrade', '--sql', 'expand@head')
+            self.assertEqual(1, result.code, result)
+            self.assertEqual('', result.stdout)
+            lines = result.stderr.strip().splitlines()
+            self.assertEqual(1, len(lines), result.stderr)
+            self.assertIn(f'revision {revision} cannot be written as SQL: '
+                          f'AttributeError: {why}', lines[0])
+            self.assertIn('needs a live database', lines[0])
+            self.assertNotIn('unexpected error', lines[0])
+            os.remove(self.revision_path(revision))
 
     def revision_path(self, revision):
         versions = os.path.join(self.env['PYTHONPATH'], 'alembic_migrations',
