@@ -184,14 +184,26 @@ class LockWaitTests(ScratchHistory):
     DATABASE_OPTIONS = {'ddl_lock_timeout': 1, 'ddl_lock_retries': 1}
 
     def test_ddl_behind_a_long_transaction_gives_up_and_retries(self):
+        self.upgrade_behind_a_long_transaction(2, 2)
+
+    def test_retry_goes_on_after_the_revisions_the_run_committed(self):
+        # Revision 2 commits in the same run before the one that waits:
+        # the retry runs what is left of the plan.
+        self.upgrade_behind_a_long_transaction(2, 1)
+
+    def upgrade_behind_a_long_transaction(self, count, before):
+        """``count`` synthetic revisions and one that alters ``tasks``;
+        the database upgraded to synthetic revision ``before``, then
+        upgraded while a service holds a transaction on ``tasks``."""
         if self.BACKEND == 'sqlite':
             self.skipTest('SQLite has no lock waits per statement: its '
                           'writes wait for the busy timeout')
-        last = self.make_scratch(2)
+        last = self.make_scratch(count)
         self.write_revision(FAILING, last, """\
     op.add_column('tasks', sa.Column('locked_out', sa.Integer()))""",
                             'tasks', 'alters a table a service reads')
-        self.assertSucceeded(self.sync_scratch('upgrade', last))
+        self.assertSucceeded(self.sync_scratch(
+            'upgrade', synthetic.revision_id(before)))
         # A service's transaction that read the table and stays open.
         with self.engine.connect() as service:
             service.execute(sa.text('SELECT * FROM tasks')).all()
@@ -212,6 +224,10 @@ class LockWaitTests(ScratchHistory):
         error = result.stderr.splitlines()[-1]
         self.assertIn(f'revision {FAILING} failed: ', error)
         self.assertIn('open transactions: ', error)
+        self.assertIn(
+            'the revisions before it are committed; the database is at '
+            f'{last}, where a rerun starts' if before < count else
+            'no revision of this run was committed', error)
         self.assertEqual([last], self.stored_version())
         # Once the service's transaction ended, the upgrade goes through.
         result = self.assertSucceeded(self.sync_scratch('upgrade'))
