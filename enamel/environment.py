@@ -34,11 +34,8 @@ import os
 import sys
 import sysconfig
 
-import sqlalchemy as sa
-
 from enamel import compare
 from enamel import databases
-from enamel import db
 
 VERSION_TABLE = databases.MAIN.version_table
 ENV_DIR = databases.ENV_DIR
@@ -56,7 +53,8 @@ class EnvOptions:
     :param conf: the ``oslo_config.cfg.ConfigOpts`` with enamel's options.
     :param models: give alembic the models' metadata (autogenerate and
         comparing need it); running revisions needs only the naming
-        convention, and then the models are not imported.
+        convention the database declares, and then the models are not
+        imported.
     :param sql_files: ``revision --sql-files``: the template writes a
         revision that runs ``.sql`` files (see :mod:`enamel.sql_files`).
     :param database: the :class:`enamel.databases.Database` env.py
@@ -137,8 +135,10 @@ def context_options(dialect_name, models=True, database=None):
 
     :param dialect_name: ``connection.dialect.name``.
     :param models: give alembic the models' metadata; else an empty
-        metadata with the same naming convention (all that ``op`` reads
-        while revisions run), and the models are not imported.
+        metadata with the naming convention the database declares
+        (:attr:`enamel.databases.Database.naming_convention`: all that
+        ``op`` reads while revisions run; none where the service's models
+        have none), and the models are not imported.
     :param database: the :class:`enamel.databases.Database` (default
         ``main``): its models and its version table.
     :returns: a dict of keyword arguments.
@@ -148,10 +148,8 @@ def context_options(dialect_name, models=True, database=None):
     from enamel import autogen
     from enamel import render
 
-    if models:
-        metadata = database.metadata()
-    else:
-        metadata = sa.MetaData(naming_convention=db.NAMING_CONVENTION)
+    metadata = (database.metadata() if models
+                else database.running_metadata())
     sqlite = dialect_name == 'sqlite'
     options = dict(
         target_metadata=metadata,
