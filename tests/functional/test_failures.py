@@ -179,6 +179,47 @@ class FailureTests(ScratchHistory):
                          self.tables())
 
 
+class ConcurrentIndexTests(ScratchHistory):
+
+    def test_index_left_by_a_failed_build_is_built_again(self):
+        # A unique index built in an autocommit block fails on duplicate
+        # rows; CREATE INDEX CONCURRENTLY leaves it behind, invalid, on
+        # PostgreSQL. Once the data is fixed the next upgrade must build a
+        # valid index, not take "already exists" for committed.
+        last = self.make_scratch(2)
+        table = synthetic.table_name(2)
+        self.write_revision(FAILING, last, f"""\
+    with op.get_context().autocommit_block():
+        op.create_index('ix_unique_name', {table!r}, ['name'], unique=True,
+                        postgresql_concurrently=True)""", table,
+                            'a unique index built concurrently')
+        self.assertSucceeded(self.sync_scratch('upgrade', last))
+        with self.engine.begin() as connection:
+            connection.execute(sa.text(
+                f"INSERT INTO {table} (id, name) VALUES (1, 'a'), (2, 'a')"))
+
+        result = self.sync_scratch('upgrade')
+        self.assertEqual(1, result.code, result)
+        self.assertIn(f'revision {FAILING} failed: ',
+                      result.stderr.splitlines()[-1])
+        with self.engine.begin() as connection:
+            connection.execute(sa.text(f'DELETE FROM {table} WHERE id = 2'))
+
+        result = self.assertSucceeded(self.sync_scratch('upgrade'))
+        self.assertEqual([FAILING], self.stored_version())
+        with self.engine.connect() as connection:
+            indexes = {i['name']: i for i in
+                       sa.inspect(connection).get_indexes(table)}
+            self.assertTrue(indexes['ix_unique_name']['unique'])
+            if self.BACKEND == 'postgresql':
+                self.assertIn('left the index ix_unique_name invalid',
+                              result.stderr)
+                self.assertEqual([True], connection.execute(sa.text(
+                    'SELECT i.indisvalid FROM pg_index i JOIN pg_class c '
+                    "ON c.oid = i.indexrelid WHERE c.relname = "
+                    "'ix_unique_name'")).scalars().all())
+
+
 class LockWaitTests(ScratchHistory):
 
     DATABASE_OPTIONS = {'ddl_lock_timeout': 1, 'ddl_lock_retries': 1}
@@ -450,3 +491,4 @@ class KillTests(ScratchHistory):
 base.for_each_backend(FailureTests, globals(), topologies=True)
 base.for_each_backend(KillTests, globals(), topologies=True)
 base.for_each_backend(LockWaitTests, globals(), topologies=True)
+base.for_each_backend(ConcurrentIndexTests, globals(), topologies=True)
