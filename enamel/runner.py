@@ -261,9 +261,11 @@ def _run_once(config, script, connection, plan, destination, tag, lock,
 
     progress.journal.load()
     mysql = connection.dialect.name in ('mysql', 'mariadb')
+    timeout = ddl_locks.PostgreSQLTimeout(
+        connection, lock_timeout,
+        session=lock.session_name if lock is not None else None)
     try:
-        with progress.journal, ddl_locks.PostgreSQLTimeout(
-                connection, lock_timeout), interrupt.revisions_finish(
+        with progress.journal, timeout, interrupt.revisions_finish(
                 connection.dialect.name != 'postgresql'), \
                 alembic_environment.EnvironmentContext(
                     config, script, fn=steps, as_sql=False,
@@ -287,7 +289,7 @@ def _run_once(config, script, connection, plan, destination, tag, lock,
         raise
     except Exception as exc:
         error = failure(connection, progress, before, exc, database)
-        if lock_timeout and ddl_locks.gave_up_waiting(exc):
+        if lock_timeout and ddl_locks.gave_up_waiting(exc, timeout.cancelled):
             raise _GaveUpWaiting(progress.applied, error,
                                  progress.failed_revision()) from exc
         raise error from exc

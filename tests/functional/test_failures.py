@@ -232,17 +232,25 @@ class LockWaitTests(ScratchHistory):
         # the retry runs what is left of the plan.
         self.upgrade_behind_a_long_transaction(2, 1)
 
-    def upgrade_behind_a_long_transaction(self, count, before):
-        """``count`` synthetic revisions and one that alters ``tasks``;
-        the database upgraded to synthetic revision ``before``, then
-        upgraded while a service holds a transaction on ``tasks``."""
+    def test_ddl_of_an_autocommit_block_gives_up_and_retries(self):
+        # No transaction there: PostgreSQL's statement is watched and
+        # cancelled, MySQL's session lock_wait_timeout applies.
+        self.upgrade_behind_a_long_transaction(2, 2, body="""\
+    with op.get_context().autocommit_block():
+        op.add_column('tasks', sa.Column('locked_out', sa.Integer()))""")
+
+    def upgrade_behind_a_long_transaction(self, count, before, body="""\
+    op.add_column('tasks', sa.Column('locked_out', sa.Integer()))"""):
+        """``count`` synthetic revisions and one that alters ``tasks``
+        (``body``); the database upgraded to synthetic revision
+        ``before``, then upgraded while a service holds a transaction on
+        ``tasks``."""
         if self.BACKEND == 'sqlite':
             self.skipTest('SQLite has no lock waits per statement: its '
                           'writes wait for the busy timeout')
         last = self.make_scratch(count)
-        self.write_revision(FAILING, last, """\
-    op.add_column('tasks', sa.Column('locked_out', sa.Integer()))""",
-                            'tasks', 'alters a table a service reads')
+        self.write_revision(FAILING, last, body, 'tasks',
+                            'alters a table a service reads')
         self.assertSucceeded(self.sync_scratch(
             'upgrade', synthetic.revision_id(before)))
         # A service's transaction that read the table and stays open.
