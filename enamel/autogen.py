@@ -130,77 +130,23 @@ def refuse_what_cannot_apply(script):
             f'written: {"; ".join(problems)}')
 
 
-# The longest name each engine holds, for a table, a column, an index or
-# a constraint: (engine, limit, unit, length of a name in that unit).
-# PostgreSQL: NAMEDATALEN - 1 = 63 bytes; it cuts a longer name short with
-# only a NOTICE ("Identifiers and Key Words" in its documentation), so
-# the object's name differs from the model's. MySQL and MariaDB: 64
-# characters ("Identifier Length Limits"); a longer name is an error.
-# SQLite has no limit. SQLAlchemy shortens a name made by a naming
-# convention to each engine's limit with a hash of its own, so such a name
-# differs between engines and from the one the revision file spells.
-IDENTIFIER_LIMITS = (
-    ('PostgreSQL', 63, 'bytes', lambda name: len(name.encode('utf-8'))),
-    ('MySQL/MariaDB', 64, 'characters', len),
-)
-
-
 def refuse_names_too_long(script):
     """Refuse a revision that creates a table, column, index or
     constraint whose name (given, or made by the naming convention) is
-    longer than an engine holds (:data:`IDENTIFIER_LIMITS`).
+    longer than an engine holds (:data:`enamel.ops.IDENTIFIER_LIMITS`).
 
     :raises exception.UnsafeRevision: naming each name, its length, the
         engine and its limit.
     """
     problems = []
     for upgrade_ops in script.upgrade_ops_list:
-        for kind, name in created_names(upgrade_ops):
-            over = [f'{engine} holds {limit} {unit}, it has {length(name)}'
-                    for engine, limit, unit, length in IDENTIFIER_LIMITS
-                    if length(name) > limit]
-            if over:
-                problems.append(f'the {kind} name {name} is too long '
-                                f'({"; ".join(over)})')
+        problems.extend(op_kinds.names_too_long(
+            op for _table, op in _table_ops(upgrade_ops)))
     if problems:
         raise exception.UnsafeRevision(
             'the revision would not apply on every engine, so it was not '
             f'written: {"; ".join(problems)}; give the object a shorter '
             'name in the models (name=... for an index or a constraint)')
-
-
-def created_names(container):
-    """(kind, name) for each table, column, index and constraint that the
-    operations in ``container`` create or rename to; names the engine
-    will choose (an unnamed constraint without a convention) are left
-    out."""
-    from alembic.operations import ops
-    import sqlalchemy as sa
-
-    def named(kind, name):
-        # str, or SQLAlchemy's conv (a str) for a convention's name.
-        if isinstance(name, str) and name:
-            yield kind, str(name)
-
-    for _table, op in _table_ops(container):
-        if isinstance(op, ops.CreateTableOp):
-            yield from named('table', op.table_name)
-            for item in op.columns:
-                if isinstance(item, sa.Column):
-                    yield from named('column', item.name)
-                elif isinstance(item, sa.Constraint):
-                    yield from named('constraint', item.name)
-        elif isinstance(op, ops.RenameTableOp):
-            yield from named('table', op.new_table_name)
-        elif isinstance(op, ops.AddColumnOp):
-            yield from named('column', op.column.name)
-        elif isinstance(op, ops.AlterColumnOp):
-            yield from named('column', op.modify_name)
-        elif isinstance(op, ops.CreateIndexOp):
-            yield from named('index', op.index_name)
-        elif isinstance(op, ops.AddConstraintOp):
-            yield from named('constraint',
-                             getattr(op, 'constraint_name', None))
 
 
 def _needs_using(old, new):
