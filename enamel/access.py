@@ -49,21 +49,18 @@ class Access:
 
     def read_only_engine(self):
         """The engine of the reading commands: on SQLite it never creates
-        or changes the file (see :func:`enamel.db.create_engine`), and
-        the engine standing in for a missing file is rebuilt at the next
-        call (an upgrade of this ``Access`` may have created it)."""
+        or changes the file (see :func:`enamel.db.create_engine`)."""
         if self._handed_in:
             return self.engine
-        if self._reader is not None:
-            return self._reader
-        reader = db.create_engine(
-            self.conf, self.database.group, read_only=True)
-        if reader.url.database:
+        if self._reader is None:
+            reader = db.create_engine(
+                self.conf, self.database.group, read_only=True)
+            if reader.dialect.name == 'sqlite' and not reader.url.database:
+                # The empty stand-in for an SQLite file that does not
+                # exist yet: a write may create it before the next read.
+                return reader
             self._reader = reader
-        # else an SQLite file that does not exist yet reads as an empty
-        # in-memory database: not kept, so that once an upgrade creates
-        # the file, the next read opens it.
-        return reader
+        return self._reader
 
     @contextlib.contextmanager
     def connect(self, read_only=False):
