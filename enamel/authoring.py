@@ -162,7 +162,9 @@ class Revisions:
             :meth:`revision_in_phase` returns every revision it wrote,
             the branch roots included.
         :raises exception.UsageError: no message, nowhere to write, a
-            ``rev_id`` in use, ``sql_files`` with ``autogenerate``, or a
+            ``rev_id`` in use or invalid (longer than alembic's version
+            column holds: see :func:`enamel.scripts.require_rev_id`),
+            ``sql_files`` with ``autogenerate``, or a
             ``data_migration`` that is not a
             Python identifier, is a name the revision file uses itself,
             or would go on the contract branch.
@@ -237,19 +239,67 @@ class Revisions:
             raise exception.UsageError(CONTRACT_DATA_MIGRATION)
 
     def _require_new_rev_id(self, rev_id):
-        """:raises exception.UsageError: ``rev_id`` is in use."""
+        """:raises exception.UsageError: ``rev_id`` is in use, or is no
+        valid id (see :func:`enamel.scripts.require_rev_id`)."""
+        scripts.require_rev_id(rev_id)
         if rev_id and state.known(self.script, rev_id):
             raise exception.UsageError(
                 f'--rev-id {rev_id}: a revision with that id exists')
 
     def merge(self, revisions, message=None, branch_label=None,
               rev_id=None):
-        """Merge several heads into one revision; the new ``Script``."""
+        """Merge several heads into one revision; the new ``Script``.
+
+        In a history with expand and contract branches a merge stays on
+        one branch: ``heads`` means the heads of the branch that has
+        several (two developers each wrote an expand revision), and
+        revisions of both branches are refused, since a merge of the two
+        would put everything above it on both (see
+        :meth:`enamel.phases.Layout.phase_of`).
+
+        :param revisions: ids, prefixes or ``heads`` (a list of str).
+        :raises exception.UsageError: the merge would join the expand and
+            the contract branch, or both branches have several heads and
+            ``heads`` does not say which to merge; nothing was written.
+        """
+        revisions = self._merge_on_one_branch(list(revisions))
         script = scripts.merge(self.history.get_config(),
                                self.history.database, revisions, message,
                                branch_label=branch_label, rev_id=rev_id)
         self.history.reload()
         return script
+
+    def _merge_on_one_branch(self, revisions):
+        """``revisions`` for alembic's merge, with ``heads`` narrowed to
+        one branch's heads in a branched history (see :meth:`merge`)."""
+        layout = self.history.planner.layout
+        if not layout.branched:
+            return revisions
+        with alembic_internals.errors(revision_argument=True):
+            found = self.script.get_revisions(revisions)
+        by_phase = {}
+        for revision in found:
+            by_phase.setdefault(layout.phase_of(revision), []).append(
+                revision.revision)
+        if len(by_phase) < 2:
+            return revisions
+        several = [p for p in phases.PHASES if len(by_phase.get(p, ())) > 1]
+        if revisions == ['heads'] and len(several) == 1:
+            return by_phase[several[0]]
+        if not several:
+            raise exception.UsageError(
+                'the expand and the contract branch have one head each: '
+                'there is nothing to merge (a merge of the two would join '
+                'the branches, which must stay apart); nothing was written')
+        commands = ' and '.join(
+            f'"enamel-sync merge {" ".join(by_phase[p])} -m MSG"'
+            for p in (several or phases.PHASES) if p in by_phase)
+        raise exception.UsageError(
+            'a merge of ' + ', '.join(
+                f'{p} revision(s) {", ".join(ids)}'
+                for p, ids in by_phase.items()) +
+            ' would join the branches, which must stay apart: merge each '
+            f'branch on its own ({commands}); nothing was written')
 
     def edit(self, revision):
         """Open a revision file in ``$EDITOR``.

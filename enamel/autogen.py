@@ -51,6 +51,7 @@ def process_revision_directives(context, revision, directives):
             directives[:] = []
         return
     refuse_what_cannot_apply(script)
+    refuse_names_too_long(script)
     computed_columns_outside_batches(script)
     make_reflected_values_portable(script)
     drop_foreign_keys_before_indexes(script)
@@ -128,6 +129,25 @@ def refuse_what_cannot_apply(script):
         raise exception.UnsafeRevision(
             'the revision would not apply on every engine, so it was not '
             f'written: {"; ".join(problems)}')
+
+
+def refuse_names_too_long(script):
+    """Refuse a revision that creates a table, column, index or
+    constraint whose name (given, or made by the naming convention) is
+    longer than an engine holds (:data:`enamel.ops.IDENTIFIER_LIMITS`).
+
+    :raises exception.UnsafeRevision: naming each name, its length, the
+        engine and its limit.
+    """
+    problems = []
+    for upgrade_ops in script.upgrade_ops_list:
+        problems.extend(op_kinds.names_too_long(
+            op for _table, op in _table_ops(upgrade_ops)))
+    if problems:
+        raise exception.UnsafeRevision(
+            'the revision would not apply on every engine, so it was not '
+            f'written: {"; ".join(problems)}; give the object a shorter '
+            'name in the models (name=... for an index or a constraint)')
 
 
 def _needs_using(old, new):

@@ -34,14 +34,8 @@ import os
 import sys
 import sysconfig
 
-import sqlalchemy as sa
-
-from enamel import autogen
 from enamel import compare
 from enamel import databases
-from enamel import db
-from enamel import journal
-from enamel import lock
 
 VERSION_TABLE = databases.MAIN.version_table
 ENV_DIR = databases.ENV_DIR
@@ -59,7 +53,8 @@ class EnvOptions:
     :param conf: the ``oslo_config.cfg.ConfigOpts`` with enamel's options.
     :param models: give alembic the models' metadata (autogenerate and
         comparing need it); running revisions needs only the naming
-        convention, and then the models are not imported.
+        convention the database declares, and then the models are not
+        imported.
     :param sql_files: ``revision --sql-files``: the template writes a
         revision that runs ``.sql`` files (see :mod:`enamel.sql_files`).
     :param database: the :class:`enamel.databases.Database` env.py
@@ -140,8 +135,10 @@ def context_options(dialect_name, models=True, database=None):
 
     :param dialect_name: ``connection.dialect.name``.
     :param models: give alembic the models' metadata; else an empty
-        metadata with the same naming convention (all that ``op`` reads
-        while revisions run), and the models are not imported.
+        metadata with the naming convention the database declares
+        (:attr:`enamel.databases.Database.naming_convention`: all that
+        ``op`` reads while revisions run; none where the service's models
+        have none), and the models are not imported.
     :param database: the :class:`enamel.databases.Database` (default
         ``main``): its models and its version table.
     :returns: a dict of keyword arguments; ``enamel_notes`` is a new
@@ -149,16 +146,15 @@ def context_options(dialect_name, models=True, database=None):
         could not reflect (one line each).
     """
     database = databases.get(database)
-    # Both import alembic: only once it runs.
+    # They import alembic (and autogen the phase rules): only once it runs.
+    from enamel import autogen
     from enamel import comparators
     from enamel import render
 
     comparators.install()
 
-    if models:
-        metadata = database.metadata()
-    else:
-        metadata = sa.MetaData(naming_convention=db.NAMING_CONVENTION)
+    metadata = (database.metadata() if models
+                else database.running_metadata())
     sqlite = dialect_name == 'sqlite'
     options = dict(
         target_metadata=metadata,
@@ -207,11 +203,12 @@ def include_object(obj, name, type_, reflected, compare_to,
     created it (see :func:`enamel.compare.revision_tables`): a model table
     that was removed. Other tables (an extension's, another tool's, the
     other enamel database's when both share one server database) and
-    enamel's own bookkeeping (:data:`OWN_TABLES`) are never compared.
+    enamel's own bookkeeping (:data:`enamel.databases.OWN_TABLES`) are
+    never compared.
     """
     if type_ == 'table' and reflected and compare_to is None:
-        return (name not in OWN_TABLES and name in compare.revision_tables(
-            versions_dir or VERSIONS_DIR))
+        return (name not in databases.OWN_TABLES and
+                name in compare.revision_tables(versions_dir or VERSIONS_DIR))
     return True
 
 
@@ -219,13 +216,6 @@ def include_object_for(database):
     """:func:`include_object` for ``database``'s revisions."""
     return functools.partial(include_object,
                              versions_dir=database.versions_dir)
-
-
-# enamel's bookkeeping, never a model's: every database's version table,
-# the migration lock's table and the progress journal's.
-OWN_TABLES = frozenset(
-    tuple(d.version_table for d in databases.ALL) + (
-        lock.LOCK_TABLE, journal.JOURNAL_TABLE))
 
 
 def installed(path):

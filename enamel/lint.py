@@ -27,7 +27,9 @@ engine hazards (:mod:`enamel.hazards` lists each with the lock it takes,
 why it hurts and the safe recipe): PostgreSQL's are read from the SQL each
 operation compiles to (:mod:`enamel.lint_postgresql`, with ``pglast``),
 MariaDB/MySQL's from what InnoDB does with each change on the server
-version judged for (:mod:`enamel.lint_mysql`); ``capture``: the operations
+version judged for (:mod:`enamel.lint_mysql`); ``name-too-long``: a
+name the revision creates is longer than PostgreSQL or MySQL/MariaDB
+holds (:func:`enamel.ops.names_too_long`); ``capture``: the operations
 could not be captured without a database (the revision reads it): it is
 not linted and must be reviewed.
 
@@ -45,7 +47,6 @@ import re
 
 import sqlalchemy as sa
 
-from enamel import db
 from enamel import exception
 from enamel import hazards
 from enamel import lint_mysql
@@ -139,10 +140,13 @@ class Report:
                 'exit_code': self.exit_code}
 
 
-def lint(script, revisions=None, dialects=DIALECTS, servers=None):
+def lint(script, revisions=None, dialects=DIALECTS, servers=None,
+         config=None):
     """Lint ``revisions`` (ids; default every revision of ``script``).
 
     :param script: the ``ScriptDirectory``.
+    :param config: its alembic ``Config``, which the revisions see as
+        ``context.config`` (see :func:`capture`).
     :param dialects: the engines whose hazards to report.
     :param servers: the :class:`enamel.hazards.Servers` to judge for
         (default: the oldest versions enamel supports).
@@ -174,20 +178,24 @@ def lint(script, revisions=None, dialects=DIALECTS, servers=None):
             findings.append(Finding(
                 revision.revision, phase, refusal.rule,
                 f'{refusal.reason}: {refusal.advice}', list(dialects)))
-        found, in_force = lint_revision(revision, dialects, servers, phase)
+        found, in_force = lint_revision(revision, dialects, servers, phase,
+                                        config=config, script=script)
         findings.extend(found)
         excepted.extend(in_force)
     return Report([r.revision for r in chosen], findings, excepted,
                   servers.describe())
 
 
-def lint_revision(revision, dialects=DIALECTS, servers=None, phase=None):
+def lint_revision(revision, dialects=DIALECTS, servers=None, phase=None,
+                  config=None, script=None):
     """The findings of one revision (an ``alembic.script.Script``) and
     the exceptions it declares: ``(findings, exceptions)``.
 
     :param phase: as :meth:`enamel.phases.Layout.phase_of` gives it (the
         hazard rules of expand apply to a history without the branches
         and to a revision on neither branch); default from its labels.
+    :param config: see :func:`capture`.
+    :param script: see :func:`capture`.
     :raises exception.ConfigError: a malformed ``lint_exceptions``.
     """
     phase = phase or phases.phase_of(revision)
@@ -198,7 +206,8 @@ def lint_revision(revision, dialects=DIALECTS, servers=None, phase=None):
     raw = {}  # (rule, message) -> dialects, in order
     for dialect in dialects:
         try:
-            operations = capture(revision.module.upgrade, dialect)
+            operations = capture(revision.module.upgrade, dialect,
+                                 config=config, script=script)
         except Exception as exc:
             raw.setdefault(('capture', 'upgrade() needs a database or '
                             f'failed offline: {exception.first_line(exc)}'),
@@ -260,45 +269,64 @@ def exceptions(revision):
     return found
 
 
-def capture(upgrade, dialect):
+def capture(upgrade, dialect, config=None, script=None):
     """The operations ``upgrade()`` invokes on ``dialect``, recorded
     without a database (a list of ``alembic.operations.ops``
-    ``MigrateOperation``; batch operations are recorded one by one)."""
+    ``MigrateOperation``; batch operations are recorded one by one).
+
+    ``upgrade()`` runs as under ``alembic upgrade --sql``: inside an
+    alembic ``EnvironmentContext`` with ``as_sql=True``, so
+    ``alembic.context`` answers it (``context.is_offline_mode()`` is
+    True, ``context.get_x_argument()``, ``context.config``) and
+    ``alembic.op`` records instead of running.
+
+    :param config: the alembic ``Config`` (default: an empty one); the
+        options enamel gives env.py (:func:`enamel.environment.
+        context_options`) are those of its database.
+    :param script: its ``ScriptDirectory``, if any.
+    """
+    from alembic import config as alembic_config
     from alembic.operations import base as operations_base
-    from alembic.runtime import migration as alembic_migration
+    from alembic.runtime import environment as alembic_environment
 
     from enamel import alembic_internals
+    from enamel import environment
 
-    context = alembic_migration.MigrationContext.configure(
-        dialect_name=dialect, opts={
-            'as_sql': True, 'output_buffer': io.StringIO(),
-            'literal_binds': True,
-            'target_metadata': sa.MetaData(
-                naming_convention=db.NAMING_CONVENTION)})
+    if config is None:
+        config = alembic_config.Config()
+    options = environment.context_options(
+        dialect, models=False,
+        database=environment.env_options(config).database)
+    options.update(dialect_name=dialect, output_buffer=io.StringIO(),
+                   literal_binds=True)
     recorded = []
-    operations = operations_base.Operations(context)
-    operations.invoke = recorded.append
+    with alembic_environment.EnvironmentContext(
+            config, script, as_sql=True) as env:
+        env.configure(**options)
+        context = env.get_context()
+        operations = operations_base.Operations(context)
+        operations.invoke = recorded.append
 
-    @contextlib.contextmanager
-    def batch_alter_table(table_name, schema=None, **kw):
-        batch = operations_base.BatchOperations(
-            context, impl=_BatchTable(table_name, schema))
-        batch.invoke = recorded.append
-        yield batch
+        @contextlib.contextmanager
+        def batch_alter_table(table_name, schema=None, **kw):
+            batch = operations_base.BatchOperations(
+                context, impl=_BatchTable(table_name, schema))
+            batch.invoke = recorded.append
+            yield batch
 
-    operations.batch_alter_table = batch_alter_table
+        operations.batch_alter_table = batch_alter_table
 
-    @contextlib.contextmanager
-    def autocommit_block():
-        recorded.append(_Marker(False))
-        try:
-            yield
-        finally:
-            recorded.append(_Marker(True))
+        @contextlib.contextmanager
+        def autocommit_block():
+            recorded.append(_Marker(False))
+            try:
+                yield
+            finally:
+                recorded.append(_Marker(True))
 
-    context.autocommit_block = autocommit_block
-    with alembic_internals.operations_proxy(operations):
-        upgrade()
+        context.autocommit_block = autocommit_block
+        with alembic_internals.operations_proxy(operations):
+            upgrade()
     return recorded
 
 
@@ -342,6 +370,11 @@ def check(operations, phase, dialect, servers=None):
         if isinstance(o, _Marker) or _temporary(o, operations):
             continue
         yield from _check_phase(o, phase)
+    if dialect in op_kinds.IDENTIFIER_LIMITS:
+        for problem in op_kinds.names_too_long(
+                [o for o in operations if not isinstance(o, _Marker)],
+                (dialect,)):
+            yield 'name-too-long', problem
     if dialect == 'postgresql':
         yield from lint_postgresql.check(
             _compiled(operations, dialect), servers, created)

@@ -144,7 +144,9 @@ class Migration:
 
         :param revision: target revision: an id or a unique prefix,
             relative (``+1``) or symbolic (``head``, ``heads``,
-            ``label@head``); ``FROM:TO`` with ``sql``.
+            ``label@head``); ``FROM:TO`` with ``sql`` (in a branched
+            history, ``head`` there means every head, as a plain
+            upgrade's phases reach them).
         :param sql: write the SQL to stdout instead of running it.
         :param tag: passed to env.py (``context.get_tag_argument()``).
         :param ignore_phase_rules: go past the phase rules on purpose;

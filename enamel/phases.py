@@ -78,11 +78,31 @@ def phase_of(revision):
 
 def target(script, phase):
     """The alembic upgrade target of ``phase``: ``expand@head`` or
-    ``contract@head`` when the history is branched; otherwise ``heads``
-    for expand and None (nothing to do) for contract."""
-    if branched(script):
-        return f'{phase}@head'
-    return 'heads' if phase == EXPAND else None
+    ``contract@head`` when the history is branched, or the branch's heads
+    (a tuple of ids) when it has several, not merged yet (alembic's
+    ``expand@head`` would refuse them as ambiguous; the phase applies all
+    of its revisions, as ``upgrade heads`` does); otherwise ``heads`` for
+    expand and None (nothing to do) for contract."""
+    if not branched(script):
+        return 'heads' if phase == EXPAND else None
+    heads = branch_heads(script, phase)
+    return f'{phase}@head' if len(heads) == 1 else heads
+
+
+def every_head(revision):
+    """An ``upgrade --sql`` target of a branched history with ``head``
+    (the default) read as ``heads``: a plain upgrade's phases end at every
+    head, and alembic's ``head`` refuses the two branches' heads as
+    ambiguous. ``A:head`` becomes ``A:heads``; other targets are kept."""
+    start, colon, end = revision.rpartition(':')
+    return f'{start}{colon}heads' if end == 'head' else revision
+
+
+def branch_heads(script, phase):
+    """The ids of the heads that carry ``phase``'s label (a tuple, in
+    alembic's order of ``heads``)."""
+    return tuple(h for h in script.get_heads()
+                 if phase in script.get_revision(h).branch_labels)
 
 
 def applied(script, current):
@@ -112,9 +132,12 @@ class Layout:
         its own that a configure callback added)."""
         if not self.branched:
             return PLAIN
-        if CONTRACT in revision.branch_labels:
+        labels = revision.branch_labels
+        if CONTRACT in labels and EXPAND in labels:
+            return NEITHER  # a merge of the two branches, or above one
+        if CONTRACT in labels:
             return CONTRACT
-        if EXPAND in revision.branch_labels:
+        if EXPAND in labels:
             return EXPAND
         if revision.revision in self.before_branches():
             return EXPAND
@@ -129,9 +152,10 @@ class Layout:
             self._before = applied(self.script, (root,)) - {root}
         return self._before
 
-    def head(self, phase):
-        """The id of ``phase``'s head."""
-        return self.script.get_revision(f'{phase}@head').revision
+    def heads(self, phase):
+        """The ids of ``phase``'s heads (one, unless the branch has
+        several not merged yet)."""
+        return branch_heads(self.script, phase)
 
 
 # -- the phase rules --------------------------------------------------------
@@ -306,13 +330,28 @@ def neither_refusal(planner, step):
     revision = step.revision
     down = revision.down_revision
     down = ', '.join(down) if isinstance(down, (list, tuple)) else down
+    if EXPAND in revision.branch_labels:  # and CONTRACT: see phase_of
+        return Refusal(
+            NEITHER_BRANCH, step.id,
+            f'revision {step.id} ({revision.path}) is on both the expand '
+            'and the contract branch: it merges the two, or revises such '
+            f'a merge (its down_revision is {down})',
+            'the branches must stay apart: delete the merge and merge '
+            'each branch\'s heads on its own ("enamel-sync merge heads -m '
+            'MSG" does), put any revision written on top of it on a '
+            'branch, then run the command again; nothing was changed')
+
+    def one_of(phase):
+        heads = planner.layout.heads(phase)
+        return ' or '.join(f"'{h}'" for h in heads) + (
+            f' (the {phase} head)' if len(heads) == 1 else
+            f' (one of the {phase} heads)')
     return Refusal(
         NEITHER_BRANCH, step.id,
         f'revision {step.id} ({revision.path}) is on neither the expand '
         f'nor the contract branch (its down_revision is {down or "None"})',
         f'put it on a branch: in its file set down_revision = '
-        f'\'{planner.layout.head(EXPAND)}\' (the expand head) if it only '
-        f'adds, or \'{planner.layout.head(CONTRACT)}\' (the contract head) '
+        f'{one_of(EXPAND)} if it only adds, or {one_of(CONTRACT)} '
         'if it removes, then run the command again; nothing was changed')
 
 

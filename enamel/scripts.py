@@ -23,6 +23,7 @@ import contextlib
 import io
 import keyword
 import os
+import re
 import sys
 
 from enamel import alembic_internals
@@ -80,6 +81,7 @@ def merge(config, database, revisions, message, **kw):
     from alembic import command
 
     require_message(message, 'merge')
+    require_rev_id(kw.get('rev_id'))
     require_source_tree('merge', database)
     config.cmd_opts.quiet = True
     with alembic_internals.errors(), contextlib.redirect_stdout(sys.stderr):
@@ -109,7 +111,10 @@ def offline(config, script, name, revision, preamble=None, **kw):
         empty.
     :raises exception.MigrationFailed: a revision cannot be written as
         SQL (on SQLite, a batch ``ALTER`` needs to read the table from a
-        live database); nothing is written.
+        live database; a revision reads rows with ``op.get_bind()`` or
+        the connection's ``url``, which alembic's offline
+        ``MockConnection`` lacks): the message names the revision and
+        why; nothing is written.
     """
     from alembic import command
 
@@ -118,11 +123,19 @@ def offline(config, script, name, revision, preamble=None, **kw):
     try:
         with alembic_internals.errors():
             getattr(command, name)(config, revision, sql=True, **kw)
-    except exception.EnamelSyncError as exc:
+    except Exception as exc:
         failed = _revision_in_traceback(exc, script)
         if failed is None:
             raise
-        reason = str(exc).split('. ')[0].rstrip('.')
+        if isinstance(exc, exception.EnamelSyncError):
+            reason = str(exc).split('. ')[0].rstrip('.')
+        else:
+            # A revision that reads the database (op.get_bind() rows, the
+            # connection's url) gets alembic's MockConnection offline.
+            reason = (f'{type(exc).__name__}: {exception.first_line(exc)} '
+                      '(offline, alembic gives revisions a MockConnection: '
+                      'a revision that reads rows or the connection needs '
+                      'a live database)')
         raise exception.MigrationFailed(
             f'revision {failed} cannot be written as SQL: {reason}; '
             'nothing was written') from None
@@ -168,6 +181,39 @@ def require_message(message, command):
     """:raises exception.UsageError: ``message`` is missing or blank."""
     if not message or not message.strip():
         raise exception.UsageError(f'{command} needs a message: -m "..."')
+
+
+# alembic's version table keeps a revision id in ``version_num``, a
+# VARCHAR(32) (alembic.runtime.migration): a longer id is written into the
+# file, loads and runs, and fails at its version row, on MySQL after the
+# revision's DDL committed.
+REV_ID_LENGTH = 32
+# Letters, digits and "_": an id is part of the file's name, a Python
+# string, and an argument on the command line; alembic itself refuses
+# "@", "-", "+" and ":" in one (alembic.script.revision), once the file is
+# written.
+REV_ID = re.compile(r'[A-Za-z0-9_]+\Z')
+
+
+def require_rev_id(rev_id):
+    """Refuse a ``--rev-id`` the version table or alembic cannot hold.
+
+    :param rev_id: the id asked for (str), or None for alembic's own.
+    :raises exception.UsageError: ``rev_id`` is empty, longer than
+        :data:`REV_ID_LENGTH` characters, or has a character other than
+        an ASCII letter, a digit or ``_``.
+    """
+    if rev_id is None:
+        return
+    if len(rev_id) > REV_ID_LENGTH:
+        raise exception.UsageError(
+            f'--rev-id {rev_id}: {len(rev_id)} characters, longer than the '
+            f'{REV_ID_LENGTH} that alembic\'s version table holds '
+            '(version_num VARCHAR(32)); nothing was written')
+    if not REV_ID.match(rev_id):
+        raise exception.UsageError(
+            f'--rev-id {rev_id!r}: a revision id is ASCII letters, digits '
+            'and "_" only; nothing was written')
 
 
 # The names a revision written with --data-migration defines or imports:

@@ -124,7 +124,7 @@ def read(connection, tables=True, database=None):
     finally:
         connection.rollback()
     return Snapshot(current, versioned,
-                    [n for n in names if n not in environment.OWN_TABLES],
+                    [n for n in names if n not in databases.OWN_TABLES],
                     database)
 
 
@@ -355,7 +355,7 @@ def schema_dump(connection):
     metadata = sa.MetaData()
     try:
         metadata.reflect(connection, only=lambda name, _: (
-            name not in environment.OWN_TABLES))
+            name not in databases.OWN_TABLES))
     finally:
         connection.rollback()
     dialect = connection.dialect

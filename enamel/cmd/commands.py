@@ -109,7 +109,8 @@ def do_lint(migrate, args):
     report = lint.lint(migrate.script, args.revisions or None,
                        dialects=args.dialect or lint.DIALECTS,
                        servers=hazards.servers(args.server_version,
-                                               args.galera))
+                                               args.galera),
+                       config=migrate.get_config(models=False))
     if args.format == 'json':
         print_json(report.as_dict())
     else:

@@ -62,7 +62,47 @@ def downgrade():
     pass
 '''
 
-IMPORTS = 'from alembic import op\nimport sqlalchemy as sa\n'
+IMPORTS = ('from alembic import context\nfrom alembic import op\n'
+           'import sqlalchemy as sa\n')
+
+# A revision that asks alembic's context which mode it runs in, as
+# alembic's documentation shows for data that only a live database has.
+OFFLINE_AWARE = '''
+
+def upgrade():
+    if context.is_offline_mode():
+        op.create_index('ix_tasks_action', 'tasks', ['action'])
+    else:
+        op.get_bind().execute(sa.text('SELECT count(*) FROM tasks')).scalar()
+
+
+def downgrade():
+    pass
+'''
+
+# Revisions that read the database whatever the mode.
+READS_ROWS = '''
+
+def upgrade():
+    count = op.get_bind().execute(sa.text('SELECT count(*) FROM tasks'))
+    if count.scalar():
+        op.drop_column('tasks', 'user_id')
+
+
+def downgrade():
+    pass
+'''
+
+READS_URL = '''
+
+def upgrade():
+    if op.get_bind().url.drivername.startswith('sqlite'):
+        op.drop_column('tasks', 'user_id')
+
+
+def downgrade():
+    pass
+'''
 
 BY_VERSION = '''
 
@@ -78,6 +118,26 @@ def upgrade():
 def downgrade():
     pass
 '''
+
+
+LONG_NAMES = """
+
+def upgrade():
+    op.create_table(
+        '{table}',
+        sa.Column('id', sa.Integer(), primary_key=True),
+        sa.Column('{column}', sa.Integer()))
+    op.create_index(op.f('ix_{long_index}'), '{table}', ['{column}'])
+
+
+def downgrade():
+    pass
+""".format(table='t' * 64, column='c' * 63, long_index='x' * 62)
+
+
+def lint_dialects():
+    from enamel import lint
+    return lint.DIALECTS
 
 
 class LintTest(base.SQLiteBackend, base.TestCase):
@@ -166,6 +226,25 @@ class LintTest(base.SQLiteBackend, base.TestCase):
         self.assertIn("--server-version 'oracle=19': expected postgresql=N",
                       bad.stderr)
 
+    def test_a_name_an_engine_cannot_hold_is_reported_per_engine(self):
+        revision = self.write_revision('expand', LONG_NAMES)
+        report = self.lint()
+        self.assertEqual(10, report['exit_code'])
+        # A 64-character table name fits MySQL, not PostgreSQL; a
+        # 63-character column fits both; the 65-character index neither.
+        found = sorted((f['message'], tuple(sorted(f['dialects'])))
+                       for f in report['findings']
+                       if f['revision'] == revision
+                       and f['rule'] == 'name-too-long')
+        self.assertEqual([
+            (f'the index name ix_{"x" * 62} is too long (MySQL/MariaDB '
+             'holds 64 characters, it has 65)', ('mysql',)),
+            (f'the index name ix_{"x" * 62} is too long (PostgreSQL holds '
+             '63 bytes, it has 65)', ('postgresql',)),
+            (f'the table name {"t" * 64} is too long (PostgreSQL holds 63 '
+             'bytes, it has 64)', ('postgresql',)),
+        ], found)
+
     def test_contract_only_removes(self):
         expand = self.write_revision('expand', '\n\ndef upgrade():\n'
                                      '    pass\n\n\ndef downgrade():\n'
@@ -181,6 +260,36 @@ class LintTest(base.SQLiteBackend, base.TestCase):
         rules = self.rules(self.lint(), revision)
         self.assertEqual({'postgresql'}, rules['index-not-concurrent'])
         self.assertIn('expand-removes', rules)
+
+    def test_revisions_run_in_alembic_offline_context(self):
+        # context.is_offline_mode() answers True, as under alembic's
+        # upgrade --sql: the offline branch is the one linted.
+        revision = self.write_revision('expand', OFFLINE_AWARE)
+        report = self.lint()
+        self.assertEqual({'index-not-concurrent': {'postgresql'}},
+                         self.rules(report, revision))
+        offline = self.run_sync('upgrade', '--sql', 'expand@head')
+        self.assertEqual(0, offline.code, offline)
+        self.assertIn('CREATE INDEX ix_tasks_action', offline.stdout)
+
+    def test_a_revision_that_needs_a_database_is_named_offline(self):
+        for body, why in ((READS_ROWS, "'NoneType' object has no attribute "
+                           "'scalar'"),
+                          (READS_URL, "'MockConnection' object has no "
+                           "attribute 'url'")):
+            revision = self.write_revision('expand', body)
+            rules = self.rules(self.lint(), revision)
+            self.assertEqual({'capture': set(lint_dialects())}, rules)
+            result = self.run_sync('upgrade', '--sql', 'expand@head')
+            self.assertEqual(1, result.code, result)
+            self.assertEqual('', result.stdout)
+            lines = result.stderr.strip().splitlines()
+            self.assertEqual(1, len(lines), result.stderr)
+            self.assertIn(f'revision {revision} cannot be written as SQL: '
+                          f'AttributeError: {why}', lines[0])
+            self.assertIn('needs a live database', lines[0])
+            self.assertNotIn('unexpected error', lines[0])
+            os.remove(self.revision_path(revision))
 
     def revision_path(self, revision):
         versions = os.path.join(self.env['PYTHONPATH'], 'alembic_migrations',

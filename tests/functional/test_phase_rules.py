@@ -351,6 +351,95 @@ class PhaseRuleTests(PhaseRuleSteps):
         self.assertEqual(neither, error.refusals[0].revision)
         self.assertNotIn('notes', sa.inspect(self.engine).get_table_names())
 
+    # -- two developers' heads on one branch --------------------------------
+
+    def test_unmerged_expand_heads_run_and_merge_on_their_branch(self):
+        self.start_branches()
+        root = self.current_heads()['expand']
+        first = self.write_revision('expand', 'labels', CROSS_PHASE_BODY,
+                                    rolling.EXPAND_IMPORTS)
+        second = self.write_on(root, 'notes', NEITHER_BODY)
+        contract_head = self.current_heads()['contract']
+        check = self.run_sync('check')
+        self.assertEqual(3, check.code, check)
+        self.assertIn(first, check.stdout)
+        self.assertIn(second, check.stdout)
+        # A script for a new database reaches every head.
+        script = self.assertSucceeded(self.run_sync('upgrade', '--sql'))
+        self.assertRegex(script.stdout, r'CREATE TABLE [`"]?labels')
+        self.assertRegex(script.stdout, r'CREATE TABLE [`"]?notes')
+        # A merge of both branches' heads is refused, nothing written.
+        before = sorted(os.listdir(self.versions))
+        result = self.run_sync('merge', contract_head, first, '-m', 'm')
+        self.assertEqual(2, result.code, result)
+        self.assertIn('would join the branches', result.stderr)
+        self.assertEqual(before, sorted(os.listdir(self.versions)))
+        # The expand phase applies both heads.
+        self.assertSucceeded(self.run_sync('upgrade', '--expand'))
+        tables = sa.inspect(self.engine).get_table_names()
+        self.assertIn('labels', tables)
+        self.assertIn('notes', tables)
+        # merge heads merges the expand heads only; one head per branch.
+        merged = self.assertSucceeded(self.run_sync(
+            'merge', 'heads', '-m', 'merge the expand heads'))
+        with open(merged.stdout.strip()) as f:
+            self.assertRegex(f.read(), r"down_revision = \('(%s|%s)', "
+                             r"'(%s|%s)'\)" % (first, second, first, second))
+        heads = self.current_heads()
+        self.assertEqual(contract_head, heads['contract'])
+        self.assertSucceeded(self.run_sync('upgrade'))
+        self.assertEqual([], self.check()['pending'])
+
+    def test_a_merge_of_both_branches_is_named_not_circled(self):
+        self.start_branches()
+        heads = self.current_heads()
+        joined = self.write_on(heads['expand'], 'notes', NEITHER_BODY)
+        self.move(joined, (heads['expand'], heads['contract']))
+        version = self.stored_version()
+        for argv in (('upgrade',), ('upgrade', '--expand'),
+                     ('upgrade', '--contract'), ('upgrade', 'heads')):
+            with self.subTest(argv=argv):
+                result = self.run_sync(*argv)
+                self.assertRefused(result, 'neither-branch', joined)
+                self.assertIn('on both the expand and the contract branch',
+                              result.stderr)
+                self.assertIn('merge heads', result.stderr)
+                self.assertEqual(sorted(version),
+                                 sorted(self.stored_version()))
+        check = self.run_sync('check')
+        self.assertEqual(3, check.code, check)
+        self.assertIn(f'revision {joined}', check.stdout)
+        # The advice, followed: the merge goes; nothing is left to merge.
+        os.remove(self.revision_path(joined))
+        self.assertSucceeded(self.run_sync('upgrade'))
+        result = self.run_sync('merge', 'heads', '-m', 'm')
+        self.assertEqual(2, result.code, result)
+        self.assertIn('nothing to merge', result.stderr)
+
+    def current_heads(self):
+        """{'expand': id, 'contract': id} of the scratch history."""
+        result = self.assertSucceeded(self.run_sync('heads'))
+        found = {}
+        for line in result.stdout.splitlines():
+            for phase in ('expand', 'contract'):
+                if f'({phase})' in line:
+                    found[phase] = line.split()[0]
+        return found
+
+    def write_on(self, down_revision, message, body):
+        """A revision on ``down_revision`` (with ``--splice``: two
+        developers each wrote one on the same head); its id."""
+        result = self.assertSucceeded(self.run_sync(
+            'revision', '-m', message, '--head', down_revision,
+            '--splice'))
+        path = result.stdout.splitlines()[-1]
+        with open(path) as f:
+            head, _ = f.read().split('\n\ndef upgrade():', 1)
+        with open(path, 'w') as f:
+            f.write(head.replace('"""\n\n', '"""\n\n' +
+                                 rolling.EXPAND_IMPORTS, 1) + body)
+        return re.search(r"^revision = '(\w+)'", head, re.M).group(1)
+
     def write_neither(self):
         """A revision written by hand at the branch point, on neither
         branch; its id."""
