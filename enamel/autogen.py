@@ -46,6 +46,7 @@ def process_revision_directives(context, revision, directives):
     if not directives or not _autogenerate(context):
         return
     script = directives[0]
+    leave_out_accepted(script, context.opts.get('enamel_accepted'))
     if all(ops.is_empty() for ops in script.upgrade_ops_list):
         if not phases.data_migration_asked(context):
             directives[:] = []
@@ -83,6 +84,56 @@ def _table_ops(container):
                 yield op.table_name, inner
         else:
             yield getattr(op, 'table_name', None), op
+
+
+# -- known drift, declared ------------------------------------------------
+
+# What resetting one kind of column modification looks like on an
+# AlterColumnOp (its "unchanged" value).
+_UNCHANGED = {'modify_type': ('modify_type', None),
+              'modify_nullable': ('modify_nullable', None),
+              'modify_default': ('modify_server_default', False),
+              'modify_comment': ('modify_comment', False)}
+
+
+def leave_out_accepted(script, accepted):
+    """Remove the operations whose difference ``accepted`` (an
+    :class:`enamel.drift.Accepted`, or None) accepts, as ``check`` lists
+    them (:func:`enamel.state.describe_difference`); the downgrade is
+    written again as the reverse of what is left."""
+    from alembic.operations import ops
+
+    from enamel import state
+
+    if not accepted or len(script.upgrade_ops_list) != 1:
+        return
+    left_out = []
+
+    def kept(op):
+        if isinstance(op, ops.ModifyTableOps):
+            op.ops = [o for o in op.ops if kept(o)]
+            return bool(op.ops)
+        try:
+            diff = op.to_diff_tuple()
+        except NotImplementedError:
+            return True
+        if isinstance(op, ops.AlterColumnOp):
+            for one in diff:
+                if accepted.accepts(state.describe_difference(one)):
+                    left_out.append(one)
+                    name, unchanged = _UNCHANGED.get(one[0], (None, None))
+                    if name:
+                        setattr(op, name, unchanged)
+            return op.has_changes()
+        if accepted.accepts(state.describe_difference(diff)):
+            left_out.append(diff)
+            return False
+        return True
+
+    upgrade = script.upgrade_ops
+    upgrade.ops = [op for op in upgrade.ops if kept(op)]
+    if left_out:
+        script.downgrade_ops = upgrade.reverse()
 
 
 # -- refusing what will not apply -----------------------------------------

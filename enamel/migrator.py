@@ -107,8 +107,8 @@ class Migrator:
         def decide(connection, look):
             current = () if purge else self.current(connection, adopt=True)
             if verify:
-                differences = state.compare_models(
-                    connection, self.history.database)
+                differences, _accepted = self.history.accepted().split(
+                    state.compare_models(connection, self.history.database))
                 if differences:
                     raise exception.SchemaMismatch(
                         f'the database schema differs from the models in '

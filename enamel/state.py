@@ -62,7 +62,9 @@ class CheckResult:
     history never speaks of phases. ``error``: None (a multi-database
     ``check`` sets it for a database it could not read). ``notes``: what
     the engine could not reflect, so was not compared (one line each,
-    see :mod:`enamel.comparators`).
+    see :mod:`enamel.comparators`). ``accepted``: the differences that
+    ``accepted_drift`` or a hook accepts (:mod:`enamel.drift`), listed,
+    not counted as drift.
     """
 
     state: str
@@ -75,6 +77,7 @@ class CheckResult:
     # be read (state ``error``): its one-line message.
     error: str = None
     notes: list = dataclasses.field(default_factory=list)
+    accepted: list = dataclasses.field(default_factory=list)
 
     @property
     def exit_code(self):
@@ -190,7 +193,7 @@ def known(script, revision_id):
         return False
 
 
-def check(connection, get_planner, heads, database=None):
+def check(connection, get_planner, heads, database=None, accepted=None):
     """The state of the database against ``heads`` (see
     :class:`CheckResult`).
 
@@ -201,6 +204,7 @@ def check(connection, get_planner, heads, database=None):
     :param heads: the scripts' heads (a tuple of ids).
     :param database: the :class:`enamel.databases.Database` (default
         ``main``).
+    :param accepted: the :class:`enamel.drift.Accepted` differences.
     """
     snapshot = read(connection, database=database)
     result = CheckResult(AT_HEAD, snapshot.current, list(heads), [], [],
@@ -209,7 +213,7 @@ def check(connection, get_planner, heads, database=None):
                                                snapshot.database):
         result.state = UNVERSIONED
     elif set(snapshot.current) == set(heads) and len(heads) == 1:
-        _compare(result, connection, snapshot.database)
+        _compare(result, connection, snapshot.database, accepted)
     elif any(not known(get_planner().script, r)
              for r in snapshot.current):
         result.state = UNKNOWN
@@ -224,13 +228,16 @@ def check(connection, get_planner, heads, database=None):
             # At the heads, though the version table may not list them
             # all: alembic leaves out a head that another current
             # revision depends on (a contract revision on its expand).
-            _compare(result, connection, snapshot.database)
+            _compare(result, connection, snapshot.database, accepted)
     return result
 
 
-def _compare(result, connection, database):
+def _compare(result, connection, database, accepted=None):
     result.differences = compare_models(connection, database,
                                         notes=result.notes)
+    if accepted:
+        result.differences, result.accepted = accepted.split(
+            result.differences)
     if result.differences:
         result.state = DRIFT
 

@@ -25,7 +25,7 @@ from enamel import phases as phases_module
 from tests import base
 
 CHECK_KEYS = {'state', 'current', 'heads', 'pending', 'differences',
-              'phases', 'error', 'notes', 'exit_code'}
+              'phases', 'error', 'notes', 'accepted', 'exit_code'}
 SCRIPT_KEYS = {'revision', 'down_revisions', 'branch_labels', 'message',
                'is_head', 'is_current'}
 
@@ -302,7 +302,7 @@ class CommandTests:
             {'state': 'at_head', 'current': [head()],
              'heads': report['heads'],
              'pending': [], 'differences': [], 'exit_code': 0,
-             'error': None, 'notes': []}, report)
+             'error': None, 'notes': [], 'accepted': []}, report)
         text = self.sync('check')
         self.assertEqual(0, text.code, text)
         self.assertIn(f'at head {head()}', text.stdout)

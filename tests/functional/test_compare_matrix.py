@@ -20,6 +20,10 @@ again and ``check`` is clean again. What the engine cannot reflect
 ``check``'s output, said once, never a difference.
 """
 
+import sqlalchemy as sa
+
+from enamel import exception
+from enamel import models
 from tests import base
 from tests.functional import test_autogenerate
 
@@ -141,3 +145,92 @@ class MatrixTests(test_autogenerate.ScratchModels):
 
 
 base.for_each_backend(MatrixTests, globals())
+
+
+CHECK_ON_ITEMS = (
+    "        sa.Index(None, 'task_id'),\n",
+    "        sa.Index(None, 'task_id'),\n"
+    "        sa.CheckConstraint('length(uuid) > 0', name='uuid_set'),\n")
+NOTE_ON_TASKS = (
+    test_autogenerate.ANCHOR,
+    '    note: orm.Mapped[typing.Optional[str]] = orm.mapped_column(\n'
+    '        sa.String(64))\n' + test_autogenerate.ANCHOR)
+
+
+class AcceptedDriftTest(test_autogenerate.ScratchModels, base.SQLiteBackend,
+                        base.TestCase):
+    """Known drift, declared: engine-independent, so one engine."""
+
+    def test_option_lists_accepted_and_autogenerate_leaves_it_out(self):
+        self.assertSucceeded(self.run_sync('upgrade'))
+        self.edit_models(NOTE_ON_TASKS, CHECK_ON_ITEMS)
+        accepting = self.write_config(
+            self.url, name='accepting.conf',
+            accepted_drift='add_column:tasks.note, nothing:matches.this')
+        report = self.assertChecks(4, config_file=accepting)
+        self.assertEqual(['add_column tasks.note'], report['accepted'])
+        self.assertEqual(
+            ['add_constraint task_items.ck_task_items_uuid_set'],
+            report['differences'])
+        # Without the option, the same line is a difference.
+        self.assertEqual([], self.assertChecks(4)['accepted'])
+        text = self.run_sync('check', config_file=accepting).stdout
+        self.assertIn('  accepted: add_column tasks.note\n', text)
+
+        result = self.assertSucceeded(self.run_sync(
+            'revision', '-m', 'check only', '--autogenerate',
+            config_file=accepting))
+        with open(result.stdout.strip()) as f:
+            source = f.read()
+        self.assertIn('ck_task_items_uuid_set', source)
+        self.assertNotIn('note', source.split('def upgrade')[1])
+        self.assertSucceeded(self.run_sync('upgrade', config_file=accepting))
+        report = self.assertChecks(0, config_file=accepting)
+        self.assertEqual(['add_column tasks.note'], report['accepted'])
+        # Only accepted drift left: nothing to write.
+        before = self.revision_files()
+        result = self.assertSucceeded(self.run_sync(
+            'revision', '-m', 'nothing', '--autogenerate',
+            config_file=accepting))
+        self.assertEqual('', result.stdout)
+        self.assertEqual(before, self.revision_files())
+
+
+class AcceptDriftHookTest(base.SQLiteBackend, base.TestCase):
+    """The Python hook, on the bundled models: an index the models do not
+    declare, added by hand."""
+
+    def add_index(self):
+        with self.engine.begin() as connection:
+            connection.execute(sa.text(
+                'CREATE INDEX ix_tasks_by_hand ON tasks (action)'))
+
+    def test_hook_accepts_only_what_it_names(self):
+        migrate = self.make_migration()
+        migrate.upgrade('heads')
+        self.add_index()
+        self.assertEqual(['remove_index tasks.ix_tasks_by_hand'],
+                         migrate.check().differences)
+        seen = []
+
+        @migrate.accept_drift
+        def by_hand(difference):
+            seen.append(difference)
+            return (difference.kind, difference.target) == (
+                'remove_index', 'tasks.ix_tasks_by_hand')
+
+        result = migrate.check()
+        self.assertEqual(
+            ('at_head', [], ['remove_index tasks.ix_tasks_by_hand']),
+            (result.state, result.differences, result.accepted))
+        self.assertEqual('remove_index tasks.ix_tasks_by_hand', seen[0].line)
+
+    def test_stamp_verify_accepts_declared_drift(self):
+        models.Base.metadata.create_all(self.engine)
+        self.add_index()
+        migrate = self.make_migration()
+        self.assertRaises(exception.SchemaMismatch, migrate.stamp, 'heads',
+                          verify=True)
+        migrate.accept_drift(lambda d: d.target == 'tasks.ix_tasks_by_hand')
+        migrate.stamp('heads', verify=True)
+        self.assertEqual('at_head', migrate.check().state)
