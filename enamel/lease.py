@@ -220,6 +220,16 @@ class LeaseLock:
                 f"SET application_name = '{self._session_name(self.token)}'")
             connection.commit()
 
+    @property
+    def session_name(self):
+        """PostgreSQL: the ``application_name`` of the migration's session
+        while this process holds the lease (set by :meth:`prepare`; a
+        transaction-pooling PgBouncer carries it to whichever server
+        connection runs the next statement); None elsewhere."""
+        if self.engine.dialect.name != 'postgresql' or self.token is None:
+            return None
+        return self._session_name(self.token)
+
     def _session_name(self, token):
         return f'enamel-sync:{self.row}:{token}'
 
