@@ -53,8 +53,13 @@ class Access:
         if self._handed_in:
             return self.engine
         if self._reader is None:
-            self._reader = db.create_engine(
+            reader = db.create_engine(
                 self.conf, self.database.group, read_only=True)
+            if reader.dialect.name == 'sqlite' and not reader.url.database:
+                # The empty stand-in for an SQLite file that does not
+                # exist yet: a write may create it before the next read.
+                return reader
+            self._reader = reader
         return self._reader
 
     @contextlib.contextmanager

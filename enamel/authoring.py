@@ -162,7 +162,9 @@ class Revisions:
             :meth:`revision_in_phase` returns every revision it wrote,
             the branch roots included.
         :raises exception.UsageError: no message, nowhere to write, a
-            ``rev_id`` in use, ``sql_files`` with ``autogenerate``, or a
+            ``rev_id`` in use or invalid (longer than alembic's version
+            column holds: see :func:`enamel.scripts.require_rev_id`),
+            ``sql_files`` with ``autogenerate``, or a
             ``data_migration`` that is not a
             Python identifier, is a name the revision file uses itself,
             or would go on the contract branch.
@@ -237,7 +239,9 @@ class Revisions:
             raise exception.UsageError(CONTRACT_DATA_MIGRATION)
 
     def _require_new_rev_id(self, rev_id):
-        """:raises exception.UsageError: ``rev_id`` is in use."""
+        """:raises exception.UsageError: ``rev_id`` is in use, or is no
+        valid id (see :func:`enamel.scripts.require_rev_id`)."""
+        scripts.require_rev_id(rev_id)
         if rev_id and state.known(self.script, rev_id):
             raise exception.UsageError(
                 f'--rev-id {rev_id}: a revision with that id exists')

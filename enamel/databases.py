@@ -29,8 +29,11 @@ import dataclasses
 import importlib
 import os
 
+import sqlalchemy as sa
+
 import alembic_migrations
 from enamel import exception
+from enamel import naming
 
 ENV_DIR = os.path.dirname(os.path.abspath(alembic_migrations.__file__))
 
@@ -49,6 +52,15 @@ class Database:
         each database, so that both can share one server database.
     :param models: the module whose ``Base.metadata`` holds its models.
     :param lock_row: its row (``id``) in the migration lock's table.
+    :param naming_convention: the naming convention of its models'
+        ``MetaData`` (a dict, as ``sqlalchemy.MetaData(naming_convention=
+        ...)`` takes it), or None for none (SQLAlchemy's default, which
+        names only indexes). Revisions run with it, as plain alembic runs
+        them with the models' (``op`` names constraints after the
+        ``target_metadata``'s convention), without importing the models;
+        a service whose history was written without a convention declares
+        None and gets exactly the names alembic gives. A test holds every
+        bundled database's declaration to its models' metadata.
     """
 
     name: str
@@ -57,10 +69,18 @@ class Database:
     version_table: str
     models: str
     lock_row: int
+    naming_convention: dict = dataclasses.field(default=None, hash=False)
 
     def metadata(self):
         """The models' ``sqlalchemy.MetaData`` (imports the models)."""
         return importlib.import_module(self.models).Base.metadata
+
+    def running_metadata(self):
+        """The ``sqlalchemy.MetaData`` that revisions run with: empty, with
+        :attr:`naming_convention` (without one, SQLAlchemy's default)."""
+        if self.naming_convention is None:
+            return sa.MetaData()
+        return sa.MetaData(naming_convention=self.naming_convention)
 
     def options(self, conf):
         """This database's option group in ``conf`` (a ConfigOpts)."""
@@ -71,13 +91,22 @@ MAIN = Database(
     name='main', group='database',
     versions_dir=os.path.join(ENV_DIR, 'versions'),
     version_table='alembic_version', models='enamel.models',
-    lock_row=1)
+    lock_row=1, naming_convention=naming.NAMING_CONVENTION)
 API = Database(
     name='api', group='api_database',
     versions_dir=os.path.join(ENV_DIR, 'api_versions'),
     version_table='alembic_version_api', models='enamel.api_models',
-    lock_row=2)
+    lock_row=2, naming_convention=naming.NAMING_CONVENTION)
 ALL = (MAIN, API)
+
+# enamel's bookkeeping tables, one of each per server database whichever
+# enamel databases share it: the migration lock's (enamel.lease, one row
+# per database) and the progress journal's (enamel.journal).
+LOCK_TABLE = 'enamel_migration_lock'
+JOURNAL_TABLE = 'enamel_migration_progress'
+# Never a model's: every database's version table and the two above.
+OWN_TABLES = frozenset(
+    tuple(d.version_table for d in ALL) + (LOCK_TABLE, JOURNAL_TABLE))
 NAMES = tuple(d.name for d in ALL)
 
 

@@ -21,19 +21,11 @@ import sqlalchemy as sa
 from sqlalchemy import event
 
 from enamel import exception
+from enamel import naming
 
-# Every constraint and index gets a deterministic name, so that migrations
-# can drop or alter it by name on every engine (SQLite batch mode cannot
-# drop an unnamed constraint). The models' metadata carries it, and so does
-# the metadata that running revisions get (alembic's ``op`` names
-# constraints with it), which need not import the models.
-NAMING_CONVENTION = {
-    'ix': 'ix_%(table_name)s_%(column_0_N_name)s',
-    'uq': 'uq_%(table_name)s_%(column_0_N_name)s',
-    'ck': 'ck_%(table_name)s_%(constraint_name)s',
-    'fk': 'fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s',
-    'pk': 'pk_%(table_name)s',
-}
+# enamel's naming convention (see enamel.naming), where the models and
+# the environments "enamel-sync init" wrote have always found it.
+NAMING_CONVENTION = naming.NAMING_CONVENTION
 
 
 def make_url(connection, group='database'):

@@ -19,13 +19,19 @@ every query on that table queues behind it. PostgreSQL has no
 PostgreSQL the timeout is set with ``SET LOCAL`` in each transaction that
 runs DDL (a session setting would leak to other clients behind a
 transaction-pooling PgBouncer); on MySQL it is set for the session when
-it connects (:func:`enamel.db.create_engine`). A revision that gives up is
+it connects (:func:`enamel.db.create_engine`), which bounds the statements
+of an ``autocommit_block`` too. On PostgreSQL those run outside any
+transaction, where ``SET LOCAL`` does nothing: a thread watches them
+instead and cancels one that waited ``ddl_lock_timeout`` for a lock on a
+table. A revision that gives up is
 rolled back (on MySQL its committed statements are kept by the progress
 journal) and run again after 1, 2, 4 ... seconds, saying what it waited
 for and which transactions were open.
 """
 
 import logging
+import threading
+import time
 
 import sqlalchemy as sa
 from sqlalchemy import event
@@ -37,27 +43,64 @@ LOG = logging.getLogger(__name__)
 
 MAX_BACKOFF = 30  # seconds
 _LOCK_NOT_AVAILABLE = '55P03'  # PostgreSQL, lock_timeout
+_QUERY_CANCELED = '57014'  # PostgreSQL, pg_cancel_backend
+WATCH_INTERVAL = 0.25  # seconds between two looks at a waiting statement
+# The migration's statement that waits for a lock on a relation (not for
+# other transactions to end, as CREATE INDEX CONCURRENTLY does by design:
+# those waits block no other session), for at least :seconds.
+CANCEL_WAITING = (
+    'SELECT count(pg_cancel_backend(pid)) FROM pg_stat_activity WHERE '
+    "application_name = :name AND state = 'active' AND wait_event_type = "
+    "'Lock' AND wait_event = 'relation' AND now() - query_start >= "
+    'make_interval(secs => :seconds)')
 _MYSQL_LOCK_WAIT_TIMEOUT = 1205  # metadata and row locks alike
 
 
 class PostgreSQLTimeout:
-    """``SET LOCAL lock_timeout`` before the first DDL statement of each
-    transaction on the migration's ``connection`` (nothing elsewhere, or
-    with ``seconds`` 0). Statements of an ``autocommit_block`` are not
-    bounded: ``CREATE INDEX CONCURRENTLY`` waits for transactions by
-    design."""
+    """PostgreSQL's bound on the lock waits of the migration's
+    ``connection`` (nothing elsewhere, or with ``seconds`` 0):
 
-    def __init__(self, connection, seconds):
+    - in a transaction, ``SET LOCAL lock_timeout`` before its first DDL
+      statement;
+    - a DDL statement of an ``autocommit_block`` (no transaction, where
+      ``SET LOCAL`` does nothing, and a session ``SET`` would stay on a
+      server connection that a transaction-pooling PgBouncer hands to
+      other clients) is watched from a thread with a connection of its
+      own: once it has waited ``seconds`` for a lock on a table, it is
+      cancelled (``pg_cancel_backend``), found by the session's
+      ``application_name`` (``session``, which the pooler carries). Its
+      waits for other transactions to end (``CREATE INDEX
+      CONCURRENTLY``'s, by design, which block no other session) are not
+      cut. :attr:`cancelled` then says the error came from here.
+
+    :param session: the migration session's ``application_name``
+        (:attr:`enamel.lease.LeaseLock.session_name`); without it
+        autocommit statements are not watched.
+    """
+
+    def __init__(self, connection, seconds, session=None):
         self.connection = connection
         self.seconds = seconds
         self.active = (seconds and connection.dialect.name == 'postgresql')
+        self.session = session if self.active else None
+        self.cancelled = False
         self._pending = True
+        self._since = None  # monotonic start of a watched statement
+        self._stop = threading.Event()
+        self._watcher = None
 
     def __enter__(self):
         if self.active:
             event.listen(self.connection, 'begin', self._begin)
             event.listen(self.connection, 'before_cursor_execute',
                          self._before)
+        if self.session:
+            event.listen(self.connection, 'after_cursor_execute',
+                         self._after)
+            self._watcher = threading.Thread(
+                target=self._watch, name='enamel-ddl-lock-watch',
+                daemon=True)
+            self._watcher.start()
         return self
 
     def __exit__(self, *exc_info):
@@ -65,6 +108,11 @@ class PostgreSQLTimeout:
             event.remove(self.connection, 'begin', self._begin)
             event.remove(self.connection, 'before_cursor_execute',
                          self._before)
+        if self._watcher is not None:
+            event.remove(self.connection, 'after_cursor_execute',
+                         self._after)
+            self._stop.set()
+            self._watcher.join()
         return False
 
     def _begin(self, connection):
@@ -72,24 +120,74 @@ class PostgreSQLTimeout:
 
     def _before(self, connection, cursor, statement, parameters, context,
                 executemany):
-        if not self._pending or journal.keyword(statement) not in (
+        # (A statement that failed is not seen by _after: the next one
+        # ends its watch.)
+        self._since = None
+        if journal.keyword(statement) not in (
                 'CREATE', 'ALTER', 'DROP', 'TRUNCATE', 'COMMENT'):
             return
         if context is not None and context.execution_options.get(
                 'isolation_level') == 'AUTOCOMMIT':
+            if self.session:
+                self.cancelled = False
+                self._since = time.monotonic()
             return
-        cursor.execute(f"SET LOCAL lock_timeout = '{int(self.seconds)}s'")
-        self._pending = False
+        if self._pending:
+            cursor.execute(
+                f"SET LOCAL lock_timeout = '{int(self.seconds)}s'")
+            self._pending = False
+
+    def _after(self, *args):
+        self._since = None
+
+    def _watch(self):
+        """The watching thread: a look every :data:`WATCH_INTERVAL` while
+        a watched statement has run for ``seconds``."""
+        engine = self.connection.engine
+        watcher = None
+        try:
+            while not self._stop.wait(WATCH_INTERVAL):
+                since = self._since
+                if since is None or time.monotonic() - since < self.seconds:
+                    continue
+                try:
+                    if watcher is None:
+                        watcher = engine.connect()
+                    cancelled = watcher.execute(
+                        sa.text(CANCEL_WAITING),
+                        dict(name=self.session,
+                             seconds=self.seconds)).scalar()
+                    watcher.commit()
+                except sa.exc.DBAPIError as exc:
+                    LOG.debug('could not watch the running statement: %s',
+                              exception.first_line(exc.orig))
+                    if watcher is not None:
+                        watcher.invalidate()
+                        watcher.close()
+                    watcher = None
+                    continue
+                if cancelled and self._since == since:
+                    self.cancelled = True
+                    LOG.debug('cancelled a statement of an autocommit block '
+                              'that waited %ss for a lock', self.seconds)
+        finally:
+            if watcher is not None:
+                watcher.close()
 
 
-def gave_up_waiting(exc):
-    """Did ``exc`` (raised while a revision ran) end a lock wait?"""
+def gave_up_waiting(exc, cancelled=False):
+    """Did ``exc`` (raised while a revision ran) end a lock wait?
+
+    :param cancelled: :attr:`PostgreSQLTimeout.cancelled`: a cancelled
+        statement ended a lock wait too.
+    """
     while exc is not None:
         if isinstance(exc, sa.exc.DBAPIError):
             orig = exc.orig
             code = getattr(orig, 'sqlstate', None)
             args = getattr(orig, 'args', ())
             return code == _LOCK_NOT_AVAILABLE or (
+                cancelled and code == _QUERY_CANCELED) or (
                 bool(args) and args[0] == _MYSQL_LOCK_WAIT_TIMEOUT)
         exc = exc.__cause__ or exc.__context__
     return False

@@ -34,14 +34,8 @@ import os
 import sys
 import sysconfig
 
-import sqlalchemy as sa
-
-from enamel import autogen
 from enamel import compare
 from enamel import databases
-from enamel import db
-from enamel import journal
-from enamel import lock
 
 VERSION_TABLE = databases.MAIN.version_table
 ENV_DIR = databases.ENV_DIR
@@ -59,7 +53,8 @@ class EnvOptions:
     :param conf: the ``oslo_config.cfg.ConfigOpts`` with enamel's options.
     :param models: give alembic the models' metadata (autogenerate and
         comparing need it); running revisions needs only the naming
-        convention, and then the models are not imported.
+        convention the database declares, and then the models are not
+        imported.
     :param sql_files: ``revision --sql-files``: the template writes a
         revision that runs ``.sql`` files (see :mod:`enamel.sql_files`).
     :param database: the :class:`enamel.databases.Database` env.py
@@ -75,6 +70,7 @@ class EnvOptions:
     sql_files: bool = False
     database: databases.Database = databases.MAIN
     data_migration: tuple = None
+    accepted: object = None
 
 
 def make_config(conf, connection=None, version_path=None, callbacks=(),
@@ -123,7 +119,8 @@ def make_config(conf, connection=None, version_path=None, callbacks=(),
     return config
 
 
-def context_options(dialect_name, models=True, database=None):
+def context_options(dialect_name, models=True, database=None,
+                    accepted=None):
     """Options for ``EnvironmentContext.configure``, shared by env.py and
     ``check`` so that both compare the schema the same way.
 
@@ -140,25 +137,39 @@ def context_options(dialect_name, models=True, database=None):
 
     :param dialect_name: ``connection.dialect.name``.
     :param models: give alembic the models' metadata; else an empty
-        metadata with the same naming convention (all that ``op`` reads
-        while revisions run), and the models are not imported.
+        metadata with the naming convention the database declares
+        (:attr:`enamel.databases.Database.naming_convention`: all that
+        ``op`` reads while revisions run; none where the service's models
+        have none), and the models are not imported.
     :param database: the :class:`enamel.databases.Database` (default
         ``main``): its models and its version table.
-    :returns: a dict of keyword arguments.
+    :param accepted: the :class:`enamel.drift.Accepted` differences,
+        which autogenerate leaves out (``enamel_accepted``).
+    :returns: a dict of keyword arguments; ``enamel_notes`` is a new
+        set that :mod:`enamel.comparators` fills with what the engine
+        could not reflect (one line each).
     """
     database = databases.get(database)
-    from enamel import render  # imports alembic: only once it runs
+    # They import alembic (and autogen the phase rules): only once it runs.
+    from enamel import autogen
+    from enamel import comparators
+    from enamel import render
 
-    if models:
-        metadata = database.metadata()
-    else:
-        metadata = sa.MetaData(naming_convention=db.NAMING_CONVENTION)
+    comparators.install()
+
+    metadata = (database.metadata() if models
+                else database.running_metadata())
     sqlite = dialect_name == 'sqlite'
     options = dict(
         target_metadata=metadata,
         version_table=database.version_table,
         compare_type=True,
-        compare_server_default=compare.compare_server_default,
+        # enamel.comparators decides every server default, computed and
+        # identity column (alembic's own comparison stops at them), and
+        # collects here what the engine cannot reflect, said once.
+        compare_server_default=False,
+        enamel_notes=set(),
+        enamel_accepted=accepted,
         # Every generated revision uses batch mode, wherever it is
         # generated: SQLite needs it for any ALTER beyond a constant-default
         # ADD COLUMN, and on the other engines it emits the plain ALTERs.
@@ -197,11 +208,12 @@ def include_object(obj, name, type_, reflected, compare_to,
     created it (see :func:`enamel.compare.revision_tables`): a model table
     that was removed. Other tables (an extension's, another tool's, the
     other enamel database's when both share one server database) and
-    enamel's own bookkeeping (:data:`OWN_TABLES`) are never compared.
+    enamel's own bookkeeping (:data:`enamel.databases.OWN_TABLES`) are
+    never compared.
     """
     if type_ == 'table' and reflected and compare_to is None:
-        return (name not in OWN_TABLES and name in compare.revision_tables(
-            versions_dir or VERSIONS_DIR))
+        return (name not in databases.OWN_TABLES and
+                name in compare.revision_tables(versions_dir or VERSIONS_DIR))
     return True
 
 
@@ -209,13 +221,6 @@ def include_object_for(database):
     """:func:`include_object` for ``database``'s revisions."""
     return functools.partial(include_object,
                              versions_dir=database.versions_dir)
-
-
-# enamel's bookkeeping, never a model's: every database's version table,
-# the migration lock's table and the progress journal's.
-OWN_TABLES = frozenset(
-    tuple(d.version_table for d in databases.ALL) + (
-        lock.LOCK_TABLE, journal.JOURNAL_TABLE))
 
 
 def installed(path):

@@ -46,15 +46,17 @@ which names the revision and what is in doubt.
 
 import hashlib
 import logging
+import re
 
 import sqlalchemy as sa
 from sqlalchemy import event
 
+from enamel import databases
 from enamel import exception
 
 LOG = logging.getLogger(__name__)
 
-JOURNAL_TABLE = 'enamel_migration_progress'
+JOURNAL_TABLE = databases.JOURNAL_TABLE
 _COLUMNS = ('id INTEGER NOT NULL, operation VARCHAR(16) NOT NULL, '
             'revision VARCHAR(255) NOT NULL, statement INTEGER NOT NULL, '
             'digest VARCHAR(64) NOT NULL, '
@@ -120,6 +122,34 @@ def already_applied(dialect, statement, exc):
         args = getattr(exc, 'args', ())
         code = args[0] if args else None
     return code in _EXISTS[dialect] or (drops and code in _GONE[dialect])
+
+
+# CREATE [UNIQUE] INDEX CONCURRENTLY [IF NOT EXISTS] name ON ...
+_CONCURRENT_INDEX = re.compile(
+    r'\s*CREATE\s+(?:UNIQUE\s+)?INDEX\s+CONCURRENTLY\s+'
+    r'(?:IF\s+NOT\s+EXISTS\s+)?("(?:[^"]|"")+"|[\w$]+)\s+ON\s',
+    re.IGNORECASE)
+
+
+def _invalid_index(cursor, statement):
+    """The index ``statement`` creates, as written in it, when it is a
+    PostgreSQL ``CREATE INDEX CONCURRENTLY`` whose index exists but is
+    invalid (``pg_index.indisvalid``): a build that was cut or failed
+    leaves it behind (PostgreSQL's documentation of CREATE INDEX,
+    "Building Indexes Concurrently"), and "already exists" must not count
+    as committed then. None otherwise."""
+    match = _CONCURRENT_INDEX.match(statement)
+    if not match:
+        return None
+    name = match.group(1)
+    bare = name[1:-1].replace('""', '"') if name.startswith('"') else (
+        name.lower())
+    cursor.execute(
+        'SELECT NOT i.indisvalid FROM pg_index i JOIN pg_class c ON '
+        'c.oid = i.indexrelid WHERE c.relname = %s AND '
+        'pg_table_is_visible(c.oid)', (bare,))
+    row = cursor.fetchone()
+    return name if row and row[0] else None
 
 
 def _quote(value):
@@ -283,9 +313,19 @@ class Journal:
             except Exception as exc:
                 if not already_applied(self.dialect, statement, exc):
                     raise
-                LOG.warning('Revision %s: statement %s was committed by the '
-                            'run that was cut (%s); going on', step[1],
-                            number, exception.first_line(exc))
+                invalid = (autocommit and self.dialect == 'postgresql'
+                           and _invalid_index(cursor, statement))
+                if not invalid:
+                    LOG.warning('Revision %s: statement %s was committed by '
+                                'the run that was cut (%s); going on',
+                                step[1], number, exception.first_line(exc))
+                else:
+                    LOG.warning('Revision %s: statement %s left the index '
+                                '%s invalid (CREATE INDEX CONCURRENTLY was '
+                                'cut or failed); dropping it and building '
+                                'it again', step[1], number, invalid)
+                    cursor.execute(f'DROP INDEX CONCURRENTLY {invalid}')
+                    run()
         else:
             run()
         self._pending.append((number, sql_digest))

@@ -61,7 +61,7 @@ from enamel import exception
 
 LOG = logging.getLogger('enamel.lock')
 
-LOCK_TABLE = 'enamel_migration_lock'
+LOCK_TABLE = databases.LOCK_TABLE
 POLL_INTERVAL = 0.5  # seconds between two looks at the lease row
 # MySQL's "Deadlock found": on Galera also a transaction that lost
 # certification to a conflicting commit on another node.
@@ -219,6 +219,16 @@ class LeaseLock:
             connection.exec_driver_sql(
                 f"SET application_name = '{self._session_name(self.token)}'")
             connection.commit()
+
+    @property
+    def session_name(self):
+        """PostgreSQL: the ``application_name`` of the migration's session
+        while this process holds the lease (set by :meth:`prepare`; a
+        transaction-pooling PgBouncer carries it to whichever server
+        connection runs the next statement); None elsewhere."""
+        if self.engine.dialect.name != 'postgresql' or self.token is None:
+            return None
+        return self._session_name(self.token)
 
     def _session_name(self, token):
         return f'enamel-sync:{self.row}:{token}'

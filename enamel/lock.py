@@ -108,6 +108,8 @@ class NoLock:
     def __exit__(self, *exc_info):
         return False
 
+    session_name = None  # see LeaseLock.session_name
+
     def prepare(self, connection):
         """Nothing to prepare."""
 

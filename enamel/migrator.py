@@ -16,6 +16,8 @@ were judged (:mod:`enamel.runner`). ``upgrade`` to any target,
 ``downgrade``, ``stamp`` and the ``--sql`` scripts all come through here.
 """
 
+import contextlib
+
 from enamel import alembic_internals
 from enamel import databases
 from enamel import exception
@@ -52,8 +54,8 @@ class Migrator:
             self.history.script, adopt=adopt)
 
     def upgrade(self, target, tag=None, ignore=False, phase=None):
-        """Plan ``upgrade target`` under the migration lock, judge it,
-        run it.
+        """Plan ``upgrade target``, judge it, run it under the migration
+        lock (see :meth:`locked`).
 
         :param phase: the phase of ``upgrade --expand``, ``--contract``
             or a plain upgrade's this is (judged as a phase run, and named
@@ -64,43 +66,81 @@ class Migrator:
         recorded = history.recorded_heads(target)
         if recorded is None:
             history.preload()
-        with self.access.locked() as (connection, held):
+
+        def decide(connection, look):
             if recorded is not None:
                 current = state.read(connection, tables=False,
                                      database=history.database).current
                 if set(current) == set(recorded):
-                    return runner.nothing_to_do(current, phase)
-            plan = history.planner.upgrade(target,
-                                           self.current(connection))
-            self.judge(connection, plan, ignore, phase_run=phase is not None)
+                    return current, None
+            current = self.current(connection)
+            plan = history.planner.upgrade(target, current)
+            if not (look and ignore):  # warnings are logged once, locked
+                self.judge(connection, plan, ignore,
+                           phase_run=phase is not None)
+            return current, plan
+
+        self.look(decide)
+        with self.locked(decide) as (connection, held, (current, plan)):
+            if plan is None:
+                return runner.nothing_to_do(current, phase)
             self.run(connection, held, plan, tag, phase=phase)
 
     def downgrade(self, target, tag=None):
-        """Plan ``downgrade target`` under the migration lock and run it
+        """Plan ``downgrade target`` and run it under the migration lock
         (no phase rule refuses a downgrade: it is the way back)."""
         self.history.preload()
-        with self.access.locked() as (connection, held):
-            plan = self.history.planner.downgrade(
+
+        def decide(connection, look):
+            return self.history.planner.downgrade(
                 target, self.current(connection))
+
+        self.look(decide)
+        with self.locked(decide) as (connection, held, plan):
             self.run(connection, held, plan, tag)
 
     def stamp(self, target, tag=None, purge=False, verify=False,
               ignore=False):
         """See :meth:`enamel.migration.Migration.stamp`."""
         self.history.preload()
-        with self.access.locked() as (connection, held):
+
+        def decide(connection, look):
             current = () if purge else self.current(connection, adopt=True)
             if verify:
-                differences = state.compare_models(
-                    connection, self.history.database)
+                differences, _accepted = self.history.accepted().split(
+                    state.compare_models(connection, self.history.database))
                 if differences:
                     raise exception.SchemaMismatch(
                         f'the database schema differs from the models in '
                         f'{len(differences)} place(s), for example '
                         f'{differences[0]}; not stamped', differences)
             plan = self.history.planner.stamp(target, current)
-            self.judge(connection, plan, ignore)
+            if not (look and ignore):
+                self.judge(connection, plan, ignore)
+            return plan
+
+        self.look(decide)
+        with self.locked(decide) as (connection, held, plan):
             self.run(connection, held, plan, tag, purge=purge)
+
+    def look(self, decide):
+        """``decide(connection, look=True)`` on a read-only connection,
+        before the migration lock is taken: a refusal (an unversioned
+        database, an unknown revision, a bad target, a phase rule) raises
+        here and leaves the database as it was, without the lock's table,
+        its row, the version table or the journal. Returns what
+        ``decide`` returned."""
+        with self.access.connect(read_only=True) as connection:
+            return decide(connection, True)
+
+    @contextlib.contextmanager
+    def locked(self, decide):
+        """Hold the migration lock and decide again under it (another
+        process may have moved the database since :meth:`look`); yields
+        the migration's connection, the held lock and what
+        ``decide(connection, look=False)`` returned."""
+        with self.access.locked() as (connection, held):
+            yield connection, held, decide(connection, False)
 
     def judge(self, connection, plan, ignore=False, phase_run=False,
               skip=()):

@@ -124,10 +124,13 @@ class Progress:
         self._unreported = []
 
     def failed_revision(self):
-        """The revision that was running when the run stopped, or None."""
-        if self.steps is None or len(self.applied) >= len(self.steps):
+        """The revision that was running when the run stopped (or whose
+        transaction was committing: applied, not yet reported), or
+        None."""
+        running = len(self.applied) - len(self._unreported)
+        if self.steps is None or running >= len(self.steps):
             return None
-        return self.steps[len(self.applied)].revision.revision
+        return self.steps[running].revision.revision
 
 
 def _key(step):
@@ -180,16 +183,26 @@ def run(config, script, connection, plan, destination, tag=None,
         before = state.read(connection, tables=False,
                             database=database).current
     before = list(before)
-    applied = []
+    applied = []  # committed
     attempt = 0
+    start = before  # the revisions at the start of this attempt
     while True:
         try:
-            applied += _run_once(config, script, connection, plan,
+            applied += _run_once(config, script, connection,
+                                 _skipping(plan, before, len(applied)),
                                  destination, tag, lock, purge, stop,
                                  database, before, seconds)
             break
         except _GaveUpWaiting as retry:
-            applied += retry.applied
+            # The steps this attempt applied are committed, unless its
+            # whole run was one transaction (transaction_per_migration
+            # off) and rolled back: the version did not move then.
+            now = state.read(connection, tables=False,
+                             database=database).current
+            connection.rollback()
+            if set(now) != set(start):
+                applied += retry.applied
+            start = now
             attempt += 1
             if attempt > retries:
                 holders = ddl_locks.open_transactions(connection)
@@ -208,6 +221,19 @@ def run(config, script, connection, plan, destination, tag=None,
         LOG.info('Stamped %s', ', '.join(state.read(
             connection, tables=False, database=database).current) or 'base')
     return applied
+
+
+def _skipping(plan, before, done):
+    """``plan`` for a run again after a lock wait gave up: the steps it
+    planned from ``before`` but the first ``done``, which an earlier
+    attempt committed (the migration lock was held throughout: nothing
+    else moved the database)."""
+    if not done:
+        return plan
+
+    def steps(script, destination, current):
+        return plan(script, destination, tuple(before))[done:]
+    return steps
 
 
 class _GaveUpWaiting(Exception):
@@ -235,9 +261,11 @@ def _run_once(config, script, connection, plan, destination, tag, lock,
 
     progress.journal.load()
     mysql = connection.dialect.name in ('mysql', 'mariadb')
+    timeout = ddl_locks.PostgreSQLTimeout(
+        connection, lock_timeout,
+        session=lock.session_name if lock is not None else None)
     try:
-        with progress.journal, ddl_locks.PostgreSQLTimeout(
-                connection, lock_timeout), interrupt.revisions_finish(
+        with progress.journal, timeout, interrupt.revisions_finish(
                 connection.dialect.name != 'postgresql'), \
                 alembic_environment.EnvironmentContext(
                     config, script, fn=steps, as_sql=False,
@@ -261,7 +289,7 @@ def _run_once(config, script, connection, plan, destination, tag, lock,
         raise
     except Exception as exc:
         error = failure(connection, progress, before, exc, database)
-        if lock_timeout and ddl_locks.gave_up_waiting(exc):
+        if lock_timeout and ddl_locks.gave_up_waiting(exc, timeout.cancelled):
             raise _GaveUpWaiting(progress.applied, error,
                                  progress.failed_revision()) from exc
         raise error from exc
@@ -269,23 +297,61 @@ def _run_once(config, script, connection, plan, destination, tag, lock,
     return progress.applied
 
 
+# Seconds a report of what is committed waits for a server or pooler that
+# went away (a restart) to answer again; a bound.
+RECONNECT = 10
+
+
+def committed(connection, database=None, wait=RECONNECT):
+    """The revisions the database holds once ``connection``'s transaction
+    is rolled back, read for a report of what is committed.
+
+    A connection that was cut (a server or pooler restarted, a Galera
+    node lost) is replaced: new connections are tried for ``wait``
+    seconds, as the lease's release does.
+
+    :returns: the current revisions (a tuple), or None when the database
+        did not answer.
+    """
+    try:
+        connection.rollback()
+        return state.read(connection, tables=False,
+                          database=database).current
+    except (sa.exc.SQLAlchemyError, KeyboardInterrupt) as exc:
+        LOG.debug('reading the version after the failure: %s',
+                  exception.first_line(exc))
+    deadline = time.monotonic() + wait
+    delay = 0.25
+    while True:
+        try:
+            with connection.engine.connect() as other:
+                return state.read(other, tables=False,
+                                  database=database).current
+        except sa.exc.SQLAlchemyError as exc:
+            LOG.debug('reading the version after the failure: %s',
+                      exception.first_line(exc))
+        except KeyboardInterrupt:
+            return None
+        if time.monotonic() + delay > deadline:
+            return None
+        time.sleep(delay)
+        delay = min(delay * 2, 2)
+
+
+def _where(now, wait=RECONNECT):
+    if now is None:
+        return 'unknown (the connection was lost' + (
+            f' and the database did not answer for {wait}s)' if wait
+            else ')')
+    return ', '.join(now) or 'base'
+
+
 def interrupted(connection, reason, database=None, at_once=False,
                 running=None, mysql=False):
     """The :class:`exception.Interrupted` of a run stopped by a signal,
     saying what is committed: read from the database, on a new connection
     when the migration's was cut."""
-    try:
-        connection.rollback()
-        where = ', '.join(state.read(connection, tables=False,
-                                     database=database).current) or 'base'
-    except (sa.exc.SQLAlchemyError, KeyboardInterrupt):
-        try:
-            with connection.engine.connect() as other:
-                where = ', '.join(state.read(
-                    other, tables=False, database=database).current) or (
-                        'base')
-        except (sa.exc.SQLAlchemyError, KeyboardInterrupt):
-            where = 'unknown (the connection was lost)'
+    where = _where(committed(connection, database, wait=0), wait=0)
     if not at_once:
         what = 'stopped before the next revision'
     elif running and mysql:
@@ -332,17 +398,14 @@ def failure(connection, progress, before, exc, database=None):
     which revision failed, and the revisions the database holds now that
     the failed transaction is rolled back, which is where a rerun starts.
     """
-    try:
-        connection.rollback()
-        now = state.read(connection, tables=False,
-                         database=database).current
-        where = ', '.join(now) or 'base'
-    except sa.exc.SQLAlchemyError:
-        now, where = None, 'unknown (the connection was lost)'
+    now = committed(connection, database)
+    where = _where(now)
     revision = progress.failed_revision()
     what = f'revision {revision}' if revision else 'the migration'
     message = f'{what} failed: {exception.first_line(exc)}; '
-    if now is not None and sorted(now) == sorted(before):
+    if now is None:
+        message += 'what is committed could not be read'
+    elif sorted(now) == sorted(before):
         message += 'no revision of this run was committed'
     else:
         message += 'the revisions before it are committed'

@@ -23,6 +23,7 @@ import contextlib
 import io
 import keyword
 import os
+import re
 import sys
 
 from enamel import alembic_internals
@@ -80,6 +81,7 @@ def merge(config, database, revisions, message, **kw):
     from alembic import command
 
     require_message(message, 'merge')
+    require_rev_id(kw.get('rev_id'))
     require_source_tree('merge', database)
     config.cmd_opts.quiet = True
     with alembic_internals.errors(), contextlib.redirect_stdout(sys.stderr):
@@ -179,6 +181,39 @@ def require_message(message, command):
     """:raises exception.UsageError: ``message`` is missing or blank."""
     if not message or not message.strip():
         raise exception.UsageError(f'{command} needs a message: -m "..."')
+
+
+# alembic's version table keeps a revision id in ``version_num``, a
+# VARCHAR(32) (alembic.runtime.migration): a longer id is written into the
+# file, loads and runs, and fails at its version row, on MySQL after the
+# revision's DDL committed.
+REV_ID_LENGTH = 32
+# Letters, digits and "_": an id is part of the file's name, a Python
+# string, and an argument on the command line; alembic itself refuses
+# "@", "-", "+" and ":" in one (alembic.script.revision), once the file is
+# written.
+REV_ID = re.compile(r'[A-Za-z0-9_]+\Z')
+
+
+def require_rev_id(rev_id):
+    """Refuse a ``--rev-id`` the version table or alembic cannot hold.
+
+    :param rev_id: the id asked for (str), or None for alembic's own.
+    :raises exception.UsageError: ``rev_id`` is empty, longer than
+        :data:`REV_ID_LENGTH` characters, or has a character other than
+        an ASCII letter, a digit or ``_``.
+    """
+    if rev_id is None:
+        return
+    if len(rev_id) > REV_ID_LENGTH:
+        raise exception.UsageError(
+            f'--rev-id {rev_id}: {len(rev_id)} characters, longer than the '
+            f'{REV_ID_LENGTH} that alembic\'s version table holds '
+            '(version_num VARCHAR(32)); nothing was written')
+    if not REV_ID.match(rev_id):
+        raise exception.UsageError(
+            f'--rev-id {rev_id!r}: a revision id is ASCII letters, digits '
+            'and "_" only; nothing was written')
 
 
 # The names a revision written with --data-migration defines or imports:

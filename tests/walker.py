@@ -69,6 +69,7 @@ from alembic import util
 import sqlalchemy as sa
 
 from enamel import data_migrations
+from enamel import databases
 from enamel import environment
 from enamel import exception
 from enamel import phases
@@ -434,7 +435,7 @@ def schema(engine):
         }
         for kind, reflect in kinds.items():
             for (_schema_name, table), items in reflect().items():
-                if table in environment.OWN_TABLES:
+                if table in databases.OWN_TABLES:
                     continue
                 picture.setdefault(table, {})[kind] = _normalise(kind, items)
         connection.rollback()

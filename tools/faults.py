@@ -26,10 +26,19 @@ between. A trial is *consistent* when that next run exits 0 and
 Faults: ``kill9`` (SIGKILL), ``sigterm``, ``sigint``, ``sigstop`` (the
 holder frozen past its lease while a second upgrader takes over, then
 resumed: it must commit nothing more), ``pooler-restart`` (the suite's OWN
-PgBouncer, on port 6433, restarted under the upgrade). Targets: sqlite,
-mysql (127.0.0.1:3306), postgresql (:5432), galera (:13306, a node of
-tools/galera.sh's cluster), pgbouncer (:6432). Only enamel-sync processes
-and the suite's own PgBouncer are killed: the shared servers are not.
+PgBouncer, on port 6433, restarted under the upgrade), ``server-restart``
+(the suite's own PostgreSQL or MariaDB server stopped, fast or as a crash,
+and started again), ``node-kill`` (``kill -9`` of the Galera node the
+upgrade uses, in the suite's own cluster; the next upgrade runs on another
+node or on the rejoined one, and all three nodes are judged) and
+``metadata-lock`` (another session's transaction on a table the next
+revision alters, held past the DDL lock wait, then ended; a failed run
+must name what the database holds). Targets: sqlite, mysql
+(127.0.0.1:3306), postgresql (:5432), galera (:13306, a node of
+tools/galera.sh's cluster), pgbouncer (:6432), and the suite's own servers
+(tools/own_servers.py): own-postgresql (:5442), own-mariadb (:3316),
+own-galera (:23306-23308). Only enamel-sync processes and the suite's own
+servers are killed or restarted: the shared servers are not.
 
 Prints one line per fault and target, ``kill9 mysql: 10/10 consistent``,
 and exits 1 when any trial was not. ``--short`` is CI's version (two
@@ -38,8 +47,10 @@ imports tests.synthetic): ``tox -e faults``.
 """
 
 import argparse
+import contextlib
 import os
 import random
+import re
 import shutil
 import signal
 import subprocess
@@ -56,6 +67,8 @@ from enamel import lock
 from enamel import migration
 from tests import synthetic
 
+import own_servers  # tools/, beside this script
+
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 USER = 'openstack_citest'
 SERVERS = {
@@ -64,6 +77,14 @@ SERVERS = {
     'galera': ('mysql+pymysql', 13306, 13306),
     'pgbouncer': ('postgresql+psycopg', 6432, 5432),
     'own-pgbouncer': ('postgresql+psycopg', 6433, 5432),
+    'own-postgresql': ('postgresql+psycopg', 5442, 5442),
+    'own-mariadb': ('mysql+pymysql', 3316, 3316),
+    'own-galera': ('mysql+pymysql', 23306, 23306),
+}
+OWN_SERVERS = {
+    'own-postgresql': own_servers.PostgreSQL,
+    'own-mariadb': own_servers.MariaDB,
+    'own-galera': own_servers.Galera,
 }
 OWN_PGBOUNCER_DIR = os.path.join(tempfile.gettempdir(),
                                  'enamel-faults-pgbouncer')
@@ -77,6 +98,9 @@ FAULTS = {
     'sigint': ('sqlite', 'mysql', 'postgresql'),
     'sigstop': ('mysql', 'postgresql', 'galera', 'pgbouncer'),
     'pooler-restart': ('own-pgbouncer',),
+    'server-restart': ('own-postgresql', 'own-mariadb'),
+    'node-kill': ('own-galera',),
+    'metadata-lock': ('mysql', 'postgresql', 'galera', 'pgbouncer'),
 }
 SHORT = {
     'kill9': ('sqlite', 'mysql', 'postgresql', 'galera', 'pgbouncer'),
@@ -84,7 +108,21 @@ SHORT = {
     'sigint': ('mysql',),
     'sigstop': ('mysql', 'postgresql'),
     'pooler-restart': ('own-pgbouncer',),
+    'server-restart': ('own-postgresql', 'own-mariadb'),
+    'node-kill': ('own-galera',),
+    'metadata-lock': ('mysql', 'postgresql'),
 }
+# The exit codes a fault may leave the run it hits with (documented in
+# failures.rst); the older faults' are the signals'.
+EXIT_CODES = {
+    'server-restart': (0, 1),
+    'node-kill': (0, 1),
+    'metadata-lock': (0, 1),
+}
+# The metadata-lock fault's DDL lock wait: [database] ddl_lock_timeout and
+# ddl_lock_retries, a run gives up after about 1 + 1 + 1 seconds.
+DDL_LOCK = {'ddl_lock_timeout': 1, 'ddl_lock_retries': 1}
+HOLD = (0.5, 6)  # seconds the other session holds its lock: either side
 
 BODY = '''\
     create({table!r})
@@ -92,6 +130,20 @@ BODY = '''\
     op.create_index('ix_{table}_extra', {table!r}, ['extra'])'''
 DOWN = '''\
     op.drop_table({table!r})'''
+# The metadata-lock fault's history: each revision alters a table that
+# exists before the upgrade (tasks, the bundled history's), which another
+# session can hold.
+TASKS_BODY = '''\
+    create({table!r})
+    op.add_column('tasks', sa.Column('{table}', sa.Integer()))
+    op.create_index('ix_{table}_name', {table!r}, ['name'])'''
+TASKS_DOWN = '''\
+    op.drop_column('tasks', {table!r})
+    op.drop_table({table!r})'''
+HISTORIES = {'plain': (BODY, DOWN), 'tasks': (TASKS_BODY, TASKS_DOWN)}
+FAULT_HISTORY = {'metadata-lock': 'tasks'}
+FAULT_OPTIONS = {'metadata-lock': DDL_LOCK}
+REPORT = re.compile(r'the database is at (.*), where a rerun starts')
 
 
 class Target:
@@ -139,15 +191,22 @@ class Target:
                 connection.exec_driver_sql(self._drop())
             self.admin.dispose()
 
-    def engine(self):
+    def engine(self, port=None):
+        """An engine on the server itself (not through a pooler), or on
+        the Galera node at ``port``."""
         url = self.url
         if self.name in ('pgbouncer', 'own-pgbouncer'):
             url = url.replace(f':{SERVERS[self.name][1]}/', ':5432/')
+        if port:
+            url = self.node_url(port)
         return sa.create_engine(url, poolclass=sa.pool.NullPool)
 
-    def snapshot(self):
+    def node_url(self, port):
+        return self.url.replace(f':{SERVERS[self.name][1]}/', f':{port}/')
+
+    def snapshot(self, port=None):
         """(schema, version rows, journal rows, lease holder)."""
-        engine = self.engine()
+        engine = self.engine(port)
         try:
             with engine.connect() as connection:
                 inspector = sa.inspect(connection)
@@ -234,41 +293,58 @@ class Suite:
         self.random = random.Random(seed)
         self.trials = trials
         self.verbose = verbose
-        self.scratch = os.path.join(workdir, 'scratch')
-        copy = os.path.join(self.scratch, 'alembic_migrations')
-        shutil.copytree(os.path.join(REPO_ROOT, 'alembic_migrations'), copy,
-                        ignore=shutil.ignore_patterns('__pycache__'))
-        versions = os.path.join(copy, 'versions')
-        previous = migration.Migration(None).script.get_current_head()
-        for number in range(1, REVISIONS + 1):
-            revision = synthetic.revision_id(number)
-            table = synthetic.table_name(number)
-            synthetic.write_revision(
-                versions, revision, previous, f'faults {number}',
-                BODY.format(table=table), DOWN.format(table=table))
-            previous = revision
-        self.head = previous
-        self.env = dict(os.environ, PYTHONPATH=self.scratch,
-                        PYTHONDONTWRITEBYTECODE='1', HOME=workdir)
-        self.env.pop('OS_DATABASE__CONNECTION', None)
-        self.clean = {}  # target name -> (schema, seconds)
+        self.histories = {}  # name -> (environment of enamel-sync, head)
+        self.clean = {}  # (target name, history) -> (schema, seconds)
         self.resumed = 0  # next runs that finished a revision cut midway
+        self.own = {}  # target name -> its own_servers server, started
         self.executable = os.path.join(os.path.dirname(sys.executable),
                                        'enamel-sync')
         if not os.path.exists(self.executable):
             self.executable = shutil.which('enamel-sync')
 
-    def config(self, target):
+    def history(self, name):
+        """The environment running a scratch history ``name`` (of
+        :data:`HISTORIES`), and its head."""
+        if name not in self.histories:
+            scratch = os.path.join(self.workdir, f'scratch-{name}')
+            copy = os.path.join(scratch, 'alembic_migrations')
+            shutil.copytree(
+                os.path.join(REPO_ROOT, 'alembic_migrations'), copy,
+                ignore=shutil.ignore_patterns('__pycache__'))
+            versions = os.path.join(copy, 'versions')
+            previous = migration.Migration(None).script.get_current_head()
+            body, down = HISTORIES[name]
+            for number in range(1, REVISIONS + 1):
+                revision = synthetic.revision_id(number)
+                table = synthetic.table_name(number)
+                synthetic.write_revision(
+                    versions, revision, previous, f'faults {number}',
+                    body.format(table=table), down.format(table=table))
+                previous = revision
+            env = dict(os.environ, PYTHONPATH=scratch,
+                       PYTHONDONTWRITEBYTECODE='1', HOME=self.workdir)
+            env.pop('OS_DATABASE__CONNECTION', None)
+            self.histories[name] = (env, previous)
+        return self.histories[name]
+
+    def config(self, target, url=None, options=None):
         path = os.path.join(self.workdir, f'{target.name}.conf')
         with open(path, 'w') as f:
-            f.write(f'[database]\nconnection = {target.url}\n'
+            f.write(f'[database]\nconnection = {url or target.url}\n'
                     f'migration_lock_lease = {LEASE}\n'
                     'migration_lock_timeout = 120\n')
+            for name, value in (options or {}).items():
+                f.write(f'{name} = {value}\n')
         return path
 
-    def start(self, target):
-        return Run([self.executable, '--config-file', self.config(target),
-                    'upgrade'], self.env, self.workdir)
+    def start(self, target, url=None):
+        """Start ``upgrade`` of the trial's history (with its options) on
+        ``target``, or at ``url``."""
+        history, options = self.setting
+        env, _ = self.history(history)
+        return Run([self.executable, '--config-file',
+                    self.config(target, url, options), 'upgrade'],
+                   env, self.workdir)
 
     def finish(self, process):
         return process.finish()
@@ -281,7 +357,8 @@ class Suite:
         time.sleep(seconds)
 
     def baseline(self, target):
-        if target.name not in self.clean:
+        key = (target.name, self.setting[0])
+        if key not in self.clean:
             target.fresh()
             process = self.start(target)
             process.applied(1)
@@ -290,9 +367,9 @@ class Suite:
             if code != 0:
                 raise SystemExit(f'faults: a clean upgrade on {target.name} '
                                  f'failed: {stderr.strip()[-300:]}')
-            self.clean[target.name] = (target.snapshot()[0],
-                                       time.monotonic() - started)
-        return self.clean[target.name]
+            self.clean[key] = (target.snapshot()[0],
+                               time.monotonic() - started)
+        return self.clean[key]
 
     # -- the faults ----------------------------------------------------------
 
@@ -340,19 +417,91 @@ class Suite:
         own_pgbouncer()
         return [self.finish(process)]
 
+    def server_restart(self, target, at):
+        """The suite's own server stopped (``fast``: sessions ended, or
+        ``immediate``: a crash), down for up to 3 seconds, started
+        again."""
+        process = self.start(target)
+        self.wait_for_moment(process, at)
+        mode = self.random.choice(('fast', 'immediate'))
+        down = self.random.uniform(0, 3)
+        server = self.own[target.name]
+        server.stop(mode)
+        time.sleep(down)  # the fault's length, not a synchronisation
+        server.start()
+        self.note = f'{mode} stop, down {down:.1f}s'
+        outcome = self.finish(process)
+        self.report = target.snapshot()[1]
+        return [outcome]
+
+    def node_kill(self, target, at):
+        """``kill -9`` of the Galera node the upgrade runs on (node 1).
+        Either it rejoins and the next upgrade runs on it, or the next
+        upgrade runs on node 2 and node 1 rejoins after; all three nodes
+        are judged."""
+        galera = self.own[target.name]
+        process = self.start(target)
+        self.wait_for_moment(process, at)
+        galera.kill(1)
+        outcome = self.finish(process)
+        other = galera.node_port(2)
+        self.report = target.snapshot(other)[1]
+        if self.random.random() < 0.5:
+            galera.start()
+            self.note = 'node 1 rejoined, then the next upgrade on it'
+        else:
+            self.next_url = target.node_url(other)
+            self.after_next = galera.start
+            self.note = 'the next upgrade on node 2, then node 1 rejoined'
+        self.judged = [galera.node_port(n) for n in galera.nodes]
+        return [outcome]
+
+    def metadata_lock(self, target, at):
+        """Another session's open transaction that read ``tasks``, which
+        every revision of this history alters, for a random time around
+        the DDL lock wait; then it ends."""
+        process = self.start(target)
+        self.wait_for_moment(process, at)
+        hold = self.random.uniform(*HOLD)
+        engine = target.engine()
+        try:
+            with engine.connect() as session:
+                session.exec_driver_sql('SELECT * FROM tasks').all()
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    process.popen.wait(timeout=hold)
+                # On Galera the DDL aborts this transaction instead.
+                with contextlib.suppress(sa.exc.DBAPIError):
+                    session.rollback()
+        finally:
+            engine.dispose()
+        self.note = f'held {hold:.1f}s'
+        outcome = self.finish(process)
+        self.report = target.snapshot()[1]
+        return [outcome]
+
     # -- judging -------------------------------------------------------------
 
     def trial(self, fault, target):
+        self.setting = (FAULT_HISTORY.get(fault, 'plain'),
+                        FAULT_OPTIONS.get(fault))
         schema, seconds = self.baseline(target)
+        head = self.history(self.setting[0])[1]
         target.fresh()
         # After a random number of revisions (the first is the bundled
         # history), a random part of one revision's time later.
         at = (self.random.randrange(REVISIONS),
               self.random.uniform(0, seconds / (REVISIONS + 1)))
+        # What a fault may set: where the next upgrade runs, what follows
+        # it, the ports judged, the version after the faulted run.
+        self.next_url = self.after_next = self.report = None
+        self.judged = [None]
+        self.note = ''
         outcomes = getattr(self, fault.replace('-', '_'))(target, at)
-        code, stderr = self.finish(self.start(target))
+        problems = self.judge_report(fault, outcomes[-1])
+        code, stderr = self.finish(self.start(target, self.next_url))
         outcomes.append((code, stderr))
-        problems = []
+        if self.after_next is not None:
+            self.after_next()
         if code != 0:
             problems.append(f'the next upgrade exited {code}: '
                             f'{(stderr.strip().splitlines() or [""])[-1]}')
@@ -361,25 +510,57 @@ class Suite:
                 if bad in text:
                     line = [x for x in text.splitlines() if bad in x][0]
                     problems.append(f'printed {line.strip()[:200]}')
-        now, version, rows, holder = target.snapshot()
-        if now != schema:
-            missing = sorted(set(schema) ^ set(now)) or [
-                t for t in schema if schema[t] != now.get(t)]
-            problems.append(f'schema differs from a clean upgrade: '
-                            f'{missing[:3]}')
-        if version != [self.head]:
-            problems.append(f'version {version}, not {self.head}')
-        if rows:
-            problems.append(f'{rows} journal row(s) left')
-        if holder is not None:
-            problems.append(f'lease held by {holder}')
+        for port in self.judged:
+            node = f' on port {port}' if port else ''
+            now, version, rows, holder = target.snapshot(port)
+            if now != schema:
+                missing = sorted(set(schema) ^ set(now)) or [
+                    t for t in schema if schema[t] != now.get(t)]
+                problems.append(f'schema{node} differs from a clean '
+                                f'upgrade: {missing[:3]}')
+            if version != [head]:
+                problems.append(f'version{node} {version}, not {head}')
+            if rows:
+                problems.append(f'{rows} journal row(s) left{node}')
+            if holder is not None:
+                problems.append(f'lease held by {holder}{node}')
         self.resumed += 'Resuming revision' in stderr
         if self.verbose:
             print(f'  {fault} {target.name} after {at[0]} revisions + '
-                  f'{at[1]:.3f}s: '
+                  f'{at[1]:.3f}s{", " if self.note else ""}{self.note}: '
                   f'{"; ".join(problems) or "consistent"} (exit codes '
                   f'{[c for c, _ in outcomes]})', flush=True)
+            if fault in EXIT_CODES and outcomes[0][0]:
+                said = (outcomes[0][1].strip().splitlines() or [''])[-1]
+                print(f'    {said}', flush=True)
+            for number, (_, text) in enumerate(outcomes if problems else ()):
+                tail = text.strip().splitlines()[-12:]
+                print(f'    run {number + 1}:\n      ' + '\n      '.join(
+                    tail), flush=True)
         return problems
+
+    def judge_report(self, fault, outcome):
+        """The faulted run's exit code and last line: a documented code,
+        and on exit 1 a line that names the version the database holds
+        (``self.report``, read after the run), or says it could not be
+        read."""
+        if fault not in EXIT_CODES:
+            return []
+        code, text = outcome
+        last = (text.strip().splitlines() or [''])[-1]
+        if code not in EXIT_CODES[fault]:
+            return [f'the faulted run exited {code}: {last[:200]}']
+        if code == 0:
+            return []
+        match = REPORT.search(last)
+        if not last.startswith('enamel-sync: error:') or not match:
+            return [f'the faulted run ended with {last[:200]!r}']
+        said = match.group(1)
+        if said.startswith('unknown') or sorted(
+                said.split(', ')) == sorted(self.report or ['base']):
+            return []
+        return [f'the faulted run said the database is at {said}; it is at '
+                f'{self.report}']
 
     def run(self, plan):
         failed = 0
@@ -445,12 +626,19 @@ def main(argv=None):
     print(f'faults: seed {seed}, {trials} trial(s) each, {REVISIONS} '
           'revisions of 3 DDL statements', flush=True)
     workdir = tempfile.mkdtemp(prefix='enamel-faults-')
-    if any('own-pgbouncer' in t for t in plan.values()):
-        own_pgbouncer()
+    suite = Suite(workdir, seed, trials, args.verbose)
     try:
-        failed = Suite(workdir, seed, trials, args.verbose).run(plan)
+        if any('own-pgbouncer' in t for t in plan.values()):
+            own_pgbouncer()
+        for name, server in OWN_SERVERS.items():
+            if any(name in t for t in plan.values()):
+                suite.own[name] = server()
+                suite.own[name].start()
+        failed = suite.run(plan)
     finally:
         stop_own_pgbouncer()
+        for server in suite.own.values():
+            server.remove()
         shutil.rmtree(workdir, ignore_errors=True)
     return 1 if failed else 0
 

@@ -16,7 +16,9 @@
 # 13305+N, for group communication on 14566+N, for IST on 14576+N and for
 # rsync SST on 14443+N, with its datadir, socket and logs under
 # /var/lib/enamel-galera/nodeN. Needs Debian's mariadb-server, galera-4 and
-# rsync. The server on 3306 is not touched.
+# rsync. The server on 3306 is not touched. ENAMEL_GALERA_DIR and
+# ENAMEL_GALERA_PORT_OFFSET (added to every port) start a second cluster
+# beside this one (tools/faults.py kills nodes of its own).
 #
 # Idempotent: nodes that run are left alone; when none runs, node 1
 # bootstraps a new cluster (--wsrep-new-cluster) and the others join it.
@@ -30,6 +32,7 @@ NODES=3
 DB_USER=openstack_citest
 DB_PW=openstack_citest
 WAIT=${ENAMEL_GALERA_WAIT:-120}  # seconds per node, a bound
+OFFSET=${ENAMEL_GALERA_PORT_OFFSET:-0}
 
 provider() {
     local candidate
@@ -67,7 +70,7 @@ synced() {
 write_config() {
     local n=$1 dir=$ROOT/node$1 members=
     for m in $(seq 1 $NODES); do
-        members+="${members:+,}127.0.0.1:$((14566 + m))"
+        members+="${members:+,}127.0.0.1:$((OFFSET + 14566 + m))"
     done
     cat > "$dir/my.cnf" <<CNF
 # Written by tools/galera.sh: enamel's functional tests only.
@@ -77,7 +80,7 @@ datadir = $dir/data
 socket = $dir/mysqld.sock
 pid-file = $dir/mysqld.pid
 log-error = $dir/error.log
-port = $((13305 + n))
+port = $((OFFSET + 13305 + n))
 bind-address = 127.0.0.1
 skip-name-resolve
 default_storage_engine = InnoDB
@@ -94,10 +97,10 @@ wsrep_provider = $PROVIDER
 wsrep_cluster_name = enamel-citest
 wsrep_cluster_address = gcomm://$members
 wsrep_node_name = node$n
-wsrep_node_address = 127.0.0.1:$((14566 + n))
-wsrep_provider_options = "gmcast.listen_addr=tcp://127.0.0.1:$((14566 + n));ist.recv_addr=127.0.0.1:$((14576 + n));gcache.size=64M"
+wsrep_node_address = 127.0.0.1:$((OFFSET + 14566 + n))
+wsrep_provider_options = "gmcast.listen_addr=tcp://127.0.0.1:$((OFFSET + 14566 + n));ist.recv_addr=127.0.0.1:$((OFFSET + 14576 + n));gcache.size=64M"
 wsrep_sst_method = rsync
-wsrep_sst_receive_address = 127.0.0.1:$((14443 + n))
+wsrep_sst_receive_address = 127.0.0.1:$((OFFSET + 14443 + n))
 # As production clusters are often run: tables need a primary key, and
 # only replicated (InnoDB) tables may be written.
 wsrep_mode = REQUIRED_PRIMARY_KEY,STRICT_REPLICATION
@@ -182,10 +185,10 @@ GRANT ALL PRIVILEGES ON *.* TO '$DB_USER'@'localhost' WITH GRANT OPTION;
 CREATE DATABASE IF NOT EXISTS $DB_USER;
 FLUSH PRIVILEGES;"
 for n in $(seq 1 $NODES); do
-    if ! mariadb --no-defaults -h 127.0.0.1 -P $((13305 + n)) -u "$DB_USER" \
+    if ! mariadb --no-defaults -h 127.0.0.1 -P $((OFFSET + 13305 + n)) -u "$DB_USER" \
             -p"$DB_PW" -NBe 'SELECT 1' >/dev/null; then
         echo "galera: node$n refuses $DB_USER" >&2
         exit 1
     fi
 done
-echo "galera: $NODES nodes Synced on 127.0.0.1:13306-$((13305 + NODES))"
+echo "galera: $NODES nodes Synced on 127.0.0.1:$((OFFSET + 13306))-$((OFFSET + 13305 + NODES))"

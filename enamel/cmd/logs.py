@@ -108,9 +108,9 @@ def setup(conf, stderr, version='unknown'):
             if getattr(handler, 'stream', None) is sys.stdout:
                 root.removeHandler(handler)
     handler = logging.StreamHandler(stderr)
-    handler.setFormatter(logging.Formatter(
-        '%(asctime)s %(levelname)s %(name)s %(message)s' if debug
-        else '%(message)s'))
+    handler.setFormatter(
+        logging.Formatter('%(asctime)s %(levelname)s %(name)s %(message)s')
+        if debug else _PlainFormatter('%(message)s'))
     handler.addFilter(_StderrFilter(debug, sql, quiet))
     root.addHandler(handler)
     root.setLevel(logging.DEBUG if debug else logging.INFO)
@@ -129,11 +129,26 @@ def setup(conf, stderr, version='unknown'):
         else logging.WARNING)
 
 
+class _PlainFormatter(logging.Formatter):
+    """Lines without tracebacks (those are for ``--debug``); a log file's
+    handler still formats the record's own."""
+
+    def format(self, record):
+        plain = logging.makeLogRecord(record.__dict__)
+        plain.exc_info = plain.exc_text = plain.stack_info = None
+        return super().format(plain)
+
+
 class _StderrFilter(logging.Filter):
     """What reaches stderr: enamel's progress (INFO, not with --quiet),
-    warnings and errors from anything; with --debug everything; with
-    connection_debug the SQL. A log file gets every record the levels let
-    through."""
+    warnings and errors from anything but SQLAlchemy's pool; with --debug
+    everything; with connection_debug the SQL. A log file gets every
+    record the levels let through.
+
+    The pool logs an error with a traceback when it discards a connection
+    that a restarted server or pooler cut ("Exception during reset or
+    similar"); the command's own error says what that did to the run.
+    """
 
     def __init__(self, debug, sql, quiet):
         super().__init__()
@@ -150,4 +165,6 @@ class _StderrFilter(logging.Filter):
             return record.levelno >= logging.WARNING
         if record.name == 'enamel' or record.name.startswith('enamel.'):
             return record.levelno >= logging.INFO
+        if record.name.startswith('sqlalchemy.pool'):
+            return False
         return record.levelno >= logging.WARNING

@@ -61,7 +61,8 @@ def _revision_file_args(parser):
     parser.add_argument('--depends-on', action='append',
                         help='a revision this one depends on (repeatable)')
     parser.add_argument('--rev-id', help='the revision id instead of a '
-                                         'random one')
+                                         'random one: at most 32 ASCII '
+                                         'letters, digits and _')
     parser.add_argument('--version-path',
                         help='directory to write the file to (required '
                              'when enamel is installed in site-packages)')
@@ -237,7 +238,9 @@ def _script_commands(subparsers):
     p.add_argument('revisions', nargs='+', metavar='REVISION')
     p.add_argument('-m', '--message', help='the merge revision\'s message')
     p.add_argument('--branch-label')
-    p.add_argument('--rev-id')
+    p.add_argument('--rev-id', help='the revision id instead of a random '
+                                    'one: at most 32 ASCII letters, digits '
+                                    'and _')
 
     p = subparsers.add_parser('history', help='list revisions, newest '
                                               'first')

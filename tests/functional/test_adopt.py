@@ -37,8 +37,8 @@ class AdoptTests:
         inspector = sa.inspect(self.engine)
         schema = {t: sorted(c['name'] for c in inspector.get_columns(t))
                   for t in inspector.get_table_names()
-                  # enamel's bookkeeping: a refused upgrade has taken the
-                  # lock (and so made its table) before it read the state.
+                  # enamel's bookkeeping, made by the commands that ran:
+                  # a refusal makes none (see test_refusals).
                   if t not in (lock.LOCK_TABLE, journal.JOURNAL_TABLE)}
         with self.engine.connect() as connection:
             rows = connection.execute(sa.text(

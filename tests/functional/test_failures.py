@@ -179,19 +179,80 @@ class FailureTests(ScratchHistory):
                          self.tables())
 
 
+class ConcurrentIndexTests(ScratchHistory):
+
+    def test_index_left_by_a_failed_build_is_built_again(self):
+        # A unique index built in an autocommit block fails on duplicate
+        # rows; CREATE INDEX CONCURRENTLY leaves it behind, invalid, on
+        # PostgreSQL. Once the data is fixed the next upgrade must build a
+        # valid index, not take "already exists" for committed.
+        last = self.make_scratch(2)
+        table = synthetic.table_name(2)
+        self.write_revision(FAILING, last, f"""\
+    with op.get_context().autocommit_block():
+        op.create_index('ix_unique_name', {table!r}, ['name'], unique=True,
+                        postgresql_concurrently=True)""", table,
+                            'a unique index built concurrently')
+        self.assertSucceeded(self.sync_scratch('upgrade', last))
+        with self.engine.begin() as connection:
+            connection.execute(sa.text(
+                f"INSERT INTO {table} (id, name) VALUES (1, 'a'), (2, 'a')"))
+
+        result = self.sync_scratch('upgrade')
+        self.assertEqual(1, result.code, result)
+        self.assertIn(f'revision {FAILING} failed: ',
+                      result.stderr.splitlines()[-1])
+        with self.engine.begin() as connection:
+            connection.execute(sa.text(f'DELETE FROM {table} WHERE id = 2'))
+
+        result = self.assertSucceeded(self.sync_scratch('upgrade'))
+        self.assertEqual([FAILING], self.stored_version())
+        with self.engine.connect() as connection:
+            indexes = {i['name']: i for i in
+                       sa.inspect(connection).get_indexes(table)}
+            self.assertTrue(indexes['ix_unique_name']['unique'])
+            if self.BACKEND == 'postgresql':
+                self.assertIn('left the index ix_unique_name invalid',
+                              result.stderr)
+                self.assertEqual([True], connection.execute(sa.text(
+                    'SELECT i.indisvalid FROM pg_index i JOIN pg_class c '
+                    "ON c.oid = i.indexrelid WHERE c.relname = "
+                    "'ix_unique_name'")).scalars().all())
+
+
 class LockWaitTests(ScratchHistory):
 
     DATABASE_OPTIONS = {'ddl_lock_timeout': 1, 'ddl_lock_retries': 1}
 
     def test_ddl_behind_a_long_transaction_gives_up_and_retries(self):
+        self.upgrade_behind_a_long_transaction(2, 2)
+
+    def test_retry_goes_on_after_the_revisions_the_run_committed(self):
+        # Revision 2 commits in the same run before the one that waits:
+        # the retry runs what is left of the plan.
+        self.upgrade_behind_a_long_transaction(2, 1)
+
+    def test_ddl_of_an_autocommit_block_gives_up_and_retries(self):
+        # No transaction there: PostgreSQL's statement is watched and
+        # cancelled, MySQL's session lock_wait_timeout applies.
+        self.upgrade_behind_a_long_transaction(2, 2, body="""\
+    with op.get_context().autocommit_block():
+        op.add_column('tasks', sa.Column('locked_out', sa.Integer()))""")
+
+    def upgrade_behind_a_long_transaction(self, count, before, body="""\
+    op.add_column('tasks', sa.Column('locked_out', sa.Integer()))"""):
+        """``count`` synthetic revisions and one that alters ``tasks``
+        (``body``); the database upgraded to synthetic revision
+        ``before``, then upgraded while a service holds a transaction on
+        ``tasks``."""
         if self.BACKEND == 'sqlite':
             self.skipTest('SQLite has no lock waits per statement: its '
                           'writes wait for the busy timeout')
-        last = self.make_scratch(2)
-        self.write_revision(FAILING, last, """\
-    op.add_column('tasks', sa.Column('locked_out', sa.Integer()))""",
-                            'tasks', 'alters a table a service reads')
-        self.assertSucceeded(self.sync_scratch('upgrade', last))
+        last = self.make_scratch(count)
+        self.write_revision(FAILING, last, body, 'tasks',
+                            'alters a table a service reads')
+        self.assertSucceeded(self.sync_scratch(
+            'upgrade', synthetic.revision_id(before)))
         # A service's transaction that read the table and stays open.
         with self.engine.connect() as service:
             service.execute(sa.text('SELECT * FROM tasks')).all()
@@ -212,6 +273,10 @@ class LockWaitTests(ScratchHistory):
         error = result.stderr.splitlines()[-1]
         self.assertIn(f'revision {FAILING} failed: ', error)
         self.assertIn('open transactions: ', error)
+        self.assertIn(
+            'the revisions before it are committed; the database is at '
+            f'{last}, where a rerun starts' if before < count else
+            'no revision of this run was committed', error)
         self.assertEqual([last], self.stored_version())
         # Once the service's transaction ended, the upgrade goes through.
         result = self.assertSucceeded(self.sync_scratch('upgrade'))
@@ -434,3 +499,4 @@ class KillTests(ScratchHistory):
 base.for_each_backend(FailureTests, globals(), topologies=True)
 base.for_each_backend(KillTests, globals(), topologies=True)
 base.for_each_backend(LockWaitTests, globals(), topologies=True)
+base.for_each_backend(ConcurrentIndexTests, globals(), topologies=True)

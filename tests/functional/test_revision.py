@@ -123,6 +123,63 @@ class RevisionTests(base.ScratchEnvironment):
         self.assertIn('a revision with that id exists', result.stderr)
         self.assertEqual(before, self.revision_files())
 
+    def test_a_rev_id_the_version_table_cannot_hold_is_refused(self):
+        # alembic's version_num is a VARCHAR(32): 32 fits, 33 does not.
+        fits = 'a' * 32
+        for argv, words in (
+                (('revision', '-m', 'long', '--rev-id', fits + 'b'),
+                 'longer than the 32'),
+                (('revision', '--expand', '-m', 'long', '--rev-id',
+                  fits + 'b'), 'longer than the 32'),
+                (('merge', '-m', 'long', '--rev-id', fits + 'b', 'heads'),
+                 'longer than the 32'),
+                (('revision', '-m', 'dash', '--rev-id', 'ab-cd'),
+                 'ASCII letters, digits and "_" only'),
+                (('revision', '-m', 'space', '--rev-id', 'ab cd'),
+                 'ASCII letters, digits and "_" only'),
+                (('revision', '-m', 'empty', '--rev-id', ''),
+                 'ASCII letters, digits and "_" only')):
+            before = self.revision_files()
+            result = self.run_sync(*argv)
+            self.assertEqual(2, result.code, result)
+            self.assertIn(words, result.stderr)
+            self.assertEqual(1, len(result.stderr.splitlines()), result)
+            self.assertEqual(before, self.revision_files(), argv)
+        path = self.assertSucceeded(self.run_sync(
+            'revision', '-m', 'fits', '--rev-id', fits)).stdout.strip()
+        self.assertTrue(os.path.basename(path).startswith(fits + '_'))
+        self.assertSucceeded(self.run_sync('upgrade'))
+        self.assertEqual([fits], self.stored_version())
+
+    def test_autogenerate_refuses_names_an_engine_cannot_hold(self):
+        self.assertSucceeded(self.run_sync('upgrade'))
+        long_column = 'c' * 64  # one byte over PostgreSQL's 63
+        indexed = 'p' * 56  # ix_tasks_ + 56 = 65: over both limits
+        path = os.path.join(self.scratch, 'enamel', 'models.py')
+        with open(path) as f:
+            source = f.read()
+        with open(path, 'w') as f:
+            f.write(source.replace(ANCHOR, (
+                f'    {long_column}: orm.Mapped[typing.Optional[int]] = '
+                'orm.mapped_column(sa.Integer)\n'
+                f'    {indexed}: orm.Mapped[typing.Optional[int]] = '
+                'orm.mapped_column(sa.Integer, index=True)\n') + ANCHOR))
+        before = self.revision_files()
+
+        result = self.run_sync('revision', '-m', 'long names',
+                               '--autogenerate')
+
+        self.assertEqual(1, result.code, result)
+        self.assertEqual(before, self.revision_files())
+        self.assertEqual(1, len(result.stderr.strip().splitlines()), result)
+        self.assertIn(f'the column name {long_column} is too long '
+                      '(PostgreSQL holds 63 bytes, it has 64)', result.stderr)
+        self.assertIn(f'the index name ix_tasks_{indexed} is too long '
+                      '(PostgreSQL holds 63 bytes, it has 65; '
+                      'MySQL/MariaDB holds 64 characters, it has 65)',
+                      result.stderr)
+        self.assertNotIn('Traceback', result.stderr)
+
     def test_sql_files_with_autogenerate_is_refused_and_nothing_written(self):
         self.assertSucceeded(self.run_sync('upgrade'))
         for argv in ((), ('--expand',)):

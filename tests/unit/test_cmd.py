@@ -18,14 +18,19 @@ from the bundled script directory (never today's head written down), so
 any history passes: linear, branched into expand and contract, merged.
 """
 
+import io
 import json
+import logging
 import os
 import subprocess
 import sys
 
 import fixtures
+from oslo_config import cfg
 
+from enamel import conf as enamel_conf
 from enamel.cmd import commands
+from enamel.cmd import logs
 from enamel.cmd import sync
 from tests import base
 from tests import synthetic
@@ -408,10 +413,7 @@ class LoggingTest(base.SQLiteBackend, base.TestCase):
         # Canary: enamel.cmd.logs registers oslo.log's options from
         # oslo_log._options (importing oslo_log.log costs more than a
         # no-op version); they must be what oslo.log registers itself.
-        from oslo_config import cfg
         from oslo_log import log as oslo_logging
-
-        from enamel.cmd import logs
         self.addCleanup(logs.restore, logs.snapshot())
         light, full = cfg.ConfigOpts(), cfg.ConfigOpts()
         logs.register_opts(light)
@@ -420,6 +422,40 @@ class LoggingTest(base.SQLiteBackend, base.TestCase):
         for name in logs.DESTINATIONS:
             if name != 'use_eventlog':  # gone from newer oslo.log
                 self.assertIn(name, light)
+
+
+class StderrLogTest(base.TestCase):
+    """Without --debug, stderr gets plain lines: no traceback, and none
+    of SQLAlchemy's pool's errors about a connection it discards (a
+    restarted server's, which the command's own error reports)."""
+
+    def stderr_after(self, *argv):
+        self.addCleanup(logs.restore, logs.snapshot())
+        conf = cfg.ConfigOpts()
+        enamel_conf.register_opts(conf)
+        logs.register_opts(conf)
+        conf.register_cli_opt(cfg.BoolOpt('quiet', default=False))
+        conf(list(argv), default_config_files=[])
+        stream = io.StringIO()
+        logs.setup(conf, stream)
+        try:
+            raise RuntimeError('lost connection')
+        except RuntimeError:
+            logging.getLogger('sqlalchemy.pool.impl.QueuePool').error(
+                'Exception during reset or similar', exc_info=True)
+            logging.getLogger('enamel.lock').warning(
+                'Could not release the migration lock', exc_info=True)
+        return stream.getvalue()
+
+    def test_no_traceback_and_no_pool_errors_without_debug(self):
+        self.assertEqual('Could not release the migration lock\n',
+                         self.stderr_after())
+
+    def test_debug_shows_both_with_their_tracebacks(self):
+        stderr = self.stderr_after('--debug')
+        self.assertIn('Exception during reset or similar', stderr)
+        self.assertIn('Could not release the migration lock', stderr)
+        self.assertEqual(2, stderr.count('Traceback'), stderr)
 
 
 class InterruptTest(base.SQLiteBackend, base.ScratchEnvironment,
