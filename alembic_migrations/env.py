@@ -32,6 +32,7 @@ import sqlalchemy as sa
 
 from enamel import conf as enamel_conf
 from enamel import db
+from enamel import drift
 from enamel import environment
 
 config = context.config
@@ -56,8 +57,12 @@ def _url():
 
 
 def _configure(dialect_name, **kwargs):
+    accepted = options.accepted
+    if accepted is None:  # run by another tool: the configuration's
+        accepted = drift.for_database(_conf(), options.database)
     kwargs.update(environment.context_options(
-        dialect_name, models=options.models, database=options.database))
+        dialect_name, models=options.models, database=options.database,
+        accepted=accepted))
     context.configure(
         on_version_apply=config.attributes.get('on_version_apply', ()),
         **kwargs)

@@ -46,12 +46,14 @@ def process_revision_directives(context, revision, directives):
     if not directives or not _autogenerate(context):
         return
     script = directives[0]
+    leave_out_accepted(script, context.opts.get('enamel_accepted'))
     if all(ops.is_empty() for ops in script.upgrade_ops_list):
         if not phases.data_migration_asked(context):
             directives[:] = []
         return
     refuse_what_cannot_apply(script)
     refuse_names_too_long(script)
+    computed_columns_outside_batches(script)
     make_reflected_values_portable(script)
     drop_foreign_keys_before_indexes(script)
     drop_tables_with_their_indexes(script)
@@ -82,6 +84,56 @@ def _table_ops(container):
                 yield op.table_name, inner
         else:
             yield getattr(op, 'table_name', None), op
+
+
+# -- known drift, declared ------------------------------------------------
+
+# What resetting one kind of column modification looks like on an
+# AlterColumnOp (its "unchanged" value).
+_UNCHANGED = {'modify_type': ('modify_type', None),
+              'modify_nullable': ('modify_nullable', None),
+              'modify_default': ('modify_server_default', False),
+              'modify_comment': ('modify_comment', False)}
+
+
+def leave_out_accepted(script, accepted):
+    """Remove the operations whose difference ``accepted`` (an
+    :class:`enamel.drift.Accepted`, or None) accepts, as ``check`` lists
+    them (:func:`enamel.state.describe_difference`); the downgrade is
+    written again as the reverse of what is left."""
+    from alembic.operations import ops
+
+    from enamel import state
+
+    if not accepted or len(script.upgrade_ops_list) != 1:
+        return
+    left_out = []
+
+    def kept(op):
+        if isinstance(op, ops.ModifyTableOps):
+            op.ops = [o for o in op.ops if kept(o)]
+            return bool(op.ops)
+        try:
+            diff = op.to_diff_tuple()
+        except NotImplementedError:
+            return True
+        if isinstance(op, ops.AlterColumnOp):
+            for one in diff:
+                if accepted.accepts(state.describe_difference(one)):
+                    left_out.append(one)
+                    name, unchanged = _UNCHANGED.get(one[0], (None, None))
+                    if name:
+                        setattr(op, name, unchanged)
+            return op.has_changes()
+        if accepted.accepts(state.describe_difference(diff)):
+            left_out.append(diff)
+            return False
+        return True
+
+    upgrade = script.upgrade_ops
+    upgrade.ops = [op for op in upgrade.ops if kept(op)]
+    if left_out:
+        script.downgrade_ops = upgrade.reverse()
 
 
 # -- refusing what will not apply -----------------------------------------
@@ -130,77 +182,23 @@ def refuse_what_cannot_apply(script):
             f'written: {"; ".join(problems)}')
 
 
-# The longest name each engine holds, for a table, a column, an index or
-# a constraint: (engine, limit, unit, length of a name in that unit).
-# PostgreSQL: NAMEDATALEN - 1 = 63 bytes; it cuts a longer name short with
-# only a NOTICE ("Identifiers and Key Words" in its documentation), so
-# the object's name differs from the model's. MySQL and MariaDB: 64
-# characters ("Identifier Length Limits"); a longer name is an error.
-# SQLite has no limit. SQLAlchemy shortens a name made by a naming
-# convention to each engine's limit with a hash of its own, so such a name
-# differs between engines and from the one the revision file spells.
-IDENTIFIER_LIMITS = (
-    ('PostgreSQL', 63, 'bytes', lambda name: len(name.encode('utf-8'))),
-    ('MySQL/MariaDB', 64, 'characters', len),
-)
-
-
 def refuse_names_too_long(script):
     """Refuse a revision that creates a table, column, index or
     constraint whose name (given, or made by the naming convention) is
-    longer than an engine holds (:data:`IDENTIFIER_LIMITS`).
+    longer than an engine holds (:data:`enamel.ops.IDENTIFIER_LIMITS`).
 
     :raises exception.UnsafeRevision: naming each name, its length, the
         engine and its limit.
     """
     problems = []
     for upgrade_ops in script.upgrade_ops_list:
-        for kind, name in created_names(upgrade_ops):
-            over = [f'{engine} holds {limit} {unit}, it has {length(name)}'
-                    for engine, limit, unit, length in IDENTIFIER_LIMITS
-                    if length(name) > limit]
-            if over:
-                problems.append(f'the {kind} name {name} is too long '
-                                f'({"; ".join(over)})')
+        problems.extend(op_kinds.names_too_long(
+            op for _table, op in _table_ops(upgrade_ops)))
     if problems:
         raise exception.UnsafeRevision(
             'the revision would not apply on every engine, so it was not '
             f'written: {"; ".join(problems)}; give the object a shorter '
             'name in the models (name=... for an index or a constraint)')
-
-
-def created_names(container):
-    """(kind, name) for each table, column, index and constraint that the
-    operations in ``container`` create or rename to; names the engine
-    will choose (an unnamed constraint without a convention) are left
-    out."""
-    from alembic.operations import ops
-    import sqlalchemy as sa
-
-    def named(kind, name):
-        # str, or SQLAlchemy's conv (a str) for a convention's name.
-        if isinstance(name, str) and name:
-            yield kind, str(name)
-
-    for _table, op in _table_ops(container):
-        if isinstance(op, ops.CreateTableOp):
-            yield from named('table', op.table_name)
-            for item in op.columns:
-                if isinstance(item, sa.Column):
-                    yield from named('column', item.name)
-                elif isinstance(item, sa.Constraint):
-                    yield from named('constraint', item.name)
-        elif isinstance(op, ops.RenameTableOp):
-            yield from named('table', op.new_table_name)
-        elif isinstance(op, ops.AddColumnOp):
-            yield from named('column', op.column.name)
-        elif isinstance(op, ops.AlterColumnOp):
-            yield from named('column', op.modify_name)
-        elif isinstance(op, ops.CreateIndexOp):
-            yield from named('index', op.index_name)
-        elif isinstance(op, ops.AddConstraintOp):
-            yield from named('constraint',
-                             getattr(op, 'constraint_name', None))
 
 
 def _needs_using(old, new):
@@ -221,6 +219,66 @@ def _needs_using(old, new):
         return type(type_)
 
     return kind(old) != kind(new) and kind(new) is not sa.String
+
+
+# -- computed columns and SQLite's table copy ----------------------------
+
+def computed_columns_outside_batches(script):
+    """Drop a table's computed columns before a batch that copies the
+    table, and add the models' computed columns after it.
+
+    On SQLite a batch that does more than add columns and indexes copies
+    the table with ``INSERT INTO new SELECT ... FROM old``, which SQLite
+    refuses for a generated column (alembic's batch mode does not leave
+    them out); a changed computed column
+    (:class:`enamel.comparators.RecreateColumnOp`) is such a batch too.
+    The plain ``drop_column``/``add_column`` around it run on every
+    engine (SQLite 3.35+ drops a column in place). The downgrade is
+    written again as the reverse of the new upgrade.
+    """
+    from alembic.operations import ops
+
+    from enamel import comparators
+
+    if len(script.upgrade_ops_list) != 1:
+        return
+    upgrade = script.upgrade_ops
+    changed = False
+    rewritten = []
+    for op in upgrade.ops:
+        computed = getattr(op, 'enamel_computed', None)
+        copies = computed and any(
+            not isinstance(inner, (ops.AddColumnOp, ops.CreateIndexOp,
+                                   ops.DropIndexOp)) for inner in op.ops)
+        if not copies:
+            rewritten.append(op)
+            continue
+        changed = True
+        before, after = (list(columns) for columns in computed)
+        for o in op.ops:
+            if isinstance(o, comparators.RecreateColumnOp):
+                before += [o.old] if o.old not in before else []
+                after += [o.new] if o.new not in after else []
+        moved = {c.name for c in before + after}
+        rewritten.extend(ops.DropColumnOp.from_column_and_tablename(
+            op.schema, op.table_name, column) for column in before)
+        inner = [o for o in op.ops
+                 if not isinstance(o, comparators.RecreateColumnOp) and not (
+                     isinstance(o, (ops.AddColumnOp, ops.DropColumnOp)) and
+                     _column_name(o) in moved)]
+        if inner:
+            rewritten.append(ops.ModifyTableOps(op.table_name, inner,
+                                                schema=op.schema))
+        rewritten.extend(ops.AddColumnOp.from_column_and_tablename(
+            op.schema, op.table_name, column) for column in after)
+    if changed:
+        upgrade.ops = rewritten
+        script.downgrade_ops = upgrade.reverse()
+
+
+def _column_name(op):
+    column = getattr(op, 'column', None)
+    return column.name if column is not None else op.column_name
 
 
 # -- what alembic reflected, written for every engine ---------------------

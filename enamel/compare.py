@@ -22,7 +22,11 @@ the two functions here (given to alembic by
   the models dropped is reported, and any other tool's table is not;
 - :func:`compare_server_default`: each engine reflects a server default in
   its own spelling (quotes, casts, ``0`` for false, ``now()`` for
-  ``CURRENT_TIMESTAMP``); only a different value is a difference.
+  ``CURRENT_TIMESTAMP``); only a different value is a difference;
+- :func:`normalise_expression`: the same for the SQL of a CHECK
+  constraint or a computed column.
+
+:mod:`enamel.comparators` uses them to compare what alembic does not.
 """
 
 import ast
@@ -167,3 +171,30 @@ def _balanced(text):
         if depth < 0:
             return False
     return depth == 0
+
+
+# Identifier quotes of the three engines, and PostgreSQL's casts anywhere
+# in an expression ('x'::text, (a)::integer).
+_QUOTES = re.compile(r'[`"\[\]]')
+_ANY_CAST = re.compile(
+    r"::[a-z_][a-z0-9_]*( (varying|precision|zone|with(out)? time))*"
+    r"(\([0-9, ]*\))?(\[\])?", re.IGNORECASE)
+
+
+def normalise_expression(text):
+    """The SQL of a CHECK constraint or a computed column reduced to a
+    comparable string (str), or None for None.
+
+    Each engine gives back what it stored in its own spelling: PostgreSQL
+    adds parentheses and casts (``((a * 2))``, ``'x'::text``), MariaDB
+    quotes names with backticks, SQLite keeps the text as written. Here
+    identifier quotes, casts, parentheses, whitespace and letter case are
+    removed, so a change that only moves parentheses is not seen (a
+    documented limit: see the "What check compares" page).
+    """
+    if text is None:
+        return None
+    value = _ANY_CAST.sub('', str(text))
+    value = _QUOTES.sub('', value)
+    value = re.sub(r'[()\s]', '', value)
+    return value.lower()

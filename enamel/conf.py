@@ -103,6 +103,19 @@ database_opts = [
              'oslo.db sets it for the services: TRADITIONAL (strict: a '
              'value that does not fit is an error, not a warning). An '
              'empty value leaves the server\'s default.'),
+    cfg.ListOpt(
+        'accepted_drift',
+        default=[],
+        help='Differences between the schema and the models that are '
+             'known and accepted: "check" and "stamp --verify" list them '
+             'as accepted instead of failing, and "revision '
+             '--autogenerate" leaves them out of the revision. Each item '
+             'is KIND:OBJECT or OBJECT, shell-style globs matched against '
+             'a difference line of "check" (its first word, e.g. '
+             'modify_default, remove_table, add_constraint, and its '
+             'second, "table" or "table.name"; * also matches dots), '
+             'e.g. "modify_default:tasks.created_at, remove_table:legacy_*, '
+             'audit_log.*". Nothing else is hidden.'),
 ]
 
 
@@ -150,6 +163,10 @@ api_database_opts = [
         default=5,
         min=0,
         help='As [database] ddl_lock_retries, for the API database.'),
+    cfg.ListOpt(
+        'accepted_drift',
+        default=[],
+        help='As [database] accepted_drift, for the API database.'),
 ]
 
 

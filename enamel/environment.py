@@ -70,6 +70,7 @@ class EnvOptions:
     sql_files: bool = False
     database: databases.Database = databases.MAIN
     data_migration: tuple = None
+    accepted: object = None
 
 
 def make_config(conf, connection=None, version_path=None, callbacks=(),
@@ -118,7 +119,8 @@ def make_config(conf, connection=None, version_path=None, callbacks=(),
     return config
 
 
-def context_options(dialect_name, models=True, database=None):
+def context_options(dialect_name, models=True, database=None,
+                    accepted=None):
     """Options for ``EnvironmentContext.configure``, shared by env.py and
     ``check`` so that both compare the schema the same way.
 
@@ -141,12 +143,19 @@ def context_options(dialect_name, models=True, database=None):
         have none), and the models are not imported.
     :param database: the :class:`enamel.databases.Database` (default
         ``main``): its models and its version table.
-    :returns: a dict of keyword arguments.
+    :param accepted: the :class:`enamel.drift.Accepted` differences,
+        which autogenerate leaves out (``enamel_accepted``).
+    :returns: a dict of keyword arguments; ``enamel_notes`` is a new
+        set that :mod:`enamel.comparators` fills with what the engine
+        could not reflect (one line each).
     """
     database = databases.get(database)
-    # Both import alembic (and autogen the phase rules): only once it runs.
+    # They import alembic (and autogen the phase rules): only once it runs.
     from enamel import autogen
+    from enamel import comparators
     from enamel import render
+
+    comparators.install()
 
     metadata = (database.metadata() if models
                 else database.running_metadata())
@@ -155,7 +164,12 @@ def context_options(dialect_name, models=True, database=None):
         target_metadata=metadata,
         version_table=database.version_table,
         compare_type=True,
-        compare_server_default=compare.compare_server_default,
+        # enamel.comparators decides every server default, computed and
+        # identity column (alembic's own comparison stops at them), and
+        # collects here what the engine cannot reflect, said once.
+        compare_server_default=False,
+        enamel_notes=set(),
+        enamel_accepted=accepted,
         # Every generated revision uses batch mode, wherever it is
         # generated: SQLite needs it for any ALTER beyond a constant-default
         # ADD COLUMN, and on the other engines it emits the plain ALTERs.

@@ -110,6 +110,12 @@ RULES = {r.id: r for r in (
          'table or column and fails', 'expand: add the new column; a data '
          'migration copies it; the new release writes both; contract: drop '
          'the old one'),
+    Rule('name-too-long', ('mysql', 'postgresql'), '-',
+         'PostgreSQL cuts a name longer than 63 bytes short (a NOTICE '
+         'only), so the object no longer has the name the models and later '
+         'revisions use; MySQL/MariaDB refuse one longer than 64 characters',
+         'give the index or constraint a shorter name=...; shorten the '
+         'table or column name'),
     Rule('no-primary-key', ALL, '-', 'Galera refuses writes to it under '
          'strict mode and cannot certify its rows; row-based replication '
          'scans it', 'give every table a primary key'),

@@ -17,6 +17,7 @@ its :class:`enamel.planner.Planner`."""
 import contextlib
 
 from enamel import alembic_internals
+from enamel import drift
 from enamel import environment
 from enamel import exception
 from enamel import heads_file
@@ -36,6 +37,8 @@ class History:
         self.database = database
         self.x_arguments = tuple(x_arguments)
         self.callbacks = []
+        # Migration.accept_drift's hooks (see enamel.drift).
+        self.drift_hooks = []
         self._script = None
         self._planner = None
         self._heads_file = None
@@ -43,10 +46,17 @@ class History:
     def get_config(self, connection=None, version_path=None, **options):
         """The alembic ``Config`` (see :func:`enamel.environment.
         make_config`), with the configure callbacks applied."""
+        options.setdefault('accepted', self.accepted())
         return environment.make_config(
             self.conf, connection, version_path=version_path,
             callbacks=self.callbacks, x_arguments=self.x_arguments,
             database=self.database, **options)
+
+    def accepted(self):
+        """The :class:`enamel.drift.Accepted` differences of this
+        database: its ``accepted_drift`` option and the hooks."""
+        return drift.for_database(self.conf, self.database,
+                                  self.drift_hooks)
 
     @property
     def script(self):

@@ -27,7 +27,9 @@ engine hazards (:mod:`enamel.hazards` lists each with the lock it takes,
 why it hurts and the safe recipe): PostgreSQL's are read from the SQL each
 operation compiles to (:mod:`enamel.lint_postgresql`, with ``pglast``),
 MariaDB/MySQL's from what InnoDB does with each change on the server
-version judged for (:mod:`enamel.lint_mysql`); ``capture``: the operations
+version judged for (:mod:`enamel.lint_mysql`); ``name-too-long``: a
+name the revision creates is longer than PostgreSQL or MySQL/MariaDB
+holds (:func:`enamel.ops.names_too_long`); ``capture``: the operations
 could not be captured without a database (the revision reads it): it is
 not linted and must be reviewed.
 
@@ -368,6 +370,11 @@ def check(operations, phase, dialect, servers=None):
         if isinstance(o, _Marker) or _temporary(o, operations):
             continue
         yield from _check_phase(o, phase)
+    if dialect in op_kinds.IDENTIFIER_LIMITS:
+        for problem in op_kinds.names_too_long(
+                [o for o in operations if not isinstance(o, _Marker)],
+                (dialect,)):
+            yield 'name-too-long', problem
     if dialect == 'postgresql':
         yield from lint_postgresql.check(
             _compiled(operations, dialect), servers, created)

@@ -99,6 +99,20 @@ class Migration:
         self.revision_history.reload()
         return func
 
+    def accept_drift(self, func):
+        """Register ``func(difference)`` to accept known drift.
+
+        Usable as a decorator. ``difference`` is an
+        :class:`enamel.drift.Difference` (``kind``, ``target``, ``line``,
+        as ``check`` prints it); ``func`` returns True to accept it:
+        ``check`` and ``stamp --verify`` list it as accepted instead of
+        failing, and ``revision --autogenerate`` leaves it out of the
+        revision. Adds to ``[database] accepted_drift``; see
+        :mod:`enamel.drift`.
+        """
+        self.revision_history.drift_hooks.append(func)
+        return func
+
     def get_config(self, connection=None, version_path=None, **options):
         """The alembic ``Config`` (see
         :func:`enamel.environment.make_config`), with the configure
@@ -317,7 +331,8 @@ class Migration:
             self.script.get_heads())
         with self.access.connect(read_only=True) as connection:
             return state.check(connection, lambda: self.planner, heads,
-                               database=self.database)
+                               database=self.database,
+                               accepted=self.revision_history.accepted())
 
     def schema_dump(self):
         """The live database's tables and indexes as DDL for its dialect."""

@@ -80,10 +80,7 @@ class Migrator:
                            phase_run=phase is not None)
             return current, plan
 
-        current, plan = self.look(decide)
-        if plan is None:
-            # At the recorded heads: nothing to lock, nothing to write.
-            return runner.nothing_to_do(current, phase)
+        self.look(decide)
         with self.locked(decide) as (connection, held, (current, plan)):
             if plan is None:
                 return runner.nothing_to_do(current, phase)
@@ -110,8 +107,8 @@ class Migrator:
         def decide(connection, look):
             current = () if purge else self.current(connection, adopt=True)
             if verify:
-                differences = state.compare_models(
-                    connection, self.history.database)
+                differences, _accepted = self.history.accepted().split(
+                    state.compare_models(connection, self.history.database))
                 if differences:
                     raise exception.SchemaMismatch(
                         f'the database schema differs from the models in '

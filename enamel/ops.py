@@ -39,6 +39,10 @@ default``       an existing table (the previous release's INSERTs   refused
 The rule is OpenStack's expand/contract scheme: expand only adds what the
 previous release ignores, contract only removes what the new release no
 longer uses.
+
+The names an operation creates are read here too (:func:`created_names`),
+against each engine's limit (:data:`IDENTIFIER_LIMITS`): autogenerate
+refuses a name too long, the lint reports one (``name-too-long``).
 """
 
 import dataclasses
@@ -123,3 +127,69 @@ def classify(operation, created=()):
         if operation.modify_nullable is True:
             return Kind(RELAXES, where, 'NULL allowed')
     return Kind(OTHER, table, 'no schema change the phases judge')
+
+
+# The longest name each engine holds, for a table, a column, an index or
+# a constraint: {dialect: (engine, limit, unit, length of a name in that
+# unit)}. PostgreSQL: NAMEDATALEN - 1 = 63 bytes; it cuts a longer name
+# short with only a NOTICE ("Identifiers and Key Words" in its
+# documentation), so the object's name differs from the model's. MySQL
+# and MariaDB: 64 characters ("Identifier Length Limits"); a longer name
+# is an error. SQLite has no limit. SQLAlchemy shortens a name made by a
+# naming convention to each engine's limit with a hash of its own, so such
+# a name differs between engines and from the one the revision spells.
+IDENTIFIER_LIMITS = {
+    'postgresql': ('PostgreSQL', 63, 'bytes',
+                   lambda name: len(name.encode('utf-8'))),
+    'mysql': ('MySQL/MariaDB', 64, 'characters', len),
+}
+
+
+def created_names(operations):
+    """(kind, name) for each table, column, index and constraint that
+    ``operations`` (alembic ops, not grouped per table) create or rename
+    to; names the engine will choose (an unnamed constraint without a
+    naming convention) are left out."""
+    from alembic.operations import ops
+    import sqlalchemy as sa
+
+    def named(kind, name):
+        # str, or SQLAlchemy's conv (a str) for a convention's name.
+        if isinstance(name, str) and name:
+            yield kind, str(name)
+
+    for op in operations:
+        if isinstance(op, ops.CreateTableOp):
+            yield from named('table', op.table_name)
+            for item in op.columns:
+                if isinstance(item, sa.Column):
+                    yield from named('column', item.name)
+                elif isinstance(item, sa.Constraint):
+                    yield from named('constraint', item.name)
+        elif isinstance(op, ops.RenameTableOp):
+            yield from named('table', op.new_table_name)
+        elif isinstance(op, ops.AddColumnOp):
+            yield from named('column', op.column.name)
+        elif isinstance(op, ops.AlterColumnOp):
+            yield from named('column', op.modify_name)
+        elif isinstance(op, ops.CreateIndexOp):
+            yield from named('index', op.index_name)
+        elif isinstance(op, ops.AddConstraintOp):
+            yield from named('constraint',
+                             getattr(op, 'constraint_name', None))
+
+
+def names_too_long(operations, dialects=tuple(IDENTIFIER_LIMITS)):
+    """One line for each name ``operations`` create that is longer than
+    one of ``dialects`` holds, naming the engines and their limits, e.g.
+    ``the index name ix_... is too long (PostgreSQL holds 63 bytes, it
+    has 65; MySQL/MariaDB holds 64 characters, it has 65)``."""
+    for kind, name in created_names(operations):
+        over = []
+        for dialect in dialects:
+            engine, limit, unit, length = IDENTIFIER_LIMITS[dialect]
+            if length(name) > limit:
+                over.append(f'{engine} holds {limit} {unit}, it has '
+                            f'{length(name)}')
+        if over:
+            yield f'the {kind} name {name} is too long ({"; ".join(over)})'

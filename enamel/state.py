@@ -60,7 +60,11 @@ class CheckResult:
     expand and contract branches (and when the database is at its single
     head): every database's JSON has the same keys, and an unbranched
     history never speaks of phases. ``error``: None (a multi-database
-    ``check`` sets it for a database it could not read).
+    ``check`` sets it for a database it could not read). ``notes``: what
+    the engine could not reflect, so was not compared (one line each,
+    see :mod:`enamel.comparators`). ``accepted``: the differences that
+    ``accepted_drift`` or a hook accepts (:mod:`enamel.drift`), listed,
+    not counted as drift.
     """
 
     state: str
@@ -72,6 +76,8 @@ class CheckResult:
     # Set only in a multi-database report, for a database that could not
     # be read (state ``error``): its one-line message.
     error: str = None
+    notes: list = dataclasses.field(default_factory=list)
+    accepted: list = dataclasses.field(default_factory=list)
 
     @property
     def exit_code(self):
@@ -187,7 +193,7 @@ def known(script, revision_id):
         return False
 
 
-def check(connection, get_planner, heads, database=None):
+def check(connection, get_planner, heads, database=None, accepted=None):
     """The state of the database against ``heads`` (see
     :class:`CheckResult`).
 
@@ -198,6 +204,7 @@ def check(connection, get_planner, heads, database=None):
     :param heads: the scripts' heads (a tuple of ids).
     :param database: the :class:`enamel.databases.Database` (default
         ``main``).
+    :param accepted: the :class:`enamel.drift.Accepted` differences.
     """
     snapshot = read(connection, database=database)
     result = CheckResult(AT_HEAD, snapshot.current, list(heads), [], [],
@@ -206,7 +213,7 @@ def check(connection, get_planner, heads, database=None):
                                                snapshot.database):
         result.state = UNVERSIONED
     elif set(snapshot.current) == set(heads) and len(heads) == 1:
-        _compare(result, connection, snapshot.database)
+        _compare(result, connection, snapshot.database, accepted)
     elif any(not known(get_planner().script, r)
              for r in snapshot.current):
         result.state = UNKNOWN
@@ -221,12 +228,16 @@ def check(connection, get_planner, heads, database=None):
             # At the heads, though the version table may not list them
             # all: alembic leaves out a head that another current
             # revision depends on (a contract revision on its expand).
-            _compare(result, connection, snapshot.database)
+            _compare(result, connection, snapshot.database, accepted)
     return result
 
 
-def _compare(result, connection, database):
-    result.differences = compare_models(connection, database)
+def _compare(result, connection, database, accepted=None):
+    result.differences = compare_models(connection, database,
+                                        notes=result.notes)
+    if accepted:
+        result.differences, result.accepted = accepted.split(
+            result.differences)
     if result.differences:
         result.state = DRIFT
 
@@ -247,10 +258,14 @@ def _check_phases(result, connection, plan):
         result.state = CONTRACT_PENDING
 
 
-def compare_models(connection, database=None):
+def compare_models(connection, database=None, notes=None):
     """The differences between the live schema and ``database``'s models
     (default ``main``), one line each (alembic's ``compare_metadata`` with
-    env.py's options)."""
+    env.py's options).
+
+    :param notes: a list that gets, sorted, what the engine could not
+        reflect (not compared), one line each.
+    """
     from alembic import autogenerate
     from alembic.runtime import migration as alembic_migration
 
@@ -270,6 +285,8 @@ def compare_models(connection, database=None):
                 lines.append(describe_difference(one))
     finally:
         connection.rollback()
+    if notes is not None:
+        notes.extend(sorted(options['enamel_notes']))
     # compare_metadata's order follows sets and reflection: sort, by table
     # first, so that the same schema gives the same lines on every run.
     return sorted(lines, key=lambda line: (difference_table(line), line))
@@ -318,6 +335,14 @@ def _sql(value):
     comment) as itself."""
     if isinstance(value, sa.schema.DefaultClause):
         value = value.arg
+    if isinstance(value, sa.Identity):
+        options = ', '.join(
+            f'{name}={getattr(value, name)}' for name in (
+                'always', 'start', 'increment')
+            if getattr(value, name, None) is not None)
+        return f'IDENTITY({options})'
+    if isinstance(value, sa.Computed):
+        return f'COMPUTED({value.sqltext})'
     if isinstance(value, str):
         return "'" + value.replace("'", "''") + "'"
     if isinstance(value, sa.sql.ClauseElement):

@@ -273,6 +273,10 @@ def do_check(migrate, args):
             current=', '.join(result.current) or 'base (empty)',
             heads=', '.join(result.heads)))
         _print_differences(result.differences)
+        for line in result.accepted:
+            print(f'  accepted: {line}')
+        for note in result.notes:
+            print(f'  note: not compared: {note}')
         phases = result.phases or {}
         for phase in ('expand', 'contract'):
             if phases.get(phase):

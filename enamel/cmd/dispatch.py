@@ -95,7 +95,8 @@ def _each_database(command, migrations, args):
             out = io.StringIO(json.dumps({
                 'state': 'error', 'error': str(exc), 'current': [],
                 'heads': [], 'pending': [], 'differences': [],
-                'phases': None, 'exit_code': code}))
+                'phases': None, 'notes': [], 'accepted': [],
+                'exit_code': code}))
         codes.append(code)
         if as_json:
             reports[name] = json.loads(out.getvalue())

@@ -120,6 +120,21 @@ def downgrade():
 '''
 
 
+LONG_NAMES = """
+
+def upgrade():
+    op.create_table(
+        '{table}',
+        sa.Column('id', sa.Integer(), primary_key=True),
+        sa.Column('{column}', sa.Integer()))
+    op.create_index(op.f('ix_{long_index}'), '{table}', ['{column}'])
+
+
+def downgrade():
+    pass
+""".format(table='t' * 64, column='c' * 63, long_index='x' * 62)
+
+
 def lint_dialects():
     from enamel import lint
     return lint.DIALECTS
@@ -210,6 +225,25 @@ class LintTest(base.SQLiteBackend, base.TestCase):
         self.assertEqual(2, bad.code, bad)
         self.assertIn("--server-version 'oracle=19': expected postgresql=N",
                       bad.stderr)
+
+    def test_a_name_an_engine_cannot_hold_is_reported_per_engine(self):
+        revision = self.write_revision('expand', LONG_NAMES)
+        report = self.lint()
+        self.assertEqual(10, report['exit_code'])
+        # A 64-character table name fits MySQL, not PostgreSQL; a
+        # 63-character column fits both; the 65-character index neither.
+        found = sorted((f['message'], tuple(sorted(f['dialects'])))
+                       for f in report['findings']
+                       if f['revision'] == revision
+                       and f['rule'] == 'name-too-long')
+        self.assertEqual([
+            (f'the index name ix_{"x" * 62} is too long (MySQL/MariaDB '
+             'holds 64 characters, it has 65)', ('mysql',)),
+            (f'the index name ix_{"x" * 62} is too long (PostgreSQL holds '
+             '63 bytes, it has 65)', ('postgresql',)),
+            (f'the table name {"t" * 64} is too long (PostgreSQL holds 63 '
+             'bytes, it has 64)', ('postgresql',)),
+        ], found)
 
     def test_contract_only_removes(self):
         expand = self.write_revision('expand', '\n\ndef upgrade():\n'

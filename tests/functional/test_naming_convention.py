@@ -192,6 +192,12 @@ class NamingConventionTests:
         with open(path, 'w') as f:
             f.write(source.replace(declared,
                                    'lock_row=1, naming_convention=None)'))
+        # The SQL for a DBA names them alike (the first revision: SQLite's
+        # batch mode in the second needs a live database to reflect).
+        offline = self.assertSucceeded(self.sync_process(
+            'upgrade', '--sql', 'n0000001', env=env)).stdout
+        self.assertIn('CONSTRAINT check_x0y CHECK', offline)
+        self.assertNotIn('ck_child', offline)
         self.assertSucceeded(self.sync_process('upgrade', env=env))
 
         self.assertEqual(['n0000002'], self.stored_version())

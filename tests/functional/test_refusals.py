@@ -100,6 +100,16 @@ class RefusalTests:
         self.assertRefusedUnchanged(exception.SCHEMA_DRIFT,
                                     'stamp', '--verify', 'head')
 
+    def test_the_python_api_refuses_unchanged(self):
+        models.Base.metadata.create_all(self.engine)
+        before = snapshot(self.engine)
+        migrate = self.make_migration()
+        for call in (migrate.upgrade, migrate.upgrade_expand,
+                     lambda: migrate.downgrade('base')):
+            self.assertRaises(exception.UnversionedDatabase, call)
+        self.assertRaises(exception.BadRevision, migrate.stamp, 'nosuch')
+        self.assertEqual(before, snapshot(self.engine))
+
     def test_a_refusal_after_an_upgrade_leaves_the_lock_row_alone(self):
         self.assertSucceeded(self.sync('upgrade'))
         # The lock table and its row exist now; a refusal must not take
@@ -109,7 +119,7 @@ class RefusalTests:
             self.assertRefusedUnchanged(exception.USAGE, *argv)
 
 
-base.for_each_backend(RefusalTests, globals())
+base.for_each_backend(RefusalTests, globals(), topologies=True)
 
 
 class PhaseRefusalTests(test_phase_rules.PhaseRuleSteps):
