@@ -58,7 +58,15 @@ def install():
     if _installed:
         return
     comparators.dispatch_for('column')(compare_column)
-    comparators.dispatch_for('table')(compare_table)
+    try:
+        # alembic 1.18+: after alembic's own table comparators, so that
+        # an index alembic already recreates is not recreated twice.
+        from alembic.util import DispatchPriority
+        comparators.dispatch_for('table', priority=DispatchPriority.LAST)(
+            compare_table)
+    except ImportError:
+        # alembic 1.16/1.17 run comparators in the order registered.
+        comparators.dispatch_for('table')(compare_table)
     _installed.append(True)
 
 
@@ -146,7 +154,63 @@ def compare_table(autogen_context, modify_table_ops, schema, tname,
                       metadata_table)
     _compare_checks(autogen_context, modify_table_ops, schema, tname,
                     conn_table, metadata_table)
+    _compare_index_options(autogen_context, modify_table_ops, conn_table,
+                           metadata_table)
+    _note_unreflected(autogen_context, tname, conn_table, metadata_table)
     return None
+
+
+# PostgreSQL index options alembic does not compare, with the value the
+# inspector gives when the index has none.
+_POSTGRESQL_INDEX_OPTIONS = (('where', None), ('include', ()),
+                             ('using', 'btree'))
+
+
+def _index_options(index):
+    options = index.dialect_options['postgresql']
+    where = options.get('where')
+    if where is not None and not isinstance(where, str):
+        where = str(where)
+    return (compare.normalise_expression(where),
+            tuple(str(getattr(c, 'name', c))
+                  for c in options.get('include') or ()),
+            (options.get('using') or 'btree').lower())
+
+
+def _compare_index_options(autogen_context, modify_table_ops, conn_table,
+                           metadata_table):
+    """PostgreSQL: an index whose ``postgresql_where``, ``_include`` or
+    ``_using`` changed is dropped and created again."""
+    if autogen_context.dialect.name != 'postgresql':
+        return
+    touched = {getattr(op, 'index_name', None) or getattr(
+        getattr(op, 'index', None), 'name', None)
+        for op in modify_table_ops.ops}
+    live = {i.name: i for i in conn_table.indexes}
+    for index in metadata_table.indexes:
+        if index.name in touched or index.name not in live:
+            continue
+        if _index_options(index) != _index_options(live[index.name]):
+            modify_table_ops.ops.append(
+                ops.DropIndexOp.from_index(live[index.name]))
+            modify_table_ops.ops.append(ops.CreateIndexOp.from_index(index))
+
+
+def _note_unreflected(autogen_context, tname, conn_table, metadata_table):
+    """Say once what this engine keeps but cannot give back."""
+    dialect = autogen_context.dialect
+    if not dialect.supports_comments and (
+            metadata_table.comment or any(
+                c.comment for c in metadata_table.columns)):
+        note(autogen_context, f'{dialect.name} keeps no comments: those of '
+                              f'{tname} are not compared')
+    live = {i.name for i in conn_table.indexes}
+    for index in metadata_table.indexes:
+        expressions = [e for e in index.expressions
+                       if not isinstance(e, sa.Column)]
+        if expressions and index.name not in live:
+            note(autogen_context, f'{dialect.name} does not reflect '
+                                  f'expression index {tname}.{index.name}')
 
 
 def _computed_sql(column, dialect):

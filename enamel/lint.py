@@ -17,7 +17,8 @@ against an alembic ``Operations`` whose ``invoke`` records the operation
 instead of running it (``op.execute`` of a plain-SQL revision records its
 SQL text). The operations are then checked:
 
-phase rules (the previous release must keep running after expand):
+phase rules (the previous release must keep running after expand; a
+history without the expand and contract branches has none):
     ``expand-removes``
         an expand revision drops, renames or tightens (NOT NULL)
         something the previous release may still use;
@@ -191,16 +192,19 @@ def lint_revision(revision, dialects=DIALECTS, servers=None, phase=None,
     """The findings of one revision (an ``alembic.script.Script``) and
     the exceptions it declares: ``(findings, exceptions)``.
 
-    :param phase: as :meth:`enamel.phases.Layout.phase_of` gives it (the
-        hazard rules of expand apply to a history without the branches
-        and to a revision on neither branch); default from its labels.
+    :param phase: as :meth:`enamel.phases.Layout.phase_of` gives it;
+        default from its labels. A revision on neither branch is judged
+        as expand; in a history without the branches (``plain``) no phase
+        rule applies, as the planner applies none there: no previous
+        release is promised to keep serving until the project starts the
+        branches. The engine hazards apply in every phase.
     :param config: see :func:`capture`.
     :param script: see :func:`capture`.
     :raises exception.ConfigError: a malformed ``lint_exceptions``.
     """
     phase = phase or phases.phase_of(revision)
     shown = phase
-    if phase in (phases.PLAIN, phases.NEITHER):
+    if phase == phases.NEITHER:
         phase = phases.EXPAND
     in_force = exceptions(revision)
     raw = {}  # (rule, message) -> dialects, in order
@@ -406,6 +410,8 @@ def _check_phase(o, phase):
     table (:func:`enamel.ops.classify`), as autogenerate's split reads
     it."""
     kind = op_kinds.classify(o)
+    if phase == phases.PLAIN:
+        return
     if phase == phases.EXPAND and kind.contract_only:
         yield ('expand-removes', _phase_message(o, kind))
     elif (phase == phases.CONTRACT and kind.kind == op_kinds.ADDS):

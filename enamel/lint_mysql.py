@@ -30,6 +30,13 @@ names another character set.
 
 import dataclasses
 import logging
+import re
+
+# A statement sqlglot read as a SET: does it turn foreign key checks off
+# or on for the session?
+_FOREIGN_KEY_CHECKS = re.compile(
+    r'\s*SET\s+(?:SESSION\s+|@@(?:SESSION\.)?)?foreign_key_checks\s*'
+    r'(?::?=)\s*(0|1|ON|OFF)\s*;?\s*$', re.I)
 
 INSTANT = 'INSTANT'
 INPLACE = 'INPLACE'
@@ -46,9 +53,14 @@ class Change:
     ``drop_not_null``, ``set_default``, ``create_index``, ``drop_index``,
     ``add_foreign_key``, ``add_check``, ``add_unique``,
     ``add_primary_key``, ``drop_primary_key``, ``drop_constraint``,
-    ``create_table``, ``drop_table``, ``rename_table``, ``other``), the
-    ``table``, a ``what`` for messages, and for a type change the
-    ``old``/``new`` SQLAlchemy types (``old`` None when unknown)."""
+    ``create_table``, ``drop_table``, ``rename_table``,
+    ``foreign_key_checks``, ``other``), the ``table``, a ``what`` for
+    messages, and for a type change the ``old``/``new`` SQLAlchemy types
+    (``old`` None when unknown; for ``foreign_key_checks`` ``new`` is the
+    bool it is set to). ``columns``: the columns an ``add_column`` adds
+    NULL in every row (nullable, no default), or an ``add_foreign_key``'s
+    local columns; ``unchecked``: an ``add_foreign_key`` that runs with
+    ``foreign_key_checks`` off on such columns (set by :func:`check`)."""
 
     kind: str
     table: str
@@ -56,6 +68,8 @@ class Change:
     old: object = None
     new: object = None
     stored: bool = False
+    columns: tuple = ()
+    unchecked: bool = False
 
 
 def algorithm(change, servers):
@@ -90,6 +104,12 @@ def algorithm(change, servers):
         return INPLACE, 'rebuild'
     if kind in ('create_index', 'add_unique'):
         return INPLACE, 'build'
+    if kind == 'add_foreign_key' and change.unchecked:
+        # "INPLACE is supported when foreign_key_checks is disabled"
+        # (MariaDB and MySQL's online DDL tables).
+        return INPLACE, 'build'
+    if kind == 'foreign_key_checks':
+        return INSTANT, 'metadata'
     if kind == 'drop_index':
         return INPLACE, 'metadata'
     # add_foreign_key (with foreign_key_checks on), add_check,
@@ -127,14 +147,35 @@ def check(changes, servers):
 
     :param changes: the revision's :class:`Change` list, in order (a
         table created earlier in it is new: nothing is reported on it).
+
+    A foreign key added while ``SET foreign_key_checks = 0`` is in force
+    runs INPLACE, and checks none of the rows already there: the lint
+    accepts it only on columns the same revision added NULL in every row
+    (nothing to check), else it is still ``copy-alter``, with the reason.
     """
-    created = set()
+    created, empty = set(), set()
+    checks = True
     for change in changes:
         if change.kind == 'create_table':
             created.add(change.table)
             continue
+        if change.kind == 'foreign_key_checks':
+            checks = change.new
+            continue
+        if change.kind == 'add_column':
+            empty.update((change.table, c) for c in change.columns)
         if change.table in created:
             continue
+        if change.kind == 'add_foreign_key' and not checks:
+            if change.columns and all((change.table, c) in empty
+                                      for c in change.columns):
+                change = dataclasses.replace(change, unchecked=True)
+            else:
+                yield ('copy-alter', f'{change.what} with '
+                       'foreign_key_checks=0 runs INPLACE but never checks '
+                       f'the rows already in {change.table}: only for '
+                       'columns this revision adds, NULL in every row')
+                continue
         name, work = algorithm(change, servers)
         if name == COPY:
             yield ('copy-alter', f'{change.what} needs ALGORITHM=COPY: '
@@ -161,8 +202,11 @@ def from_op(op):
         stored = bool(column.computed is not None and
                       column.computed.persisted) or (
             column.autoincrement is True)
+        empty = (column.nullable and column.server_default is None and
+                 column.computed is None and not stored)
         found = [Change('add_column', table,
-                        f'add column {table}.{column.name}', stored=stored)]
+                        f'add column {table}.{column.name}', stored=stored,
+                        columns=(column.name,) if empty else ())]
         if column.unique or column.primary_key:
             found.append(Change('add_unique', table, f'add column '
                                 f'{table}.{column.name} with a unique key'))
@@ -180,7 +224,8 @@ def from_op(op):
                 'unique': 'add_unique', 'primary_key': 'add_primary_key'
                 }.get(op.constraint_type, 'other')
         return [Change(kind, table, f'add {op.constraint_type} constraint '
-                       f'{op.constraint_name} on {table}')]
+                       f'{op.constraint_name} on {table}',
+                       columns=tuple(getattr(op, 'local_cols', ()) or ()))]
     if isinstance(op, ops.DropConstraintOp):
         kind = ('drop_primary_key' if op.constraint_type == 'primary'
                 else 'drop_constraint')
@@ -264,8 +309,13 @@ def _from_expression(node, statement, exp):
             (node.args.get('kind') or '').upper(), 'other')
         return [Change(kind, table.name if table is not None else None,
                        short)]
-    if isinstance(node, (exp.Insert, exp.Update, exp.Delete, exp.Select,
-                         exp.Set)):
+    if isinstance(node, exp.Set):
+        checks = _FOREIGN_KEY_CHECKS.match(statement)
+        if checks:
+            return [Change('foreign_key_checks', None, short,
+                           new=checks.group(1).upper() in ('1', 'ON'))]
+        return []
+    if isinstance(node, (exp.Insert, exp.Update, exp.Delete, exp.Select)):
         return []
     if not isinstance(node, _classes(exp, 'Alter', 'AlterTable')):
         return [Change('other', None, short)]

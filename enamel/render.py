@@ -24,10 +24,11 @@ This module imports alembic: only code that runs alembic imports it.
 
 :class:`AutocommitBlockOp` wraps operations in alembic's
 ``autocommit_block()`` (:func:`enamel.autogen.build_indexes_concurrently`).
-:class:`CreateEnumOp` and :class:`DropEnumOp` are operations that
-:mod:`enamel.autogen` adds for a named ``sa.Enum``: PostgreSQL keeps it as
-a type of its own that ``drop_table`` does not remove and ``add_column``
-does not create.
+:class:`ForeignKeyChecksOp` lets MariaDB/MySQL add a foreign key on a new
+column INPLACE. :class:`CreateEnumOp` and :class:`DropEnumOp` are
+operations that :mod:`enamel.autogen` adds for a named ``sa.Enum``:
+PostgreSQL keeps it as a type of its own that ``drop_table`` does not
+remove and ``add_column`` does not create.
 """
 
 from alembic.autogenerate import renderers
@@ -218,6 +219,36 @@ def _render_not_null_check(autogen_context, op):
     else:
         lines.append(f'    op.drop_constraint(op.f({name!r}), {table!r}, '
                      "type_='check')")
+    return '\n'.join(lines)
+
+
+class ForeignKeyChecksOp(ops.MigrateOperation):
+    """On MariaDB/MySQL only: turn the session's ``foreign_key_checks``
+    off (``on`` False) before a foreign key is added on columns the same
+    revision adds NULL in every row, so that it is built INPLACE instead
+    of copying the table, and back on after it
+    (:func:`enamel.autogen.add_constraints_without_a_long_lock`).
+
+    :param where: the columns, for the comment (``table.column``).
+    :param on: which half.
+    """
+
+    def __init__(self, where, on):
+        self.where, self.on = where, on
+
+    def reverse(self):
+        return ForeignKeyChecksOp(self.where, not self.on)
+
+
+@renderers.dispatch_for(ForeignKeyChecksOp)
+def _render_foreign_key_checks(autogen_context, op):
+    lines = ["if op.get_context().dialect.name == 'mysql':"]
+    if not op.on:
+        lines += [
+            '    # A foreign key without a table copy (enamel-sync lint: '
+            'copy-alter):',
+            f'    # {op.where} is new, NULL in every row: nothing to check.']
+    lines.append(f"    op.execute('SET foreign_key_checks = {int(op.on)}')")
     return '\n'.join(lines)
 
 

@@ -192,7 +192,9 @@ def _reading_commands(subparsers):
                       'head and matching the models, 3 upgrade (expand) '
                       'pending, 4 schema differs, 5 unknown revision, 6 '
                       'unversioned, 7 data migrations have rows left, 8 '
-                      'only contract pending')
+                      'only contract pending; differences named by '
+                      '[database] accepted_drift are listed as accepted, '
+                      'what the engine cannot reflect as notes')
     _format_arg(p)
 
     subparsers.add_parser('schema-dump', help='print the live database\'s '

@@ -108,9 +108,10 @@ class LintAgreesWithMariaDB(base.MySQLBackend, base.TestCase):
             mysql_flavour='mariadb' if 'mariadb' in version.lower()
             else 'mysql', mysql=numbers)
 
-    def accepts(self, statements, clause):
+    def accepts(self, statements, clause, session=()):
         """Does the server run ``statements`` with ``clause`` on a fresh
-        copy of the tables?"""
+        copy of the tables (after the ``session`` statements, e.g.
+        ``SET``)?"""
         with self.engine.begin() as connection:
             connection.execute(sa.text('SET foreign_key_checks = 0'))
             connection.execute(sa.text('DROP TABLE IF EXISTS t, t2, u'))
@@ -119,6 +120,8 @@ class LintAgreesWithMariaDB(base.MySQLBackend, base.TestCase):
                 connection.execute(sa.text(statement))
         try:
             with self.engine.begin() as connection:
+                for statement in session:
+                    connection.execute(sa.text(statement))
                 for statement in statements:
                     connection.execute(sa.text(_with(statement, clause)))
         except sa.exc.DBAPIError as exc:
@@ -155,6 +158,28 @@ class LintAgreesWithMariaDB(base.MySQLBackend, base.TestCase):
                 else verdict
             self.assertEqual(expected, from_sql, f'{name} as SQL: {sql}')
         self.assertEqual([], disagreements, servers.describe())
+
+    def test_a_foreign_key_without_checks_is_inplace_on_a_new_column(self):
+        # What autogenerate writes for a foreign key on a column it adds
+        # (render.ForeignKeyChecksOp): the server builds it INPLACE with
+        # foreign_key_checks off, and refuses INPLACE with them on; the
+        # lint accepts it only where no row holds a value to check.
+        servers = self.servers()
+        fk = ops.CreateForeignKeyOp('fk_a', 't', 'u', ['a'], ['id'])
+        sql = ''.join(lint._compile(fk, 'mysql')).strip().rstrip(';')
+        off = ('SET foreign_key_checks = 0',)
+        self.assertTrue(self.accepts([sql], 'ALGORITHM=INPLACE, LOCK=NONE',
+                                     session=off))
+        self.assertFalse(self.accepts([sql], 'ALGORITHM=INPLACE, LOCK=NONE'))
+        new_column = lint_mysql.from_op(ops.AddColumnOp(
+            't', sa.Column('a', sa.Integer(), nullable=True)))
+        unchecked = (lint_mysql.from_sql(off[0]) + lint_mysql.from_op(fk) +
+                     lint_mysql.from_sql('SET foreign_key_checks = 1'))
+        self.assertEqual([], list(lint_mysql.check(new_column + unchecked,
+                                                   servers)))
+        existing = list(lint_mysql.check(unchecked, servers))
+        self.assertEqual(['copy-alter'], [rule for rule, _ in existing])
+        self.assertIn('never checks the rows already in t', existing[0][1])
 
 
 def _worst(names):
