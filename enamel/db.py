@@ -228,9 +228,25 @@ def _read_only_sqlite_url(url):
                 f'cannot open the database {describe(url)}: the directory '
                 f'{os.path.dirname(path)} does not exist')
         return sa.engine.URL.create(url.drivername)
+    # A process killed mid-write leaves a hot journal, which only a
+    # connection that may write can roll back (SQLite's "Atomic Commit",
+    # hot journals): read-only, every read would fail with "attempt to
+    # write a readonly database". The file exists, so mode=rw creates
+    # nothing; the reads stay reads.
+    mode = 'rw' if _hot_journal(path) else 'ro'
     return url.set(
         database='file:' + urllib.parse.quote(path),
-        query=dict(url.query, mode='ro', uri='true'))
+        query=dict(url.query, mode=mode, uri='true'))
+
+
+def _hot_journal(path):
+    """Is there a rollback journal beside the SQLite file ``path`` that a
+    cut transaction left (it starts with SQLite's journal magic)?"""
+    try:
+        with open(path + '-journal', 'rb') as f:
+            return f.read(8) == bytes.fromhex('d9d505f920a163d7')
+    except OSError:
+        return False
 
 
 def _mysql_session(engine, mode, lock_timeout):
