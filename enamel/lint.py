@@ -399,10 +399,14 @@ def _temporary(o, operations):
     lets PostgreSQL set NOT NULL without a scan)? It adds nothing."""
     from alembic.operations import ops
 
+    # A foreign key's op names its table source_table, the others
+    # table_name.
+    table = getattr(o, 'table_name', None) or getattr(o, 'source_table',
+                                                      None)
     return isinstance(o, ops.AddConstraintOp) and any(
         isinstance(d, ops.DropConstraintOp) and
         d.constraint_name == o.constraint_name and
-        d.table_name == o.table_name for d in operations)
+        d.table_name == table for d in operations)
 
 
 def _check_phase(o, phase):

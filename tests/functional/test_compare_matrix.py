@@ -95,6 +95,12 @@ DROPS = [
 
 class MatrixTests(test_autogenerate.ScratchModels):
 
+    # What it generates is compared, not linted: it adds CHECK
+    # constraints and a stored generated column to existing tables
+    # and a MariaDB foreign key, for which autogenerate has no
+    # rolling-safe recipe yet (the lint rightly flags them).
+    autogenerate_lints_clean = False
+
     def round_trip(self, message):
         """Autogenerate, then upgrade / downgrade / upgrade with check
         clean at the heads; the generated source."""
@@ -173,6 +179,10 @@ NOTE_ON_TASKS = (
 class AcceptedDriftTest(test_autogenerate.ScratchModels, base.SQLiteBackend,
                         base.TestCase):
     """Known drift, declared: engine-independent, so one engine."""
+
+    # Compared, not linted: it adds a CHECK to an existing table, which
+    # autogenerate has no rolling-safe recipe for yet.
+    autogenerate_lints_clean = False
 
     def test_option_lists_accepted_and_autogenerate_leaves_it_out(self):
         self.assertSucceeded(self.run_sync('upgrade'))
