@@ -67,8 +67,10 @@ class RollingUpgrades:
         target = phases.target(self.history.script, phases.CONTRACT)
         if target is None:
             if not sql:
-                runner.LOG.info('Nothing to do: the revisions have no '
-                                'contract branch')
+                # Under the lock, as every writing command says it.
+                with self.access.locked():
+                    runner.LOG.info('Nothing to do: the revisions have no '
+                                    'contract branch')
             return
         if sql:
             return self.migrator.offline('upgrade', target, tag=tag,
@@ -86,16 +88,29 @@ class RollingUpgrades:
         only when no phase has anything to do; otherwise each phase says
         what it did, or that it had nothing to do.
         """
-        # Only reads (as check does): no write lock on SQLite.
-        with self.access.connect(read_only=True) as connection:
+        def settled(connection, look):
+            """The database's revisions when no phase has anything to do
+            (None otherwise); the plan to the heads is judged when
+            looking, each phase's own plan when it runs."""
             current = self.migrator.current(connection)
             plan = self.history.planner.pending(current)
-            self.migrator.judge(
-                connection, plan, ignore_phase_rules, phase_run=True,
-                skip=(phases.EXPAND_FIRST, phases.ROWS_LEFT))
+            if look:
+                self.migrator.judge(
+                    connection, plan, ignore_phase_rules, phase_run=True,
+                    skip=(phases.EXPAND_FIRST, phases.ROWS_LEFT))
             # A data migration that cannot count is reported by its phase.
-            if not plan and not self._rows_left(connection, current):
-                return runner.nothing_to_do(current)
+            if plan or self._rows_left(connection, current):
+                return None
+            return current
+
+        # Nothing to do is said as a plain upgrade says it: under the
+        # migration lock (a held lock with a zero timeout is an error, not
+        # "Nothing to do"), decided again there, as another process may
+        # have moved the database meanwhile.
+        if self.migrator.look(settled) is not None:
+            with self.migrator.locked(settled) as (_, _, current):
+                if current is not None:
+                    return runner.nothing_to_do(current)
         self.migrator.upgrade(phases.target(self.history.script,
                                             phases.EXPAND),
                               tag, ignore_phase_rules, phase=phases.EXPAND)

@@ -33,8 +33,10 @@ import time
 
 import sqlalchemy as sa
 
+from enamel import exception
 from enamel import heads_file
 from enamel import lock
+from enamel import migration
 from tests import base
 from tests import synthetic
 from tests.functional import test_commands
@@ -262,7 +264,8 @@ class ConcurrencyTests:
         config_file = self.write_config(self.url, name='nowait.conf',
                                         migration_lock_timeout=0)
         with self.holding_the_lock():
-            for argv in (['upgrade'], ['downgrade', 'base'],
+            for argv in (['upgrade'], ['upgrade', '--expand'],
+                         ['upgrade', '--contract'], ['downgrade', 'base'],
                          ['stamp', 'base']):
                 result = self.sync(*argv, config_file=config_file)
                 self.assertEqual(1, result.code, (argv, result))
@@ -276,6 +279,53 @@ class ConcurrencyTests:
         self.assertEqual([test_commands.head()], self.stored_version())
         self.assertEqual({'alembic_version', 'tasks', 'task_items'},
                          self.tables())
+
+    def test_zero_timeout_does_not_wait_in_a_branched_history(self):
+        # The rolling-upgrade layout (a first "revision --expand"),
+        # applied: every phase has nothing to do, and each writing command
+        # still takes the lock before it says so, as in a linear history.
+        env = self.scratch_environment('enamel')
+        self.assertSucceeded(self.sync_process('upgrade', env=env))
+        self.assertSucceeded(self.sync_process(
+            'revision', '--expand', '-m', 'start the branches', env=env))
+        self.assertSucceeded(self.sync_process('upgrade', env=env))
+        version = sorted(self.stored_version())
+        self.assertEqual(2, len(version))
+        config_file = self.write_config(self.url, name='nowait.conf',
+                                        migration_lock_timeout=0)
+        with self.holding_the_lock():
+            for argv in (['upgrade'], ['upgrade', 'heads'],
+                         ['upgrade', '--expand'], ['upgrade', '--contract'],
+                         ['downgrade', 'base'], ['stamp', 'base']):
+                result = self.sync_process(*argv, config_file=config_file,
+                                           env=env)
+                self.assertEqual(1, result.code, (argv, result))
+                self.assertEqual(
+                    'enamel-sync: error: gave up after 0s waiting for the '
+                    'migration lock held by another enamel-sync process '
+                    '([database] migration_lock_timeout)\n', result.stderr,
+                    argv)
+            # The Python API, with the scratch revisions added by a
+            # configure callback.
+            migrate = migration.Migration(self.load_conf(config_file))
+            self.addCleanup(migrate.engine.dispose)
+
+            @migrate.configure
+            def scratch_revisions(config):
+                config.set_main_option('version_locations', os.path.join(
+                    env['PYTHONPATH'], 'alembic_migrations', 'versions'))
+                return config
+            for upgrade in (migrate.upgrade, migrate.upgrade_expand,
+                            migrate.upgrade_contract):
+                self.assertRaises(exception.LockTimeout, upgrade)
+        self.assertEqual(version, sorted(self.stored_version()))
+        # Free again: the same run finds nothing to do, without waiting.
+        result = self.assertSucceeded(self.sync_process(
+            'upgrade', config_file=config_file, env=env))
+        said = re.fullmatch(r'Nothing to do: the database is at (.+)\n',
+                            result.stderr)
+        self.assertIsNotNone(said, result)
+        self.assertEqual(version, sorted(said.group(1).split(', ')))
 
 
 base.for_each_backend(ConcurrencyTests, globals(), topologies=True)
