@@ -60,7 +60,10 @@ class Change:
     bool it is set to). ``columns``: the columns an ``add_column`` adds
     NULL in every row (nullable, no default), or an ``add_foreign_key``'s
     local columns; ``unchecked``: an ``add_foreign_key`` that runs with
-    ``foreign_key_checks`` off on such columns (set by :func:`check`)."""
+    ``foreign_key_checks`` off on such columns (set by :func:`check`);
+    ``source``: the alembic operation it comes from, if the caller says
+    (:mod:`enamel.lint` does, to apply an exception to that operation
+    only)."""
 
     kind: str
     table: str
@@ -70,6 +73,8 @@ class Change:
     stored: bool = False
     columns: tuple = ()
     unchecked: bool = False
+    source: object = dataclasses.field(default=None, repr=False,
+                                       compare=False)
 
 
 def algorithm(change, servers):
@@ -153,6 +158,13 @@ def check(changes, servers):
     accepts it only on columns the same revision added NULL in every row
     (nothing to check), else it is still ``copy-alter``, with the reason.
     """
+    for rule, message, _ in findings(changes, servers):
+        yield rule, message
+
+
+def findings(changes, servers):
+    """As :func:`check`, with the :class:`Change` each finding comes from:
+    ``(rule, message, change)`` triples."""
     created, empty = set(), set()
     checks = True
     for change in changes:
@@ -174,15 +186,16 @@ def check(changes, servers):
                 yield ('copy-alter', f'{change.what} with '
                        'foreign_key_checks=0 runs INPLACE but never checks '
                        f'the rows already in {change.table}: only for '
-                       'columns this revision adds, NULL in every row')
+                       'columns this revision adds, NULL in every row',
+                       change)
                 continue
         name, work = algorithm(change, servers)
         if name == COPY:
             yield ('copy-alter', f'{change.what} needs ALGORITHM=COPY: '
-                   'writes to the table wait for the whole copy')
+                   'writes to the table wait for the whole copy', change)
         elif servers.galera and work != 'metadata':
             yield ('galera-toi', f'{change.what} ({name}, {work}) runs in '
-                   'total order: the whole cluster waits for it')
+                   'total order: the whole cluster waits for it', change)
 
 
 def from_op(op):

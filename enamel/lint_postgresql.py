@@ -76,6 +76,13 @@ def check(statements, servers, created=()):
     :param created: tables the revision creates through operations
         (a ``CREATE TABLE`` in SQL is seen here too).
     """
+    for rule, message, _ in findings(statements, servers, created):
+        yield rule, message
+
+
+def findings(statements, servers, created=()):
+    """As :func:`check`, with the :class:`Statement` each finding comes
+    from: ``(rule, message, statement)`` triples."""
     pglast = sql_statements.parser('postgresql')
     state = State(created=set(created))
     for statement in statements:
@@ -85,10 +92,12 @@ def check(statements, servers, created=()):
             nodes = parse(statement.sql)
         except pglast.parser.ParseError as exc:
             yield ('unparsable-sql', f'PostgreSQL cannot parse '
-                   f'{_short(statement.sql)}: {exc}')
+                   f'{_short(statement.sql)}: {exc}', statement)
             continue
         for node in nodes:
-            yield from _check_node(node, statement, servers, state)
+            for rule, message in _check_node(node, statement, servers,
+                                             state):
+                yield rule, message, statement
             if type(node).__name__ == 'TransactionStmt':
                 state.not_valid.clear()
 
