@@ -450,8 +450,8 @@ class LintTest(base.SQLiteBackend, base.TestCase):
         self.assertEqual(0, text.code, text)
         self.assertIn(f'{revision} excepts contract-adds: size is unused '
                       'by every release\n', text.stdout)
-        self.assertIn(f'{revision} line {line} excepts contract-adds: kept for '
-                      'the example (excepts nothing)', text.stdout)
+        self.assertIn(f'{revision} line {line} excepts contract-adds: kept '
+                      'for the example (excepts nothing)', text.stdout)
 
     def test_a_malformed_comment_is_an_error_naming_file_and_line(self):
         revision = self.write_revision('expand', PER_OP)
