@@ -511,7 +511,8 @@ def _check_generic(o, dialect, created):
             yield 'rename', f'rename column {where} to {o.modify_name}'
         if o.modify_type is not None and dialect == 'sqlite':
             yield ('table-rewrite', f'type change of {where} to '
-                   f'{o.modify_type!r} copies the table (batch mode)')
+                   f'{sa.types.to_instance(o.modify_type)!r} copies the '
+                   'table (batch mode)')
     if isinstance(o, ops.ExecuteSQLOp) and dialect == 'sqlite':
         yield from _check_sqlite_sql(_sql_text(o, dialect))
 

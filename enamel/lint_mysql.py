@@ -237,7 +237,7 @@ def from_op(op):
                 'unique': 'add_unique', 'primary_key': 'add_primary_key'
                 }.get(op.constraint_type, 'other')
         return [Change(kind, table, f'add {op.constraint_type} constraint '
-                       f'{op.constraint_name} on {table}',
+                       f'{op.constraint_name or "(unnamed)"} on {table}',
                        columns=tuple(getattr(op, 'local_cols', ()) or ()))]
     if isinstance(op, ops.DropConstraintOp):
         kind = ('drop_primary_key' if op.constraint_type == 'primary'
@@ -250,12 +250,17 @@ def from_op(op):
 
 
 def _from_alter(op, table):
+    import sqlalchemy as sa
+
     where = f'{table}.{op.column_name}'
     found = []
     if op.modify_type is not None:
+        # alembic takes a type class too (type_=sa.Text): as its instance.
+        new = sa.types.to_instance(op.modify_type)
+        old = (sa.types.to_instance(op.existing_type)
+               if op.existing_type is not None else None)
         found.append(Change('alter_type', table, f'type change of {where} '
-                            f'to {op.modify_type!r}', old=op.existing_type,
-                            new=op.modify_type))
+                            f'to {new!r}', old=old, new=new))
     if op.modify_nullable is not None and (
             op.existing_nullable is None or
             op.modify_nullable != op.existing_nullable):
@@ -290,7 +295,7 @@ def from_sql(sql, dialect='mysql'):
         for statement in sql_statements.split(sql, dialect):
             try:
                 parsed = sqlglot.parse_one(statement, read=dialect)
-            except sqlglot.errors.ParseError:
+            except sqlglot.errors.SqlglotError:  # unreadable: COPY
                 parsed = None
             found.extend(_from_expression(parsed, statement, exp))
     finally:

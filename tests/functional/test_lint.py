@@ -159,6 +159,43 @@ def downgrade():
     pass
 """  # noqa: E501
 
+# Revisions the lint once stopped on, or misread: SQL its scanner cannot
+# cut into statements (an unterminated quote), a type given as a class, a
+# batch block with alembic's keyword arguments, an empty one, a TextClause
+# with bound parameters, an empty upgrade().
+ODD = """
+
+def upgrade():
+    \"\"\"Odd, but what alembic takes.\"\"\"
+    with op.batch_alter_table('tasks', recreate='auto',
+                              table_kwargs={'mysql_engine': 'InnoDB'}) as b:
+        b.add_column(sa.Column('note', sa.Text(), nullable=True),
+                     insert_after='action')
+        b.create_index('ix_tasks_note', ['note'], mysql_length={'note': 10})
+    with op.batch_alter_table('tasks'):
+        pass
+    op.execute(sa.text('UPDATE tasks SET action = :a WHERE action IS NULL')
+               .bindparams(a='x'))
+    op.execute(sa.text(''))
+    op.execute("SELECT 'unterminated")
+    op.alter_column('tasks', 'uuid', type_=sa.Text,
+                    existing_type=sa.String(36))
+
+
+def downgrade():
+    pass
+"""
+
+EMPTY = '''
+
+def upgrade():
+    pass
+
+
+def downgrade():
+    pass
+'''
+
 
 def lint_dialects():
     from enamel import lint
@@ -495,3 +532,27 @@ class LintTest(base.SQLiteBackend, base.TestCase):
                 self.assertEqual(
                     1, len(result.stderr.strip().splitlines()),
                     result.stderr)
+
+    def test_odd_revisions_are_linted_not_crashed_on(self):
+        odd = self.write_revision('expand', ODD)
+        empty = self.write_revision('expand', EMPTY)
+        report = self.lint()
+        self.assertEqual({}, self.rules(report, empty))
+        found = {(f['rule'], f['message'], tuple(f['dialects']))
+                 for f in report['findings'] if f['revision'] == odd}
+        self.assertEqual({
+            ('index-not-concurrent', 'create index ix_tasks_note on tasks '
+             'without CONCURRENTLY', ('postgresql',)),
+            # One statement, whole: PostgreSQL's parser names the error;
+            # the rest of the revision is still read on every engine.
+            ('unparsable-sql', "PostgreSQL cannot parse SELECT "
+             "'unterminated;: unterminated quoted string at or near "
+             "\"'unterminated;\", at index 7", ('postgresql',)),
+            # type_=sa.Text is sa.Text(): free on PostgreSQL (varchar to
+            # text), a copy on MariaDB, a batch copy on SQLite.
+            ('copy-alter', 'type change of tasks.uuid to Text() needs '
+             'ALGORITHM=COPY: writes to the table wait for the whole copy',
+             ('mysql',)),
+            ('table-rewrite', 'type change of tasks.uuid to Text() copies '
+             'the table (batch mode)', ('sqlite',)),
+        }, found)
