@@ -34,10 +34,13 @@ holds (:func:`enamel.ops.names_too_long`); ``capture``: the operations
 could not be captured without a database (the revision reads it): it is
 not linted and must be reviewed.
 
-An exception needs a written reason in the revision, a module-level
-``lint_exceptions = {'rule': 'why the previous release stays safe'}``; a
-malformed one (not a dict, an unknown rule, a blank reason) is an error
-naming the file and the key (:func:`exceptions`). The report lists the
+An exception needs a written reason in the revision: for the whole
+revision a module-level ``lint_exceptions = {'rule': 'why the previous
+release stays safe'}``, for one operation a comment ``# enamel-lint:
+allow rule: why`` on its line or right above it
+(:mod:`enamel.lint_comments`). A malformed one (not a dict, an unknown
+rule, a blank reason, a comment of another shape) is an error naming the
+file and the key or line (:func:`exceptions`). The report lists the
 exceptions in force.
 """
 
@@ -50,6 +53,7 @@ import sqlalchemy as sa
 
 from enamel import exception
 from enamel import hazards
+from enamel import lint_comments
 from enamel import lint_mysql
 from enamel import lint_postgresql
 from enamel import ops as op_kinds
@@ -95,18 +99,22 @@ class Finding:
 
 @dataclasses.dataclass
 class Exception_:
-    """An exception in force: the ``revision`` whose ``lint_exceptions``
-    excepts ``rule`` for ``reason``, and whether it ``used`` (excepted a
-    finding)."""
+    """An exception in force: the ``revision`` that excepts ``rule`` for
+    ``reason``, and whether it ``used`` (excepted a finding); ``line``:
+    None for the revision's ``lint_exceptions``, else the line of its
+    ``# enamel-lint: allow`` comment, which excepts the rule for that
+    operation only."""
 
     revision: str
     rule: str
     reason: str
     used: bool = False
+    line: int = None
 
     def describe(self):
-        return (f'{self.revision} excepts {self.rule}: {self.reason}'
-                f'{"" if self.used else " (excepts nothing)"}')
+        where = '' if self.line is None else f' line {self.line}'
+        return (f'{self.revision}{where} excepts {self.rule}: '
+                f'{self.reason}{"" if self.used else " (excepts nothing)"}')
 
 
 @dataclasses.dataclass
@@ -200,42 +208,53 @@ def lint_revision(revision, dialects=DIALECTS, servers=None, phase=None,
         branches. The engine hazards apply in every phase.
     :param config: see :func:`capture`.
     :param script: see :func:`capture`.
-    :raises exception.ConfigError: a malformed ``lint_exceptions``.
+    :raises exception.ConfigError: a malformed ``lint_exceptions`` or
+        ``# enamel-lint`` comment.
     """
     phase = phase or phases.phase_of(revision)
     shown = phase
     if phase == phases.NEITHER:
         phase = phases.EXPAND
     in_force = exceptions(revision)
-    raw = {}  # (rule, message) -> dialects, in order
+    allows = lint_comments.read(revision.path, rules())
+    per_op = [Exception_(revision.revision, a.rule, a.reason, line=a.line)
+              for a in allows]
+    # (rule, message, index of the per-op exception or None) -> dialects
+    raw = {}
     for dialect in dialects:
+        sources = {}
         try:
             operations = capture(revision.module.upgrade, dialect,
-                                 config=config, script=script)
+                                 config=config, script=script,
+                                 sources=sources)
         except Exception as exc:
             raw.setdefault(('capture', 'upgrade() needs a database or '
-                            f'failed offline: {exception.first_line(exc)}'),
-                           []).append(dialect)
+                            f'failed offline: {exception.first_line(exc)}',
+                            None), []).append(dialect)
             continue
         try:
-            found = list(check(operations, phase, dialect, servers))
+            found = list(findings_of(operations, phase, dialect, servers))
         except exception.EnamelSyncError:
             raise
         except Exception as exc:  # no input may crash the lint
             found = [('capture', 'the lint could not read the operations: '
-                      f'{exception.first_line(exc)}')]
-        for rule, message in found:
-            raw.setdefault((rule, message), []).append(dialect)
+                      f'{exception.first_line(exc)}', None)]
+        for rule, message, o in found:
+            lines = sources.get(id(o), frozenset())
+            allowed = next((i for i, a in enumerate(allows)
+                            if a.applies(rule, lines)), None)
+            raw.setdefault((rule, message, allowed), []).append(dialect)
     reasons = {e.rule: e for e in in_force}
     findings = []
-    for (rule, message), where in raw.items():
-        excepted = reasons.get(rule)
+    for (rule, message, allowed), where in raw.items():
+        excepted = (per_op[allowed] if allowed is not None
+                    else reasons.get(rule))
         if excepted:
             excepted.used = True
         findings.append(Finding(
             revision.revision, shown, rule, message, where,
             excepted.reason if excepted else None))
-    return findings, in_force
+    return findings, in_force + per_op
 
 
 def exceptions(revision):
@@ -273,7 +292,7 @@ def exceptions(revision):
     return found
 
 
-def capture(upgrade, dialect, config=None, script=None):
+def capture(upgrade, dialect, config=None, script=None, sources=None):
     """The operations ``upgrade()`` invokes on ``dialect``, recorded
     without a database (a list of ``alembic.operations.ops``
     ``MigrateOperation``; batch operations are recorded one by one).
@@ -288,6 +307,10 @@ def capture(upgrade, dialect, config=None, script=None):
         options enamel gives env.py (:func:`enamel.environment.
         context_options`) are those of its database.
     :param script: its ``ScriptDirectory``, if any.
+    :param sources: a dict to fill with ``id(operation)``: the frozenset
+        of the lines of ``upgrade``'s file that invoked it (every frame of
+        that file on the stack), which per-operation exceptions are
+        matched against (:mod:`enamel.lint_comments`).
     """
     from alembic import config as alembic_config
     from alembic.operations import base as operations_base
@@ -304,18 +327,26 @@ def capture(upgrade, dialect, config=None, script=None):
     options.update(dialect_name=dialect, output_buffer=io.StringIO(),
                    literal_binds=True)
     recorded = []
+    filename = getattr(getattr(upgrade, '__code__', None), 'co_filename',
+                       None)
+
+    def record(operation):
+        recorded.append(operation)
+        if sources is not None and filename:
+            sources[id(operation)] = lint_comments.lines_in(filename)
+
     with alembic_environment.EnvironmentContext(
             config, script, as_sql=True) as env:
         env.configure(**options)
         context = env.get_context()
         operations = operations_base.Operations(context)
-        operations.invoke = recorded.append
+        operations.invoke = record
 
         @contextlib.contextmanager
         def batch_alter_table(table_name, schema=None, **kw):
             batch = operations_base.BatchOperations(
                 context, impl=_BatchTable(table_name, schema))
-            batch.invoke = recorded.append
+            batch.invoke = record
             yield batch
 
         operations.batch_alter_table = batch_alter_table
@@ -360,6 +391,14 @@ def check(operations, phase, dialect, servers=None):
         and ``AUTOCOMMIT``/``TRANSACTION`` markers around an
         ``autocommit_block()``.
     """
+    for rule, message, _ in findings_of(operations, phase, dialect,
+                                        servers):
+        yield rule, message
+
+
+def findings_of(operations, phase, dialect, servers=None):
+    """As :func:`check`, with the operation each finding comes from:
+    ``(rule, message, operation)`` triples."""
     from alembic.operations import ops
 
     servers = servers or hazards.Servers()
@@ -368,30 +407,39 @@ def check(operations, phase, dialect, servers=None):
                if isinstance(o, ops.CreateTableOp)}
     for o in operations:
         if isinstance(o, ops.ExecuteSQLOp):
-            yield from _check_sql_phase(_sql_text(o, dialect), phase,
-                                        dialect)
+            for rule, message in _check_sql_phase(_sql_text(o, dialect),
+                                                  phase, dialect):
+                yield rule, message, o
             continue
         if isinstance(o, _Marker) or _temporary(o, operations):
             continue
-        yield from _check_phase(o, phase)
+        for rule, message in _check_phase(o, phase):
+            yield rule, message, o
     if dialect in op_kinds.IDENTIFIER_LIMITS:
-        for problem in op_kinds.names_too_long(
-                [o for o in operations if not isinstance(o, _Marker)],
-                (dialect,)):
-            yield 'name-too-long', problem
+        for o in operations:
+            if not isinstance(o, _Marker):
+                for problem in op_kinds.names_too_long([o], (dialect,)):
+                    yield 'name-too-long', problem, o
     if dialect == 'postgresql':
-        yield from lint_postgresql.check(
-            _compiled(operations, dialect), servers, created)
+        for rule, message, statement in lint_postgresql.findings(
+                _compiled(operations, dialect), servers, created):
+            yield rule, message, statement.op
         return
-    yield from _check_generic(operations, dialect, created)
+    for o in operations:
+        for rule, message in _check_generic(o, dialect, created):
+            yield rule, message, o
     if dialect == 'mysql':
         changes = []
         for o in operations:
             if isinstance(o, ops.ExecuteSQLOp):
-                changes.extend(lint_mysql.from_sql(_sql_text(o, dialect)))
+                found = lint_mysql.from_sql(_sql_text(o, dialect))
             elif not isinstance(o, _Marker):
-                changes.extend(lint_mysql.from_op(o))
-        yield from lint_mysql.check(changes, servers)
+                found = lint_mysql.from_op(o)
+            else:
+                continue
+            changes.extend(dataclasses.replace(c, source=o) for c in found)
+        for rule, message, change in lint_mysql.findings(changes, servers):
+            yield rule, message, change.source
 
 
 def _temporary(o, operations):
@@ -436,37 +484,37 @@ def _phase_message(o, kind):
     return f'{_describe(o)}: removals belong in contract'
 
 
-def _check_generic(operations, dialect, created):
-    """The hazards of SQLite and MariaDB/MySQL read from the operations
-    themselves (PostgreSQL's come from its SQL:
+def _check_generic(o, dialect, created):
+    """The hazards of SQLite and MariaDB/MySQL read from one operation
+    itself (PostgreSQL's come from its SQL:
     :mod:`enamel.lint_postgresql`)."""
     from alembic.operations import ops
 
-    for o in operations:
-        table = getattr(o, 'table_name', None)
-        existing = table not in created
-        if (isinstance(o, ops.CreateTableOp)
-                and not o.to_table().primary_key.columns):
-            yield ('no-primary-key',
-                   f'create table {o.table_name} without a primary key')
-        if isinstance(o, ops.AddColumnOp) and existing and (
-                not o.column.nullable and o.column.server_default is None
-                and o.column.computed is None):
-            yield ('not-null-without-default',
-                   f'add NOT NULL column {table}.{o.column.name} without a '
-                   'server default')
-        if isinstance(o, ops.RenameTableOp):
-            yield ('rename', f'rename table {o.table_name} to '
-                             f'{o.new_table_name}')
-        if isinstance(o, ops.AlterColumnOp) and existing:
-            where = f'{o.table_name}.{o.column_name}'
-            if o.modify_name:
-                yield 'rename', f'rename column {where} to {o.modify_name}'
-            if o.modify_type is not None and dialect == 'sqlite':
-                yield ('table-rewrite', f'type change of {where} to '
-                       f'{o.modify_type!r} copies the table (batch mode)')
-        if isinstance(o, ops.ExecuteSQLOp) and dialect == 'sqlite':
-            yield from _check_sqlite_sql(_sql_text(o, dialect))
+    table = getattr(o, 'table_name', None)
+    existing = table not in created
+    if (isinstance(o, ops.CreateTableOp)
+            and not o.to_table().primary_key.columns):
+        yield ('no-primary-key',
+               f'create table {o.table_name} without a primary key')
+    if isinstance(o, ops.AddColumnOp) and existing and (
+            not o.column.nullable and o.column.server_default is None
+            and o.column.computed is None):
+        yield ('not-null-without-default',
+               f'add NOT NULL column {table}.{o.column.name} without a '
+               'server default')
+    if isinstance(o, ops.RenameTableOp):
+        yield ('rename', f'rename table {o.table_name} to '
+                         f'{o.new_table_name}')
+    if isinstance(o, ops.AlterColumnOp) and existing:
+        where = f'{o.table_name}.{o.column_name}'
+        if o.modify_name:
+            yield 'rename', f'rename column {where} to {o.modify_name}'
+        if o.modify_type is not None and dialect == 'sqlite':
+            yield ('table-rewrite', f'type change of {where} to '
+                   f'{sa.types.to_instance(o.modify_type)!r} copies the '
+                   'table (batch mode)')
+    if isinstance(o, ops.ExecuteSQLOp) and dialect == 'sqlite':
+        yield from _check_sqlite_sql(_sql_text(o, dialect))
 
 
 def _check_sqlite_sql(sql):

@@ -60,7 +60,10 @@ class Change:
     bool it is set to). ``columns``: the columns an ``add_column`` adds
     NULL in every row (nullable, no default), or an ``add_foreign_key``'s
     local columns; ``unchecked``: an ``add_foreign_key`` that runs with
-    ``foreign_key_checks`` off on such columns (set by :func:`check`)."""
+    ``foreign_key_checks`` off on such columns (set by :func:`check`);
+    ``source``: the alembic operation it comes from, if the caller says
+    (:mod:`enamel.lint` does, to apply an exception to that operation
+    only)."""
 
     kind: str
     table: str
@@ -70,6 +73,8 @@ class Change:
     stored: bool = False
     columns: tuple = ()
     unchecked: bool = False
+    source: object = dataclasses.field(default=None, repr=False,
+                                       compare=False)
 
 
 def algorithm(change, servers):
@@ -153,6 +158,13 @@ def check(changes, servers):
     accepts it only on columns the same revision added NULL in every row
     (nothing to check), else it is still ``copy-alter``, with the reason.
     """
+    for rule, message, _ in findings(changes, servers):
+        yield rule, message
+
+
+def findings(changes, servers):
+    """As :func:`check`, with the :class:`Change` each finding comes from:
+    ``(rule, message, change)`` triples."""
     created, empty = set(), set()
     checks = True
     for change in changes:
@@ -174,15 +186,16 @@ def check(changes, servers):
                 yield ('copy-alter', f'{change.what} with '
                        'foreign_key_checks=0 runs INPLACE but never checks '
                        f'the rows already in {change.table}: only for '
-                       'columns this revision adds, NULL in every row')
+                       'columns this revision adds, NULL in every row',
+                       change)
                 continue
         name, work = algorithm(change, servers)
         if name == COPY:
             yield ('copy-alter', f'{change.what} needs ALGORITHM=COPY: '
-                   'writes to the table wait for the whole copy')
+                   'writes to the table wait for the whole copy', change)
         elif servers.galera and work != 'metadata':
             yield ('galera-toi', f'{change.what} ({name}, {work}) runs in '
-                   'total order: the whole cluster waits for it')
+                   'total order: the whole cluster waits for it', change)
 
 
 def from_op(op):
@@ -224,7 +237,7 @@ def from_op(op):
                 'unique': 'add_unique', 'primary_key': 'add_primary_key'
                 }.get(op.constraint_type, 'other')
         return [Change(kind, table, f'add {op.constraint_type} constraint '
-                       f'{op.constraint_name} on {table}',
+                       f'{op.constraint_name or "(unnamed)"} on {table}',
                        columns=tuple(getattr(op, 'local_cols', ()) or ()))]
     if isinstance(op, ops.DropConstraintOp):
         kind = ('drop_primary_key' if op.constraint_type == 'primary'
@@ -237,12 +250,17 @@ def from_op(op):
 
 
 def _from_alter(op, table):
+    import sqlalchemy as sa
+
     where = f'{table}.{op.column_name}'
     found = []
     if op.modify_type is not None:
+        # alembic takes a type class too (type_=sa.Text): as its instance.
+        new = sa.types.to_instance(op.modify_type)
+        old = (sa.types.to_instance(op.existing_type)
+               if op.existing_type is not None else None)
         found.append(Change('alter_type', table, f'type change of {where} '
-                            f'to {op.modify_type!r}', old=op.existing_type,
-                            new=op.modify_type))
+                            f'to {new!r}', old=old, new=new))
     if op.modify_nullable is not None and (
             op.existing_nullable is None or
             op.modify_nullable != op.existing_nullable):
@@ -277,7 +295,7 @@ def from_sql(sql, dialect='mysql'):
         for statement in sql_statements.split(sql, dialect):
             try:
                 parsed = sqlglot.parse_one(statement, read=dialect)
-            except sqlglot.errors.ParseError:
+            except sqlglot.errors.SqlglotError:  # unreadable: COPY
                 parsed = None
             found.extend(_from_expression(parsed, statement, exp))
     finally:

@@ -76,6 +76,13 @@ def check(statements, servers, created=()):
     :param created: tables the revision creates through operations
         (a ``CREATE TABLE`` in SQL is seen here too).
     """
+    for rule, message, _ in findings(statements, servers, created):
+        yield rule, message
+
+
+def findings(statements, servers, created=()):
+    """As :func:`check`, with the :class:`Statement` each finding comes
+    from: ``(rule, message, statement)`` triples."""
     pglast = sql_statements.parser('postgresql')
     state = State(created=set(created))
     for statement in statements:
@@ -85,10 +92,12 @@ def check(statements, servers, created=()):
             nodes = parse(statement.sql)
         except pglast.parser.ParseError as exc:
             yield ('unparsable-sql', f'PostgreSQL cannot parse '
-                   f'{_short(statement.sql)}: {exc}')
+                   f'{_short(statement.sql)}: {exc}', statement)
             continue
         for node in nodes:
-            yield from _check_node(node, statement, servers, state)
+            for rule, message in _check_node(node, statement, servers,
+                                             state):
+                yield rule, message, statement
             if type(node).__name__ == 'TransactionStmt':
                 state.not_valid.clear()
 
@@ -219,16 +228,18 @@ def _check_constraint(table, constraint, state, existing):
                 state.pending_checks[name] = column
         elif existing:
             what = 'foreign key' if kind == 'CONSTR_FOREIGN' else 'check'
-            yield ('constraint-not-valid', f'add {what} {name} on {table} '
-                   'without NOT VALID: validated under lock')
+            yield ('constraint-not-valid', f'add {what} '
+                   f'{name or "(unnamed)"} on {table} without NOT VALID: '
+                   'validated under lock')
             column = _not_null_column(constraint) if kind == \
                 'CONSTR_CHECK' else None
             if column:
                 state.not_null_checks.add((table, column))
     elif kind in ('CONSTR_UNIQUE', 'CONSTR_PRIMARY', 'CONSTR_EXCLUSION') \
             and existing and not constraint.indexname:
-        yield ('unique-constraint-index', f'add constraint {name} on '
-               f'{table} builds its index under ACCESS EXCLUSIVE')
+        yield ('unique-constraint-index', f'add constraint '
+               f'{name or "(unnamed)"} on {table} builds its index under '
+               'ACCESS EXCLUSIVE')
 
 
 def _not_null_column(constraint):
@@ -273,6 +284,8 @@ def _free_type_change(op):
     new = getattr(op, 'modify_type', None)
     if old is None or new is None:
         return False
+    # alembic takes a type class too (type_=sa.Text): as its instance.
+    old, new = sa.types.to_instance(old), sa.types.to_instance(new)
     if isinstance(old, sa.String) and isinstance(new, sa.String):
         if isinstance(new, sa.Text) or isinstance(new, sa.Enum) or \
                 isinstance(old, sa.Enum):

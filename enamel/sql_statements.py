@@ -56,16 +56,31 @@ def split(sql, dialect):
 
     :param sql: SQL text (str).
     :param dialect: ``'postgresql'``, ``'mysql'`` or ``'sqlite'``.
-    :returns: a list of str.
+    :returns: a list of str. Text the engine's scanner cannot read (an
+        unterminated quote or comment) is one statement, whole: the server
+        refuses it (and PostgreSQL's lint reports ``unparsable-sql``).
     :raises exception.ConfigError: the dialect's parser is missing.
     """
+    try:
+        if dialect == 'postgresql':
+            pieces = parser(dialect).split(sql, with_parser=False)
+        elif dialect == 'mysql':
+            pieces = _split_mysql(sql)
+        else:
+            pieces = _split_sqlite(sql)
+        return [p.strip() for p in pieces if _has_code(p, dialect)]
+    except _scan_errors(dialect):
+        return [sql.strip()] if sql.strip() else []
+
+
+def _scan_errors(dialect):
+    """The exceptions ``dialect``'s scanner raises on text it cannot
+    cut into tokens."""
     if dialect == 'postgresql':
-        pieces = parser(dialect).split(sql, with_parser=False)
-    elif dialect == 'mysql':
-        pieces = _split_mysql(sql)
-    else:
-        pieces = _split_sqlite(sql)
-    return [p.strip() for p in pieces if _has_code(p, dialect)]
+        return parser(dialect).parser.ParseError
+    if dialect == 'mysql':
+        return parser(dialect).errors.TokenError
+    return ()
 
 
 def _split_mysql(sql):

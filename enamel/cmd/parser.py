@@ -141,7 +141,8 @@ def _migrating_commands(subparsers):
     p = subparsers.add_parser(
         'lint', help='check that expand revisions only add and contract '
                      'revisions only remove, and flag per-engine hazards; '
-                     'exit 0 clean, 10 findings')
+                     'exit 0 clean (or every finding excepted), 10 '
+                     'findings, 1 a malformed exception')
     p.add_argument('revisions', nargs='*', metavar='REVISION',
                    help='revisions to lint (default: all)')
     p.add_argument('--dialect', action='append',

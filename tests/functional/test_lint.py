@@ -134,6 +134,117 @@ def downgrade():
     pass
 """.format(table='t' * 64, column='c' * 63, long_index='x' * 62)
 
+# Per-operation exceptions: above an operation, at the end of a line of a
+# statement written over several, on a with block's line; one that
+# matches nothing; and a string that only looks like one.
+PER_OP = """
+
+def upgrade():
+    note = '# enamel-lint: this string is no comment'
+    # enamel-lint: allow index-not-concurrent: tasks is empty until this release
+    op.create_index('ix_tasks_action', 'tasks', ['action'])
+    op.create_index('ix_tasks_status', 'tasks', ['status'], info={'n': note})
+    op.add_column(
+        'tasks',
+        sa.Column('size', sa.Integer(), nullable=False),  # enamel-lint: allow not-null-without-default: size is filled before the release that reads it
+    )
+    with op.batch_alter_table('tasks') as batch:  # enamel-lint: allow copy-alter: the type change is a maintenance-window step
+        batch.alter_column('uuid', type_=sa.String(255),
+                           existing_type=sa.String(36))
+    # enamel-lint: allow rename: nothing renames here
+    op.create_index('ix_tasks_user', 'tasks', ['user_id'])
+
+
+def downgrade():
+    pass
+"""  # noqa: E501
+
+# Revisions the lint once stopped on, or misread: SQL its scanner cannot
+# cut into statements (an unterminated quote), a type given as a class, a
+# batch block with alembic's keyword arguments, an empty one, a TextClause
+# with bound parameters, an empty upgrade().
+ODD = """
+
+def upgrade():
+    \"\"\"Odd, but what alembic takes.\"\"\"
+    with op.batch_alter_table('tasks', recreate='auto',
+                              table_kwargs={'mysql_engine': 'InnoDB'}) as b:
+        b.add_column(sa.Column('note', sa.Text(), nullable=True),
+                     insert_after='action')
+        b.create_index('ix_tasks_note', ['note'], mysql_length={'note': 10})
+    with op.batch_alter_table('tasks'):
+        pass
+    op.execute(sa.text('UPDATE tasks SET action = :a WHERE action IS NULL')
+               .bindparams(a='x'))
+    op.execute(sa.text(''))
+    op.execute("SELECT 'unterminated")
+    op.alter_column('tasks', 'uuid', type_=sa.Text,
+                    existing_type=sa.String(36))
+
+
+def downgrade():
+    pass
+"""
+
+EMPTY = '''
+
+def upgrade():
+    pass
+
+
+def downgrade():
+    pass
+'''
+
+# The recipes of the developer guide (doc/source/contributor/lint.rst,
+# "Recipes for a busy table"), which it says lint clean as written.
+RECIPES = """
+
+def upgrade():
+    dialect = op.get_context().dialect.name
+    if dialect == 'postgresql':
+        op.create_check_constraint(op.f('ck_tasks_size_positive'),
+                                   'tasks', 'size >= 0',
+                                   postgresql_not_valid=True)
+        with op.get_context().autocommit_block():
+            op.execute('ALTER TABLE tasks VALIDATE CONSTRAINT '
+                       'ck_tasks_size_positive')
+    elif dialect == 'mysql':
+        # enamel-lint: allow copy-alter: tasks is copied once, in the release N+1 maintenance window
+        op.create_check_constraint(op.f('ck_tasks_size_positive'),
+                                   'tasks', 'size >= 0')
+    else:
+        with op.batch_alter_table('tasks') as batch:
+            batch.create_check_constraint(
+                op.f('ck_tasks_size_positive'), 'size >= 0')
+    if dialect == 'mysql':
+        op.add_column('tasks', sa.Column('size_mb', sa.Integer(),
+                                         sa.Computed('size / 1048576')))
+    op.add_column('tasks', sa.Column('size_kb', sa.Integer(),
+                                     nullable=True))
+    if dialect == 'postgresql':
+        op.create_foreign_key(op.f('fk_tasks_owner_id_owners'), 'tasks',
+                              'owners', ['owner_id'], ['id'],
+                              postgresql_not_valid=True)
+        with op.get_context().autocommit_block():
+            op.execute('ALTER TABLE tasks VALIDATE CONSTRAINT '
+                       'fk_tasks_owner_id_owners')
+    elif dialect == 'mysql':
+        op.execute('SET foreign_key_checks = 0')
+        # enamel-lint: allow copy-alter: release N's data migration deleted every orphan owner_id; the service writes none since
+        op.create_foreign_key(op.f('fk_tasks_owner_id_owners'), 'tasks',
+                              'owners', ['owner_id'], ['id'])
+        op.execute('SET foreign_key_checks = 1')
+    else:
+        with op.batch_alter_table('tasks') as batch:
+            batch.create_foreign_key(op.f('fk_tasks_owner_id_owners'),
+                                     'owners', ['owner_id'], ['id'])
+
+
+def downgrade():
+    pass
+"""  # noqa: E501
+
 
 def lint_dialects():
     from enamel import lint
@@ -345,3 +456,173 @@ class LintTest(base.SQLiteBackend, base.TestCase):
             self.assertNotIn('Traceback', result.stderr)
             self.assertEqual(1, len(result.stderr.strip().splitlines()),
                              result.stderr)
+
+    def test_a_comment_excepts_one_operation_and_is_listed(self):
+        revision = self.write_revision('expand', PER_OP)
+        path = self.revision_path(revision)
+        with open(path) as f:
+            lines = f.read().splitlines()
+
+        def line_of(text):
+            return 1 + next(i for i, line in enumerate(lines)
+                            if text in line)
+
+        report = self.lint('--dialect', 'postgresql', '--dialect', 'mysql')
+        findings = {(f['rule'], f['message'], tuple(f['dialects'])):
+                    f['reason'] for f in report['findings']
+                    if f['revision'] == revision}
+        self.assertEqual({
+            # Above the statement: that operation only.
+            ('index-not-concurrent', 'create index ix_tasks_action on '
+             'tasks without CONCURRENTLY', ('postgresql',)):
+            'tasks is empty until this release',
+            ('index-not-concurrent', 'create index ix_tasks_status on '
+             'tasks without CONCURRENTLY', ('postgresql',)): None,
+            ('index-not-concurrent', 'create index ix_tasks_user on '
+             'tasks without CONCURRENTLY', ('postgresql',)): None,
+            # At the end of any line of a statement written over several.
+            ('not-null-without-default', 'add NOT NULL column tasks.size '
+             'without a default', ('postgresql',)):
+            'size is filled before the release that reads it',
+            ('not-null-without-default', 'add NOT NULL column tasks.size '
+             'without a server default', ('mysql',)):
+            'size is filled before the release that reads it',
+            # On a with block's line: every operation inside it.
+            ('copy-alter', 'type change of tasks.uuid to '
+             'String(length=255) needs ALGORITHM=COPY: writes to the table '
+             'wait for the whole copy', ('mysql',)):
+            'the type change is a maintenance-window step',
+        }, findings)
+        # The ix_tasks_status index is not excepted: the lint fails.
+        self.assertEqual(10, report['exit_code'])
+        self.assertEqual([
+            (line_of('allow index-not-concurrent'), 'index-not-concurrent',
+             True),
+            (line_of('allow not-null-without-default'),
+             'not-null-without-default', True),
+            (line_of('allow copy-alter'), 'copy-alter', True),
+            (line_of('allow rename'), 'rename', False),
+        ], [(e['line'], e['rule'], e['used'])
+            for e in report['exceptions'] if e['revision'] == revision])
+        text = self.run_sync('lint', '--dialect', 'postgresql', revision)
+        self.assertEqual(10, text.code, text)
+        self.assertIn(f'{revision} line {line_of("allow rename")} excepts '
+                      'rename: nothing renames here (excepts nothing)',
+                      text.stdout)
+        self.assertIn(f'{revision} (expand) index-not-concurrent '
+                      '[postgresql]: create index ix_tasks_action on tasks '
+                      'without CONCURRENTLY (excepted: tasks is empty until '
+                      'this release)', text.stdout)
+
+    def test_a_comment_and_the_revision_wide_exceptions_are_listed(self):
+        revision = self.write_revision(
+            'contract', CONTRACT_ADDS.replace(
+                "    op.drop_column('tasks', 'user_id')",
+                "    # enamel-lint: allow contract-adds: kept for the "
+                "example\n    op.drop_column('tasks', 'user_id')"),
+            "\nlint_exceptions = {'contract-adds': 'size is unused by "
+            "every release'}\n")
+        with open(self.revision_path(revision)) as f:
+            line = 1 + f.read().splitlines().index(
+                '    # enamel-lint: allow contract-adds: kept for the '
+                'example')
+        report = self.lint()
+        self.assertEqual(0, report['exit_code'], report)
+        self.assertEqual(
+            [('contract-adds', None, True), ('contract-adds', line, False)],
+            [(e['rule'], e['line'], e['used'])
+             for e in report['exceptions']])
+        text = self.run_sync('lint', revision)
+        self.assertEqual(0, text.code, text)
+        self.assertIn(f'{revision} excepts contract-adds: size is unused '
+                      'by every release\n', text.stdout)
+        self.assertIn(f'{revision} line {line} excepts contract-adds: kept '
+                      'for the example (excepts nothing)', text.stdout)
+
+    def test_a_malformed_comment_is_an_error_naming_file_and_line(self):
+        revision = self.write_revision('expand', PER_OP)
+        path = self.revision_path(revision)
+        with open(path) as f:
+            source = f.read()
+        good = ('# enamel-lint: allow index-not-concurrent: tasks is empty '
+                'until this release')
+        line = source[:source.index(good)].count('\n') + 1
+        shape = ("expected '# enamel-lint: allow <rule>: <why it is safe "
+                 "here>' at the end of the operation's line or on the line "
+                 "above it")
+        for given, expected in (
+                ('# enamel-lint: allow index-not-concurrent',
+                 "'# enamel-lint: allow index-not-concurrent' is not a lint "
+                 f'exception; {shape}'),
+                ('# enamel-lint allow index-not-concurrent: why',
+                 "'# enamel-lint allow index-not-concurrent: why' is not a "
+                 f'lint exception; {shape}'),
+                ('# enamel-lint: ignore index-not-concurrent: why',
+                 "'# enamel-lint: ignore index-not-concurrent: why' is not a "
+                 f'lint exception; {shape}'),
+                ('# Enamel_Lint: allow index-not-concurrent: why',
+                 "'# Enamel_Lint: allow index-not-concurrent: why' is not a "
+                 f'lint exception; {shape}'),
+                ('# enamel-lint: allow index-not-concurrent:   ',
+                 'enamel-lint: allow index-not-concurrent gives no reason; '
+                 f'{shape}'),
+                ('# enamel-lint: allow index-not-concurent: typo',
+                 "enamel-lint: no such rule 'index-not-concurent' (did you "
+                 f"mean 'index-not-concurrent'?); {shape}; rules: ")):
+            with open(path, 'w') as f:
+                f.write(source.replace(good, given))
+            for argv in (('lint',), ('lint', '--format', 'json'),
+                         ('lint', '--dialect', 'sqlite', revision)):
+                result = self.run_sync(*argv)
+                self.assertEqual(1, result.code, result)
+                self.assertEqual('', result.stdout)
+                self.assertIn(f'{path}:{line}: {expected}', result.stderr)
+                self.assertNotIn('Traceback', result.stderr)
+                self.assertEqual(
+                    1, len(result.stderr.strip().splitlines()),
+                    result.stderr)
+
+    def test_odd_revisions_are_linted_not_crashed_on(self):
+        odd = self.write_revision('expand', ODD)
+        empty = self.write_revision('expand', EMPTY)
+        report = self.lint()
+        self.assertEqual({}, self.rules(report, empty))
+        found = {(f['rule'], f['message'], tuple(f['dialects']))
+                 for f in report['findings'] if f['revision'] == odd}
+        self.assertEqual({
+            ('index-not-concurrent', 'create index ix_tasks_note on tasks '
+             'without CONCURRENTLY', ('postgresql',)),
+            # One statement, whole: PostgreSQL's parser names the error;
+            # the rest of the revision is still read on every engine.
+            ('unparsable-sql', "PostgreSQL cannot parse SELECT "
+             "'unterminated;: unterminated quoted string at or near "
+             "\"'unterminated;\", at index 7", ('postgresql',)),
+            # type_=sa.Text is sa.Text(): free on PostgreSQL (varchar to
+            # text), a copy on MariaDB, a batch copy on SQLite.
+            ('copy-alter', 'type change of tasks.uuid to Text() needs '
+             'ALGORITHM=COPY: writes to the table wait for the whole copy',
+             ('mysql',)),
+            ('table-rewrite', 'type change of tasks.uuid to Text() copies '
+             'the table (batch mode)', ('sqlite',)),
+        }, found)
+
+    def test_the_guides_recipes_lint_clean(self):
+        revision = self.write_revision('expand', RECIPES)
+        report = self.lint()
+        self.assertEqual(0, report['exit_code'], report)
+        # Clean because each operation's exception excepts it, on MariaDB
+        # only; without them the copies are findings.
+        self.assertEqual(
+            {('copy-alter', ('mysql',), True)},
+            {(f['rule'], tuple(f['dialects']), bool(f['reason']))
+             for f in report['findings'] if f['revision'] == revision})
+        self.assertEqual([('copy-alter', True), ('copy-alter', True)],
+                         [(e['rule'], e['used'])
+                          for e in report['exceptions']])
+        path = self.revision_path(revision)
+        with open(path) as f:
+            source = f.read()
+        with open(path, 'w') as f:
+            f.write(source.replace('# enamel-lint:', '# was:'))
+        self.assertEqual({'copy-alter': {'mysql'}},
+                         self.rules(self.lint(), revision))

@@ -66,6 +66,16 @@ class SplitTest(base.TestCase):
                           'ALTER TABLE t ADD c INT'],
                          sql_statements.split(MYSQL, 'mysql'))
 
+    def test_text_the_scanner_cannot_read_is_one_statement(self):
+        # An unterminated comment or quote: the engine's scanner raises;
+        # the text stays whole (the server refuses it, the lint reports
+        # it as unparsable-sql) instead of stopping the caller.
+        for dialect in ('postgresql', 'mysql'):
+            for sql in ("SELECT 1; SELECT 'a;b", 'SELECT 1; /* open;'):
+                self.assertEqual([sql],
+                                 sql_statements.split(sql + '\n', dialect),
+                                 dialect)
+
     def test_what_postgresql_refuses_in_a_transaction(self):
         refused = {
             'CREATE INDEX CONCURRENTLY ix ON t (a)':
