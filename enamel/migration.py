@@ -185,7 +185,9 @@ class Migration:
         """Revert to a previous revision.
 
         :param revision: target revision (``-1``, ``base``, an id);
-            ``FROM:TO`` with ``sql``.
+            ``FROM:TO`` with ``sql``, where ``FROM`` may be ``heads``
+            (every head; in a branched history ``head`` too, as
+            :meth:`upgrade`'s ``TO``).
         :param sql: write the SQL to stdout instead of running it.
         :param tag: passed to env.py.
         :raises exception.BadRevision: ``revision`` names no revision, or

@@ -204,6 +204,8 @@ class Migrator:
                              database_option=self.database_option),
                 ignore, offline=True)
             preamble = phases.contract_comment(plan)
+        elif name == 'downgrade' and history.branched():
+            revision = phases.every_head_from(revision)
         scripts.offline(history.get_config(models=False), history.script,
                         name, revision, tag=tag, preamble=preamble, **kw)
 

@@ -98,6 +98,15 @@ def every_head(revision):
     return f'{start}{colon}heads' if end == 'head' else revision
 
 
+def every_head_from(revision):
+    """A ``downgrade --sql`` range of a branched history with ``head`` as
+    its start read as ``heads``, as :func:`every_head` reads an upgrade's
+    end: the script an upgrade to every head printed is undone from every
+    head. ``head:A`` becomes ``heads:A``; other ranges are kept."""
+    start, colon, end = revision.partition(':')
+    return f'heads{colon}{end}' if colon and start == 'head' else revision
+
+
 def branch_heads(script, phase):
     """The ids of the heads that carry ``phase``'s label (a tuple, in
     alembic's order of ``heads``)."""

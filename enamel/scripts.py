@@ -121,8 +121,13 @@ def offline(config, script, name, revision, preamble=None, **kw):
     require_range(revision)
     config.output_buffer = io.StringIO()
     try:
+        if name == 'downgrade':
+            revision, several = _downgrade_start(script, revision)
         with alembic_internals.errors():
-            getattr(command, name)(config, revision, sql=True, **kw)
+            if name == 'downgrade' and several:
+                _downgrade_from(config, script, several, revision, **kw)
+            else:
+                getattr(command, name)(config, revision, sql=True, **kw)
     except Exception as exc:
         failed = _revision_in_traceback(exc, script)
         if failed is None:
@@ -143,6 +148,40 @@ def offline(config, script, name, revision, preamble=None, **kw):
     # Now, while the command line can still report a reader that went
     # away (BrokenPipeError), not at interpreter exit.
     sys.stdout.flush()
+
+
+def _downgrade_start(script, revision):
+    """The range of a ``downgrade --sql`` whose start is ``heads`` (or a
+    symbol for several revisions) resolved: ``(range, None)`` with the
+    start as one id when it names one revision, ``(target, ids)`` when it
+    names several (a tuple of ids, as the version table of a database at
+    those heads holds them); other ranges are returned as they are."""
+    start, colon, target = revision.partition(':')
+    if not colon or start not in ('heads', 'head'):
+        return revision, None
+    with alembic_internals.errors(revision_argument=True):
+        ids = tuple(r.revision for r in script.get_revisions(start))
+    if len(ids) == 1:
+        return f'{ids[0]}:{target}', None
+    return target, ids
+
+
+def _downgrade_from(config, script, current, target, tag=None):
+    """``alembic downgrade --sql`` from several revisions at once: the
+    database at ``current`` (a tuple of ids; alembic's command takes one
+    revision as the start of a range, while its offline context reads
+    the start as a list of revisions) to ``target``, planned as alembic
+    plans a downgrade (:func:`enamel.alembic_internals.downgrade_steps`).
+    """
+    from alembic.runtime import environment
+
+    def steps(revisions, context):
+        return alembic_internals.downgrade_steps(script, target, revisions)
+
+    with environment.EnvironmentContext(
+            config, script, fn=steps, as_sql=True, starting_rev=current,
+            destination_rev=target, tag=tag):
+        script.run_env()
 
 
 def history_range(rev_range):

@@ -20,9 +20,11 @@ import subprocess
 
 import alembic
 
+from enamel import migration
 from enamel import models
 from tests import base
 from tests.functional import test_commands
+from tests.functional import test_rolling_upgrade as rolling
 
 
 def tables_after_offline_downgrade_to_base():
@@ -112,6 +114,123 @@ class OfflineTests:
 
 
 base.for_each_backend(OfflineTests, globals())
+
+NOTES_BODY = '''
+
+def upgrade():
+    op.create_table('notes', sa.Column('id', sa.Integer, primary_key=True),
+                    sa.Column('body', sa.Text))
+    op.create_index('ix_notes_body_id', 'notes', ['id'])
+
+
+def downgrade():
+    op.drop_table('notes')
+'''
+DROP_ENDED_AT_BODY = '''
+
+def upgrade():
+    op.drop_column('tasks', 'ended_at')
+
+
+def downgrade():
+    op.add_column('tasks', sa.Column('ended_at', sa.DateTime(),
+                                     nullable=True))
+'''
+
+
+class BranchedOfflineTests(rolling.RollingUpgradeSteps):
+    """``--sql`` in the rolling-upgrade layout: a downgrade takes the
+    same forms as an upgrade (``head`` there means every head), and the
+    two scripts, run one after the other in the engine's own client,
+    leave the schema as it was."""
+
+    client = OfflineTests.client
+
+    def offline(self, *argv):
+        result = self.assertSucceeded(self.run_sync(*argv, '--sql'))
+        self.assertNotEqual('', result.stdout)
+        return result.stdout
+
+    def scratch_script(self):
+        """The scratch copy's script directory, read as enamel-sync reads
+        it (its revisions only)."""
+        migrate = migration.Migration(None)
+
+        @migrate.configure
+        def scratch_revisions(config):
+            config.set_main_option('version_locations', self.versions)
+            return config
+        return migrate.script
+
+    def heads(self):
+        """What the version table holds at every head: alembic's heads,
+        read from the script directory."""
+        return base.upgraded_version(self.scratch_script())
+
+    def round_trip(self, upgrade, downgrade):
+        """Build the database with the upgrade script, empty it with the
+        downgrade script."""
+        self.client(self.offline('upgrade', *upgrade))
+        self.assertEqual(self.heads(), sorted(self.stored_version()))
+        self.client(self.offline('downgrade', downgrade))
+        self.assertEqual(tables_after_offline_downgrade_to_base(),
+                         self.tables())
+        self.assertEqual([], self.stored_version())
+        # From alembic 1.19 on the empty version table stays; the next
+        # script from base creates it, as on a new database.
+        with self.engine.begin() as connection:
+            connection.exec_driver_sql(
+                'DROP TABLE IF EXISTS alembic_version')
+
+    def test_downgrade_sql_from_every_head_undoes_upgrade_sql(self):
+        # The branches alone, then an expand and a contract revision.
+        self.assertSucceeded(self.run_sync('revision', '--expand', '-m',
+                                           'start the branches'))
+        for shape in ('branches', 'expand and contract revisions'):
+            if shape != 'branches':
+                self.write_revision('expand', 'add notes', NOTES_BODY,
+                                    rolling.EXPAND_IMPORTS)
+                self.write_revision('contract', 'drop tasks.ended_at',
+                                    DROP_ENDED_AT_BODY,
+                                    rolling.EXPAND_IMPORTS)
+            self.assertEqual(2, len(self.scratch_script().get_heads()))
+            for upgrade, downgrade in (((), 'head:base'),
+                                       (('base:head',), 'heads:base'),
+                                       (('heads',), 'head:base')):
+                with self.subTest(shape=shape, upgrade=upgrade,
+                                  downgrade=downgrade):
+                    self.round_trip(upgrade, downgrade)
+
+    def test_downgrade_sql_from_every_head_to_a_revision_and_back(self):
+        self.assertSucceeded(self.run_sync('revision', '--expand', '-m',
+                                           'start the branches'))
+        self.write_revision('expand', 'add notes', NOTES_BODY,
+                            rolling.EXPAND_IMPORTS)
+        self.write_revision('contract', 'drop tasks.ended_at',
+                            DROP_ENDED_AT_BODY, rolling.EXPAND_IMPORTS)
+        first = base.first_revision(self.scratch_script())
+        self.client(self.offline('upgrade'))
+        self.client(self.offline('downgrade', f'head:{first}'))
+        self.assertEqual([first], self.stored_version())
+        self.assertEqual({'alembic_version', 'tasks', 'task_items'},
+                         self.tables())
+        self.assertIn('ended_at', self.columns())
+        self.client(self.offline('upgrade', f'{first}:head'))
+        self.assertEqual(self.heads(), sorted(self.stored_version()))
+        self.assertIn('notes', self.tables())
+        self.assertNotIn('ended_at', self.columns())
+
+    def test_a_relative_target_from_every_head_is_refused(self):
+        self.assertSucceeded(self.run_sync('revision', '--expand', '-m',
+                                           'start the branches'))
+        result = self.run_sync('downgrade', '--sql', 'heads:-1')
+        self.assertEqual(2, result.code, result)
+        self.assertEqual('', result.stdout)
+        self.assertIn('revision -1 is relative', result.stderr)
+        self.assertEqual(1, len(result.stderr.splitlines()), result)
+
+
+base.for_each_backend(BranchedOfflineTests, globals())
 
 
 class BrokenPipeTest(base.SQLiteBackend, base.TestCase):
