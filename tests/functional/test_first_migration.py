@@ -42,13 +42,12 @@ class Note(TimestampMixin, Base):
 '''
 
 # The functional tests run in the copy: on SQLite, those whose subject is
-# the history as a whole. Two are left out: they branch the history the
-# plain alembic way (spliced heads merged back; a plugin branch from base),
-# which the phase rules refuse once the history has the expand and
-# contract branches.
+# the history as a whole. One is left out: it branches the history the
+# plain alembic way (a plugin branch from base), which the phase rules
+# refuse once the history has the expand and contract branches.
 FUNCTIONAL = (r'test_migrations\..*SQLite|test_commands\.CommandSQLite'
               r'|test_read_only|test_autogenerate\.ComparisonSQLite')
-EXCLUDE = r'test_branches_and_merge|test_branch_label_and_depends_on'
+EXCLUDE = r'test_branch_label_and_depends_on'
 
 
 class FirstMigrationTest(base.TestCase):
