@@ -14,8 +14,10 @@
 
 In a copy of the project (the files git tracks), the test does what the
 contributor guide says: add a model, ``revision --autogenerate``, then a
-rolling-upgrade pair (``revision --expand`` and ``revision --contract``, as
-the rolling-upgrade guide says), each followed by ``upgrade``; then it runs
+rolling-upgrade pair, as the rolling-upgrade guide says (the branches
+made by a first ``revision --expand``, then a model change that
+``revision --autogenerate`` splits into an expand and a contract
+revision), each followed by ``upgrade``; then it runs
 the copy's own unit suite and the SQLite functional tests that read the
 history (the walk of every revision, models against migrations, the
 commands), which must pass in the copy as they do here.
@@ -40,6 +42,11 @@ class Note(TimestampMixin, Base):
     id: orm.Mapped[int] = orm.mapped_column(sa.Integer, primary_key=True)
     body: orm.Mapped[typing.Optional[str]] = orm.mapped_column(sa.Text)
 '''
+
+NOTE_BODY = ('    body: orm.Mapped[typing.Optional[str]] = '
+             'orm.mapped_column(sa.Text)\n')
+NOTE_TITLE = ('    title: orm.Mapped[typing.Optional[str]] = '
+              'orm.mapped_column(\n        sa.String(255))\n')
 
 # The functional tests run in the copy: on SQLite, those whose subject is
 # the history as a whole. One is left out: it branches the history the
@@ -97,10 +104,21 @@ class FirstMigrationTest(base.TestCase):
             'revision', '--autogenerate', '-m', 'add notes'])
         self.assertIn('_add_notes.py', written)
         self.run_in(project, sync + ['upgrade'])
+        # The rolling-upgrade layout, as its guide says: the branches
+        # first (revision --expand, upgrade), then autogenerate splits a
+        # change into an expand and a contract revision.
         self.run_in(project, sync + ['revision', '--expand', '-m',
-                                     'add something'])
-        self.run_in(project, sync + ['revision', '--contract', '-m',
-                                     'drop something'])
+                                     'start the branches'])
+        self.run_in(project, sync + ['upgrade'])
+        models = os.path.join(project, 'enamel', 'models.py')
+        with open(models) as f:
+            source = f.read()
+        self.assertIn(NOTE_BODY, source)
+        with open(models, 'w') as f:
+            f.write(source.replace(NOTE_BODY, NOTE_TITLE))
+        written = self.run_in(project, sync + [
+            'revision', '--autogenerate', '-m', 'notes: title for body'])
+        self.assertEqual(2, written.count('.py'), written)
         self.run_in(project, sync + ['upgrade'])
         self.assertIn('schema matches the models',
                       self.run_in(project, sync + ['check']))
