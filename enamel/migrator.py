@@ -46,12 +46,22 @@ class Migrator:
         return '' if database == databases.MAIN else (
             f' --database {database.name}')
 
-    def current(self, connection, adopt=False):
+    def current(self, connection, adopt=False, snapshot=None):
         """The guarded revisions of the database (a tuple; see
-        :func:`enamel.state.guard`)."""
-        return state.guard(
-            state.read(connection, database=self.history.database),
-            self.history.script, adopt=adopt)
+        :func:`enamel.state.guard`). The table names are read only for a
+        database without a version table (the guard needs them only
+        there).
+
+        :param snapshot: the :class:`enamel.state.Snapshot` already read
+            from ``connection`` (without tables), if any: not read again.
+        """
+        database = self.history.database
+        if snapshot is None:
+            snapshot = state.read(connection, tables=False,
+                                  database=database)
+        if not snapshot.versioned:
+            snapshot = state.read(connection, database=database)
+        return state.guard(snapshot, self.history.script, adopt=adopt)
 
     def upgrade(self, target, tag=None, ignore=False, phase=None):
         """Plan ``upgrade target``, judge it, run it under the migration
@@ -67,14 +77,20 @@ class Migrator:
         if recorded is None:
             history.preload()
 
+        looked = []  # the plan made when looking, if any
+
         def decide(connection, look):
-            if recorded is not None:
-                current = state.read(connection, tables=False,
-                                     database=history.database).current
-                if set(current) == set(recorded):
-                    return current, None
-            current = self.current(connection)
-            plan = history.planner.upgrade(target, current)
+            snapshot = state.read(connection, tables=False,
+                                  database=history.database)
+            if recorded is not None and (
+                    set(snapshot.current) == set(recorded)):
+                return snapshot.current, None
+            current = self.current(connection, snapshot=snapshot)
+            if looked and looked[0].current == current:
+                plan = looked[0]  # the same history, the same state
+            else:
+                plan = history.planner.upgrade(target, current)
+                looked.append(plan)
             if not (look and ignore):  # warnings are logged once, locked
                 self.judge(connection, plan, ignore,
                            phase_run=phase is not None)
@@ -143,7 +159,7 @@ class Migrator:
             yield connection, held, decide(connection, False)
 
     def judge(self, connection, plan, ignore=False, phase_run=False,
-              skip=()):
+              skip=(), pending=None):
         """Apply the phase rules to ``plan`` (see
         :func:`enamel.phases.judge`), reading what they need: the plan
         to the heads for a phase run, and the open data migrations' rows
@@ -152,17 +168,23 @@ class Migrator:
 
         :param skip: rules not to apply here (a plain upgrade judges its
             contract phase when it comes to it).
+        :param pending: the plan to the heads from ``plan``'s state, if
+            the caller has it (not made again).
         :raises exception.PhaseRefused: a rule refused the plan.
         :raises exception.DataMigrationFailed: a data migration could not
             count its rows.
         """
         planner = self.history.planner
-        pending = rows = None
+        rows = None
         # Revisions on neither branch are looked for in the whole history
         # once; only if there are any is the plan to the heads made.
         if planner.layout.branched and phase_run and planner.off_branches():
-            pending = plan if plan.target == 'heads' else planner.pending(
-                plan.current)
+            if plan.target == 'heads':
+                pending = plan
+            elif pending is None:
+                pending = planner.pending(plan.current)
+        else:
+            pending = None
         if (planner.layout.branched and plan.has(phases.CONTRACT)
                 and phases.ROWS_LEFT not in skip):
             rows = phases.rows_left(connection, planner.script,

@@ -119,6 +119,30 @@ class Planner:
                     [self.step(s.revision) for s in found], found,
                     self.layout)
 
+    def part(self, plan, phase, current):
+        """The part of ``plan`` (an upgrade to the heads) that an upgrade
+        to ``phase``'s heads runs from ``current``, without asking alembic
+        again: the steps of ``plan`` below those heads that ``current``
+        does not hold, in ``plan``'s order (every revision after the ones
+        below it, as alembic's own plan has them). None when ``current``
+        is not on ``plan``'s way (the database moved elsewhere meanwhile):
+        plan again then.
+
+        :param plan: a :class:`Plan` to ``heads``.
+        :param phase: ``'expand'`` or ``'contract'``.
+        :param current: the revisions the database is at (a tuple).
+        """
+        held = data_migrations.applied(self.script, current)
+        start = data_migrations.applied(self.script, plan.current)
+        if not start <= held or not held - start <= set(plan.ids()):
+            return None
+        wanted = data_migrations.applied(
+            self.script, self.layout.heads(phase)) - held
+        keep = [i for i, s in enumerate(plan.steps) if s.id in wanted]
+        return Plan(UPGRADE, phases.target(self.script, phase),
+                    tuple(current), [plan.steps[i] for i in keep],
+                    [plan.alembic_steps[i] for i in keep], self.layout)
+
     def pending(self, current):
         """Everything an upgrade to the heads would run (a :class:`Plan`
         to ``heads``)."""

@@ -49,13 +49,21 @@ class RollingUpgrades:
         self.migrator.upgrade(target, tag, ignore_phase_rules,
                               phase=phases.EXPAND if branched else None)
 
-    def online_data_migrations(self, max_count=None, batch_size=None):
-        """See :meth:`enamel.migration.Migration.online_data_migrations`."""
+    def online_data_migrations(self, max_count=None, batch_size=None,
+                               current=None):
+        """See :meth:`enamel.migration.Migration.online_data_migrations`.
+
+        :param current: the revisions the database is at, when the caller
+            knows them (a plain upgrade, after its expand phase): not
+            read again.
+        """
         with self.access.connect() as connection:
-            # Read without the write lock: a service's long write
-            # transaction on SQLite must not fail the run before it starts.
-            with db.read_transaction(connection):
-                current = self.migrator.current(connection)
+            if current is None:
+                # Read without the write lock: a service's long write
+                # transaction on SQLite must not fail the run before it
+                # starts.
+                with db.read_transaction(connection):
+                    current = self.migrator.current(connection)
             return data_migrations.run(
                 connection, data_migrations.open_migrations(
                     self.history.script, current),
@@ -82,39 +90,54 @@ class RollingUpgrades:
         """``upgrade`` of a branched history: expand, every data
         migration until done, contract.
 
-        The whole plan (to the heads) is judged first, but for the rules
+        One plan to the heads is made and judged first, but for the rules
         about the contract phase, which are judged when it comes: a
-        refusal there changes nothing. "Nothing to do" is said once, and
-        only when no phase has anything to do; otherwise each phase says
-        what it did, or that it had nothing to do.
+        refusal there changes nothing. Each phase runs its part of that
+        plan (:meth:`enamel.planner.Planner.part`); the database is read
+        once before the migration lock and once under it for each phase
+        that takes it (another process may have moved it meanwhile; only
+        then is it planned again). "Nothing to do" is said once, and only
+        when no phase has anything to do; otherwise each phase says what
+        it did, or that it had nothing to do.
         """
-        def settled(connection, look):
-            """The database's revisions when no phase has anything to do
-            (None otherwise); the plan to the heads is judged when
-            looking, each phase's own plan when it runs."""
-            current = self.migrator.current(connection)
-            plan = self.history.planner.pending(current)
-            if look:
-                self.migrator.judge(
-                    connection, plan, ignore_phase_rules, phase_run=True,
-                    skip=(phases.EXPAND_FIRST, phases.ROWS_LEFT))
-            # A data migration that cannot count is reported by its phase.
-            if plan or self._rows_left(connection, current):
-                return None
-            return current
+        migrator = self.migrator
+        planner = self.history.planner
+        ignore = ignore_phase_rules
 
+        def decide(connection, look, looked=None):
+            """The plan to the heads, its expand part, and whether no
+            phase has anything to do; the plan is judged when looking,
+            the expand part both times (warnings with ``ignore`` are
+            logged once, under the lock)."""
+            current = migrator.current(connection)
+            if looked is not None and set(current) == set(looked.current):
+                plan = looked
+            else:
+                plan = planner.pending(current)
+                if look:
+                    migrator.judge(
+                        connection, plan, ignore, phase_run=True,
+                        skip=(phases.EXPAND_FIRST, phases.ROWS_LEFT))
+            expand = planner.part(plan, phases.EXPAND, current)
+            if not (look and ignore):
+                migrator.judge(connection, expand, ignore, phase_run=True,
+                               pending=plan)
+            # A data migration that cannot count is reported by its phase.
+            settled = not plan and not self._rows_left(connection, current)
+            return plan, expand, settled
+
+        plan, _, _ = migrator.look(decide)
         # Nothing to do is said as a plain upgrade says it: under the
         # migration lock (a held lock with a zero timeout is an error, not
-        # "Nothing to do"), decided again there, as another process may
-        # have moved the database meanwhile.
-        if self.migrator.look(settled) is not None:
-            with self.migrator.locked(settled) as (_, _, current):
-                if current is not None:
-                    return runner.nothing_to_do(current)
-        self.migrator.upgrade(phases.target(self.history.script,
-                                            phases.EXPAND),
-                              tag, ignore_phase_rules, phase=phases.EXPAND)
-        report = self.online_data_migrations()
+        # "Nothing to do"), decided again there.
+        with migrator.locked(lambda connection, look: decide(
+                connection, look, plan)) as (connection, held, decided):
+            plan, expand, settled = decided
+            if settled:
+                return runner.nothing_to_do(plan.current)
+            migrator.run(connection, held, expand, tag, phase=phases.EXPAND)
+        expanded = planner.heads_of(set(plan.current) | set(expand.ids()))
+        report = self.online_data_migrations(current=tuple(expanded))
         if not report.outcomes:
             runner.LOG.info('data migrations: nothing to do (none open)')
         stuck = [o for o in report.outcomes if o.error or o.left]
@@ -124,10 +147,23 @@ class RollingUpgrades:
                     f'{o.name} ({o.error or f"{o.left} rows left"})'
                     for o in stuck) +
                 '; the expand phase is applied, the contract phase is not')
-        self.migrator.upgrade(phases.target(self.history.script,
-                                            phases.CONTRACT),
-                              tag, ignore_phase_rules,
-                              phase=phases.CONTRACT)
+
+        def decide_contract(connection, look):
+            current = migrator.current(connection)
+            contract = planner.part(plan, phases.CONTRACT, current)
+            if contract is None:  # moved elsewhere meanwhile
+                contract = planner.upgrade(
+                    phases.target(self.history.script, phases.CONTRACT),
+                    current)
+            migrator.judge(connection, contract, ignore, phase_run=True,
+                           pending=plan if contract.current == plan.current
+                           else None)
+            return contract
+
+        with migrator.locked(decide_contract) as locked:
+            connection, held, contract = locked
+            migrator.run(connection, held, contract, tag,
+                         phase=phases.CONTRACT)
 
     def _rows_left(self, connection, current):
         """Has an open data migration rows left, or can one not say?"""

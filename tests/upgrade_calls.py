@@ -1,0 +1,133 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
+"""What one ``upgrade`` reads and plans: a count, not a timing.
+
+On SQLite, in a scratch copy of the bundled revisions, a database at the
+bundled head is upgraded by ``Migration(conf).upgrade()``: once linear
+(one plain revision ahead), once branched into expand and contract (the
+roots and one revision on each, written by ``revision --expand`` and
+``--contract``). Counted around the real functions (they still run):
+the HEADS file read (:func:`enamel.heads_file.read`), the revision
+files loaded (``ScriptDirectory`` revision maps built), the database
+state read (:func:`enamel.state.read`), the plans made
+(:class:`enamel.planner.Planner` ``upgrade``), and the calls of enamel's
+own functions (with how many of enamel's files they run in).
+
+Printed by ``tools/upgrade_calls.py``; held by
+``tests/unit/test_upgrade_calls.py``.
+"""
+
+import contextlib
+import dataclasses
+import os
+import shutil
+import sys
+import tempfile
+
+from enamel import conf as enamel_conf
+from enamel import databases
+from enamel import heads_file
+from enamel import migration
+from enamel import planner
+from enamel import state
+
+ENAMEL_DIR = os.path.dirname(os.path.abspath(migration.__file__))
+
+
+@contextlib.contextmanager
+def _counting(owner, name, counts, key):
+    """Count the calls of ``owner.name`` (it still runs)."""
+    real = getattr(owner, name)
+
+    def counted(*args, **kwargs):
+        counts[key] += 1
+        return real(*args, **kwargs)
+
+    setattr(owner, name, counted)
+    try:
+        yield
+    finally:
+        setattr(owner, name, real)
+
+
+@contextlib.contextmanager
+def counted():
+    """Yields a dict of counts, filled while the block runs."""
+    from alembic.script import revision
+
+    counts = dict.fromkeys(('heads_file_reads', 'script_loads',
+                            'state_reads', 'plans', 'enamel_calls'), 0)
+    files = set()
+
+    def profile(frame, event, arg):
+        if event == 'call':
+            path = frame.f_code.co_filename
+            if path.startswith(ENAMEL_DIR):
+                counts['enamel_calls'] += 1
+                files.add(path)
+
+    with contextlib.ExitStack() as stack:
+        stack.enter_context(_counting(heads_file, 'read', counts,
+                                      'heads_file_reads'))
+        stack.enter_context(_counting(state, 'read', counts, 'state_reads'))
+        stack.enter_context(_counting(planner.Planner, 'upgrade', counts,
+                                      'plans'))
+        # Each ScriptDirectory reads its revision files once, building
+        # its RevisionMap from them.
+        stack.enter_context(_counting(revision.RevisionMap, '__init__',
+                                      counts, 'script_loads'))
+        sys.setprofile(profile)
+        try:
+            yield counts
+        finally:
+            sys.setprofile(None)
+            counts['enamel_files'] = len(files)
+
+
+def scratch_database(directory):
+    """A :class:`enamel.databases.Database` whose revisions are a copy of
+    the bundled main ones, in ``directory``."""
+    versions = os.path.join(directory, 'versions')
+    shutil.copytree(databases.MAIN.versions_dir, versions,
+                    ignore=shutil.ignore_patterns('__pycache__'))
+    return dataclasses.replace(databases.MAIN, versions_dir=versions)
+
+
+def measure(directory, branched):
+    """The counts of one ``upgrade`` of a database at the bundled head,
+    behind one new revision (linear) or the expand and contract branches
+    (their roots and one revision on each)."""
+    database = scratch_database(directory)
+    conf = enamel_conf.load(default_config_files=[])
+    conf.set_override('connection', 'sqlite:///' + os.path.join(
+        directory, 'enamel.sqlite'), group='database')
+    authoring = migration.Migration(conf, database=database)
+    authoring.upgrade()
+    if branched:
+        authoring.revision_in_phase('expand', 'an expand revision')
+        authoring.revision_in_phase('contract', 'a contract revision')
+    else:
+        authoring.revision('a plain revision')
+    heads_file.write(database.versions_dir)
+    with counted() as counts:
+        migration.Migration(conf, database=database).upgrade()
+    return counts
+
+
+def measure_both():
+    """{'linear': counts, 'branched': counts} (see :func:`measure`)."""
+    results = {}
+    for name, branched in (('linear', False), ('branched', True)):
+        with tempfile.TemporaryDirectory() as directory:
+            results[name] = measure(directory, branched)
+    return results
