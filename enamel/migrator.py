@@ -108,7 +108,9 @@ class Migrator:
             current = () if purge else self.current(connection, adopt=True)
             if verify:
                 differences, _accepted = self.history.accepted().split(
-                    state.compare_models(connection, self.history.database))
+                    state.compare_models(
+                        connection, self.history.database,
+                        version_dirs=self.history.version_dirs()))
                 if differences:
                     raise exception.SchemaMismatch(
                         f'the database schema differs from the models in '
