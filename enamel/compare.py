@@ -37,8 +37,6 @@ import re
 
 import sqlalchemy as sa
 
-from enamel import locations
-
 # Spellings of "the current date and time" that the engines reflect for
 # sa.func.now() / CURRENT_TIMESTAMP (PostgreSQL: now(); MariaDB:
 # current_timestamp(); SQLite: CURRENT_TIMESTAMP).
@@ -64,6 +62,8 @@ def revision_tables(versions_dir):
     run; a table created by SQL text or under a computed name is not
     found, and is then left alone too.
     """
+    from enamel import locations  # keeps the import chain short
+
     if isinstance(versions_dir, str):
         versions_dir = (versions_dir,)
     stamps = tuple((path, os.stat(path).st_mtime_ns)

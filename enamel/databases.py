@@ -163,7 +163,8 @@ def is_configured(conf, database):
     """Does ``conf`` give ``database`` a connection? ``main`` always
     counts as configured (its connection has a default): set to an empty
     value, it is an error when used, never a database silently skipped."""
-    return database == MAIN or bool(database.options(conf).connection)
+    return (database.name == MAIN.name
+            or bool(database.options(conf).connection))
 
 
 def configured(conf, name=None):

@@ -134,7 +134,8 @@ def read(connection, tables=True, database=None):
 
 def model_tables(names, database=None):
     """Those of ``names`` that ``database``'s models (default ``main``;
-    see :func:`model_table_names`) declare: the tables that make a database enamel's. Other tools' tables
+    see :func:`model_table_names`) declare: the tables that make a
+    database enamel's. Other tools' tables
     (an extension's ``spatial_ref_sys``, a lock table) do not. Imports the
     models only when ``names`` is not empty."""
     if not names:
@@ -189,9 +190,13 @@ def guard(snapshot, script, adopt=False):
 
 def stamp_command(database):
     """The command that adopts an unversioned ``database``."""
-    option = '' if database == databases.MAIN else (
+    option = '' if database.name == databases.MAIN.name else (
         f' --database {database.name}')
-    return f'enamel-sync stamp{option} --verify head'
+    target = 'head'
+    if not database.bundled:  # a service's history may be branched
+        option += f' -d {database.script_location}'
+        target = 'heads'
+    return f'enamel-sync stamp{option} --verify {target}'
 
 
 def known(script, revision_id):
