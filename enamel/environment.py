@@ -120,10 +120,12 @@ def make_config(conf, connection=None, version_path=None, callbacks=(),
         # alembic's templates do (offline, --sql, always).
         config.set_main_option('sqlalchemy.url', _escape(
             database.options(conf).connection or ''))
-    for key, value in (('hooks', HEADS_HOOK),
-                       (f'{HEADS_HOOK}.type', 'module'),
-                       (f'{HEADS_HOOK}.module', 'enamel.heads_file'),
-                       (f'{HEADS_HOOK}.options', 'REVISION_SCRIPT_FILENAME')):
+    # A service's own environment keeps no HEADS file: no hook there.
+    hooks = (('hooks', HEADS_HOOK),
+             (f'{HEADS_HOOK}.type', 'module'),
+             (f'{HEADS_HOOK}.module', 'enamel.heads_file'),
+             (f'{HEADS_HOOK}.options', 'REVISION_SCRIPT_FILENAME'))
+    for key, value in hooks if database.bundled else ():
         config.set_section_option('post_write_hooks', key, value)
     config.attributes['enamel'] = EnvOptions(conf=conf, **options)
     if connection is not None:

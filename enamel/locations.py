@@ -38,6 +38,9 @@ from oslo_config import cfg
 
 from enamel import exception
 
+# alembic's, for an env.py that configures no version_table.
+DEFAULT_VERSION_TABLE = 'alembic_version'
+
 
 def resolve(conf, database, directory=None):
     """``database`` with its migration environment's locations.
@@ -47,8 +50,9 @@ def resolve(conf, database, directory=None):
     :param directory: ``-d/--directory``: the environment's directory,
         taking precedence over ``script_location``.
     :returns: ``database`` itself when nothing is configured; else a copy
-        naming the environment (its ``env.py`` decides the models: the
-        copy has no ``models`` module of enamel's).
+        naming the environment, whose ``env.py`` decides the models (the
+        copy has no ``models`` module of enamel's) and the version table
+        (see :mod:`enamel.target_metadata`).
     :raises exception.UsageError: ``directory`` is not an environment.
     :raises exception.ConfigError: a configured location is not.
     """
@@ -86,7 +90,24 @@ def resolve(conf, database, directory=None):
                     'is not a directory')
         changes.update(version_locations=version_locations,
                        versions_dir=version_locations[0])
-    return dataclasses.replace(database, **changes)
+    resolved = dataclasses.replace(database, **changes)
+    if script_location is not None:
+        resolved = dataclasses.replace(
+            resolved, version_table=_version_table(resolved))
+    return resolved
+
+
+def _version_table(database):
+    """The version table ``database``'s env.py configures (alembic's
+    default when it names none). An env.py that fails is reported where
+    its models are needed, not here: ``heads`` reads no env.py."""
+    from enamel import target_metadata
+
+    try:
+        table = target_metadata.version_table(database)
+    except exception.EnamelSyncError:
+        table = None
+    return table or DEFAULT_VERSION_TABLE
 
 
 def _check_environment(path, where, error):

@@ -312,6 +312,26 @@ class DirectoryTests:
         self.assertEqual('schema_drift', result.state, result)
         self.assertIn('remove_table widget_tags', result.differences)
 
+    def test_the_env_version_table_is_the_one_read(self):
+        env = os.path.join(self.workdir, 'migrations')
+        shutil.copytree(WIDGETS, env)
+        env_py = os.path.join(env, 'env.py')
+        with open(env_py) as f:
+            text = f.read()
+        with open(env_py, 'w') as f:
+            f.write(text.replace(
+                'target_metadata=target_metadata,',
+                'target_metadata=target_metadata, '
+                'version_table="widgets_version",'))
+        self.assertSucceeded(self.sync('upgrade', '-d', env))
+        self.assertNotIn('alembic_version', self.tables())
+        with self.engine.connect() as connection:
+            self.assertEqual([CONTRACT_HEAD], connection.execute(sa.text(
+                'SELECT version_num FROM widgets_version')).scalars().all())
+        self.assertEqual(0, self.sync('check', '-d', env).code)
+        self.assertEqual(CONTRACT_HEAD,
+                         self.sync('version', '-d', env).stdout.strip())
+
     # -- bad input ------------------------------------------------------------
 
     def test_missing_directory_is_one_line_and_exit_2(self):
