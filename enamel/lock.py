@@ -113,6 +113,9 @@ class NoLock:
     def prepare(self, connection):
         """Nothing to prepare."""
 
+    def unprepare(self, connection):
+        """Nothing to undo."""
+
     def check(self, connection):
         """Nothing to check."""
 
