@@ -127,6 +127,10 @@ class DirectoryTests:
                 rows = [dict(r) for r in rows]
         return schema, sorted(self.stored_version()), rows
 
+    def execute(self, statement):
+        with self.engine.begin() as connection:
+            connection.execute(sa.text(statement))
+
     def reset(self):
         """Drop every table: the next tool starts from an empty database."""
         metadata = sa.MetaData()
@@ -314,16 +318,9 @@ class DirectoryTests:
         self.assertIn('remove_table widget_tags', result.differences)
 
     def test_the_env_version_table_is_the_one_read(self):
-        env = os.path.join(self.workdir, 'migrations')
-        shutil.copytree(WIDGETS, env)
-        env_py = os.path.join(env, 'env.py')
-        with open(env_py) as f:
-            text = f.read()
-        with open(env_py, 'w') as f:
-            f.write(text.replace(
-                'target_metadata=target_metadata,',
-                'target_metadata=target_metadata, '
-                'version_table="widgets_version",'))
+        env = self.env_copy('target_metadata=target_metadata,',
+                            'target_metadata=target_metadata, '
+                            'version_table="widgets_version",')
         self.assertSucceeded(self.sync('upgrade', '-d', env))
         self.assertNotIn('alembic_version', self.tables())
         with self.engine.connect() as connection:
@@ -367,6 +364,49 @@ class DirectoryTests:
             self.assertEqual([CONTRACT_HEAD], connection.execute(sa.text(
                 'SELECT version_num FROM alembic_version')).scalars().all())
         self.assertEqual(0, self.sync('check', config_file=config).code)
+
+    def env_copy(self, old, new):
+        """A copy of the widgets environment whose env.py has ``new``
+        instead of ``old``; its path."""
+        env = os.path.join(self.workdir, 'migrations')
+        shutil.copytree(WIDGETS, env)
+        env_py = os.path.join(env, 'env.py')
+        with open(env_py) as f:
+            text = f.read()
+        self.assertIn(old, text)
+        with open(env_py, 'w') as f:
+            f.write(text.replace(old, new))
+        return env
+
+    def test_without_target_metadata_the_revision_tables_decide(self):
+        env = self.env_copy('target_metadata = models.Base.metadata',
+                            'target_metadata = None')
+        self.execute('CREATE TABLE widgets (id INTEGER PRIMARY KEY)')
+        refused = self.sync('upgrade', '-d', env)
+        self.assertEqual(6, refused.code, refused)
+        self.assertIn('(widgets)', refused.stderr)
+        self.execute('DROP TABLE widgets')
+        self.assertSucceeded(self.sync('upgrade', '-d', env))
+        result = self.sync('check', '-d', env)
+        self.assertEqual(0, result.code, result)
+        self.assertIn('no target_metadata', result.stdout)
+
+    def test_env_py_that_fails_is_one_line_and_exit_1(self):
+        env = self.env_copy('config = context.config',
+                            'config = context.config\n'
+                            'raise RuntimeError("no widgets.conf")')
+        heads = self.sync('heads', '-d', env)
+        self.assertEqual(0, heads.code, heads)
+        # A table: whether it is the service's needs the env's models.
+        self.execute('CREATE TABLE notes (id INTEGER PRIMARY KEY)')
+        result = self.sync('upgrade', '-d', env)
+        self.assertEqual(1, result.code, result)
+        self.assertEqual([], self.stored_version())
+        self.assertEqual(1, len(result.stderr.splitlines()), result)
+        self.assertIn('env.py failed before context.configure',
+                      result.stderr)
+        self.assertIn('no widgets.conf', result.stderr)
+        self.assertNotIn('Traceback', result.stderr)
 
     # -- bad input ------------------------------------------------------------
 
