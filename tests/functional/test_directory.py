@@ -216,6 +216,21 @@ class DirectoryTests:
         self.assertSucceeded(self.widgets('upgrade'))
         self.assertTrue(taken())
 
+    def test_two_hosts_upgrading_at_once_run_each_revision_once(self):
+        # The console script, as deploy hosts run it; the env.py imports
+        # the service's models from the checkout.
+        env = {'PYTHONPATH': ROOT}
+        processes = [self.sync_process('upgrade', '-d', WIDGETS, env=env,
+                                       wait=False) for _ in range(2)]
+        outputs = [p.communicate(timeout=300) for p in processes]
+        for process, (stdout, stderr) in zip(processes, outputs):
+            self.assertEqual(0, process.returncode, stderr)
+        stderr = ''.join(err for _out, err in outputs)
+        for revision in (INITIAL, EXPAND_HEAD, CONTRACT_HEAD):
+            self.assertEqual(1, stderr.count(f'Upgraded to {revision} '),
+                             stderr)
+        self.assertEqual([CONTRACT_HEAD], self.stored_version())
+
     # -- guardrails -----------------------------------------------------------
 
     def test_unversioned_database_of_the_env_models_is_refused(self):
