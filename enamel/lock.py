@@ -140,7 +140,7 @@ class FileLock(NoLock):
         if not self.path or self.path == ':memory:':
             return self  # a private in-memory database needs no lock
         # main: enamel.sqlite.lock; api: enamel.sqlite.api.lock.
-        suffix = ('' if self.database == databases.MAIN
+        suffix = ('' if self.database.name == databases.MAIN.name
                   else f'.{self.database.name}')
         path = os.path.abspath(self.path) + suffix + '.lock'
         LOG.debug('migration lock: flock on %s (SQLite)', path)
