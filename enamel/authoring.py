@@ -14,7 +14,7 @@
 revision files: ``revision`` (also ``--expand``, ``--contract``,
 ``--data-migration``, ``--autogenerate``), ``merge`` and ``edit``. The
 files are written by alembic's commands, with enamel's checks, in
-:mod:`enamel.scripts`.
+:mod:`enamel.scripts`; ``merge`` is :mod:`enamel.merging`'s.
 """
 
 import contextlib
@@ -86,7 +86,7 @@ class Revisions:
         written = []
         if not phases.branched(self.script):
             scripts.require_message(message, 'revision')
-            self._require_new_rev_id(kw.get('rev_id'))
+            require_new_rev_id(self.script, kw.get('rev_id'))
             if kw.get('autogenerate'):
                 raise exception.UsageError(
                     'autogenerate compares a database at the heads of the '
@@ -172,13 +172,13 @@ class Revisions:
             that would not apply on every engine (see
             :mod:`enamel.autogen`); no file is written.
         """
-        self._require_new_rev_id(rev_id)
+        require_new_rev_id(self.script, rev_id)
         _require_one_kind(sql_files, autogenerate)
-        self._require_a_branch(head, branch_label)
+        require_a_branch(self.history, head, branch_label)
         scaffold = None
         if data_migration is not None:
             scripts.require_data_migration_name(data_migration)
-            self._require_expand_head(head)
+            require_expand_head(self.script, head)
             from alembic import util
             rev_id = rev_id or util.rev_id()
             scaffold = (rev_id, data_migration)
@@ -201,122 +201,6 @@ class Revisions:
         self.history.reload()
         return script
 
-    def _require_a_branch(self, head, branch_label):
-        """In a branched history, a new revision goes on a branch.
-
-        Revisions already on neither branch are named, with what to do
-        (a warning: they are not this command's to fix).
-
-        :raises exception.UsageError: the revision would be on neither
-            the expand nor the contract branch (``--head`` at or before
-            the branch point, or on a revision on neither branch).
-        """
-        layout = self.history.planner.layout
-        if not layout.branched or branch_label:
-            return
-        for refusal in self.history.planner.off_branches():
-            LOG.warning('%s; %s', refusal.reason, refusal.advice)
-        try:
-            with alembic_internals.errors(revision_argument=True):
-                base = self.script.get_revision(head)
-        except exception.BadRevision:
-            return  # alembic says why, when it writes
-        if base is not None and (
-                layout.phase_of(base) == phases.NEITHER or
-                base.revision in layout.before_branches()):
-            raise exception.UsageError(
-                f'a revision on {head} would be on neither the expand nor '
-                'the contract branch: write it with "revision --expand" '
-                '(it only adds) or "revision --contract" (it removes); '
-                'nothing was written')
-
-    def _require_expand_head(self, head):
-        """:raises exception.UsageError: ``head`` is on the contract
-        branch, where a data migration does not belong."""
-        with alembic_internals.errors(revision_argument=True):
-            base = self.script.get_revision(head)
-        if base is not None and phases.phase_of(base) == phases.CONTRACT:
-            raise exception.UsageError(CONTRACT_DATA_MIGRATION)
-
-    def _require_new_rev_id(self, rev_id):
-        """:raises exception.UsageError: ``rev_id`` is in use, or is no
-        valid id (see :func:`enamel.scripts.require_rev_id`)."""
-        scripts.require_rev_id(rev_id)
-        if rev_id and state.known(self.script, rev_id):
-            raise exception.UsageError(
-                f'--rev-id {rev_id}: a revision with that id exists')
-
-    def merge(self, revisions, message=None, branch_label=None,
-              rev_id=None):
-        """Merge several heads into one revision; the new ``Script``.
-
-        In a history with expand and contract branches a merge stays on
-        one branch: ``heads`` means the heads of the branch that has
-        several (two developers each wrote an expand revision), and
-        revisions of both branches are refused, since a merge of the two
-        would put everything above it on both (see
-        :meth:`enamel.phases.Layout.phase_of`).
-
-        :param revisions: ids, prefixes or ``heads`` (a list of str).
-        :raises exception.UsageError: the merge would join the expand and
-            the contract branch, or both branches have several heads and
-            ``heads`` does not say which to merge; nothing was written.
-        """
-        revisions = self._merge_on_one_branch(list(revisions))
-        script = scripts.merge(self.history.get_config(),
-                               self.history.database, revisions, message,
-                               branch_label=branch_label, rev_id=rev_id)
-        self.history.reload()
-        return script
-
-    def _merge_on_one_branch(self, revisions):
-        """``revisions`` for alembic's merge, with ``heads`` narrowed to
-        one branch's heads in a branched history (see :meth:`merge`)."""
-        layout = self.history.planner.layout
-        if not layout.branched:
-            return revisions
-        with alembic_internals.errors(revision_argument=True):
-            found = self.script.get_revisions(revisions)
-        by_phase = {}
-        for revision in found:
-            by_phase.setdefault(layout.phase_of(revision), []).append(
-                revision.revision)
-        if len(by_phase) < 2:
-            return revisions
-        several = [p for p in phases.PHASES if len(by_phase.get(p, ())) > 1]
-        if revisions == ['heads'] and len(several) == 1:
-            return by_phase[several[0]]
-        if not several:
-            raise exception.UsageError(
-                'the expand and the contract branch have one head each: '
-                'there is nothing to merge (a merge of the two would join '
-                'the branches, which must stay apart); nothing was written')
-        commands = ' and '.join(
-            f'"enamel-sync merge {" ".join(by_phase[p])} -m MSG"'
-            for p in (several or phases.PHASES) if p in by_phase)
-        raise exception.UsageError(
-            'a merge of ' + ', '.join(
-                f'{p} revision(s) {", ".join(ids)}'
-                for p, ids in by_phase.items()) +
-            ' would join the branches, which must stay apart: merge each '
-            f'branch on its own ({commands}); nothing was written')
-
-    def edit(self, revision):
-        """Open a revision file in ``$EDITOR``.
-
-        :raises exception.UsageError: ``EDITOR`` (or ``VISUAL``) is set
-            but empty: alembic would then run whatever the empty name
-            resolves to on ``PATH`` (a directory) and fail obscurely.
-        """
-        from alembic import command
-        for variable in ('EDITOR', 'VISUAL'):
-            if variable in os.environ and not os.environ[variable].strip():
-                raise exception.UsageError(
-                    f'{variable} is set but empty: set it to the editor '
-                    f'to run (for example {variable}=vi) or unset it')
-        with alembic_internals.errors():
-            command.edit(self.history.get_config(), revision)
-
 
 def _require_one_kind(sql_files, autogenerate):
     """:raises exception.UsageError: both ``sql_files`` and
@@ -327,3 +211,68 @@ def _require_one_kind(sql_files, autogenerate):
             '--sql-files and --autogenerate exclude each other: '
             'autogenerate writes operations, --sql-files a revision that '
             'runs the SQL you write')
+
+
+def require_a_branch(history, head, branch_label):
+    """In a branched history, a new revision goes on a branch.
+
+    Revisions already on neither branch are named, with what to do
+    (a warning: they are not this command's to fix).
+
+    :raises exception.UsageError: the revision would be on neither
+        the expand nor the contract branch (``--head`` at or before
+        the branch point, or on a revision on neither branch).
+    """
+    layout = history.planner.layout
+    if not layout.branched or branch_label:
+        return
+    for refusal in history.planner.off_branches():
+        LOG.warning('%s; %s', refusal.reason, refusal.advice)
+    try:
+        with alembic_internals.errors(revision_argument=True):
+            base = history.script.get_revision(head)
+    except exception.BadRevision:
+        return  # alembic says why, when it writes
+    if base is not None and (
+            layout.phase_of(base) == phases.NEITHER or
+            base.revision in layout.before_branches()):
+        raise exception.UsageError(
+            f'a revision on {head} would be on neither the expand nor '
+            'the contract branch: write it with "revision --expand" '
+            '(it only adds) or "revision --contract" (it removes); '
+            'nothing was written')
+
+
+def require_expand_head(script, head):
+    """:raises exception.UsageError: ``head`` is on the contract
+    branch, where a data migration does not belong."""
+    with alembic_internals.errors(revision_argument=True):
+        base = script.get_revision(head)
+    if base is not None and phases.phase_of(base) == phases.CONTRACT:
+        raise exception.UsageError(CONTRACT_DATA_MIGRATION)
+
+
+def require_new_rev_id(script, rev_id):
+    """:raises exception.UsageError: ``rev_id`` is in use, or is no
+    valid id (see :func:`enamel.scripts.require_rev_id`)."""
+    scripts.require_rev_id(rev_id)
+    if rev_id and state.known(script, rev_id):
+        raise exception.UsageError(
+            f'--rev-id {rev_id}: a revision with that id exists')
+
+
+def edit(history, revision):
+    """Open a revision file in ``$EDITOR``.
+
+    :raises exception.UsageError: ``EDITOR`` (or ``VISUAL``) is set
+        but empty: alembic would then run whatever the empty name
+        resolves to on ``PATH`` (a directory) and fail obscurely.
+    """
+    from alembic import command
+    for variable in ('EDITOR', 'VISUAL'):
+        if variable in os.environ and not os.environ[variable].strip():
+            raise exception.UsageError(
+                f'{variable} is set but empty: set it to the editor '
+                f'to run (for example {variable}=vi) or unset it')
+    with alembic_internals.errors():
+        command.edit(history.get_config(), revision)

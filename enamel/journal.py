@@ -42,6 +42,11 @@ journal of such a revision in its own table, ``enamel_migration_progress``
 Any other run (another target, a downgrade, a stamp) while a revision is
 in flight is refused with :class:`enamel.exception.MigrationInDoubt`,
 which names the revision and what is in doubt.
+
+:class:`Journal` is the journal of one run; it is made of an
+:class:`InFlight` (what an earlier run left), :class:`StatementHooks`
+(SQLAlchemy's execute and commit events) and a :class:`RowWriter` (the
+fenced rows).
 """
 
 import hashlib
@@ -156,6 +161,213 @@ def _quote(value):
     return "'" + str(value).replace('\\', '\\\\').replace("'", "''") + "'"
 
 
+def journaled(statement, context, version_table):
+    """Is ``statement`` one the journal records (not a read, not a
+    transaction's management, not enamel's or alembic's own tables:
+    ``version_table`` is the database's)?"""
+    if keyword(statement) in _NOT_JOURNALED:
+        return False
+    if JOURNAL_TABLE in statement or 'enamel_migration_lock' in statement:
+        return False
+    compiled = context.compiled
+    table = getattr(getattr(compiled, 'statement', None), 'table', None)
+    name = getattr(table, 'name', None)
+    return not (name and (name == version_table
+                          or name.startswith('alembic_version')))
+
+
+def run_in_doubt(dialect, cursor, statement, run, autocommit, revision,
+                 number):
+    """Run the one statement an earlier run may have committed: an error
+    that says its effect is already there settles it as done (an invalid
+    index left by a cut ``CREATE INDEX CONCURRENTLY`` is dropped and
+    built again)."""
+    try:
+        run()
+    except Exception as exc:
+        if not already_applied(dialect, statement, exc):
+            raise
+        invalid = (autocommit and dialect == 'postgresql'
+                   and _invalid_index(cursor, statement))
+        if not invalid:
+            LOG.warning('Revision %s: statement %s was committed by '
+                        'the run that was cut (%s); going on',
+                        revision, number, exception.first_line(exc))
+        else:
+            LOG.warning('Revision %s: statement %s left the index '
+                        '%s invalid (CREATE INDEX CONCURRENTLY was '
+                        'cut or failed); dropping it and building '
+                        'it again', revision, number, invalid)
+            cursor.execute(f'DROP INDEX CONCURRENTLY {invalid}')
+            run()
+
+
+class InFlight:
+    """What an earlier run left in the journal of one database: the
+    revision in flight, if any.
+
+    :param row: the database's ``lock_row``, which keys its rows.
+    """
+
+    def __init__(self, row):
+        self.row = row
+        self.exists = False  # the journal's table
+        self.recorded = None  # (operation, revision, [digests]) in flight
+
+    def load(self, connection):
+        """Read what a previous run left in flight; leaves the connection
+        outside a transaction."""
+        try:
+            self.exists = sa.inspect(connection).has_table(JOURNAL_TABLE)
+            rows = connection.execute(sa.text(READ), dict(
+                row=self.row)).all() if self.exists else []
+        finally:
+            connection.rollback()
+        if not rows:
+            return None
+        steps = {(r.operation, r.revision) for r in rows}
+        if len(steps) > 1:
+            raise exception.MigrationInDoubt(
+                f'{JOURNAL_TABLE} records several revisions in flight '
+                f'({", ".join(sorted(" ".join(s) for s in steps))}), which '
+                'enamel-sync never writes: see "When a migration fails" in '
+                'the operator guide')
+        operation, revision = steps.pop()
+        self.recorded = (operation, revision,
+                         [r.digest for r in rows if r.statement > 0])
+        return self.recorded
+
+    def is_step(self, step):
+        """Is ``step`` (``(operation, revision)``) the one in flight?"""
+        return self.recorded is not None and self.recorded[:2] == step
+
+    def describe(self):
+        """What is in doubt, for an operator (a revision must be in
+        flight)."""
+        operation, revision, done = self.recorded
+        return (f'a previous run was cut during the {operation} of '
+                f'revision {revision}: its first {len(done)} statement(s) '
+                f'are committed and statement {len(done) + 1} may be')
+
+    def check_plan(self, steps):
+        """See :meth:`Journal.check_plan`."""
+        if self.recorded is None:
+            return
+        operation, revision, _ = self.recorded
+        if (operation, revision) in steps:
+            LOG.warning('Resuming revision %s: %s; statements already '
+                        'committed are skipped', revision, self.describe())
+            return
+        raise exception.MigrationInDoubt(
+            f'{self.describe()}. Run "enamel-sync upgrade" (or the '
+            f'{operation} that includes {revision}) to finish it first; '
+            'see "When a migration fails" in the operator guide to undo '
+            'it by hand')
+
+
+class StatementHooks:
+    """While the block runs, every statement of ``connection``'s engine
+    goes to ``handle(cursor, statement, context, run)`` (SQLAlchemy's
+    ``do_execute`` events: True when it handled the statement, False to
+    let the dialect run it), and each commit of ``connection`` calls
+    ``on_commit()`` first."""
+
+    def __init__(self, connection, handle, on_commit):
+        self.connection = connection
+        self.handle = handle
+        self.on_commit = on_commit
+        self._listening = False
+
+    def _events(self):
+        engine = self.connection.engine
+        return ((engine, 'do_execute', self._do_execute),
+                (engine, 'do_executemany', self._do_executemany),
+                (engine, 'do_execute_no_params', self._do_no_params),
+                (self.connection, 'commit', self._commit))
+
+    def __enter__(self):
+        for target, name, listener in self._events():
+            event.listen(target, name, listener)
+        self._listening = True
+        return self
+
+    def __exit__(self, *exc_info):
+        if self._listening:
+            for target, name, listener in self._events():
+                event.remove(target, name, listener)
+            self._listening = False
+        return False
+
+    def _do_execute(self, cursor, statement, parameters, context):
+        return self.handle(cursor, statement, context,
+                           lambda: cursor.execute(statement, parameters))
+
+    def _do_executemany(self, cursor, statement, parameters, context):
+        return self.handle(cursor, statement, context,
+                           lambda: cursor.executemany(statement, parameters))
+
+    def _do_no_params(self, cursor, statement, context):
+        return self.handle(cursor, statement, context,
+                           lambda: cursor.execute(statement))
+
+    def _commit(self, connection):
+        self.on_commit()
+
+
+class RowWriter:
+    """Writes journal rows in the current transaction, each by an
+    ``INSERT ... SELECT`` from the lease row while a lease is held (it
+    writes nothing once the lease is lost), creating the table first when
+    missing.
+
+    :param connection: the migration's ``Connection``.
+    :param dialect: ``'mysql'``, ``'postgresql'`` or ``'sqlite'``.
+    :param in_flight: the :class:`InFlight` (its ``row`` keys the rows;
+        ``exists`` says whether the table does).
+    :param lock: the held migration lock, or None.
+    """
+
+    def __init__(self, connection, dialect, in_flight, lock):
+        self.connection = connection
+        self.dialect = dialect
+        self.in_flight = in_flight
+        self.lock = lock
+
+    def write(self, cursor, step, rows):
+        """Write ``rows`` (``(statement number, digest)``) of ``step``
+        (``(operation, revision)``) with ``cursor``, or with a cursor of
+        its own when None.
+
+        :raises exception.LockLost: the lease is lost.
+        """
+        guard = self.lock.guard_sql() if self.lock is not None else None
+        own = cursor is None
+        if own:
+            cursor = self.connection.connection.cursor()
+        try:
+            if not self.in_flight.exists:
+                cursor.execute(CREATE + (' ENGINE=InnoDB'
+                                         if self.dialect == 'mysql' else ''))
+                self.in_flight.exists = True
+            operation, revision = step
+            for number, sql_digest in rows:
+                values = (f'{self.in_flight.row}, {_quote(operation)}, '
+                          f'{_quote(revision)}, {number}, '
+                          f'{_quote(sql_digest)}')
+                insert = (f'INSERT INTO {JOURNAL_TABLE} (id, operation, '
+                          'revision, statement, digest) ')
+                if guard is None:
+                    cursor.execute(f'{insert}VALUES ({values})')
+                else:
+                    cursor.execute(f'{insert}SELECT {values} {guard}')
+                    if cursor.rowcount != 1:
+                        self.lock.lost('another process holds it: stopped '
+                                       'before the next DDL statement')
+        finally:
+            if own:
+                cursor.close()
+
+
 class Journal:
     """The journal of one run on the migration's ``connection``.
 
@@ -179,48 +391,32 @@ class Journal:
         self.version_table = database.version_table
         self.lock = lock
         self.current = current
-        self.exists = False
-        self.recorded = None  # (operation, revision, [digests]) in flight
+        self.in_flight = InFlight(self.row)
+        self.writer = RowWriter(connection, self.dialect, self.in_flight,
+                                lock)
+        self.hooks = StatementHooks(connection, self._execute, self._commit)
         self._step = None
         self._count = 0
         self._replay = []
         self._pending = []
         self._written = False
-        self._listening = False
+
+    @property
+    def recorded(self):
+        """``(operation, revision, [digests])`` in flight, or None."""
+        return self.in_flight.recorded
 
     # -- before the run ------------------------------------------------------
 
     def load(self):
         """Read what a previous run left in flight; leaves the connection
         outside a transaction."""
-        connection = self.connection
-        try:
-            self.exists = sa.inspect(connection).has_table(JOURNAL_TABLE)
-            rows = connection.execute(sa.text(READ), dict(
-                row=self.row)).all() if self.exists else []
-        finally:
-            connection.rollback()
-        if not rows:
-            return None
-        steps = {(r.operation, r.revision) for r in rows}
-        if len(steps) > 1:
-            raise exception.MigrationInDoubt(
-                f'{JOURNAL_TABLE} records several revisions in flight '
-                f'({", ".join(sorted(" ".join(s) for s in steps))}), which '
-                'enamel-sync never writes: see "When a migration fails" in '
-                'the operator guide')
-        operation, revision = steps.pop()
-        self.recorded = (operation, revision,
-                         [r.digest for r in rows if r.statement > 0])
-        return self.recorded
+        return self.in_flight.load(self.connection)
 
     def describe(self):
         """What is in doubt, for an operator (the journal must hold a
         revision in flight)."""
-        operation, revision, done = self.recorded
-        return (f'a previous run was cut during the {operation} of '
-                f'revision {revision}: its first {len(done)} statement(s) '
-                f'are committed and statement {len(done) + 1} may be')
+        return self.in_flight.describe()
 
     def check_plan(self, steps):
         """Refuse a run that would not finish the revision in flight.
@@ -229,53 +425,16 @@ class Journal:
         :raises exception.MigrationInDoubt: the revision in flight is not
             among them.
         """
-        if self.recorded is None:
-            return
-        operation, revision, _ = self.recorded
-        if (operation, revision) in steps:
-            LOG.warning('Resuming revision %s: %s; statements already '
-                        'committed are skipped', revision, self.describe())
-            return
-        raise exception.MigrationInDoubt(
-            f'{self.describe()}. Run "enamel-sync upgrade" (or the '
-            f'{operation} that includes {revision}) to finish it first; '
-            'see "When a migration fails" in the operator guide to undo '
-            'it by hand')
+        self.in_flight.check_plan(steps)
 
     # -- while it runs -------------------------------------------------------
 
     def __enter__(self):
-        engine = self.connection.engine
-        event.listen(engine, 'do_execute', self._do_execute)
-        event.listen(engine, 'do_executemany', self._do_executemany)
-        event.listen(engine, 'do_execute_no_params', self._do_no_params)
-        event.listen(self.connection, 'commit', self._commit)
-        self._listening = True
+        self.hooks.__enter__()
         return self
 
     def __exit__(self, *exc_info):
-        if self._listening:
-            engine = self.connection.engine
-            event.remove(engine, 'do_execute', self._do_execute)
-            event.remove(engine, 'do_executemany', self._do_executemany)
-            event.remove(engine, 'do_execute_no_params', self._do_no_params)
-            event.remove(self.connection, 'commit', self._commit)
-            self._listening = False
-        return False
-
-    def _do_execute(self, cursor, statement, parameters, context):
-        return self._execute(
-            cursor, statement, context,
-            lambda: cursor.execute(statement, parameters))
-
-    def _do_executemany(self, cursor, statement, parameters, context):
-        return self._execute(
-            cursor, statement, context,
-            lambda: cursor.executemany(statement, parameters))
-
-    def _do_no_params(self, cursor, statement, context):
-        return self._execute(cursor, statement, context,
-                             lambda: cursor.execute(statement))
+        return self.hooks.__exit__(*exc_info)
 
     def _execute(self, cursor, statement, context, run):
         """The dialect's ``do_execute``: True when the statement was
@@ -284,7 +443,8 @@ class Journal:
         if context is None or context.root_connection is not self.connection:
             return False
         step = self.current()
-        if step is None or not self._journaled(statement, context):
+        if step is None or not journaled(
+                statement, context, self.version_table):
             return False
         if step != self._step:
             self._start(step)
@@ -309,24 +469,8 @@ class Journal:
             self._flush(cursor)
         if self._replay is not None and number == len(replay) + 1:
             self._replay = None  # the one statement in doubt
-            try:
-                run()
-            except Exception as exc:
-                if not already_applied(self.dialect, statement, exc):
-                    raise
-                invalid = (autocommit and self.dialect == 'postgresql'
-                           and _invalid_index(cursor, statement))
-                if not invalid:
-                    LOG.warning('Revision %s: statement %s was committed by '
-                                'the run that was cut (%s); going on',
-                                step[1], number, exception.first_line(exc))
-                else:
-                    LOG.warning('Revision %s: statement %s left the index '
-                                '%s invalid (CREATE INDEX CONCURRENTLY was '
-                                'cut or failed); dropping it and building '
-                                'it again', step[1], number, invalid)
-                    cursor.execute(f'DROP INDEX CONCURRENTLY {invalid}')
-                    run()
+            run_in_doubt(self.dialect, cursor, statement, run, autocommit,
+                         step[1], number)
         else:
             run()
         self._pending.append((number, sql_digest))
@@ -334,29 +478,18 @@ class Journal:
             self._flush(cursor)
         return True
 
-    def _journaled(self, statement, context):
-        if keyword(statement) in _NOT_JOURNALED:
-            return False
-        if JOURNAL_TABLE in statement or 'enamel_migration_lock' in statement:
-            return False
-        compiled = context.compiled
-        table = getattr(getattr(compiled, 'statement', None), 'table', None)
-        name = getattr(table, 'name', None)
-        return not (name and (name == self.version_table
-                              or name.startswith('alembic_version')))
-
     def _start(self, step):
         self._step = step
         self._count = 0
         self._pending = []
-        if self.recorded is not None and self.recorded[:2] == step:
+        if self.in_flight.is_step(step):
             self._replay = list(self.recorded[2])
             self._written = True
         else:
             self._replay = None
             self._written = False
 
-    def _commit(self, connection):
+    def _commit(self):
         """Before alembic commits inside a revision (an
         ``autocommit_block`` starting): what ran so far commits now."""
         if self._step is not None and self._step == self.current():
@@ -370,32 +503,7 @@ class Journal:
             rows.insert(0, (0, ''))
         if not rows:
             return
-        guard = self.lock.guard_sql() if self.lock is not None else None
-        own = cursor is None
-        if own:
-            cursor = self.connection.connection.cursor()
-        try:
-            if not self.exists:
-                cursor.execute(CREATE + (' ENGINE=InnoDB'
-                                         if self.dialect == 'mysql' else ''))
-                self.exists = True
-            operation, revision = self._step
-            for number, sql_digest in rows:
-                values = (f'{self.row}, {_quote(operation)}, '
-                          f'{_quote(revision)}, {number}, '
-                          f'{_quote(sql_digest)}')
-                insert = (f'INSERT INTO {JOURNAL_TABLE} (id, operation, '
-                          'revision, statement, digest) ')
-                if guard is None:
-                    cursor.execute(f'{insert}VALUES ({values})')
-                else:
-                    cursor.execute(f'{insert}SELECT {values} {guard}')
-                    if cursor.rowcount != 1:
-                        self.lock.lost('another process holds it: stopped '
-                                       'before the next DDL statement')
-        finally:
-            if own:
-                cursor.close()
+        self.writer.write(cursor, self._step, rows)
         self._pending = []
         self._written = True
 
@@ -403,13 +511,13 @@ class Journal:
         """The running step's version row is written: delete its journal
         rows in the same transaction (nothing to do when none exist)."""
         step = self.current()
-        resumed = self.recorded is not None and self.recorded[:2] == step
+        resumed = self.in_flight.is_step(step)
         if resumed or (self._written and self._step == step):
             connection.execute(sa.text(
                 f'DELETE FROM {JOURNAL_TABLE} WHERE id = :row'),
                 dict(row=self.row))
         if resumed:
-            self.recorded = None
+            self.in_flight.recorded = None
         self._step = None
         self._pending = []
         self._written = False

@@ -30,12 +30,12 @@ and MySQL/MariaDB (also on any node of a Galera cluster); see
   it saw. A killed holder blocks the others for one lease at most.
   A holder of this host and PID namespace whose process is gone is taken
   over at once (:func:`dead_local_holder`).
-- **Fencing:** :meth:`LeaseLock.check` writes the lease row (``UPDATE ...
+- **Fencing:** :meth:`Fence.check` writes the lease row (``UPDATE ...
   WHERE token = <mine>``) on the migration's own connection, inside the
   transaction that writes the version row, so that a holder that lost its
   lease (a stall longer than the lease) commits nothing; the progress
   journal's rows are written by an ``INSERT ... SELECT`` from the lease
-  row (:meth:`LeaseLock.guard_sql`), before each DDL statement on MySQL.
+  row (:meth:`Fence.guard_sql`), before each DDL statement on MySQL.
   Before either, a stall of the renewals longer than the lease stops the
   holder without a statement.
 - **Release:** ``UPDATE ... SET holder = NULL WHERE token = <mine>``,
@@ -43,6 +43,11 @@ and MySQL/MariaDB (also on any node of a Galera cluster); see
   server or pooler went away.
 
 Each of enamel's databases has its own row (``Database.lock_row``).
+
+:class:`LeaseLock` is the lock as :mod:`enamel.lock` holds it; it is made
+of a :class:`LockTable` (the row and the statements on it), a
+:class:`Fence` (what the holder knows of its lease), :func:`acquire`
+(the wait) and a :class:`Renewer` (the heartbeat thread).
 """
 
 import contextlib
@@ -161,6 +166,429 @@ def timed_out(timeout, database, detail=''):
         f'migration_lock_timeout){detail}')
 
 
+class Fence:
+    """What this process knows of its lease, and the checks that keep a
+    holder that lost it from committing.
+
+    :param row: the lease row's id.
+    :param lease: seconds without a renewal after which a holder may be
+        taken over.
+    :param database: the :class:`enamel.databases.Database`.
+    """
+
+    def __init__(self, row, lease, database):
+        self.row = row
+        self.lease = lease
+        self.database = database
+        host, namespace = local_identity()
+        self.holder = (f'{host}:{os.getpid()}:{uuid.uuid4().hex[:8]}:'
+                       f'{namespace}')[:255]
+        self.token = None
+        self.renewed = None  # monotonic time the last renewal was sent
+        self.lost_because = None  # why the lease is known to be lost
+
+    def won(self, token, started):
+        """The lease was won with ``token`` by a statement sent at
+        ``started`` (monotonic)."""
+        self.token = token
+        self.renewed = started
+
+    def params(self, **extra):
+        """The bind parameters naming this holder's row and token."""
+        return dict(token=self.token, me=self.holder, row=self.row, **extra)
+
+    def lose(self, why):
+        """Record that the lease is lost (``why``)."""
+        self.lost_because = why
+
+    def lost(self, why):
+        """Record that the lease is lost (``why``) and raise LockLost."""
+        self.lose(why)
+        raise exception.LockLost(self.message())
+
+    def message(self):
+        return (f'lost the migration lock ([{self.database.group}] '
+                f'migration_lock_lease = {self.lease}s): '
+                f'{self.lost_because}; this process stopped '
+                'before recording another revision')
+
+    def check(self, connection):
+        """See :meth:`LeaseLock.check`."""
+        self.check_renewed()
+        result = connection.execute(sa.text(FENCE), self.params())
+        if result.rowcount != 1:
+            self.lost(_holder_now(connection, self.row))
+
+    def guard_sql(self):
+        """See :meth:`LeaseLock.guard_sql`."""
+        self.check_renewed()
+        holder = self.holder.replace("'", "''")
+        return (f"FROM {LOCK_TABLE} WHERE id = {self.row} AND token = "
+                f"{self.token} AND holder = '{holder}'")
+
+    def check_renewed(self):
+        """:raises exception.LockLost: the lease is known to be lost, or
+        no renewal succeeded for a whole lease."""
+        if self.lost_because:
+            raise exception.LockLost(self.message())
+        stalled = time.monotonic() - self.renewed
+        if stalled >= self.lease:
+            raise exception.LockLost(
+                f'the migration lock could not be renewed for '
+                f'{stalled:.0f}s, longer than its lease of {self.lease}s '
+                f'([{self.database.group}] migration_lock_lease): another '
+                'enamel-sync process may have taken it over; stopped '
+                'before recording the revision')
+
+
+def _holder_now(connection, row_id):
+    """Who holds the lease now, read on ``connection`` (for the message
+    of a lost lease)."""
+    try:
+        row = connection.execute(sa.text(READ), dict(row=row_id)).first()
+    except sa.exc.DBAPIError:
+        return 'its row names another holder or token'
+    if row is None:
+        return 'its row was deleted'
+    return f'now held by {row.holder or "nobody"} with token {row.token}'
+
+
+class LockTable:
+    """The lease row of one database, through a connection of the lock's
+    own: the table and row made when missing, the row read, won and
+    released.
+
+    :param engine: the engine of the enamel database.
+    :param database: the :class:`enamel.databases.Database`.
+    """
+
+    def __init__(self, engine, database):
+        self.engine = engine
+        self.database = database
+        self.row = database.lock_row
+        self.galera = False
+        self.connection = None
+
+    def open(self, lease, timeout):
+        """Connect, and tell a Galera node from a single server (warning
+        when ``lease`` is not longer than the cluster's failure
+        detection)."""
+        try:
+            self.connection = self.engine.connect()
+        except sa.exc.DBAPIError as exc:
+            raise exception.DatabaseError(
+                f'cannot connect to the database for the migration lock: '
+                f'{exception.first_line(exc.orig)}') from None
+        connection = self.connection
+        backend = connection.dialect.name
+        why = ('a session advisory lock would leak behind a transaction-'
+               'pooling PgBouncer')
+        if backend in ('mysql', 'mariadb'):
+            row = self._run("SHOW VARIABLES LIKE 'wsrep_on'").first()
+            self.galera = bool(row) and str(row[1]).upper() == 'ON'
+            if self.galera:
+                why = ('Galera node (wsrep_on=ON): GET_LOCK and SELECT ... '
+                       'FOR UPDATE are node-local on a cluster; a committed '
+                       'write is certified cluster-wide')
+                connection.exec_driver_sql('SET SESSION wsrep_sync_wait = 1')
+                self._check_failure_detection(lease)
+            else:
+                why = ('MySQL/MariaDB server without wsrep: the same lease '
+                       'row as on a Galera cluster')
+            connection.commit()
+        LOG.debug('migration lock: lease row in %s (lease %ss, timeout %ss); '
+                  '%s', LOCK_TABLE, lease, timeout, why)
+
+    def _check_failure_detection(self, lease):
+        """Warn when the lease is not longer than the time the Galera
+        cluster takes to declare a node dead (``evs.inactive_timeout``,
+        15 s by default; Galera's documentation): a holder on a node cut
+        off from the cluster could then be taken over while its writes may
+        still certify."""
+        row = self._run("SHOW VARIABLES LIKE "
+                        "'wsrep_provider_options'").first()
+        detection = galera_inactive_timeout(row[1] if row else '')
+        if detection is not None and lease <= detection:
+            LOG.warning(
+                '[%s] migration_lock_lease = %ss is not longer than the '
+                'Galera cluster\'s failure detection (evs.inactive_timeout '
+                '= %ss): a holder on a node cut off from the cluster could '
+                'be taken over while its writes still certify; set it '
+                'above %ss', self.database.group, lease, detection,
+                detection)
+
+    def ensure_row(self):
+        """Create the table and this database's row when missing (another
+        process may be creating them at the same time)."""
+        connection = self.connection
+        try:
+            exists = sa.inspect(connection).has_table(LOCK_TABLE)
+            connection.rollback()
+            if not exists:
+                dialect = 'mysql' if self.engine.dialect.name in (
+                    'mysql', 'mariadb') else 'postgresql'
+                self._run(CREATE_TABLE[dialect], commit=True)
+        except sa.exc.DBAPIError as exc:
+            # Two processes creating the table at once on PostgreSQL: one
+            # of them loses on the catalog's unique index. Both go on.
+            connection.rollback()
+            if not sa.inspect(connection).has_table(LOCK_TABLE):
+                raise self._failed('create', exc) from None
+            connection.rollback()
+        if self.read() is None:
+            try:
+                self._run(INSERT, commit=True)
+            except sa.exc.DBAPIError as exc:
+                # Another process inserted it first (duplicate key, or
+                # certification on Galera).
+                connection.rollback()
+                if self.read() is None:
+                    raise self._failed('create the row of', exc) from None
+
+    def read(self):
+        """The row (``holder``, ``token``, ``heartbeat``), or None."""
+        try:
+            return self._run(READ, commit=True, fetch=True)
+        except sa.exc.DBAPIError as exc:
+            raise self._failed('read', exc) from None
+
+    def swap(self, statement, row, fence, started):
+        """Run the conditional UPDATE that wins the lock from ``row`` (as
+        read); True if it changed the row and committed, and then
+        ``fence`` holds the new token."""
+        token = row.token + 1
+        params = dict(me=fence.holder, token=token, seen=row.token,
+                      heartbeat=row.heartbeat, row=self.row)
+        connection = self.connection
+        try:
+            result = connection.execute(sa.text(statement), params)
+            if result.rowcount != 1:
+                connection.rollback()
+                return False
+            connection.commit()
+        except sa.exc.DBAPIError as exc:
+            connection.rollback()
+            if _mysql_code(exc) in (MYSQL_DEADLOCK, MYSQL_LOCK_WAIT_TIMEOUT):
+                # Another node's commit won certification: we lost.
+                LOG.debug('migration lock: lost a race (%s)',
+                          exception.first_line(exc.orig))
+                return False
+            raise self._failed('take', exc) from None
+        fence.won(token, started)
+        LOG.debug('migration lock: held by %s with token %s',
+                  fence.holder, token)
+        return True
+
+    def close(self):
+        if self.connection is not None:
+            with contextlib.suppress(sa.exc.SQLAlchemyError):
+                self.connection.close()
+            self.connection = None
+
+    def _run(self, statement, commit=False, fetch=False):
+        params = dict(row=self.row) if ':row' in statement else {}
+        result = self.connection.execute(sa.text(statement), params)
+        row = result.first() if fetch else None
+        if commit:
+            self.connection.commit()
+        return row if fetch else result
+
+    def _failed(self, what, exc):
+        return exception.DatabaseError(
+            f'could not {what} the migration lock table {LOCK_TABLE}: '
+            f'{exception.first_line(exc.orig)}')
+
+
+def end_sessions(table, row):
+    """PostgreSQL: end the sessions of the holder of ``table``'s row
+    being taken over (``row`` as read). Frozen (SIGSTOP, a paused VM), its open
+    transaction would keep its row and catalog locks, and the taker's
+    DDL would wait behind it for ever; ended, the server rolls it
+    back."""
+    if table.engine.dialect.name != 'postgresql':
+        return
+    try:
+        ended = table.connection.execute(sa.text(
+            'SELECT count(pg_terminate_backend(pid)) FROM '
+            'pg_stat_activity WHERE application_name = :name AND '
+            'datname = current_database() AND pid <> pg_backend_pid()'),
+            dict(name=session_name(table.row, row.token,
+                                   row.holder))).scalar()
+        table.connection.commit()
+    except sa.exc.DBAPIError as exc:
+        table.connection.rollback()
+        LOG.debug('migration lock: could not end the sessions of %s: %s',
+                  row.holder, exception.first_line(exc.orig))
+        return
+    if ended:
+        LOG.warning('Ended %s database session(s) of %s, whose '
+                    'transaction the server rolls back', ended,
+                    row.holder)
+
+
+def release(table, fence):
+    """Release ``table``'s lease row held by ``fence``; a connection that
+    went away (a server or pooler restarted) is replaced, for
+    :data:`RELEASE_RETRY` seconds at most. Never raises a database error:
+    a lease that cannot be released is taken over after its lease."""
+    deadline = time.monotonic() + RELEASE_RETRY
+    delay = POLL_INTERVAL / 2
+    error = None
+    while True:
+        connection = table.connection
+        try:
+            if connection is None or connection.invalidated or (
+                    connection.closed):
+                connection = None
+                connection = table.connection = table.engine.connect()
+            connection.rollback()
+            connection.execute(sa.text(RELEASE), fence.params())
+            connection.commit()
+            LOG.debug('migration lock: released token %s', fence.token)
+            return
+        except sa.exc.DBAPIError as exc:
+            error = exc
+            if connection is not None:
+                with contextlib.suppress(sa.exc.SQLAlchemyError):
+                    connection.rollback()
+            if _mysql_code(exc) != MYSQL_DEADLOCK:
+                table.close()
+        if time.monotonic() + delay > deadline:
+            break
+        time.sleep(delay)
+        delay = min(delay * 2, 2)
+    LOG.warning('Could not release the migration lock (%s); the next '
+                'enamel-sync takes it over after its lease of %ss',
+                exception.first_line(error.orig), fence.lease)
+
+
+def acquire(table, fence, timeout):
+    """Wait for the lease row of ``table`` and win it for ``fence``:
+    free, or held by a dead local process, or held by a holder that did
+    not renew for a whole lease (see the module docstring).
+
+    :param timeout: seconds to wait; 0: do not wait.
+    :raises exception.LockTimeout: gave up after ``timeout`` seconds.
+    """
+    lease = fence.lease
+    waited_since = None
+    seen = None  # (holder, token, heartbeat) of the holder we wait for
+    seen_since = None
+    while True:
+        started = time.monotonic()
+        row = table.read()
+        if row is None:
+            raise exception.DatabaseError(
+                f'the row of the migration lock table {LOCK_TABLE} '
+                'was deleted while waiting for it')
+        if row.holder is None:
+            if table.swap(ACQUIRE, row, fence, started):
+                return
+        else:
+            state = (row.holder, row.token, row.heartbeat)
+            if dead_local_holder(row.holder):
+                end_sessions(table, row)
+                if table.swap(TAKE_OVER, row, fence, started):
+                    LOG.warning(
+                        'Took over the migration lock from %s, a '
+                        'process of this host that no longer exists',
+                        row.holder)
+                    return
+            elif state != seen:
+                seen, seen_since = state, started
+            elif started - seen_since >= lease:
+                end_sessions(table, row)
+                if table.swap(TAKE_OVER, row, fence, started):
+                    LOG.warning(
+                        'Took over the migration lock from %s, which '
+                        'did not renew its lease for %.0fs ([%s] '
+                        'migration_lock_lease = %ss)', row.holder,
+                        started - seen_since, fence.database.group, lease)
+                    return
+        now = time.monotonic()
+        if waited_since is None:
+            waited_since = now
+            if timeout:
+                log_waiting(timeout, row.holder)
+        if now - waited_since >= timeout:
+            detail = ''
+            # A live holder renews every third of the lease: say so
+            # only when it missed a renewal.
+            if seen is not None and (
+                    now - seen_since > lease / 3 + 2 * POLL_INTERVAL):
+                detail = (f'; its holder {seen[0]} has not renewed its '
+                          f'lease for {now - seen_since:.0f}s (taken '
+                          f'over after {lease}s, '
+                          f'[{fence.database.group}] '
+                          'migration_lock_lease)')
+            raise timed_out(timeout, fence.database, detail)
+        time.sleep(POLL_INTERVAL)
+
+
+class Renewer:
+    """The heartbeat: a thread with a connection of its own that renews
+    ``fence``'s lease every third of it, and records the lease as lost
+    when another process took it over.
+
+    :param engine: the engine of the enamel database.
+    :param fence: the holder's :class:`Fence`.
+    :param galera: reads on a Galera node are made causal.
+    """
+
+    def __init__(self, engine, fence, galera):
+        self.engine = engine
+        self.fence = fence
+        self.galera = galera
+        self._stop = threading.Event()
+        self._thread = None
+
+    def start(self):
+        self._thread = threading.Thread(
+            target=self._loop, name='enamel-lock-renew', daemon=True)
+        self._thread.start()
+
+    def stop(self):
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+
+    def _loop(self):
+        fence = self.fence
+        connection = None
+        interval = fence.lease / 3
+        while not self._stop.wait(interval):
+            sent = time.monotonic()
+            try:
+                if connection is None:
+                    connection = self.engine.connect()
+                    if self.galera:
+                        connection.exec_driver_sql(
+                            'SET SESSION wsrep_sync_wait = 1')
+                        connection.commit()
+                result = connection.execute(sa.text(RENEW), fence.params())
+                changed = result.rowcount
+                connection.commit()
+            except sa.exc.DBAPIError as exc:
+                # Try again at the next beat, on a new connection; if none
+                # succeeds for a lease, Fence.check reports it.
+                LOG.debug('migration lock: renewal failed: %s',
+                          exception.first_line(exc.orig))
+                if connection is not None:
+                    with contextlib.suppress(sa.exc.SQLAlchemyError):
+                        connection.close()
+                connection = None
+                continue
+            if changed != 1:
+                fence.lose('another process took it over')
+                LOG.error('The migration lock was taken over by another '
+                          'enamel-sync process: %s', fence.message())
+                break
+            fence.renewed = sent
+        if connection is not None:
+            with contextlib.suppress(sa.exc.SQLAlchemyError):
+                connection.close()
+
+
 class LeaseLock:
     """The lease row in ``enamel_migration_lock`` (see the module
     docstring): for PostgreSQL (also behind PgBouncer) and MySQL/MariaDB
@@ -179,43 +607,47 @@ class LeaseLock:
         self.lease = lease
         self.database = database
         self.row = database.lock_row
-        host, namespace = local_identity()
-        self.holder = (f'{host}:{os.getpid()}:{uuid.uuid4().hex[:8]}:'
-                       f'{namespace}')[:255]
-        self.token = None
-        self.galera = False
-        self._connection = None
-        self._stop = threading.Event()
-        self._renewer = None
-        self._renewed = None  # monotonic time the last renewal was sent
-        self._lost = None  # why the lease is known to be lost
+        self.fence = Fence(self.row, lease, database)
+        self.table = LockTable(engine, database)
+        self.renewer = None
 
-    # -- the context manager ---------------------------------------------
+    @property
+    def holder(self):
+        """This process's name in the row's ``holder``."""
+        return self.fence.holder
+
+    @property
+    def token(self):
+        """The fencing token this process holds (None before it won)."""
+        return self.fence.token
+
+    @property
+    def galera(self):
+        """Is the database a Galera node?"""
+        return self.table.galera
 
     def __enter__(self):
-        self._connection = self._connect()
         try:
-            self._detect()
-            self._ensure_row()
-            self._acquire()
+            self.table.open(self.lease, self.timeout)
+            self.table.ensure_row()
+            acquire(self.table, self.fence, self.timeout)
         except BaseException:
-            self._close()
+            self.table.close()
             raise
-        self._renewer = threading.Thread(
-            target=self._renew_loop, name='enamel-lock-renew', daemon=True)
-        self._renewer.start()
+        self.renewer = Renewer(self.engine, self.fence, self.galera)
+        self.renewer.start()
         return self
 
     def __exit__(self, exc_type, exc, tb):
-        self._stop.set()
-        if self._renewer is not None:
-            self._renewer.join()
+        if self.renewer is not None:
+            self.renewer.stop()
         try:
-            self._release()
+            if self.token is not None and not self.fence.lost_because:
+                release(self.table, self.fence)
         finally:
-            self._close()
-        if exc_type is None and self._lost:
-            raise exception.LockLost(self._lost_message())
+            self.table.close()
+        if exc_type is None and self.fence.lost_because:
+            raise exception.LockLost(self.fence.message())
         return False
 
     def prepare(self, connection):
@@ -232,7 +664,7 @@ class LeaseLock:
             # Names the session after the lease (PgBouncer tracks the
             # parameter): a process that takes the lease over ends it.
             connection.exec_driver_sql(
-                f"SET application_name = '{self._session_name(self.token)}'")
+                f"SET application_name = '{self.session_name}'")
             connection.commit()
 
     def unprepare(self, connection):
@@ -256,34 +688,7 @@ class LeaseLock:
         connection runs the next statement); None elsewhere."""
         if self.engine.dialect.name != 'postgresql' or self.token is None:
             return None
-        return self._session_name(self.token)
-
-    def _session_name(self, token, holder=None):
-        return session_name(self.row, token, holder or self.holder)
-
-    def _end_sessions(self, row):
-        """PostgreSQL: end the sessions of the holder being taken over.
-        Frozen (SIGSTOP, a paused VM), its open transaction would keep
-        its row and catalog locks, and the taker's DDL would wait behind
-        it for ever; ended, the server rolls it back."""
-        if self.engine.dialect.name != 'postgresql':
-            return
-        try:
-            ended = self._connection.execute(sa.text(
-                'SELECT count(pg_terminate_backend(pid)) FROM '
-                'pg_stat_activity WHERE application_name = :name AND '
-                'datname = current_database() AND pid <> pg_backend_pid()'),
-                dict(name=self._session_name(row.token, row.holder))).scalar()
-            self._connection.commit()
-        except sa.exc.DBAPIError as exc:
-            self._connection.rollback()
-            LOG.debug('migration lock: could not end the sessions of %s: %s',
-                      row.holder, exception.first_line(exc.orig))
-            return
-        if ended:
-            LOG.warning('Ended %s database session(s) of %s, whose '
-                        'transaction the server rolls back', ended,
-                        row.holder)
+        return session_name(self.row, self.token, self.holder)
 
     def check(self, connection):
         """Raise unless this process still holds the lease; otherwise hold
@@ -302,12 +707,7 @@ class LeaseLock:
             have taken over; no statement is sent), or the row names
             another holder or token.
         """
-        self._check_renewed()
-        result = connection.execute(
-            sa.text(FENCE),
-            dict(token=self.token, me=self.holder, row=self.row))
-        if result.rowcount != 1:
-            self.lost(self._holder_now(connection))
+        self.fence.check(connection)
 
     def guard_sql(self):
         """``FROM ... WHERE`` finding the lease row only while this process
@@ -315,309 +715,11 @@ class LeaseLock:
         writes nothing once the lease is lost (see :mod:`enamel.journal`).
         Raises, without a statement, when the renewals stalled a lease.
         """
-        self._check_renewed()
-        holder = self.holder.replace("'", "''")
-        return (f"FROM {LOCK_TABLE} WHERE id = {self.row} AND token = "
-                f"{self.token} AND holder = '{holder}'")
-
-    def _holder_now(self, connection):
-        """Who holds the lease now, read on ``connection`` (for the
-        message of a lost lease)."""
-        try:
-            row = connection.execute(sa.text(READ),
-                                     dict(row=self.row)).first()
-        except sa.exc.DBAPIError:
-            return 'its row names another holder or token'
-        if row is None:
-            return 'its row was deleted'
-        return f'now held by {row.holder or "nobody"} with token {row.token}'
+        return self.fence.guard_sql()
 
     def lost(self, why):
         """Record that the lease is lost (``why``) and raise LockLost."""
-        self._lost = why
-        raise exception.LockLost(self._lost_message())
-
-    def _check_renewed(self):
-        if self._lost:
-            raise exception.LockLost(self._lost_message())
-        stalled = time.monotonic() - self._renewed
-        if stalled >= self.lease:
-            raise exception.LockLost(
-                f'the migration lock could not be renewed for '
-                f'{stalled:.0f}s, longer than its lease of {self.lease}s '
-                f'([{self.database.group}] migration_lock_lease): another '
-                'enamel-sync process may have taken it over; stopped '
-                'before recording the revision')
-
-    # -- acquiring -------------------------------------------------------
-
-    def _connect(self):
-        try:
-            return self.engine.connect()
-        except sa.exc.DBAPIError as exc:
-            raise exception.DatabaseError(
-                f'cannot connect to the database for the migration lock: '
-                f'{exception.first_line(exc.orig)}') from None
-
-    def _detect(self):
-        connection = self._connection
-        backend = connection.dialect.name
-        why = ('a session advisory lock would leak behind a transaction-'
-               'pooling PgBouncer')
-        if backend in ('mysql', 'mariadb'):
-            row = self._run(
-                connection, "SHOW VARIABLES LIKE 'wsrep_on'").first()
-            self.galera = bool(row) and str(row[1]).upper() == 'ON'
-            if self.galera:
-                why = ('Galera node (wsrep_on=ON): GET_LOCK and SELECT ... '
-                       'FOR UPDATE are node-local on a cluster; a committed '
-                       'write is certified cluster-wide')
-                connection.exec_driver_sql('SET SESSION wsrep_sync_wait = 1')
-                self._check_failure_detection(connection)
-            else:
-                why = ('MySQL/MariaDB server without wsrep: the same lease '
-                       'row as on a Galera cluster')
-            connection.commit()
-        LOG.debug('migration lock: lease row in %s (lease %ss, timeout %ss); '
-                  '%s', LOCK_TABLE, self.lease, self.timeout, why)
-
-    def _check_failure_detection(self, connection):
-        """Warn when the lease is not longer than the time the Galera
-        cluster takes to declare a node dead (``evs.inactive_timeout``,
-        15 s by default; Galera's documentation): a holder on a node cut
-        off from the cluster could then be taken over while its writes may
-        still certify."""
-        row = self._run(connection, "SHOW VARIABLES LIKE "
-                        "'wsrep_provider_options'").first()
-        detection = galera_inactive_timeout(row[1] if row else '')
-        if detection is not None and self.lease <= detection:
-            LOG.warning(
-                '[%s] migration_lock_lease = %ss is not longer than the '
-                'Galera cluster\'s failure detection (evs.inactive_timeout '
-                '= %ss): a holder on a node cut off from the cluster could '
-                'be taken over while its writes still certify; set it '
-                'above %ss', self.database.group, self.lease, detection,
-                detection)
-
-    def _ensure_row(self):
-        connection = self._connection
-        try:
-            exists = sa.inspect(connection).has_table(LOCK_TABLE)
-            connection.rollback()
-            if not exists:
-                dialect = 'mysql' if self.engine.dialect.name in (
-                    'mysql', 'mariadb') else 'postgresql'
-                self._run(connection, CREATE_TABLE[dialect], commit=True)
-        except sa.exc.DBAPIError as exc:
-            # Two processes creating the table at once on PostgreSQL: one
-            # of them loses on the catalog's unique index. Both go on.
-            connection.rollback()
-            if not sa.inspect(connection).has_table(LOCK_TABLE):
-                raise self._failed('create', exc) from None
-            connection.rollback()
-        if self._read() is None:
-            try:
-                self._run(connection, INSERT, commit=True)
-            except sa.exc.DBAPIError as exc:
-                # Another process inserted it first (duplicate key, or
-                # certification on Galera).
-                connection.rollback()
-                if self._read() is None:
-                    raise self._failed('create the row of', exc) from None
-
-    def _read(self):
-        try:
-            return self._run(self._connection, READ, commit=True,
-                             fetch=True)
-        except sa.exc.DBAPIError as exc:
-            raise self._failed('read', exc) from None
-
-    def _acquire(self):
-        waited_since = None
-        seen = None  # (holder, token, heartbeat) of the holder we wait for
-        seen_since = None
-        while True:
-            started = time.monotonic()
-            row = self._read()
-            if row is None:
-                raise exception.DatabaseError(
-                    f'the row of the migration lock table {LOCK_TABLE} '
-                    'was deleted while waiting for it')
-            if row.holder is None:
-                if self._swap(ACQUIRE, row, started):
-                    return
-            else:
-                state = (row.holder, row.token, row.heartbeat)
-                if dead_local_holder(row.holder):
-                    self._end_sessions(row)
-                    if self._swap(TAKE_OVER, row, started):
-                        LOG.warning(
-                            'Took over the migration lock from %s, a '
-                            'process of this host that no longer exists',
-                            row.holder)
-                        return
-                elif state != seen:
-                    seen, seen_since = state, started
-                elif started - seen_since >= self.lease:
-                    self._end_sessions(row)
-                    if self._swap(TAKE_OVER, row, started):
-                        LOG.warning(
-                            'Took over the migration lock from %s, which '
-                            'did not renew its lease for %.0fs ([%s] '
-                            'migration_lock_lease = %ss)', row.holder,
-                            started - seen_since, self.database.group,
-                            self.lease)
-                        return
-            now = time.monotonic()
-            if waited_since is None:
-                waited_since = now
-                if self.timeout:
-                    log_waiting(self.timeout, row.holder)
-            if now - waited_since >= self.timeout:
-                detail = ''
-                # A live holder renews every third of the lease: say so
-                # only when it missed a renewal.
-                if seen is not None and (
-                        now - seen_since > self.lease / 3 + 2 * POLL_INTERVAL):
-                    detail = (f'; its holder {seen[0]} has not renewed its '
-                              f'lease for {now - seen_since:.0f}s (taken '
-                              f'over after {self.lease}s, '
-                              f'[{self.database.group}] '
-                              'migration_lock_lease)')
-                raise timed_out(self.timeout, self.database, detail)
-            time.sleep(POLL_INTERVAL)
-
-    def _swap(self, statement, row, started):
-        """Run the conditional UPDATE that wins the lock; True if it
-        changed the row and committed."""
-        token = row.token + 1
-        params = dict(me=self.holder, token=token, seen=row.token,
-                      heartbeat=row.heartbeat, row=self.row)
-        connection = self._connection
-        try:
-            result = connection.execute(sa.text(statement), params)
-            if result.rowcount != 1:
-                connection.rollback()
-                return False
-            connection.commit()
-        except sa.exc.DBAPIError as exc:
-            connection.rollback()
-            if _mysql_code(exc) in (MYSQL_DEADLOCK, MYSQL_LOCK_WAIT_TIMEOUT):
-                # Another node's commit won certification: we lost.
-                LOG.debug('migration lock: lost a race (%s)',
-                          exception.first_line(exc.orig))
-                return False
-            raise self._failed('take', exc) from None
-        self.token = token
-        self._renewed = started
-        LOG.debug('migration lock: held by %s with token %s',
-                  self.holder, token)
-        return True
-
-    # -- holding ---------------------------------------------------------
-
-    def _renew_loop(self):
-        connection = None
-        interval = self.lease / 3
-        while not self._stop.wait(interval):
-            sent = time.monotonic()
-            try:
-                if connection is None:
-                    connection = self.engine.connect()
-                    if self.galera:
-                        connection.exec_driver_sql(
-                            'SET SESSION wsrep_sync_wait = 1')
-                        connection.commit()
-                result = connection.execute(
-                    sa.text(RENEW),
-                    dict(token=self.token, me=self.holder, row=self.row))
-                changed = result.rowcount
-                connection.commit()
-            except sa.exc.DBAPIError as exc:
-                # Try again at the next beat, on a new connection; if none
-                # succeeds for a lease, check() reports it.
-                LOG.debug('migration lock: renewal failed: %s',
-                          exception.first_line(exc.orig))
-                if connection is not None:
-                    with contextlib.suppress(sa.exc.SQLAlchemyError):
-                        connection.close()
-                connection = None
-                continue
-            if changed != 1:
-                self._lost = 'another process took it over'
-                LOG.error('The migration lock was taken over by another '
-                          'enamel-sync process: %s', self._lost_message())
-                break
-            self._renewed = sent
-        if connection is not None:
-            with contextlib.suppress(sa.exc.SQLAlchemyError):
-                connection.close()
-
-    def _lost_message(self):
-        return (f'lost the migration lock ([{self.database.group}] '
-                f'migration_lock_lease = {self.lease}s): {self._lost}; this '
-                'process stopped '
-                'before recording another revision')
-
-    # -- releasing -------------------------------------------------------
-
-    def _release(self):
-        """Release the lease row; a connection that went away (a server
-        or pooler restarted) is replaced, for :data:`RELEASE_RETRY`
-        seconds at most. Never raises a database error: a lease that
-        cannot be released is taken over after its lease."""
-        if self.token is None or self._lost:
-            return
-        deadline = time.monotonic() + RELEASE_RETRY
-        delay = POLL_INTERVAL / 2
-        error = None
-        while True:
-            connection = self._connection
-            try:
-                if connection is None or connection.invalidated or (
-                        connection.closed):
-                    connection = None
-                    connection = self._connection = self.engine.connect()
-                connection.rollback()
-                connection.execute(sa.text(RELEASE),
-                                   dict(token=self.token, me=self.holder,
-                                        row=self.row))
-                connection.commit()
-                LOG.debug('migration lock: released token %s', self.token)
-                return
-            except sa.exc.DBAPIError as exc:
-                error = exc
-                if connection is not None:
-                    with contextlib.suppress(sa.exc.SQLAlchemyError):
-                        connection.rollback()
-                if _mysql_code(exc) != MYSQL_DEADLOCK:
-                    self._close()
-            if time.monotonic() + delay > deadline:
-                break
-            time.sleep(delay)
-            delay = min(delay * 2, 2)
-        LOG.warning('Could not release the migration lock (%s); the next '
-                    'enamel-sync takes it over after its lease of %ss',
-                    exception.first_line(error.orig), self.lease)
-
-    def _close(self):
-        if self._connection is not None:
-            with contextlib.suppress(sa.exc.SQLAlchemyError):
-                self._connection.close()
-            self._connection = None
-
-    def _run(self, connection, statement, commit=False, fetch=False):
-        params = dict(row=self.row) if ':row' in statement else {}
-        result = connection.execute(sa.text(statement), params)
-        row = result.first() if fetch else None
-        if commit:
-            connection.commit()
-        return row if fetch else result
-
-    def _failed(self, what, exc):
-        return exception.DatabaseError(
-            f'could not {what} the migration lock table {LOCK_TABLE}: '
-            f'{exception.first_line(exc.orig)}')
+        self.fence.lost(why)
 
 
 def galera_inactive_timeout(provider_options):

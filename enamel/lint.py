@@ -497,8 +497,7 @@ def _check_generic(o, dialect, created):
         yield ('no-primary-key',
                f'create table {o.table_name} without a primary key')
     if isinstance(o, ops.AddColumnOp) and existing and (
-            not o.column.nullable and o.column.server_default is None
-            and o.column.computed is None):
+            op_kinds.needs_default(o.column)):
         yield ('not-null-without-default',
                f'add NOT NULL column {table}.{o.column.name} without a '
                'server default')

@@ -21,7 +21,8 @@ their :class:`enamel.planner.Planner`), :class:`enamel.access.Access` (the
 engines, connections and migration lock), :class:`enamel.migrator.
 Migrator` (plan, judge by the phase rules, run: every ``upgrade``,
 ``downgrade``, ``stamp`` and ``--sql``), :class:`enamel.rolling.
-RollingUpgrades` and :class:`enamel.authoring.Revisions`. Example::
+RollingUpgrades`, :class:`enamel.authoring.Revisions` and
+:class:`enamel.merging.Merges`. Example::
 
     from enamel import conf as enamel_conf
     from enamel import migration
@@ -53,6 +54,7 @@ from enamel import authoring
 from enamel import databases
 from enamel import history as revision_history
 from enamel import locations
+from enamel import merging
 from enamel import migrator as migrating
 from enamel import rolling
 from enamel import scripts
@@ -98,6 +100,7 @@ class Migration:
             self.revision_history, self.access, self.migrator)
         self.authoring = authoring.Revisions(self.revision_history,
                                              self.access)
+        self.merges = merging.Merges(self.revision_history)
 
     def configure(self, func):
         """Register ``func(config)`` to adjust the alembic Config before use.
@@ -287,12 +290,11 @@ class Migration:
     def merge(self, revisions, message=None, branch_label=None,
               rev_id=None):
         """Merge several heads into one revision; the new ``Script``."""
-        return self.authoring.merge(revisions, message, branch_label,
-                                    rev_id)
+        return self.merges.merge(revisions, message, branch_label, rev_id)
 
     def edit(self, revision):
         """Open a revision file in ``$EDITOR``."""
-        self.authoring.edit(revision)
+        authoring.edit(self.revision_history, revision)
 
     # -- reading the revisions --------------------------------------------
 

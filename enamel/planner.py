@@ -143,6 +143,16 @@ class Planner:
                     tuple(current), [plan.steps[i] for i in keep],
                     [plan.alembic_steps[i] for i in keep], self.layout)
 
+    def after(self, plan):
+        """The revisions the database is at once ``plan`` (an upgrade)
+        ran: its ``current`` and its steps, but those right below one of
+        its steps (the rest is below those), a tuple in upgrade order."""
+        ids = set(plan.current) | set(plan.ids())
+        for step in plan.steps:
+            ids -= set(alembic_internals.down_revisions(step.revision))
+        return tuple(i for i in plan.current if i in ids) + tuple(
+            i for i in plan.ids() if i in ids)
+
     def pending(self, current):
         """Everything an upgrade to the heads would run (a :class:`Plan`
         to ``heads``)."""

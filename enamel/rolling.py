@@ -136,8 +136,7 @@ class RollingUpgrades:
             if settled:
                 return runner.nothing_to_do(plan.current)
             migrator.run(connection, held, expand, tag, phase=phases.EXPAND)
-        expanded = planner.heads_of(set(plan.current) | set(expand.ids()))
-        report = self.online_data_migrations(current=tuple(expanded))
+        report = self.online_data_migrations(current=planner.after(expand))
         if not report.outcomes:
             runner.LOG.info('data migrations: nothing to do (none open)')
         stuck = [o for o in report.outcomes if o.error or o.left]

@@ -11,7 +11,9 @@
 # under the License.
 
 """The house stays low: enamel's modules import each other (at module
-level, what runs on import) at most seven levels deep, with no circle.
+level, what runs on import) at most seven levels deep, with no circle;
+and each module imports on its own, first (no import works only because
+another module happened to be imported before it).
 
 An import inside a function is not counted: it runs when that function
 does (alembic's own modules are imported that way, only once a command
@@ -20,6 +22,8 @@ needs them).
 
 import ast
 import os
+import subprocess
+import sys
 
 import testtools
 
@@ -76,3 +80,33 @@ class ImportDepthTest(testtools.TestCase):
         for module in sorted(imports):
             chain = self.longest(imports, module)
             self.assertLessEqual(len(chain), MAX_DEPTH, ' -> '.join(chain))
+
+
+# Imports each module named on stdin first, with no enamel module loaded
+# (third-party modules stay loaded: only enamel's order is under test).
+IMPORT_EACH = """
+import importlib
+import sys
+failed = []
+for name in sys.stdin.read().split():
+    for loaded in [m for m in sys.modules
+                   if m == 'enamel' or m.startswith('enamel.')]:
+        del sys.modules[loaded]
+    try:
+        importlib.import_module(name)
+    except Exception as exc:
+        failed.append(f'{name}: {type(exc).__name__}: {exc}')
+print('\\n'.join(failed))
+"""
+
+
+class ImportEachTest(testtools.TestCase):
+
+    def test_every_module_imports_first(self):
+        modules = sorted(module_imports())
+        self.assertIn('enamel.cmd.sync', modules)
+        result = subprocess.run(
+            [sys.executable, '-c', IMPORT_EACH], input=' '.join(modules),
+            capture_output=True, text=True, timeout=300)
+        self.assertEqual(0, result.returncode, result.stderr)
+        self.assertEqual('', result.stdout.strip())
