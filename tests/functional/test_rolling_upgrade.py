@@ -478,6 +478,27 @@ class AutogenerateSplitTest(RollingUpgradeSteps, base.SQLiteBackend,
                       result.stderr)
         self.assertIn('online data migration', result.stderr)
 
+    def test_a_column_becoming_computed_is_refused_with_the_manual_pattern(
+            self):
+        # No engine makes a column computed in place: autogenerate drops
+        # and adds it again (RecreateColumnOp), which no phase can hold.
+        self.start_branches()
+        before = self.revision_files()
+        self.edit_models(
+            "    user_id: orm.Mapped[typing.Optional[str]] = "
+            "orm.mapped_column(\n        sa.String(255))\n",
+            "    user_id: orm.Mapped[typing.Optional[str]] = "
+            "orm.mapped_column(\n        sa.String(255), "
+            "sa.Computed('project_id'))\n")
+        result = self.run_sync('revision', '--autogenerate', '-m',
+                               'computed')
+        self.assertEqual(1, result.code, result)
+        self.assertIn('cannot place the change of computed column '
+                      'tasks.user_id', result.stderr)
+        self.assertIn('online data migration', result.stderr)
+        self.assertEqual(1, len(result.stderr.splitlines()), result)
+        self.assertEqual(before, self.revision_files())
+
 
 class RevisionOutputTest(RollingUpgradeSteps, base.SQLiteBackend,
                          base.TestCase):
