@@ -34,6 +34,7 @@ from enamel import conf as enamel_conf
 from enamel import db
 from enamel import drift
 from enamel import environment
+from enamel import locations
 
 config = context.config
 options = environment.env_options(config)
@@ -62,7 +63,7 @@ def _configure(dialect_name, **kwargs):
         accepted = drift.for_database(_conf(), options.database)
     kwargs.update(environment.context_options(
         dialect_name, models=options.models, database=options.database,
-        accepted=accepted))
+        accepted=accepted, version_dirs=locations.version_dirs(config)))
     context.configure(
         on_version_apply=config.attributes.get('on_version_apply', ()),
         **kwargs)

@@ -87,4 +87,7 @@ class Access:
             with lock.migration_lock(self.engine, self.conf,
                                      self.database) as held:
                 held.prepare(connection)
-                yield connection, held
+                try:
+                    yield connection, held
+                finally:
+                    held.unprepare(connection)

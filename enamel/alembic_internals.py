@@ -35,6 +35,7 @@ USED = {
     'Operations._install_proxy': 'Operations.context',
     'Operations._remove_proxy': 'Operations.context',
     'Revision._all_down_revisions': 'RevisionMap.add_revision',
+    'AutogenContext._has_batch': 'render._drop_constraint',
 }
 
 
@@ -98,6 +99,13 @@ def add_version_callback(context, callback):
     """
     context.on_version_apply_callbacks = (
         tuple(context.on_version_apply_callbacks) + (callback,))
+
+
+def in_batch(autogen_context):
+    """Whether alembic renders inside ``batch_alter_table`` (``batch_op.``
+    and no table name), as its own renderers ask (an ``AutogenContext``
+    attribute, set by ``AutogenContext._within_batch``)."""
+    return autogen_context._has_batch
 
 
 @contextlib.contextmanager

@@ -42,6 +42,7 @@ from alembic.operations import ops
 import sqlalchemy as sa
 
 from enamel import compare
+from enamel import render
 
 # Engines whose SQLAlchemy inspector gives a column's IDENTITY (a MariaDB
 # or SQLite autoincrement column is no identity: it is reflected as none).
@@ -295,12 +296,12 @@ def _compare_checks(autogen_context, modify_table_ops, schema, tname,
             if sql(old, False) != sql(check, True):
                 modify_table_ops.ops.append(_drop(old, tname, schema))
                 modify_table_ops.ops.append(
-                    ops.AddConstraintOp.from_constraint(check))
+                    render.CreateCheckOp.from_constraint(check))
         elif sql(check, True) in unnamed:
             unnamed.remove(sql(check, True))
         else:
             modify_table_ops.ops.append(
-                ops.AddConstraintOp.from_constraint(check))
+                render.CreateCheckOp.from_constraint(check))
     for name in sorted(live):
         modify_table_ops.ops.append(_drop(live[name], tname, schema))
 
@@ -309,7 +310,7 @@ def _drop(check, tname, schema):
     """A drop of a reflected CHECK that a downgrade adds back."""
     table = sa.Table(tname, sa.MetaData(), schema=schema)
     table.append_constraint(check)
-    return ops.DropConstraintOp.from_constraint(check)
+    return render.DropCheckOp.from_constraint(check)
 
 
 class RecreateColumnOp(ops.MigrateOperation):

@@ -50,7 +50,9 @@ _BOOLEANS = {'true': '1', 'false': '0', '1': '1', '0': '0',
 
 
 def revision_tables(versions_dir):
-    """The table names that revision files in ``versions_dir`` create with
+    """The table names that revision files in ``versions_dir`` (a
+    directory, or a tuple of them: every version location, see
+    :func:`enamel.locations.version_dirs`) create with
     ``create_table('<name>', ...)`` (a frozenset).
 
     A reflected table that the models do not declare is compared (and an
@@ -60,18 +62,20 @@ def revision_tables(versions_dir):
     run; a table created by SQL text or under a computed name is not
     found, and is then left alone too.
     """
-    names = sorted(n for n in os.listdir(versions_dir) if n.endswith('.py'))
-    stamps = tuple(
-        (n, os.stat(os.path.join(versions_dir, n)).st_mtime_ns)
-        for n in names)
-    return _revision_tables(versions_dir, stamps)
+    from enamel import locations  # keeps the import chain short
+
+    if isinstance(versions_dir, str):
+        versions_dir = (versions_dir,)
+    stamps = tuple((path, os.stat(path).st_mtime_ns)
+                   for path in locations.revision_files(versions_dir))
+    return _revision_tables(stamps)
 
 
 @functools.lru_cache(maxsize=8)
-def _revision_tables(versions_dir, stamps):
+def _revision_tables(stamps):
     tables = set()
     for name, _mtime in stamps:
-        with open(os.path.join(versions_dir, name), encoding='utf-8') as f:
+        with open(name, encoding='utf-8') as f:
             try:
                 tree = ast.parse(f.read(), filename=name)
             except SyntaxError:

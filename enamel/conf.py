@@ -119,6 +119,41 @@ database_opts = [
 ]
 
 
+# Where the migration environment is (see enamel.locations); the same
+# three options in [database] and [api_database].
+def _location_opts(database):
+    return [
+        cfg.StrOpt(
+            'script_location',
+            help=f'Directory of the {database} migration environment '
+                 '(env.py, script.py.mako and versions/), as alembic\'s '
+                 'script_location, instead of the one bundled with enamel. '
+                 'A relative path is relative to the directory of the '
+                 'configuration file that sets it (to the current '
+                 'directory when set in the environment). The command '
+                 'line\'s -d/--directory takes precedence.'),
+        cfg.ListOpt(
+            'version_locations',
+            default=[],
+            help=f'Directories of the {database} revision files, as '
+                 'alembic\'s version_locations (comma-separated here): '
+                 'when set, every directory to read, the environment\'s '
+                 'own versions/ included if wanted; unset, the '
+                 'environment\'s versions/ alone. Relative paths as for '
+                 'script_location.'),
+        cfg.BoolOpt(
+            'recursive_version_locations',
+            default=False,
+            help='Also read revision files in the subdirectories of each '
+                 'version location, as alembic\'s '
+                 'recursive_version_locations.'),
+    ]
+
+
+database_location_opts = _location_opts('enamel')
+api_database_location_opts = _location_opts('API')
+
+
 # The optional second database (see enamel.databases): unset, enamel has
 # one database and behaves as it always did.
 api_database_opts = [
@@ -175,14 +210,17 @@ def register_opts(conf):
 
     :param conf: an ``oslo_config.cfg.ConfigOpts``.
     """
-    conf.register_opts(database_opts, group='database')
-    conf.register_opts(api_database_opts, group='api_database')
+    conf.register_opts(database_opts + database_location_opts,
+                       group='database')
+    conf.register_opts(api_database_opts + api_database_location_opts,
+                       group='api_database')
 
 
 def list_opts():
     """The options for oslo-config-generator and the sphinx extension."""
-    return [('database', database_opts),
-            ('api_database', api_database_opts)]
+    return [('database', database_opts + database_location_opts),
+            ('api_database',
+             api_database_opts + api_database_location_opts)]
 
 
 def load(args=None, default_config_files=None):

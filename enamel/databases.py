@@ -61,6 +61,12 @@ class Database:
         a service whose history was written without a convention declares
         None and gets exactly the names alembic gives. A test holds every
         bundled database's declaration to its models' metadata.
+    :param script_location: the migration environment's directory (its
+        ``env.py``): the bundled ``alembic_migrations`` unless
+        :func:`enamel.locations.resolve` points elsewhere.
+    :param version_locations: every directory of revision files (alembic's
+        ``version_locations``); empty: ``versions_dir`` alone.
+    :param recursive_version_locations: also read their subdirectories.
     """
 
     name: str
@@ -70,17 +76,42 @@ class Database:
     models: str
     lock_row: int
     naming_convention: dict = dataclasses.field(default=None, hash=False)
+    script_location: str = ENV_DIR
+    version_locations: tuple = ()
+    recursive_version_locations: bool = False
+
+    @property
+    def bundled(self):
+        """Is this the environment bundled with enamel (its env.py)?"""
+        return self.script_location == ENV_DIR
+
+    def locations(self):
+        """The directories of its revision files, a tuple of paths (the
+        configured ones; a configure callback may add more)."""
+        return self.version_locations or (self.versions_dir,)
 
     def metadata(self):
-        """The models' ``sqlalchemy.MetaData`` (imports the models)."""
+        """The models' ``sqlalchemy.MetaData`` (imports the models); for
+        an environment of the service's own, its ``env.py``'s
+        ``target_metadata`` (see :mod:`enamel.target_metadata`), which may
+        be None or a sequence of ``MetaData``."""
+        if self.models is None:
+            from enamel import target_metadata
+            return target_metadata.read(self)
         return importlib.import_module(self.models).Base.metadata
 
     def running_metadata(self):
         """The ``sqlalchemy.MetaData`` that revisions run with: empty, with
-        :attr:`naming_convention` (without one, SQLAlchemy's default)."""
-        if self.naming_convention is None:
+        :attr:`naming_convention` (without one, SQLAlchemy's default; in
+        an environment of the service's own, its ``target_metadata``'s)."""
+        convention = self.naming_convention
+        if self.models is None:  # env.py's: its target_metadata's
+            target = self.metadata()
+            if isinstance(target, sa.MetaData):
+                convention = target.naming_convention
+        if convention is None:
             return sa.MetaData()
-        return sa.MetaData(naming_convention=self.naming_convention)
+        return sa.MetaData(naming_convention=convention)
 
     def options(self, conf):
         """This database's option group in ``conf`` (a ConfigOpts)."""
@@ -132,7 +163,8 @@ def is_configured(conf, database):
     """Does ``conf`` give ``database`` a connection? ``main`` always
     counts as configured (its connection has a default): set to an empty
     value, it is an error when used, never a database silently skipped."""
-    return database == MAIN or bool(database.options(conf).connection)
+    return (database.name == MAIN.name
+            or bool(database.options(conf).connection))
 
 
 def configured(conf, name=None):

@@ -50,7 +50,8 @@ WATCH_INTERVAL = 0.25  # seconds between two looks at a waiting statement
 # those waits block no other session), for at least :seconds.
 CANCEL_WAITING = (
     'SELECT count(pg_cancel_backend(pid)) FROM pg_stat_activity WHERE '
-    "application_name = :name AND state = 'active' AND wait_event_type = "
+    "application_name = :name AND datname = current_database() AND "
+    "state = 'active' AND wait_event_type = "
     "'Lock' AND wait_event = 'relation' AND now() - query_start >= "
     'make_interval(secs => :seconds)')
 _MYSQL_LOCK_WAIT_TIMEOUT = 1205  # metadata and row locks alike

@@ -36,6 +36,7 @@ import sysconfig
 
 from enamel import compare
 from enamel import databases
+from enamel import locations
 
 VERSION_TABLE = databases.MAIN.version_table
 ENV_DIR = databases.ENV_DIR
@@ -78,7 +79,10 @@ def make_config(conf, connection=None, version_path=None, callbacks=(),
     """Build the alembic ``Config``: the one place that does.
 
     No alembic.ini is read: ``script_location`` is the installed
-    ``alembic_migrations`` package, wherever it was installed from.
+    ``alembic_migrations`` package, wherever it was installed from, or
+    the database's own environment (see :mod:`enamel.locations`), whose
+    ``env.py`` also finds the connection URL as alembic's templates
+    read it (``sqlalchemy.url``).
 
     :param conf: enamel's ``ConfigOpts``, handed to env.py.
     :param connection: a ``Connection`` or ``Engine`` for env.py to use.
@@ -89,8 +93,9 @@ def make_config(conf, connection=None, version_path=None, callbacks=(),
         ``context.get_x_argument()``, as alembic's ``-x`` gives them
         (``config.cmd_opts.x``).
     :param options: further :class:`EnvOptions` fields; ``database``
-        (a :class:`enamel.databases.Database` or a name) picks the version
-        location.
+        (a :class:`enamel.databases.Database` or a name) picks the
+        environment and its version locations (and
+        ``recursive_version_locations``).
     :returns: ``alembic.config.Config``.
     """
     from alembic import config as alembic_config
@@ -99,17 +104,28 @@ def make_config(conf, connection=None, version_path=None, callbacks=(),
     config = alembic_config.Config(
         stdout=sys.stdout,
         cmd_opts=argparse.Namespace(x=list(x_arguments)))
-    config.set_main_option('script_location', _escape(ENV_DIR))
-    locations = [options['database'].versions_dir]
+    database = options['database']
+    config.set_main_option('script_location',
+                           _escape(database.script_location))
+    locations = list(database.locations())
     if version_path:
         locations.append(os.path.abspath(version_path))
     config.set_main_option('path_separator', 'os')
     config.set_main_option(
         'version_locations', os.pathsep.join(_escape(p) for p in locations))
-    for key, value in (('hooks', HEADS_HOOK),
-                       (f'{HEADS_HOOK}.type', 'module'),
-                       (f'{HEADS_HOOK}.module', 'enamel.heads_file'),
-                       (f'{HEADS_HOOK}.options', 'REVISION_SCRIPT_FILENAME')):
+    if database.recursive_version_locations:
+        config.set_main_option('recursive_version_locations', 'true')
+    if not database.bundled and conf is not None:
+        # An env.py of the service's own may build its engine the way
+        # alembic's templates do (offline, --sql, always).
+        config.set_main_option('sqlalchemy.url', _escape(
+            database.options(conf).connection or ''))
+    # A service's own environment keeps no HEADS file: no hook there.
+    hooks = (('hooks', HEADS_HOOK),
+             (f'{HEADS_HOOK}.type', 'module'),
+             (f'{HEADS_HOOK}.module', 'enamel.heads_file'),
+             (f'{HEADS_HOOK}.options', 'REVISION_SCRIPT_FILENAME'))
+    for key, value in hooks if database.bundled else ():
         config.set_section_option('post_write_hooks', key, value)
     config.attributes['enamel'] = EnvOptions(conf=conf, **options)
     if connection is not None:
@@ -120,7 +136,7 @@ def make_config(conf, connection=None, version_path=None, callbacks=(),
 
 
 def context_options(dialect_name, models=True, database=None,
-                    accepted=None):
+                    accepted=None, version_dirs=None):
     """Options for ``EnvironmentContext.configure``, shared by env.py and
     ``check`` so that both compare the schema the same way.
 
@@ -145,6 +161,10 @@ def context_options(dialect_name, models=True, database=None,
         ``main``): its models and its version table.
     :param accepted: the :class:`enamel.drift.Accepted` differences,
         which autogenerate leaves out (``enamel_accepted``).
+    :param version_dirs: the directories of the database's revision files
+        (see :func:`enamel.locations.version_dirs`; default: its
+        configured locations): a table one of them creates is the
+        database's.
     :returns: a dict of keyword arguments; ``enamel_notes`` is a new
         set that :mod:`enamel.comparators` fills with what the engine
         could not reflect (one line each).
@@ -175,8 +195,8 @@ def context_options(dialect_name, models=True, database=None,
         # ADD COLUMN, and on the other engines it emits the plain ALTERs.
         render_as_batch=True,
         transaction_per_migration=True,
-        include_object=(include_object_for(database) if models
-                        else include_object),
+        include_object=(include_object_for(database, version_dirs)
+                        if models else include_object),
         render_item=render.render_item,
         process_revision_directives=autogen.process_revision_directives,
     )
@@ -204,9 +224,10 @@ def include_object(obj, name, type_, reflected, compare_to,
 
     A reflected table that the models do not declare is compared (reported
     by ``check`` as ``remove_table``, dropped by an autogenerated revision)
-    only when a revision in ``versions_dir`` (default :data:`VERSIONS_DIR`)
-    created it (see :func:`enamel.compare.revision_tables`): a model table
-    that was removed. Other tables (an extension's, another tool's, the
+    only when a revision in ``versions_dir`` (a directory or a tuple of
+    them; default :data:`VERSIONS_DIR`) created it (see
+    :func:`enamel.compare.revision_tables`): a model table that was
+    removed. Other tables (an extension's, another tool's, the
     other enamel database's when both share one server database) and
     enamel's own bookkeeping (:data:`enamel.databases.OWN_TABLES`) are
     never compared.
@@ -217,10 +238,14 @@ def include_object(obj, name, type_, reflected, compare_to,
     return True
 
 
-def include_object_for(database):
-    """:func:`include_object` for ``database``'s revisions."""
-    return functools.partial(include_object,
-                             versions_dir=database.versions_dir)
+def include_object_for(database, version_dirs=None):
+    """:func:`include_object` for ``database``'s revisions: those in
+    ``version_dirs`` (a tuple, see :func:`enamel.locations.version_dirs`;
+    default: the database's configured locations)."""
+    if version_dirs is None:
+        version_dirs = locations.version_dirs(make_config(
+            None, database=database))
+    return functools.partial(include_object, versions_dir=version_dirs)
 
 
 def installed(path):

@@ -21,6 +21,7 @@ from enamel import drift
 from enamel import environment
 from enamel import exception
 from enamel import heads_file
+from enamel import locations
 from enamel import planner as planning
 
 
@@ -51,6 +52,12 @@ class History:
             self.conf, connection, version_path=version_path,
             callbacks=self.callbacks, x_arguments=self.x_arguments,
             database=self.database, **options)
+
+    def version_dirs(self):
+        """Every directory of this database's revision files, with those
+        a configure callback adds (see
+        :func:`enamel.locations.version_dirs`)."""
+        return locations.version_dirs(self.get_config())
 
     def accepted(self):
         """The :class:`enamel.drift.Accepted` differences of this
@@ -85,9 +92,12 @@ class History:
     def recorded_heads(self, target='heads'):
         """What ``target`` resolves to, from the HEADS file (no revision
         file loaded); None when that file cannot answer, when ``target``
-        is not ``head`` or ``heads``, or when a configure callback may
-        change the revisions."""
-        if self.callbacks or target not in ('head', 'heads'):
+        is not ``head`` or ``heads``, when a configure callback may
+        change the revisions, or when they are in several directories
+        (one HEADS file knows one directory's)."""
+        if (self.callbacks or target not in ('head', 'heads')
+                or len(self.database.locations()) > 1
+                or self.database.recursive_version_locations):
             return None
         if self._heads_file is None:  # read once
             self._heads_file = (heads_file.read(self.database.versions_dir),)

@@ -176,6 +176,7 @@ class Journal:
         if self.dialect == 'mariadb':
             self.dialect = 'mysql'
         self.row = database.lock_row
+        self.version_table = database.version_table
         self.lock = lock
         self.current = current
         self.exists = False
@@ -340,9 +341,9 @@ class Journal:
             return False
         compiled = context.compiled
         table = getattr(getattr(compiled, 'statement', None), 'table', None)
-        version_table = getattr(table, 'name', None)
-        return not (version_table and version_table.startswith(
-            'alembic_version'))
+        name = getattr(table, 'name', None)
+        return not (name and (name == self.version_table
+                              or name.startswith('alembic_version')))
 
     def _start(self, step):
         self._step = step

@@ -46,6 +46,7 @@ Each of enamel's databases has its own row (``Database.lock_row``).
 """
 
 import contextlib
+import hashlib
 import logging
 import os
 import re
@@ -110,6 +111,20 @@ def local_identity():
     except OSError:
         namespace = ''
     return socket.gethostname(), namespace
+
+
+def session_name(row, token, holder):
+    """The PostgreSQL ``application_name`` of a migration session: the
+    lock row, the fencing token and a digest of the holder (str, at most
+    63 bytes, PostgreSQL's NAMEDATALEN - 1).
+
+    Tokens count per database from 1, so without the holder two
+    databases' migrations (or a holder and one that took over a stale
+    row) would share a name, and ending one holder's sessions would end
+    another's; the digest keeps it unique.
+    """
+    digest = hashlib.sha256(holder.encode()).hexdigest()[:12]
+    return f'enamel-sync:{row}:{token}:{digest}'
 
 
 def dead_local_holder(holder):
@@ -220,6 +235,19 @@ class LeaseLock:
                 f"SET application_name = '{self._session_name(self.token)}'")
             connection.commit()
 
+    def unprepare(self, connection):
+        """Undo :meth:`prepare`'s session name before ``connection`` goes
+        back to its pool. A transaction-pooling PgBouncer (1.18 at least)
+        hands the server connection with the name still set to the next
+        client that names no application, whose session a takeover would
+        then end. Never raises: a broken connection is closed anyway."""
+        if connection.dialect.name != 'postgresql':
+            return
+        with contextlib.suppress(sa.exc.SQLAlchemyError):
+            connection.rollback()
+            connection.exec_driver_sql('RESET application_name')
+            connection.commit()
+
     @property
     def session_name(self):
         """PostgreSQL: the ``application_name`` of the migration's session
@@ -230,8 +258,8 @@ class LeaseLock:
             return None
         return self._session_name(self.token)
 
-    def _session_name(self, token):
-        return f'enamel-sync:{self.row}:{token}'
+    def _session_name(self, token, holder=None):
+        return session_name(self.row, token, holder or self.holder)
 
     def _end_sessions(self, row):
         """PostgreSQL: end the sessions of the holder being taken over.
@@ -244,8 +272,8 @@ class LeaseLock:
             ended = self._connection.execute(sa.text(
                 'SELECT count(pg_terminate_backend(pid)) FROM '
                 'pg_stat_activity WHERE application_name = :name AND '
-                'pid <> pg_backend_pid()'),
-                dict(name=self._session_name(row.token))).scalar()
+                'datname = current_database() AND pid <> pg_backend_pid()'),
+                dict(name=self._session_name(row.token, row.holder))).scalar()
             self._connection.commit()
         except sa.exc.DBAPIError as exc:
             self._connection.rollback()

@@ -113,6 +113,9 @@ class NoLock:
     def prepare(self, connection):
         """Nothing to prepare."""
 
+    def unprepare(self, connection):
+        """Nothing to undo."""
+
     def check(self, connection):
         """Nothing to check."""
 
@@ -137,7 +140,7 @@ class FileLock(NoLock):
         if not self.path or self.path == ':memory:':
             return self  # a private in-memory database needs no lock
         # main: enamel.sqlite.lock; api: enamel.sqlite.api.lock.
-        suffix = ('' if self.database == databases.MAIN
+        suffix = ('' if self.database.name == databases.MAIN.name
                   else f'.{self.database.name}')
         path = os.path.abspath(self.path) + suffix + '.lock'
         LOG.debug('migration lock: flock on %s (SQLite)', path)

@@ -52,6 +52,7 @@ from enamel import alembic_internals
 from enamel import authoring
 from enamel import databases
 from enamel import history as revision_history
+from enamel import locations
 from enamel import migrator as migrating
 from enamel import rolling
 from enamel import scripts
@@ -73,12 +74,21 @@ class Migration:
         table and lock are used.
     :param x_arguments: ``KEY=VALUE`` strings that env.py reads with
         ``context.get_x_argument()`` (alembic's ``-x``).
-    :raises exception.UsageError: an unknown ``database``.
+    :param directory: a migration environment of the service's own (a
+        directory with ``env.py``, ``script.py.mako`` and ``versions/``)
+        instead of the bundled one, as ``-d/--directory``; default: the
+        database's ``script_location`` option, else the bundled one (see
+        :mod:`enamel.locations`).
+    :raises exception.UsageError: an unknown ``database``; ``directory``
+        is not a migration environment.
+    :raises exception.ConfigError: a configured location is not one.
     """
 
-    def __init__(self, conf, engine=None, database=None, x_arguments=()):
+    def __init__(self, conf, engine=None, database=None, x_arguments=(),
+                 directory=None):
         self.conf = conf
-        self.database = databases.get(database)
+        self.database = locations.resolve(conf, databases.get(database),
+                                          directory)
         self.revision_history = revision_history.History(
             conf, self.database, x_arguments)
         self.access = db_access.Access(conf, self.database, engine)
@@ -332,9 +342,11 @@ class Migration:
         heads = self.revision_history.recorded_heads() or tuple(
             self.script.get_heads())
         with self.access.connect(read_only=True) as connection:
-            return state.check(connection, lambda: self.planner, heads,
-                               database=self.database,
-                               accepted=self.revision_history.accepted())
+            return state.check(
+                connection, lambda: self.planner, heads,
+                database=self.database,
+                accepted=self.revision_history.accepted(),
+                version_dirs=self.revision_history.version_dirs())
 
     def schema_dump(self):
         """The live database's tables and indexes as DDL for its dialect."""

@@ -43,8 +43,11 @@ class Migrator:
         """`` --database NAME`` in the advice's commands (``''`` for
         main)."""
         database = self.history.database
-        return '' if database == databases.MAIN else (
+        option = '' if database.name == databases.MAIN.name else (
             f' --database {database.name}')
+        if not database.bundled:
+            option += f' -d {database.script_location}'
+        return option
 
     def current(self, connection, adopt=False):
         """The guarded revisions of the database (a tuple; see
@@ -108,7 +111,9 @@ class Migrator:
             current = () if purge else self.current(connection, adopt=True)
             if verify:
                 differences, _accepted = self.history.accepted().split(
-                    state.compare_models(connection, self.history.database))
+                    state.compare_models(
+                        connection, self.history.database,
+                        version_dirs=self.history.version_dirs()))
                 if differences:
                     raise exception.SchemaMismatch(
                         f'the database schema differs from the models in '

@@ -31,10 +31,13 @@ PostgreSQL keeps it as a type of its own that ``drop_table`` does not
 remove and ``add_column`` does not create.
 """
 
+import alembic
 from alembic.autogenerate import renderers
 from alembic.operations import ops
 import sqlalchemy as sa
 from sqlalchemy.sql import functions
+
+from enamel import alembic_internals
 
 # SQL functions written as sa.func.<name>() (no arguments): SQLAlchemy
 # compiles each for every engine.
@@ -267,3 +270,46 @@ def _render_create_enum(autogen_context, op):
 def _render_drop_enum(autogen_context, op):
     return (f'{_enum_source(op.enum)}.drop(op.get_bind(), '
             'checkfirst=True)')
+
+
+class CreateCheckOp(ops.CreateCheckConstraintOp):
+    """alembic's ``CreateCheckConstraintOp`` that every alembic enamel
+    supports can write: alembic writes ``op.create_check_constraint``
+    from 1.19.0 (its changelog: CHECK constraints in autogenerate, #508);
+    before, its renderer raises ``NotImplementedError``, and a CHECK that
+    :mod:`enamel.comparators` finds could not be written. Under 1.19 and
+    later alembic's own renderer writes it."""
+
+    def reverse(self):
+        return DropCheckOp.from_constraint(self.to_constraint())
+
+
+class DropCheckOp(ops.DropConstraintOp):
+    """``DropConstraintOp`` of a CHECK, whose reverse (a downgrade's
+    re-creation) is a :class:`CreateCheckOp`."""
+
+    def reverse(self):
+        return CreateCheckOp.from_constraint(self.to_constraint())
+
+
+def _render_create_check(autogen_context, op):
+    """``op.create_check_constraint(name, table, condition)``, as alembic
+    1.19 writes it, for alembic 1.16 to 1.18."""
+    constraint = op.to_constraint()
+    batch = alembic_internals.in_batch(autogen_context)
+    prefix = 'batch_op.' if batch else 'op.'
+    name = constraint.name
+    args = [f'{prefix}f({str(name)!r})'
+            if isinstance(name, sa.sql.elements.conv) else repr(name)]
+    if not batch:
+        args.append(repr(op.table_name))
+    condition = str(constraint.sqltext.compile(
+        compile_kwargs={'literal_binds': True}))
+    args.append(f'sa.text({condition!r})')
+    if op.schema and not batch:
+        args.append(f'schema={op.schema!r}')
+    return f"{prefix}create_check_constraint({', '.join(args)})"
+
+
+if tuple(int(p) for p in alembic.__version__.split('.')[:2]) < (1, 19):
+    renderers.dispatch_for(CreateCheckOp)(_render_create_check)

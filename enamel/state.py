@@ -23,6 +23,7 @@ import dataclasses
 
 import sqlalchemy as sa
 
+from enamel import compare
 from enamel import databases
 from enamel import environment
 from enamel import exception
@@ -132,14 +133,29 @@ def read(connection, tables=True, database=None):
 
 
 def model_tables(names, database=None):
-    """Those of ``names`` that ``database``'s models (default ``main``)
-    declare: the tables that make a database enamel's. Other tools' tables
+    """Those of ``names`` that ``database``'s models (default ``main``;
+    see :func:`model_table_names`) declare: the tables that make a
+    database enamel's. Other tools' tables
     (an extension's ``spatial_ref_sys``, a lock table) do not. Imports the
     models only when ``names`` is not empty."""
     if not names:
         return []
-    metadata = databases.get(database).metadata()
-    return sorted(set(names) & set(metadata.tables))
+    return sorted(set(names) & model_table_names(databases.get(database)))
+
+
+def model_table_names(database, version_dirs=None):
+    """The table names ``database``'s models declare (a set): its models'
+    metadata, or in an environment of the service's own, its env.py's
+    ``target_metadata`` (one ``MetaData`` or several); an env.py without
+    one: the tables its revision files create (see
+    :func:`enamel.compare.revision_tables`)."""
+    metadata = database.metadata()
+    if metadata is None:
+        return set(compare.revision_tables(
+            version_dirs or database.locations()))
+    if isinstance(metadata, sa.MetaData):
+        metadata = [metadata]
+    return {name for each in metadata for name in each.tables}
 
 
 def guard(snapshot, script, adopt=False):
@@ -174,9 +190,13 @@ def guard(snapshot, script, adopt=False):
 
 def stamp_command(database):
     """The command that adopts an unversioned ``database``."""
-    option = '' if database == databases.MAIN else (
+    option = '' if database.name == databases.MAIN.name else (
         f' --database {database.name}')
-    return f'enamel-sync stamp{option} --verify head'
+    target = 'head'
+    if not database.bundled:  # a service's history may be branched
+        option += f' -d {database.script_location}'
+        target = 'heads'
+    return f'enamel-sync stamp{option} --verify {target}'
 
 
 def known(script, revision_id):
@@ -193,7 +213,8 @@ def known(script, revision_id):
         return False
 
 
-def check(connection, get_planner, heads, database=None, accepted=None):
+def check(connection, get_planner, heads, database=None, accepted=None,
+          version_dirs=None):
     """The state of the database against ``heads`` (see
     :class:`CheckResult`).
 
@@ -205,6 +226,8 @@ def check(connection, get_planner, heads, database=None, accepted=None):
     :param database: the :class:`enamel.databases.Database` (default
         ``main``).
     :param accepted: the :class:`enamel.drift.Accepted` differences.
+    :param version_dirs: every directory of revision files (see
+        :func:`enamel.locations.version_dirs`).
     """
     snapshot = read(connection, database=database)
     result = CheckResult(AT_HEAD, snapshot.current, list(heads), [], [],
@@ -213,7 +236,8 @@ def check(connection, get_planner, heads, database=None, accepted=None):
                                                snapshot.database):
         result.state = UNVERSIONED
     elif set(snapshot.current) == set(heads) and len(heads) == 1:
-        _compare(result, connection, snapshot.database, accepted)
+        _compare(result, connection, snapshot.database, accepted,
+                 version_dirs)
     elif any(not known(get_planner().script, r)
              for r in snapshot.current):
         result.state = UNKNOWN
@@ -228,13 +252,16 @@ def check(connection, get_planner, heads, database=None, accepted=None):
             # At the heads, though the version table may not list them
             # all: alembic leaves out a head that another current
             # revision depends on (a contract revision on its expand).
-            _compare(result, connection, snapshot.database, accepted)
+            _compare(result, connection, snapshot.database, accepted,
+                     version_dirs)
     return result
 
 
-def _compare(result, connection, database, accepted=None):
+def _compare(result, connection, database, accepted=None,
+             version_dirs=None):
     result.differences = compare_models(connection, database,
-                                        notes=result.notes)
+                                        notes=result.notes,
+                                        version_dirs=version_dirs)
     if accepted:
         result.differences, result.accepted = accepted.split(
             result.differences)
@@ -258,20 +285,29 @@ def _check_phases(result, connection, plan):
         result.state = CONTRACT_PENDING
 
 
-def compare_models(connection, database=None, notes=None):
+def compare_models(connection, database=None, notes=None,
+                   version_dirs=None):
     """The differences between the live schema and ``database``'s models
     (default ``main``), one line each (alembic's ``compare_metadata`` with
     env.py's options).
 
     :param notes: a list that gets, sorted, what the engine could not
         reflect (not compared), one line each.
+    :param version_dirs: every directory of revision files (see
+        :func:`enamel.locations.version_dirs`).
     """
     from alembic import autogenerate
     from alembic.runtime import migration as alembic_migration
 
     options = environment.context_options(connection.dialect.name,
-                                          database=database)
+                                          database=database,
+                                          version_dirs=version_dirs)
     metadata = options.pop('target_metadata')
+    if metadata is None:  # an env.py without target_metadata
+        if notes is not None:
+            notes.append('env.py gives no target_metadata: the schema is '
+                         'not compared with models')
+        return []
     for key in ('render_as_batch', 'transaction_per_migration',
                 'transactional_ddl'):
         options.pop(key, None)

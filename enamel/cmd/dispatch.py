@@ -29,7 +29,9 @@ def dispatch(conf, args):
     """Run the command ``args`` names on each database it is about; its
     exit code.
 
-    With one database the command runs as it always did. With several,
+    ``-d/--directory`` names one database's environment: the command
+    acts on ``--database``'s (default ``main``) alone. With one database
+    the command runs as it always did. With several,
     in the order of :mod:`enamel.databases`: every line on stdout and
     stderr starts with ``[NAME] ``; ``--format json`` prints
     ``{"databases": {NAME: <that database's JSON>, ...}}`` (with
@@ -43,7 +45,11 @@ def dispatch(conf, args):
     command = commands.COMMANDS[args.name]
     if args.name in parser.NO_DATABASE:
         return command(None, args) or exception.SUCCESS
-    if _autogenerate(args) and not args.database_name:
+    directory = getattr(args, 'directory', None)
+    if directory and not args.database_name:
+        # One environment is one database's: --database picks it.
+        selected = (databases.MAIN,)
+    elif _autogenerate(args) and not args.database_name:
         # Each configured database against its own models: one revision
         # file for each database whose models changed.
         selected = databases.configured(conf)
@@ -59,7 +65,8 @@ def dispatch(conf, args):
             f'({" or ".join(d.name for d in selected)})')
     x_arguments = getattr(args, 'x_arg', None) or ()
     migrations = [migration.Migration(conf, database=d,
-                                      x_arguments=x_arguments)
+                                      x_arguments=x_arguments,
+                                      directory=directory)
                   for d in selected]
     if len(migrations) == 1:
         return command(migrations[0], args) or exception.SUCCESS

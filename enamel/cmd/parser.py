@@ -12,7 +12,7 @@
 
 """The ``enamel-sync`` sub-commands and their options (argparse, through
 oslo.config's ``SubCommandOpt``): alembic's names and options, and which
-commands take ``--database`` and ``-x``."""
+commands take ``--database``, ``-d/--directory`` and ``-x``."""
 
 import argparse
 
@@ -82,8 +82,8 @@ NO_DATABASE = frozenset(('init',))
 
 
 def _database_args(subparsers):
-    """``--database`` on every command about a database, ``-x`` on those
-    that run env.py."""
+    """``--database`` and ``-d/--directory`` on every command about a
+    database, ``-x`` on those that run env.py."""
     for name, parser in subparsers.choices.items():
         if name in NO_DATABASE:
             continue
@@ -94,6 +94,13 @@ def _database_args(subparsers):
                   if name in ONE_DATABASE else
                   'act on this database only (default: every configured '
                   'one, main then api)'))
+        parser.add_argument(
+            '-d', '--directory', metavar='DIR',
+            help='the migration environment (a directory with env.py, '
+                 'script.py.mako and versions/, as "alembic init" makes '
+                 'one) instead of the one bundled with enamel; default: '
+                 '[database] script_location. It is one database\'s: '
+                 '--database NAME picks which (default main)')
         if name in RUN_ENV:
             parser.add_argument(
                 '-x', '--x-arg', dest='x_arg', action='append',

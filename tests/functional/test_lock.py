@@ -19,9 +19,11 @@ import logging
 import time
 
 import fixtures
+from oslo_db import exception as db_exception
 import sqlalchemy as sa
 
 from enamel import exception
+from enamel import lease
 from enamel import lock
 from tests import base
 
@@ -84,6 +86,61 @@ class LockTests:
         self.assertIn('Waiting up to 300s for the migration lock held by '
                       'another enamel-sync process (dead:1)', logs.output)
         self.assertIsNone(self.lock_row()['holder'])
+
+    def test_a_takeover_ends_the_dead_holders_sessions_and_no_other(self):
+        if self.BACKEND != 'postgresql':
+            self.skipTest('PostgreSQL ends a frozen holder\'s sessions; '
+                          'MySQL\'s lock waits are bounded instead')
+        with lock.migration_lock(self.engine, self.conf()):
+            pass  # creates the table and its row
+        self.set_row(holder='dead:1', token=5, heartbeat=7)
+        other_database = sa.create_engine(
+            sa.engine.make_url(self.url).set(database=base.CITEST),
+            poolclass=sa.pool.NullPool)
+        self.addCleanup(other_database.dispose)
+        dead_name = lease.session_name(1, 5, 'dead:1')
+        sessions = {
+            # The frozen holder's migration session: ended.
+            'dead': (self.engine, dead_name),
+            # Another holder's with the same token in this database, and
+            # the dead holder's very name in another database: neither is
+            # the holder taken over.
+            'same token': (self.engine,
+                           lease.session_name(1, 5, 'alive:2')),
+            'other database': (other_database, dead_name)}
+        connections = {}
+        for what, (engine, name) in sessions.items():
+            connection = engine.connect()
+            self.addCleanup(connection.close)
+            # In a transaction, as a frozen migration is, so that a
+            # transaction-pooling PgBouncer keeps its server connection.
+            connection.exec_driver_sql(f"SET application_name = '{name}'")
+            connection.exec_driver_sql('SELECT 1')
+            connections[what] = connection
+        with lock.migration_lock(
+                self.engine, self.conf(migration_lock_lease=1)) as held:
+            self.assertEqual(6, held.token)
+        with self.assertRaises((sa.exc.DBAPIError, db_exception.DBError)):
+            connections.pop('dead').exec_driver_sql('SELECT 1').all()
+        for what, connection in connections.items():
+            self.assertEqual(
+                [(1,)], connection.exec_driver_sql('SELECT 1').all(), what)
+
+    def test_the_session_name_goes_with_the_migration(self):
+        # A pooled server connection (PgBouncer's, transaction pooling)
+        # must not carry the migration's name to the next client.
+        if self.BACKEND != 'postgresql':
+            self.skipTest('PostgreSQL only names its sessions')
+        self.assertSucceeded(self.sync('upgrade'))
+        with self.engine.connect() as connection:
+            names = connection.execute(sa.text(
+                "SELECT count(*) FROM pg_stat_activity WHERE "
+                "datname = current_database() AND "
+                "application_name LIKE 'enamel-sync:%'")).scalar()
+            mine = connection.exec_driver_sql(
+                "SELECT current_setting('application_name')").scalar()
+        self.assertEqual(0, names)
+        self.assertNotIn('enamel-sync', mine)
 
     def test_a_lease_within_galera_failure_detection_is_warned(self):
         if getattr(self, 'TOPOLOGY', None) != 'Galera':

@@ -86,6 +86,20 @@ class CommandLineTest(base.SQLiteBackend, base.TestCase):
         for option in ('--revision', '--sql', '--tag', 'REVISION'):
             self.assertIn(option, result.stdout)
 
+    def test_every_database_command_takes_directory(self):
+        for name in commands.COMMANDS:
+            if name == 'init':
+                continue
+            result = self.sync(name, '--help')
+            self.assertIn('-d DIR, --directory DIR', result.stdout, name)
+
+    def test_directory_that_is_no_environment_is_usage_error(self):
+        self.assertUsageError(self.sync('heads', '-d', self.workdir),
+                              'no env.py')
+        self.assertUsageError(
+            self.sync('version', '-d', os.path.join(self.workdir, 'none')),
+            'is not a directory')
+
     def test_revision_help_lists_data_migration(self):
         result = self.sync('revision', '--help')
         self.assertEqual(0, result.code, result)
