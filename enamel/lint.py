@@ -394,11 +394,8 @@ def capture(upgrade, dialect, config=None, script=None, sources=None):
                     record(inner)
                 return None
             if not isinstance(operation, alembic_ops):
-                try:
-                    implementation = operations._to_impl.dispatch(
-                        operation, dialect)
-                except ValueError:
-                    implementation = None
+                implementation = alembic_internals.implementation(
+                    operations, operation)
                 if implementation is not None:
                     return implementation(operations, operation)
             note(operation)
