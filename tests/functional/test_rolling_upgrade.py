@@ -32,6 +32,7 @@ import sqlalchemy as sa
 from sqlalchemy import orm
 
 from enamel import migration
+from enamel import phases
 from tests import base
 from tests import previous_models
 from tests import walker
@@ -171,6 +172,21 @@ class RollingUpgradeSteps(base.ScratchEnvironment):
         """The ``ScriptDirectory`` of the scratch copy, as it is now."""
         return alembic_script.ScriptDirectory(
             os.path.join(self.scratch, 'alembic_migrations'))
+
+    def expected_version(self, *revisions):
+        """The version table's rows, sorted, once today's revisions and
+        ``revisions`` (with what they need) are applied: the applied
+        revisions no other applied one descends from or depends on, read
+        from the scratch copy's script directory (one row after a first
+        expand revision on a linear history; the contract head too on a
+        branched one)."""
+        script = self.scratch_script()
+        held, below = set(), set()
+        for revision in todays_version() + list(revisions):
+            held |= phases.applied(script, (revision,))
+        for revision in held:
+            below |= phases.applied(script, (revision,)) - {revision}
+        return sorted(held - below)
 
     def revision_path(self, revision_id):
         path, = glob.glob(os.path.join(self.versions, f'{revision_id}_*.py'))
