@@ -36,6 +36,7 @@ USED = {
     'Operations._remove_proxy': 'Operations.context',
     'Revision._all_down_revisions': 'RevisionMap.add_revision',
     'AutogenContext._has_batch': 'render._drop_constraint',
+    'Operations._to_impl': 'Operations.invoke',
 }
 
 
@@ -106,6 +107,17 @@ def in_batch(autogen_context):
     and no table name), as its own renderers ask (an ``AutogenContext``
     attribute, set by ``AutogenContext._within_batch``)."""
     return autogen_context._has_batch
+
+
+def implementation(operations, operation):
+    """The function that runs ``operation`` for ``operations`` (an
+    ``Operations``), as ``Operations.invoke`` finds it (alembic's own or
+    one registered with ``Operations.implementation_for``), or None."""
+    try:
+        return operations._to_impl.dispatch(
+            operation, operations.migration_context.impl.__dialect__)
+    except ValueError:
+        return None
 
 
 @contextlib.contextmanager

@@ -53,6 +53,7 @@ def process_revision_directives(context, revision, directives):
         return
     refuse_what_cannot_apply(script)
     refuse_names_too_long(script)
+    phases.refuse_unplaceable(context, directives)
     computed_columns_outside_batches(script)
     make_reflected_values_portable(script)
     drop_foreign_keys_before_indexes(script)

@@ -124,6 +124,13 @@ RULES = {r.id: r for r in (
          'leaves half a revision applied and unrecorded',
          'leave transactions to enamel; use autocommit_block() for what must '
          'run outside one'),
+    Rule('nested-autocommit-block', ALL, '-', 'alembic refuses an '
+         'autocommit_block() inside another when the revision runs (an '
+         'AssertionError, after the outer block committed what ran before '
+         'it); in a --sql script the inner block\'s end opens a transaction '
+         'around the rest of the outer one',
+         'one autocommit_block() for everything that runs outside the '
+         'transaction; end one before starting the next'),
     Rule('unparsable-sql', ALL, '-', "the engine's own parser rejects "
          'the statement: it fails on that engine',
          'fix the SQL, or run it only on the engines it is for '

@@ -47,6 +47,7 @@ exceptions in force.
 import contextlib
 import dataclasses
 import io
+import os
 import re
 
 import sqlalchemy as sa
@@ -110,9 +111,12 @@ class Exception_:
     reason: str
     used: bool = False
     line: int = None
+    file: str = None  # the .sql file of a --sql-files revision's comment
 
     def describe(self):
         where = '' if self.line is None else f' line {self.line}'
+        if self.file:
+            where = f' {self.file}{where}'
         return (f'{self.revision}{where} excepts {self.rule}: '
                 f'{self.reason}{"" if self.used else " (excepts nothing)"}')
 
@@ -217,8 +221,8 @@ def lint_revision(revision, dialects=DIALECTS, servers=None, phase=None,
         phase = phases.EXPAND
     in_force = exceptions(revision)
     allows = lint_comments.read(revision.path, rules())
-    per_op = [Exception_(revision.revision, a.rule, a.reason, line=a.line)
-              for a in allows]
+    sql_path = _upgrade_sql(revision)
+    allows_sql = None  # the .sql file's, read with the first capture
     # (rule, message, index of the per-op exception or None) -> dialects
     raw = {}
     for dialect in dialects:
@@ -232,6 +236,16 @@ def lint_revision(revision, dialects=DIALECTS, servers=None, phase=None,
                             f'failed offline: {exception.first_line(exc)}',
                             None), []).append(dialect)
             continue
+        if sql_path:
+            from enamel import sql_files
+
+            statements = sql_files.statements(sql_path, dialect)
+            if allows_sql is None:
+                # Line-based: the same comments for every engine.
+                allows_sql = lint_comments.read_sql(sql_path, rules(),
+                                                    statements)
+                allows = allows + allows_sql
+            _sql_sources(operations, sources, sql_path, statements)
         try:
             found = list(findings_of(operations, phase, dialect, servers))
         except exception.EnamelSyncError:
@@ -244,6 +258,15 @@ def lint_revision(revision, dialects=DIALECTS, servers=None, phase=None,
             allowed = next((i for i, a in enumerate(allows)
                             if a.applies(rule, lines)), None)
             raw.setdefault((rule, message, allowed), []).append(dialect)
+    if sql_path and allows_sql is None:
+        # upgrade() was captured on no engine: its comments are still
+        # checked (cut by SQLite's grammar, which needs no parser).
+        from enamel import sql_files
+
+        allows = allows + lint_comments.read_sql(
+            sql_path, rules(), sql_files.statements(sql_path, 'sqlite'))
+    per_op = [Exception_(revision.revision, a.rule, a.reason, line=a.line,
+                         file=a.file) for a in allows]
     reasons = {e.rule: e for e in in_force}
     findings = []
     for (rule, message, allowed), where in raw.items():
@@ -255,6 +278,29 @@ def lint_revision(revision, dialects=DIALECTS, servers=None, phase=None,
             revision.revision, shown, rule, message, where,
             excepted.reason if excepted else None))
     return findings, in_force + per_op
+
+
+def _upgrade_sql(revision):
+    """The upgrade ``.sql`` file of a ``--sql-files`` revision, or None."""
+    from enamel import sql_files
+
+    path = sql_files.paths(revision)[0]
+    return path if os.path.isfile(path) else None
+
+
+def _sql_sources(operations, sources, sql_path, statements):
+    """Add to ``sources`` the ``(file name, line)`` pairs of the
+    statement of ``sql_path`` each ``op.execute`` of it ran (in order),
+    which its ``-- enamel-lint`` comments are matched against."""
+    from alembic.operations import ops
+
+    queue = list(zip(statements, lint_comments.statement_lines(
+        sql_path, statements)))
+    for o in operations:
+        if (isinstance(o, ops.ExecuteSQLOp) and queue and
+                o.sqltext == queue[0][0]):
+            sources[id(o)] = sources.get(id(o), frozenset()) | queue[0][1]
+            queue.pop(0)
 
 
 def exceptions(revision):
@@ -314,6 +360,7 @@ def capture(upgrade, dialect, config=None, script=None, sources=None):
     """
     from alembic import config as alembic_config
     from alembic.operations import base as operations_base
+    from alembic.operations import ops
     from alembic.runtime import environment as alembic_environment
 
     from enamel import alembic_internals
@@ -330,34 +377,63 @@ def capture(upgrade, dialect, config=None, script=None, sources=None):
     filename = getattr(getattr(upgrade, '__code__', None), 'co_filename',
                        None)
 
-    def record(operation):
+    def note(operation):
         recorded.append(operation)
         if sources is not None and filename:
             sources[id(operation)] = lint_comments.lines_in(filename)
+
+    def recorder(operations):
+        """``operations.invoke``: record an operation of alembic's own;
+        a container (``ModifyTableOps``...) as the operations it holds; an
+        operation of another kind (registered with alembic's
+        ``Operations.register_operation``) as those its implementation
+        invokes. Each is then judged like one written directly."""
+        def record(operation):
+            if isinstance(operation, ops.OpContainer):
+                for inner in operation.ops:
+                    record(inner)
+                return None
+            if not isinstance(operation, alembic_ops):
+                implementation = alembic_internals.implementation(
+                    operations, operation)
+                if implementation is not None:
+                    return implementation(operations, operation)
+            note(operation)
+            return None
+        return record
+
+    depth = [0]  # autocommit_block()s open
+    alembic_ops = _alembic_ops()
 
     with alembic_environment.EnvironmentContext(
             config, script, as_sql=True) as env:
         env.configure(**options)
         context = env.get_context()
         operations = operations_base.Operations(context)
-        operations.invoke = record
+        operations.invoke = recorder(operations)
 
         @contextlib.contextmanager
         def batch_alter_table(table_name, schema=None, **kw):
             batch = operations_base.BatchOperations(
                 context, impl=_BatchTable(table_name, schema))
-            batch.invoke = record
+            batch.invoke = recorder(batch)
             yield batch
 
         operations.batch_alter_table = batch_alter_table
 
         @contextlib.contextmanager
         def autocommit_block():
-            recorded.append(_Marker(False))
+            # A nested block is recorded as a finding's marker: the
+            # statements after it still run outside the transaction of
+            # the outer block (nested-autocommit-block).
+            depth[0] += 1
+            note(_Marker(False, nested=depth[0] > 1))
             try:
                 yield
             finally:
-                recorded.append(_Marker(True))
+                depth[0] -= 1
+                if not depth[0]:
+                    recorded.append(_Marker(True))
 
         context.autocommit_block = autocommit_block
         with alembic_internals.operations_proxy(operations):
@@ -368,9 +444,23 @@ def capture(upgrade, dialect, config=None, script=None, sources=None):
 @dataclasses.dataclass
 class _Marker:
     """Recorded where an ``autocommit_block()`` begins
-    (``in_transaction`` False) and ends (True)."""
+    (``in_transaction`` False) and ends (True); ``nested``: a block begun
+    inside another (which alembic refuses when it runs)."""
 
     in_transaction: bool
+    nested: bool = False
+
+
+def _alembic_ops():
+    """The operation classes of alembic itself (its ``toimpl`` runs
+    them), which the lint judges as they are."""
+    from alembic.operations import ops
+
+    return tuple(
+        cls for cls in vars(ops).values()
+        if isinstance(cls, type) and issubclass(cls, ops.MigrateOperation)
+        and not issubclass(cls, ops.OpContainer)
+        and cls is not ops.MigrateOperation)
 
 
 @dataclasses.dataclass
@@ -411,6 +501,10 @@ def findings_of(operations, phase, dialect, servers=None):
                                                   phase, dialect):
                 yield rule, message, o
             continue
+        if isinstance(o, _Marker) and o.nested:
+            yield ('nested-autocommit-block', 'an autocommit_block() inside '
+                   'another: alembic refuses it when the revision runs',
+                   o)
         if isinstance(o, _Marker) or _temporary(o, operations):
             continue
         for rule, message in _check_phase(o, phase):

@@ -25,12 +25,21 @@ The file is read with Python's own tokenizer (a ``#`` inside a string is
 not a comment) and its statements with :mod:`ast`; which statement invoked
 an operation is known from the line numbers of the revision's frames at
 the moment alembic's ``invoke`` records it (:func:`lines_in`).
+
+A ``--sql-files`` revision takes the SQL form in its upgrade ``.sql`` file:
+``-- enamel-lint: allow RULE: reason`` at the end of a line of a statement
+(after its ``;`` on its last line too), or on its own line(s) right above
+the statement, excepts ``RULE`` for that statement only
+(:func:`read_sql`; the statements are those the engine's grammar cuts,
+:func:`statement_lines` places them in the file). Lines there are
+``(file name, line)`` pairs, so that they never meet the revision's own.
 """
 
 import ast
 import dataclasses
 import difflib
 import io
+import os
 import re
 import sys
 import tokenize
@@ -39,12 +48,18 @@ from enamel import exception
 
 SHAPE = ("'# enamel-lint: allow <rule>: <why it is safe here>' at the end "
          "of the operation's line or on the line above it")
+SQL_SHAPE = ("'-- enamel-lint: allow <rule>: <why it is safe here>' at the "
+             "end of the statement's line or on the line above it")
 
 # Any comment meant for the lint (a misspelt one included) ...
 _DIRECTIVE = re.compile(r'#\s*enamel[-_ ]?lint\b', re.I)
 # ... must be exactly this.
 _ALLOW = re.compile(r'#\s*enamel-lint:\s*allow\s+(?P<rule>[^\s:]+)\s*:'
                     r'(?P<reason>.*)$')
+# The same in a .sql file.
+_SQL_DIRECTIVE = re.compile(r'--\s*enamel[-_ ]?lint\b', re.I)
+_SQL_ALLOW = re.compile(r'--\s*enamel-lint:\s*allow\s+(?P<rule>[^\s:]+)'
+                        r'\s*:(?P<reason>.*)$')
 
 
 @dataclasses.dataclass
@@ -57,6 +72,7 @@ class Allow:
     rule: str
     reason: str
     covers: frozenset = frozenset()
+    file: str = None  # a .sql file's name; None: the revision's file
 
     def applies(self, rule, lines):
         """Does it except ``rule`` for an operation invoked from
@@ -105,23 +121,84 @@ def read(path, known):
     return found
 
 
-def _parse(comment, where, known):
-    match = _ALLOW.match(comment)
+def read_sql(path, known, statements):
+    """The :class:`Allow` comments of a ``--sql-files`` revision's ``.sql``
+    file at ``path``; each covers the ``(file name, line)`` pairs of one
+    statement.
+
+    :param known: the rule ids the lint reports.
+    :param statements: the file's statements, as the engine's grammar cuts
+        them (:func:`enamel.sql_files.statements`).
+    :raises exception.ConfigError: as :func:`read`, for a comment that
+        starts ``-- enamel-lint``.
+    """
+    with open(path, encoding='utf-8') as f:
+        lines = f.read().splitlines()
+    spans = statement_lines(path, statements)
+    name = _base_name(path)
+    found = []
+    for number, text in enumerate(lines, 1):
+        at = _SQL_DIRECTIVE.search(text)
+        if at is None:
+            continue
+        comment = text[at.start():].strip()
+        allow = _parse(comment, f'{path}:{number}', known, _SQL_ALLOW,
+                       SQL_SHAPE)
+        trailing = bool(text[:at.start()].strip())
+        code = sorted(n for _, n in set().union(*spans)) if spans else []
+        target = number if trailing else next(
+            (n for n in code if n > number), None)
+        covers = next((span for span in spans if (name, target) in span),
+                      frozenset())
+        found.append(dataclasses.replace(allow, line=number, covers=covers,
+                                         file=name))
+    return found
+
+
+def statement_lines(path, statements):
+    """For each of ``statements`` (stripped, in order, as
+    :func:`enamel.sql_statements.split` gives them) in the file at
+    ``path``: the frozenset of ``(file name, line)`` pairs of its code
+    lines (its leading comments left out)."""
+    with open(path, encoding='utf-8') as f:
+        source = f.read()
+    name = _base_name(path)
+    spans, cursor = [], 0
+    for statement in statements:
+        start = source.find(statement, cursor)
+        if start < 0:
+            spans.append(frozenset())
+            continue
+        cursor = start + len(statement)
+        first = source.count('\n', 0, start) + 1
+        spans.append(frozenset(
+            (name, first + offset)
+            for offset, text in enumerate(statement.split('\n'))
+            if text.strip() and not text.strip().startswith('--')))
+    return spans
+
+
+def _base_name(path):
+    return os.path.basename(path)
+
+
+def _parse(comment, where, known, pattern=_ALLOW, shape=SHAPE):
+    match = pattern.match(comment)
     if not match:
         raise exception.ConfigError(
             f'{where}: {comment!r} is not a lint exception; expected '
-            f'{SHAPE}')
+            f'{shape}')
     rule, reason = match.group('rule'), match.group('reason').strip()
     if rule not in known:
         close = difflib.get_close_matches(rule, known, 1)
         hint = f" (did you mean {close[0]!r}?)" if close else ''
         raise exception.ConfigError(
             f'{where}: enamel-lint: no such rule {rule!r}{hint}; expected '
-            f'{SHAPE}; rules: {", ".join(known)}')
+            f'{shape}; rules: {", ".join(known)}')
     if not reason:
         raise exception.ConfigError(
             f'{where}: enamel-lint: allow {rule} gives no reason; expected '
-            f'{SHAPE}: say why the previous release and the live table '
+            f'{shape}: say why the previous release and the live table '
             'stay safe')
     return Allow(0, rule, reason)
 

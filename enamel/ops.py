@@ -33,6 +33,13 @@ default``       an existing table (the previous release's INSERTs   refused
                 fail; the rows have no value)
 ``rewrites``    a column type change (a table rewrite on most       neither:
                 engines, the previous release's values may not fit) refused
+``recreates``   a column dropped and added again (autogenerate's    neither:
+                ``RecreateColumnOp``: a computed column's           refused
+                expression changes, or a column becomes or stops
+                being computed; no engine alters that in place):
+                the previous release reads or writes the column
+                meanwhile, and a plain column that becomes computed
+                loses its values
 ``other``       anything else (``execute``, comments...)            expand
 =============== =================================================== =========
 
@@ -53,11 +60,12 @@ REMOVES = 'removes'
 TIGHTENS = 'tightens'
 NEEDS_DEFAULT = 'needs-default'
 REWRITES = 'rewrites'
+RECREATES = 'recreates'
 OTHER = 'other'
 
 EXPAND_SAFE = frozenset((ADDS, RELAXES, OTHER))
 CONTRACT_ONLY = frozenset((REMOVES, TIGHTENS))
-UNPLACEABLE = frozenset((NEEDS_DEFAULT, REWRITES))
+UNPLACEABLE = frozenset((NEEDS_DEFAULT, REWRITES, RECREATES))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -97,7 +105,15 @@ def classify(operation, created=()):
     """
     from alembic.operations import ops
 
+    from enamel import comparators
+
     table = getattr(operation, 'table_name', None) or ''
+    if isinstance(operation, comparators.RecreateColumnOp):
+        return Kind(RECREATES, f'{table}.{operation.new.name}',
+                    'the column is dropped and added again (no engine '
+                    'changes whether or how a column is computed in '
+                    'place): the previous release reads or writes it '
+                    'meanwhile')
     if isinstance(operation, ops.AddColumnOp):
         column = operation.column
         where = f'{table}.{column.name}'

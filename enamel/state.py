@@ -20,6 +20,7 @@ transaction left open blocks ``CREATE INDEX CONCURRENTLY`` elsewhere.
 """
 
 import dataclasses
+import os
 
 import sqlalchemy as sa
 
@@ -132,15 +133,28 @@ def read(connection, tables=True, database=None):
                     database)
 
 
-def model_tables(names, database=None):
+def model_tables(names, database=None, script=None):
     """Those of ``names`` that ``database``'s models (default ``main``;
     see :func:`model_table_names`) declare: the tables that make a
     database enamel's. Other tools' tables
     (an extension's ``spatial_ref_sys``, a lock table) do not. Imports the
-    models only when ``names`` is not empty."""
+    models only when ``names`` is not empty.
+
+    :param script: the ``ScriptDirectory``, whose revision files (in every
+        location, a configure callback's included) stand in for the
+        models of an env.py without ``target_metadata``.
+    """
     if not names:
         return []
-    return sorted(set(names) & model_table_names(databases.get(database)))
+    database = databases.get(database)
+    version_dirs = None
+    if script is not None and database.models is None:
+        from enamel import alembic_internals
+
+        with alembic_internals.errors():
+            version_dirs = tuple(sorted({
+                os.path.dirname(s.path) for s in script.walk_revisions()}))
+    return sorted(set(names) & model_table_names(database, version_dirs))
 
 
 def model_table_names(database, version_dirs=None):
@@ -173,7 +187,7 @@ def guard(snapshot, script, adopt=False):
         not know.
     """
     ours = [] if snapshot.versioned else model_tables(
-        snapshot.tables, snapshot.database)
+        snapshot.tables, snapshot.database, script)
     if ours and not adopt:
         raise exception.UnversionedDatabase(
             f'the database has tables ({", ".join(ours[:5])}) but no '

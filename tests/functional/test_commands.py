@@ -409,34 +409,50 @@ class CommandTests:
         self.assertEqual(0, check.code, check)
 
     def test_branch_label_and_depends_on(self):
+        # A plugin's branch, labelled, whose second revision depends on
+        # where a plain new revision goes (the one head; the expand head
+        # in the rolling-upgrade layout), read from the script directory.
+        # Without the expand and contract branches the plugin's branch
+        # starts from base, a history of its own; with them a plugin
+        # revision sits on a branch (the phase rules refuse one from
+        # base), here the contract head, where the dependency on the
+        # expand head is the usual one.
         env = self.scratch_environment()
+        tip = base.tip(script())
+        branched = phases_module.branched(script())
+        root = 'contract@head' if branched else 'base'
+        below = script().get_revision(root).revision if branched else None
         self.assertSucceeded(self.sync_process(
             'revision', '-m', 'plugin base', '--rev-id', 'd1a1',
-            '--head', 'base', '--branch-label', 'plugin', env=env))
+            '--head', root, '--branch-label', 'plugin', env=env))
         self.assertSucceeded(self.sync_process(
             'revision', '-m', 'plugin needs core', '--rev-id', 'd2a2',
-            '--head', 'plugin@head', '--depends-on', head(), env=env))
+            '--head', 'plugin@head', '--depends-on', tip, env=env))
         shown = self.assertSucceeded(self.sync_process('show', 'd2a2',
                                                        env=env))
-        self.assertIn(head(), shown.stdout)  # listed as a dependency
+        self.assertIn(tip, shown.stdout)  # listed as a dependency
         listed = json.loads(self.sync_process(
             'heads', '--format', 'json', env=env).stdout)
         by_id = {h['revision']: h for h in listed}
-        others = set(heads()) - {head()}
-        self.assertEqual({head(), 'd2a2'} | others, set(by_id))
-        self.assertEqual(['plugin'], by_id['d2a2']['branch_labels'])
+        self.assertEqual(set(heads()) - {below} | {'d2a2'}, set(by_id))
+        self.assertEqual({'plugin', 'contract'} if branched else {'plugin'},
+                         set(by_id['d2a2']['branch_labels']))
         # Upgrading the plugin branch alone pulls in what it depends on;
         # alembic then keeps one version row, the dependent's.
         upgrade = self.assertSucceeded(self.sync_process(
             'upgrade', 'plugin@head', env=env))
-        for revision in (head(), 'd1a1', 'd2a2'):
+        for revision in (tip, 'd1a1', 'd2a2'):
             self.assertIn(f'Upgraded to {revision}', upgrade.stderr)
         self.assertEqual(['d2a2'], self.sync_process(
             'version', env=env).stdout.split())
-        self.assertSucceeded(self.sync_process('downgrade', 'plugin@base',
+        # Down the plugin's two revisions, relative to its head (on the
+        # contract branch, alembic gives the label to every revision down
+        # to the branch point: plugin@base is not the plugin's base
+        # there).
+        self.assertSucceeded(self.sync_process('downgrade', 'plugin@-2',
                                                env=env))
-        self.assertEqual([head()], self.sync_process(
-            'version', env=env).stdout.split())
+        self.assertEqual(base.upgraded_version(script()), sorted(
+            self.sync_process('version', env=env).stdout.split()))
 
 
 base.for_each_backend(CommandTests, globals())

@@ -28,6 +28,7 @@ import sys
 import sqlalchemy as sa
 
 from enamel import conf as enamel_conf
+from enamel import exception
 from enamel import journal
 from enamel import lock
 from enamel import migration
@@ -405,6 +406,27 @@ class DirectoryTests:
         result = self.sync('check', '-d', env)
         self.assertEqual(0, result.code, result)
         self.assertIn('no target_metadata', result.stdout)
+
+    def test_without_target_metadata_callback_revisions_decide_too(self):
+        env = self.env_copy('target_metadata = models.Base.metadata',
+                            'target_metadata = None')
+        plugin = os.path.join(self.workdir, 'plugin_versions')
+        os.mkdir(plugin)
+        with open(os.path.join(plugin, '5d0a7f4b2e50_tags.py'), 'w') as f:
+            f.write(PLUGIN_REVISION)
+        self.execute('CREATE TABLE widget_tags (id INTEGER PRIMARY KEY)')
+        migrate = migration.Migration(self.load_conf(), directory=env)
+
+        @migrate.configure
+        def plugin_revisions(config):
+            locations = config.get_main_option('version_locations')
+            config.set_main_option('version_locations',
+                                   locations + os.pathsep + plugin)
+
+        error = self.assertRaises(exception.UnversionedDatabase,
+                                  migrate.upgrade)
+        self.assertIn('(widget_tags)', str(error))
+        self.assertEqual([], self.stored_version())
 
     def test_env_py_that_fails_is_one_line_and_exit_1(self):
         env = self.env_copy('config = context.config',

@@ -246,6 +246,62 @@ def downgrade():
 """  # noqa: E501
 
 
+NESTED_AUTOCOMMIT = '''
+
+def upgrade():
+    with op.get_context().autocommit_block():
+        op.create_index('ix_tasks_action', 'tasks', ['action'],
+                        postgresql_concurrently=True)
+        with op.get_context().autocommit_block():
+            op.create_index('ix_tasks_state', 'tasks', ['state'],
+                            postgresql_concurrently=True)
+        op.create_index('ix_tasks_user', 'tasks', ['user_id'],
+                        postgresql_concurrently=True)
+
+
+def downgrade():
+    pass
+'''
+
+THROUGH_INVOKE = '''
+from alembic.operations import Operations
+from alembic.operations import ops
+
+
+class DropRequestIdOp(ops.MigrateOperation):
+    """An operation of the service's own, registered with alembic."""
+
+    def __init__(self, table_name):
+        self.table_name = table_name
+
+
+@Operations.implementation_for(DropRequestIdOp)
+def drop_request_id(operations, operation):
+    operations.drop_column(operation.table_name, 'request_id')
+
+
+def upgrade():
+    op.invoke(ops.DropColumnOp('tasks', 'user_id'))
+    op.invoke(ops.ModifyTableOps('tasks', [
+        ops.AlterColumnOp('tasks', 'project_id', modify_nullable=False)]))
+    op.invoke(DropRequestIdOp('tasks'))
+    with op.batch_alter_table('tasks') as batch:
+        batch.invoke(ops.DropIndexOp('ix_tasks_project_id', 'tasks'))
+
+
+def downgrade():
+    pass
+'''
+
+SQL_COMMENTS = '''-- enamel-lint: allow index-not-concurrent: tasks is empty
+CREATE INDEX ix_tasks_action ON tasks (action);
+CREATE INDEX ix_tasks_state
+    ON tasks (state); -- enamel-lint: allow index-not-concurrent: state is new
+CREATE INDEX ix_tasks_user ON tasks (user_id);
+-- enamel-lint: allow index-not-concurrent: nothing follows
+'''
+
+
 def lint_dialects():
     from enamel import lint
     return lint.DIALECTS
@@ -581,6 +637,74 @@ class LintTest(base.SQLiteBackend, base.TestCase):
                 self.assertEqual(
                     1, len(result.stderr.strip().splitlines()),
                     result.stderr)
+
+    def test_a_nested_autocommit_block_is_reported(self):
+        # alembic refuses a nested block when it runs (an AssertionError,
+        # after the outer block committed); the lint reports it, and the
+        # outer block still runs outside the transaction after it.
+        revision = self.write_revision('expand', NESTED_AUTOCOMMIT)
+        report = self.lint()
+        self.assertEqual(10, report['exit_code'])
+        self.assertEqual(
+            {'nested-autocommit-block': {'sqlite', 'mysql', 'postgresql'}},
+            self.rules(report, revision))
+
+    def test_operations_through_invoke_are_phase_checked(self):
+        # op.invoke of alembic's operations, of a container of them and of
+        # an operation of the service's own (as its implementation runs
+        # them), and batch.invoke: each judged as if written directly.
+        revision = self.write_revision('expand', THROUGH_INVOKE)
+        report = self.lint('--dialect', 'sqlite')
+        self.assertEqual(10, report['exit_code'])
+        removes = sorted(f['message'] for f in report['findings']
+                         if f['revision'] == revision and
+                         f['rule'] == 'expand-removes')
+        self.assertEqual(4, len(removes), removes)
+        for name in ('tasks.user_id', 'tasks.project_id becomes NOT NULL',
+                     'tasks.request_id', 'ix_tasks_project_id'):
+            self.assertEqual(1, sum(name in m for m in removes),
+                             (name, removes))
+
+    def test_a_sql_comment_excepts_one_statement_and_is_listed(self):
+        written = self.assertSucceeded(self.run_sync(
+            'revision', '--expand', '--sql-files', '-m', 'by sql')).stdout
+        path, upgrade_sql, _ = written.splitlines()[-3:]
+        revision = re.search(r'(\w+?)_by_sql\.py$', path).group(1)
+        with open(upgrade_sql, 'w') as f:
+            f.write(SQL_COMMENTS)
+        name = os.path.basename(upgrade_sql)
+        report = self.lint('--dialect', 'postgresql', revision)
+        self.assertEqual({
+            ('create index ix_tasks_action on tasks without CONCURRENTLY',
+             'tasks is empty'),
+            ('create index ix_tasks_state on tasks without CONCURRENTLY',
+             'state is new'),
+            ('create index ix_tasks_user on tasks without CONCURRENTLY',
+             None),
+        }, {(f['message'], f['reason']) for f in report['findings']
+            if f['rule'] == 'index-not-concurrent'})
+        self.assertEqual(10, report['exit_code'])
+        self.assertEqual(
+            [(1, name, True), (4, name, True), (6, name, False)],
+            [(e['line'], e['file'], e['used'])
+             for e in report['exceptions']])
+        text = self.run_sync('lint', '--dialect', 'postgresql', revision)
+        self.assertIn(f'{revision} {name} line 6 excepts '
+                      'index-not-concurrent: nothing follows (excepts '
+                      'nothing)', text.stdout)
+        # A malformed one is an error naming the file and the line.
+        with open(upgrade_sql, 'w') as f:
+            f.write(SQL_COMMENTS.replace(
+                'allow index-not-concurrent: state',
+                'allow index-not-concurent: state'))
+        result = self.run_sync('lint', revision)
+        self.assertEqual(1, result.code, result)
+        self.assertIn(f'{upgrade_sql}:4: enamel-lint: no such rule '
+                      "'index-not-concurent' (did you mean "
+                      "'index-not-concurrent'?); expected '-- enamel-lint: "
+                      "allow <rule>: <why it is safe here>'", result.stderr)
+        self.assertEqual(1, len(result.stderr.strip().splitlines()),
+                         result.stderr)
 
     def test_odd_revisions_are_linted_not_crashed_on(self):
         odd = self.write_revision('expand', ODD)

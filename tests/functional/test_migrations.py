@@ -37,9 +37,12 @@ from tests import base
 from tests import synthetic
 from tests import walker
 
-# The first revision, whose hooks are below. Whatever comes after it is
-# read from the script directory (tests.base), never written down here.
-FIRST = '6a1c2e9d4b01'
+
+def first():
+    """The first revision (on base), read from the script directory; the
+    walker's hooks below carry its id in their names, as the walker's
+    ``_check_<revision>`` convention has it."""
+    return base.first_revision(base.bundled_script())
 
 
 class ModelsMatchMigrationsTests(test_migrations.ModelsMigrationsSync):
@@ -119,13 +122,13 @@ class WalkVersionsTests(walker.WalkVersionsMixin):
     # -- hooks for 6a1c2e9d4b01: create tasks and task items --------------
 
     def _pre_upgrade_6a1c2e9d4b01(self, engine):
-        self.calls.append(('pre_upgrade', FIRST))
+        self.calls.append(('pre_upgrade', first()))
         self.assertEqual([], [t for t in _tables(engine)
                               if t != 'alembic_version'])
         return {'uuid': 'c0ffee00-0000-4000-8000-000000000001'}
 
     def _check_6a1c2e9d4b01(self, engine, data):
-        self.calls.append(('check', FIRST))
+        self.calls.append(('check', first()))
         created = datetime.datetime(2026, 11, 22, 13, 48, 27)
         task = dict(
             uuid=data['uuid'], action='resize', state='pending',
@@ -170,7 +173,7 @@ class WalkVersionsTests(walker.WalkVersionsMixin):
         self.kept = task
 
     def _post_downgrade_6a1c2e9d4b01(self, engine):
-        self.calls.append(('post_downgrade', FIRST))
+        self.calls.append(('post_downgrade', first()))
         self.assertEqual([], [t for t in _tables(engine)
                               if t in ('tasks', 'task_items')])
 
@@ -182,18 +185,18 @@ class WalkVersionsTests(walker.WalkVersionsMixin):
             [r.revision for expand, contract in walker.rounds(
                 self.migration().script) for r in expand + contract],
             walked)
-        self.assertEqual(FIRST, walked[0])
-        self.assertEqual([('pre_upgrade', FIRST), ('check', FIRST),
-                          ('post_downgrade', FIRST)], self.calls)
+        self.assertEqual(first(), walked[0])
+        self.assertEqual([('pre_upgrade', first()), ('check', first()),
+                          ('post_downgrade', first())], self.calls)
         self.assertEqual(['alembic_version'], _tables(self.engine))
 
     def test_stairway(self):
         walked = self.walk_versions(stairway=True)
-        self.assertEqual(FIRST, walked[0])
+        self.assertEqual(first(), walked[0])
         # Up, down (checked), up again, and the final walk down.
-        self.assertEqual([('pre_upgrade', FIRST), ('check', FIRST),
-                          ('post_downgrade', FIRST),
-                          ('post_downgrade', FIRST)], self.calls)
+        self.assertEqual([('pre_upgrade', first()), ('check', first()),
+                          ('post_downgrade', first()),
+                          ('post_downgrade', first())], self.calls)
         self.assertEqual(['alembic_version'], _tables(self.engine))
 
     def test_data_survives_later_revisions(self):
@@ -242,9 +245,9 @@ class WalkVersionsTests(walker.WalkVersionsMixin):
     def test_failing_hook_is_named_with_the_engine(self):
         def broken_check(engine, data):
             raise AssertionError('the rows are gone')
-        self._check_6a1c2e9d4b01 = broken_check
+        setattr(self, f'_check_{first()}', broken_check)
         error = self.assertRaises(walker.WalkError, self.walk_versions)
-        self.assertIn(f'_check_{FIRST} failed for revision {FIRST}',
+        self.assertIn(f'_check_{first()} failed for revision {first()}',
                       str(error))
         self.assertIn(f'on {self.engine.dialect.name}', str(error))
         self.assertIn('the rows are gone', str(error))

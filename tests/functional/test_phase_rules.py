@@ -223,7 +223,7 @@ class PhaseRuleTests(PhaseRuleSteps):
         self.previous_release_writes(ROWS)
         self.release_n()
         self.release_n_plus_1()
-        old_head = rolling.BUNDLED_HEAD
+        old_head, = rolling.todays_version()
         result = self.run_sync('upgrade', '--sql', f'{old_head}:heads')
         self.assertRefused(result, 'offline-contract-after-data-migrations',
                            'contract', code=1)
@@ -468,7 +468,9 @@ class PhaseRuleTests(PhaseRuleSteps):
         with open(path) as f:
             source = f.read()
         revision = re.search(r"^revision = '(\w+)'", source, re.M).group(1)
-        self.move(revision, rolling.BUNDLED_HEAD, path)
+        branch_point = self.scratch_script().get_revision(
+            'expand').down_revision
+        self.move(revision, branch_point, path)
         with open(path) as f:
             head, _ = f.read().split('\n\ndef upgrade():', 1)
         with open(path, 'w') as f:

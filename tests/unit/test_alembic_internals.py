@@ -44,6 +44,7 @@ USERS = {
     'MigrationContext.run_migrations':
         alembic_migration.MigrationContext.run_migrations,
     'Operations.context': alembic_operations.Operations.context,
+    'Operations.invoke': alembic_operations.Operations.invoke,
     'RevisionMap.add_revision': alembic_revision.RevisionMap.add_revision,
     'render._drop_constraint': alembic_render._drop_constraint,
 }
