@@ -142,8 +142,11 @@ def version_dirs(config):
     tops = config.get_version_locations_list() or [
         os.path.join(config.get_main_option('script_location'),
                      'versions')]
-    recursive = config.get_alembic_boolean_option(
-        'recursive_version_locations')
+    # Read as alembic 1.16 reads it (the word 'true'); later releases
+    # take any boolean word, and enamel only ever writes 'true'.
+    recursive = str(config.get_main_option(
+        'recursive_version_locations', 'false')).strip().lower() in (
+            'true', 'yes', 'on', '1')
     found = []
     for top in tops:
         top = os.path.abspath(top)
