@@ -12,14 +12,14 @@
 
 """What one ``upgrade`` reads and plans: a count, not a timing.
 
-On SQLite, in a scratch copy of the bundled revisions, a database at the
-bundled head is upgraded by ``Migration(conf).upgrade()``: once linear
-(one plain revision ahead), once branched into expand and contract (the
-roots and one revision on each, written by ``revision --expand`` and
-``--contract``). Counted around the real functions (they still run):
-the HEADS file read (:func:`enamel.heads_file.read`), the revision
-files loaded (``ScriptDirectory`` revision maps built), the database
-state read (:func:`enamel.state.read`), the plans made
+On SQLite, in a scratch history holding the first bundled revision, a
+database at that revision is upgraded by ``Migration(conf).upgrade()``:
+once linear (one plain revision ahead), once branched into expand and
+contract (the roots and one revision on each, written by ``revision
+--expand`` and ``--contract``). Counted around the real functions (they
+still run): the HEADS file read (:func:`enamel.heads_file.read`), the
+revision files loaded (``ScriptDirectory`` revision maps built), the
+database state read (:func:`enamel.state.read`), the plans made
 (:class:`enamel.planner.Planner` ``upgrade``), and the calls of enamel's
 own functions (with how many of enamel's files they run in).
 
@@ -34,8 +34,11 @@ import shutil
 import sys
 import tempfile
 
+from alembic import script as alembic_script
+
 from enamel import conf as enamel_conf
 from enamel import databases
+from enamel import environment
 from enamel import heads_file
 from enamel import migration
 from enamel import planner
@@ -95,18 +98,25 @@ def counted():
 
 
 def scratch_database(directory):
-    """A :class:`enamel.databases.Database` whose revisions are a copy of
-    the bundled main ones, in ``directory``."""
+    """A :class:`enamel.databases.Database` in ``directory`` whose history
+    is the bundled main history's first revision alone: the counts are of
+    the same shapes (linear, branched) whatever the bundled history has
+    become since (a service developer's new revisions, expand and
+    contract branches, merges)."""
     versions = os.path.join(directory, 'versions')
-    shutil.copytree(databases.MAIN.versions_dir, versions,
-                    ignore=shutil.ignore_patterns('__pycache__'))
+    os.makedirs(versions)
+    bundled = alembic_script.ScriptDirectory(
+        environment.ENV_DIR,
+        version_locations=[databases.MAIN.versions_dir])
+    first = bundled.get_revision(sorted(bundled.get_bases())[0])
+    shutil.copy2(first.path, versions)
     return dataclasses.replace(databases.MAIN, versions_dir=versions)
 
 
 def measure(directory, branched):
-    """The counts of one ``upgrade`` of a database at the bundled head,
-    behind one new revision (linear) or the expand and contract branches
-    (their roots and one revision on each)."""
+    """The counts of one ``upgrade`` of a database at the first bundled
+    revision, behind one new revision (linear) or the expand and contract
+    branches (their roots and one revision on each)."""
     database = scratch_database(directory)
     conf = enamel_conf.load(default_config_files=[])
     conf.set_override('connection', 'sqlite:///' + os.path.join(
