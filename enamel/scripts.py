@@ -27,6 +27,7 @@ import re
 import sys
 
 from enamel import alembic_internals
+from enamel import compare
 from enamel import environment
 from enamel import exception
 from enamel import sql_files
@@ -63,7 +64,8 @@ def write_revision(config, database, message, sql_files_scaffold=False,
     config.cmd_opts.quiet = True
     config.cmd_opts.autogenerate = kw.get('autogenerate', False)
     # alembic prints its post-write hooks' progress on stdout.
-    with alembic_internals.errors(), contextlib.redirect_stdout(sys.stderr):
+    with alembic_internals.errors(), contextlib.redirect_stdout(
+            sys.stderr), compare.computed_changes_reported_here():
         script = command.revision(config, message=message, **kw)
     if not script:  # process_revision_directives wrote nothing
         return None

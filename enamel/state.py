@@ -329,7 +329,9 @@ def compare_models(connection, database=None, notes=None,
         connection, opts=options)
     try:
         lines = []
-        for diff in autogenerate.compare_metadata(context, metadata):
+        with compare.computed_changes_reported_here():
+            diffs = autogenerate.compare_metadata(context, metadata)
+        for diff in diffs:
             # Column modifications come grouped: one line each.
             for one in (diff if isinstance(diff, list) else [diff]):
                 lines.append(describe_difference(one))
