@@ -524,8 +524,11 @@ class Suite:
         for _, text in outcomes:
             for bad in ('Traceback', 'unexpected error'):
                 if bad in text:
-                    line = [x for x in text.splitlines() if bad in x][0]
-                    problems.append(f'printed {line.strip()[:200]}')
+                    lines = text.splitlines()
+                    at_line = [i for i, x in enumerate(lines) if bad in x][0]
+                    # The exception and where it came from, to diagnose.
+                    tail = ' | '.join(x.strip() for x in lines[at_line:][-4:])
+                    problems.append(f'printed {tail[:600]}')
         for port in self.judged:
             node = f' on port {port}' if port else ''
             now, version, rows, holder = target.snapshot(port)
