@@ -305,7 +305,7 @@ def _render_create_check(autogen_context, op):
         args.append(repr(op.table_name))
     condition = str(constraint.sqltext.compile(
         compile_kwargs={'literal_binds': True}))
-    args.append(f'sa.text({condition!r})')
+    args.append(repr(condition))
     if op.schema and not batch:
         args.append(f'schema={op.schema!r}')
     return f"{prefix}create_check_constraint({', '.join(args)})"
