@@ -17,6 +17,7 @@ were judged (:mod:`enamel.runner`). ``upgrade`` to any target,
 """
 
 import contextlib
+import functools
 
 from enamel import alembic_internals
 from enamel import databases
@@ -38,7 +39,7 @@ class Migrator:
         self.history = history
         self.access = access
 
-    @property
+    @functools.cached_property
     def database_option(self):
         """`` --database NAME`` in the advice's commands (``''`` for
         main)."""
@@ -89,12 +90,18 @@ class Migrator:
                     set(snapshot.current) == set(recorded)):
                 return snapshot.current, None
             current = self.current(connection, snapshot=snapshot)
-            if looked and looked[0].current == current:
+            same = bool(looked) and looked[0].current == current
+            if same:
                 plan = looked[0]  # the same history, the same state
             else:
                 plan = history.planner.upgrade(target, current)
                 looked.append(plan)
-            if not (look and ignore):  # warnings are logged once, locked
+            # Judged when looking, and again under the lock only if the
+            # judgement may differ there: another plan, rows a contract
+            # step counts, or the warnings of ``ignore`` (logged once,
+            # under the lock).
+            if (not ignore if look else
+                    ignore or not same or plan.has(phases.CONTRACT)):
                 self.judge(connection, plan, ignore,
                            phase_run=phase is not None)
             return current, plan
@@ -192,8 +199,8 @@ class Migrator:
             pending = None
         if (planner.layout.branched and plan.has(phases.CONTRACT)
                 and phases.ROWS_LEFT not in skip):
-            rows = phases.rows_left(connection, planner.script,
-                                    plan.current)
+            rows = phases.rows_left(
+                connection, planner.ancestry.open_migrations(plan.current))
         refusals = phases.judge(planner, plan, pending, rows,
                                 phase_run=phase_run,
                                 database_option=self.database_option)

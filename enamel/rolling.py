@@ -41,11 +41,12 @@ class RollingUpgrades:
 
     def upgrade_expand(self, sql=False, tag=None, ignore_phase_rules=False):
         """See :meth:`enamel.migration.Migration.upgrade_expand`."""
-        target = phases.target(self.history.script, phases.EXPAND)
+        layout = self.history.planner.layout
+        target = layout.target(phases.EXPAND)
         if sql:
             return self.migrator.offline('upgrade', target, tag=tag,
                                          ignore=ignore_phase_rules)
-        branched = self.history.planner.layout.branched
+        branched = layout.branched
         self.migrator.upgrade(target, tag, ignore_phase_rules,
                               phase=phases.EXPAND if branched else None)
 
@@ -65,14 +66,14 @@ class RollingUpgrades:
                 with db.read_transaction(connection):
                     current = self.migrator.current(connection)
             return data_migrations.run(
-                connection, data_migrations.open_migrations(
-                    self.history.script, current),
+                connection,
+                self.history.planner.ancestry.open_migrations(current),
                 max_count=max_count, batch_size=batch_size)
 
     def upgrade_contract(self, sql=False, tag=None,
                          ignore_phase_rules=False):
         """See :meth:`enamel.migration.Migration.upgrade_contract`."""
-        target = phases.target(self.history.script, phases.CONTRACT)
+        target = self.history.planner.layout.target(phases.CONTRACT)
         if target is None:
             if not sql:
                 # Under the lock, as every writing command says it.
@@ -104,39 +105,43 @@ class RollingUpgrades:
         planner = self.history.planner
         ignore = ignore_phase_rules
 
-        def decide(connection, look, looked=None):
-            """The plan to the heads, its expand part, and whether no
-            phase has anything to do; the plan is judged when looking,
-            the expand part both times (warnings with ``ignore`` are
-            logged once, under the lock)."""
+        def look(connection, _look):
+            """The plan to the heads, judged but for the rules about the
+            contract phase (not with ``ignore``: its warnings are logged
+            once, under the lock)."""
+            plan = planner.pending(migrator.current(connection))
+            if not ignore:
+                migrator.judge(
+                    connection, plan, phase_run=True,
+                    skip=(phases.EXPAND_FIRST, phases.ROWS_LEFT))
+            return plan
+
+        def decide(connection, _look):
+            """Under the lock: the plan to the heads (the look's, unless
+            the database moved meanwhile), its expand part, judged unless
+            the look judged it already, and whether no phase has anything
+            to do."""
             current = migrator.current(connection)
-            if looked is not None and set(current) == set(looked.current):
-                plan = looked
-            else:
-                plan = planner.pending(current)
-                if look:
-                    migrator.judge(
-                        connection, plan, ignore, phase_run=True,
-                        skip=(phases.EXPAND_FIRST, phases.ROWS_LEFT))
+            moved = set(current) != set(looked.current)
+            plan = planner.pending(current) if moved else looked
             expand = planner.part(plan, phases.EXPAND, current)
-            if not (look and ignore):
+            if moved or ignore:
                 migrator.judge(connection, expand, ignore, phase_run=True,
                                pending=plan)
             # A data migration that cannot count is reported by its phase.
             settled = not plan and not self._rows_left(connection, current)
             return plan, expand, settled
 
-        plan, _, _ = migrator.look(decide)
+        looked = migrator.look(look)
         # Nothing to do is said as a plain upgrade says it: under the
         # migration lock (a held lock with a zero timeout is an error, not
         # "Nothing to do"), decided again there.
-        with migrator.locked(lambda connection, look: decide(
-                connection, look, plan)) as (connection, held, decided):
+        with migrator.locked(decide) as (connection, held, decided):
             plan, expand, settled = decided
             if settled:
                 return runner.nothing_to_do(plan.current)
             migrator.run(connection, held, expand, tag, phase=phases.EXPAND)
-        report = self.online_data_migrations(current=planner.after(expand))
+        report = self.online_data_migrations(current=expand.after())
         if not report.outcomes:
             runner.LOG.info('data migrations: nothing to do (none open)')
         stuck = [o for o in report.outcomes if o.error or o.left]
@@ -152,8 +157,7 @@ class RollingUpgrades:
             contract = planner.part(plan, phases.CONTRACT, current)
             if contract is None:  # moved elsewhere meanwhile
                 contract = planner.upgrade(
-                    phases.target(self.history.script, phases.CONTRACT),
-                    current)
+                    planner.layout.target(phases.CONTRACT), current)
             migrator.judge(connection, contract, ignore, phase_run=True,
                            pending=plan if contract.current == plan.current
                            else None)
@@ -167,7 +171,8 @@ class RollingUpgrades:
     def _rows_left(self, connection, current):
         """Has an open data migration rows left, or can one not say?"""
         try:
-            return any(phases.rows_left(connection, self.history.script,
-                                        current).values())
+            return any(phases.rows_left(
+                connection, self.history.planner.ancestry.open_migrations(
+                    current)).values())
         except exception.DataMigrationFailed:
             return True
