@@ -30,7 +30,8 @@ class Inspection:
     """
 
     def __init__(self, history, access, migrator):
-        self.history = history
+        # Not ``self.history``: that is the ``history`` command.
+        self.revisions = history
         self.access = access
         self.migrator = migrator
 
@@ -40,7 +41,7 @@ class Inspection:
         alembic."""
         with self.access.connect(read_only=True) as connection:
             return state.read(connection, tables=False,
-                              database=self.history.database).current
+                              database=self.revisions.database).current
 
     def current(self, verbose=False):
         """Print the current revision(s), as alembic does."""
@@ -48,20 +49,20 @@ class Inspection:
         with self.access.connect(read_only=True) as connection:
             self.migrator.current(connection, adopt=True)
             with alembic_internals.errors():
-                command.current(self.history.get_config(connection),
+                command.current(self.revisions.get_config(connection),
                                 verbose=verbose)
 
     def show(self, revision):
         """Print one revision."""
         from alembic import command
         with alembic_internals.errors():
-            command.show(self.history.get_config(), revision)
+            command.show(self.revisions.get_config(), revision)
 
     def branches(self, verbose=False):
         """Print the revisions where the history branches."""
         from alembic import command
         with alembic_internals.errors():
-            command.branches(self.history.get_config(), verbose=verbose)
+            command.branches(self.revisions.get_config(), verbose=verbose)
 
     def heads(self, resolve_dependencies=False):
         """The head revisions of the scripts, as ``Script`` objects.
@@ -69,30 +70,29 @@ class Inspection:
         :param resolve_dependencies: as alembic's ``heads``: a revision
             that another one ``depends_on`` is not a head.
         """
+        script = self.revisions.script
         if resolve_dependencies:
             with alembic_internals.errors():
-                return list(self.history.script.get_revisions('heads'))
-        return [self.history.script.get_revision(h)
-                for h in self.history.script.get_heads()]
+                return list(script.get_revisions('heads'))
+        return [script.get_revision(h) for h in script.get_heads()]
 
     def history(self, rev_range=None):
         """The revisions in ``rev_range`` (``A:B``), newest first."""
         base, head = scripts.history_range(rev_range)
         with alembic_internals.errors():
-            return list(self.history.script.walk_revisions(base=base,
-                                                           head=head))
+            return list(self.revisions.script.walk_revisions(base=base,
+                                                             head=head))
 
     def check(self):
         """Report the state of the database (a
         :class:`enamel.state.CheckResult`)."""
-        heads = self.history.recorded_heads() or tuple(
-            self.history.script.get_heads())
+        history = self.revisions
+        heads = history.recorded_heads() or tuple(history.script.get_heads())
         with self.access.connect(read_only=True) as connection:
             return state.check(
-                connection, lambda: self.history.planner, heads,
-                database=self.history.database,
-                accepted=self.history.accepted(),
-                version_dirs=self.history.version_dirs())
+                connection, lambda: history.planner, heads,
+                database=history.database, accepted=history.accepted(),
+                version_dirs=history.version_dirs())
 
     def schema_dump(self):
         """The live database's tables and indexes as DDL for its dialect."""

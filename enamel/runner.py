@@ -64,8 +64,14 @@ class Progress:
 
     def plan(self, steps):
         self.steps = list(steps)
+        keys = [_key(step) for step in self.steps]
+        # What current() answers while each step runs (asked for every
+        # statement): None for a stamp, which runs no revision.
+        self._keys = [None if getattr(step, 'is_stamp', False) or isinstance(
+            getattr(step, 'revision', None), tuple) else key
+            for step, key in zip(self.steps, keys)]
         if self.journal is not None:
-            self.journal.check_plan([_key(step) for step in self.steps])
+            self.journal.check_plan(keys)
         return self._boundaries()
 
     def _boundaries(self):
@@ -85,11 +91,7 @@ class Progress:
         """``(operation, revision)`` of the step running now, or None."""
         if self.steps is None or len(self.applied) >= len(self.steps):
             return None
-        step = self.steps[len(self.applied)]
-        if getattr(step, 'is_stamp', False) or isinstance(
-                getattr(step, 'revision', None), tuple):
-            return None
-        return _key(step)
+        return self._keys[len(self.applied)]
 
     def __call__(self, ctx, step, heads, run_args):
         if self.lock is not None:
