@@ -496,19 +496,6 @@ def rows_left(connection, migrations):
     return {m.name: m.count(connection) for m in migrations}
 
 
-def refuse_unfinished(revisions):
-    """Refuse to apply a revision whose data migration is unfinished.
-
-    :param revisions: the ``alembic.script.Script`` objects an upgrade
-        would apply.
-    :raises exception.UnfinishedRevision: naming the first such revision
-        and its file.
-    """
-    for revision in revisions:
-        if data_migrations.unfinished_in(revision):
-            raise exception.UnfinishedRevision(_unfinished(revision).reason)
-
-
 # -- autogenerate: one revision per phase ----------------------------------
 
 MANUAL_PATTERN = (
