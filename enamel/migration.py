@@ -25,7 +25,8 @@ engines, connections and migration lock), :class:`enamel.moves.Moves`
 ``upgrade`` through the :class:`enamel.phased.PhasedUpgrade`; ``--sql``
 through the :class:`enamel.offline.OfflineScripts`),
 :class:`enamel.rolling.RollingUpgrades`, :class:`enamel.authoring.
-Revisions`, :class:`enamel.merging.Merges` and :class:`enamel.inspection.
+Revisions` and :class:`~enamel.authoring.PhaseRevisions` (revision
+files), :class:`enamel.merging.Merges` and :class:`enamel.inspection.
 Inspection` (the read-only commands). Example::
 
     from enamel import conf as enamel_conf
@@ -110,6 +111,8 @@ class Migration:
             history, self.migrator, self.offline, phased.PhasedUpgrade(
                 history, self.migrator, self.rules, self.rolling))
         self.authoring = authoring.Revisions(history, self.access)
+        self.phase_revisions = authoring.PhaseRevisions(history,
+                                                        self.authoring)
         self.merges = merging.Merges(history)
         self.inspection = inspection.Inspection(history, self.access,
                                                 self.migrator)
@@ -191,8 +194,8 @@ class Migration:
 
     def revision_in_phase(self, phase, message, **kw):
         """Create a revision on the ``expand`` or ``contract`` branch; see
-        :meth:`enamel.authoring.Revisions.revision_in_phase`."""
-        return self.authoring.revision_in_phase(phase, message, **kw)
+        :meth:`enamel.authoring.PhaseRevisions.revision_in_phase`."""
+        return self.phase_revisions.revision_in_phase(phase, message, **kw)
 
     def merge(self, revisions, message=None, branch_label=None,
               rev_id=None):
