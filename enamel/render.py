@@ -181,6 +181,31 @@ def _render_postgresql_branch(autogen_context, op):
     return '\n'.join(lines)
 
 
+class OnlyOnOp(ops.MigrateOperation):
+    """Operations that run on one engine only, e.g. SQLite's drop and
+    re-add of the computed columns around a batch that copies the table
+    (:func:`enamel.autogen.computed_columns_outside_batches`): the other
+    engines alter the table in place and keep them.
+
+    :param dialect: the dialect name (``'sqlite'``...).
+    :param ops: ``MigrateOperation`` list.
+    """
+
+    def __init__(self, dialect, ops):
+        self.dialect, self.ops = dialect, ops
+
+    def reverse(self):
+        return OnlyOnOp(self.dialect,
+                        [o.reverse() for o in reversed(self.ops)])
+
+
+@renderers.dispatch_for(OnlyOnOp)
+def _render_only_on(autogen_context, op):
+    lines = [f'if op.get_context().dialect.name == {op.dialect!r}:']
+    lines += _indented(autogen_context, op.ops)
+    return '\n'.join(lines)
+
+
 class NotNullCheckOp(ops.MigrateOperation):
     """On PostgreSQL only: before a column becomes NOT NULL (``before``
     True), add ``CHECK (column IS NOT NULL) NOT VALID`` and validate it
