@@ -265,6 +265,8 @@ def refuse_what_locks_a_live_table(script):
                    if isinstance(op, ops.CreateTableOp)}
         empty = _added_empty(container)
         for table, op in _table_ops(container):
+            # A foreign key's op names its table source_table.
+            table = table or getattr(op, 'source_table', None)
             if table in created:
                 continue
             if isinstance(op, ops.AddConstraintOp) and (
