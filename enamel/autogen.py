@@ -338,22 +338,21 @@ def _needs_using(old, new):
 # -- computed columns and SQLite's table copy ----------------------------
 
 def computed_columns_outside_batches(script):
-    """On SQLite, drop a table's computed columns before a batch that
-    copies the table, and add the models' computed columns after it.
+    """Drop a table's computed columns before a batch that copies the
+    table on SQLite, and add them after it.
 
     On SQLite a batch that does more than add columns and indexes copies
     the table with ``INSERT INTO new SELECT ... FROM old``, which SQLite
     refuses for a generated column (alembic's batch mode does not leave
-    them out); a changed computed column
-    (:class:`enamel.comparators.RecreateColumnOp`) is such a batch too.
-    The plain ``drop_column``/``add_column`` around it run on every
-    engine (SQLite 3.35+ drops a column in place). A computed column
-    that only makes way for the copy is dropped and added again in an
-    :class:`enamel.render.OnlyOnOp` for SQLite: the other engines alter
-    the table in place, and adding it again would rewrite it there
-    (PostgreSQL stores every generated column; lint:
-    ``table-rewrite``). The downgrade is written again as the reverse of
-    the new upgrade.
+    them out). A computed column that only makes way for the copy is
+    dropped and added again in an :class:`enamel.render.OnlyOnOp` for
+    SQLite: the other engines alter the table in place, and adding it
+    again would rewrite it there (PostgreSQL stores every generated
+    column; lint: ``table-rewrite``). One the models drop, or a column
+    recreated (:class:`enamel.comparators.RecreateColumnOp`, such a batch
+    too), is dropped and added with plain ``drop_column``/``add_column``
+    on every engine (SQLite 3.35+ drops a column in place). The
+    downgrade is written again as the reverse of the new upgrade.
     """
     from alembic.operations import ops
 
