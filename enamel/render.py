@@ -25,10 +25,11 @@ This module imports alembic: only code that runs alembic imports it.
 :class:`AutocommitBlockOp` wraps operations in alembic's
 ``autocommit_block()`` (:func:`enamel.autogen.build_indexes_concurrently`).
 :class:`ForeignKeyChecksOp` lets MariaDB/MySQL add a foreign key on a new
-column INPLACE; :class:`OnlyOnOp` runs operations on one engine only. :class:`CreateEnumOp` and :class:`DropEnumOp` are
-operations that :mod:`enamel.autogen` adds for a named ``sa.Enum``:
-PostgreSQL keeps it as a type of its own that ``drop_table`` does not
-remove and ``add_column`` does not create.
+column INPLACE; :class:`OnlyOnOp` runs operations on one engine only.
+:class:`CreateEnumOp` and :class:`DropEnumOp` are operations that
+:mod:`enamel.autogen` adds for a named ``sa.Enum``: PostgreSQL keeps it
+as a type of its own that ``drop_table`` does not remove and
+``add_column`` does not create.
 """
 
 import alembic
