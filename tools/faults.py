@@ -562,7 +562,7 @@ class Suite:
         """The faulted run's exit code and last line: a documented code,
         and on exit 1 a line that names the version the database holds
         (``self.report``, read after the run), or says it could not be
-        read."""
+        read, or (the database at base) that it could not connect."""
         if fault not in EXIT_CODES:
             return []
         code, text = outcome
@@ -570,6 +570,13 @@ class Suite:
         if code not in EXIT_CODES[fault]:
             return [f'the faulted run exited {code}: {last[:200]}']
         if code == 0:
+            return []
+        if last.startswith('enamel-sync: error: cannot connect to the '
+                           'database') and not self.report:
+            # The server was down when the run began: it connected to
+            # nothing and changed nothing (the database is where the
+            # fresh trial left it, at base). A database that answered
+            # once in the run is tried again for 10 seconds instead.
             return []
         match = REPORT.search(last)
         if not last.startswith('enamel-sync: error:') or not match:
