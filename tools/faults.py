@@ -128,6 +128,14 @@ BODY = '''\
     create({table!r})
     op.add_column({table!r}, sa.Column('extra', sa.Integer()))
     op.create_index('ix_{table}_extra', {table!r}, ['extra'])'''
+# Every third revision of the plain history runs part of its work in an
+# autocommit block (outside the revision's transaction, on every engine):
+# a fault there leaves a statement committed before the version row.
+AUTOCOMMIT_BODY = '''\
+    create({table!r})
+    with op.get_context().autocommit_block():
+        op.add_column({table!r}, sa.Column('extra', sa.Integer()))
+    op.create_index('ix_{table}_extra', {table!r}, ['extra'])'''
 DOWN = '''\
     op.drop_table({table!r})'''
 # The metadata-lock fault's history: each revision alters a table that
@@ -147,7 +155,7 @@ TASKS_DOWN = '''\
     op.drop_column('tasks', {table!r})
     op.drop_table({table!r})'''
 # name -> (bodies, taken in turn by the revisions, downgrade)
-HISTORIES = {'plain': ((BODY,), DOWN),
+HISTORIES = {'plain': ((BODY, BODY, AUTOCOMMIT_BODY), DOWN),
              'tasks': ((TASKS_BODY, TASKS_AUTOCOMMIT_BODY), TASKS_DOWN)}
 FAULT_HISTORY = {'metadata-lock': 'tasks'}
 FAULT_OPTIONS = {'metadata-lock': DDL_LOCK}
