@@ -30,6 +30,7 @@ import time
 import sqlalchemy as sa
 
 from enamel import alembic_internals
+from enamel import db
 from enamel import ddl_locks
 from enamel import environment
 from enamel import exception
@@ -299,12 +300,7 @@ def _run_once(config, script, connection, plan, destination, tag, lock,
     return progress.applied
 
 
-# Seconds a report of what is committed waits for a server or pooler that
-# went away (a restart) to answer again; a bound.
-RECONNECT = 10
-
-
-def committed(connection, database=None, wait=RECONNECT):
+def committed(connection, database=None, wait=db.RECONNECT):
     """The revisions the database holds once ``connection``'s transaction
     is rolled back, read for a report of what is committed.
 
@@ -340,7 +336,7 @@ def committed(connection, database=None, wait=RECONNECT):
         delay = min(delay * 2, 2)
 
 
-def _where(now, wait=RECONNECT):
+def _where(now, wait=db.RECONNECT):
     if now is None:
         return 'unknown (the connection was lost' + (
             f' and the database did not answer for {wait}s)' if wait

@@ -128,6 +128,14 @@ BODY = '''\
     create({table!r})
     op.add_column({table!r}, sa.Column('extra', sa.Integer()))
     op.create_index('ix_{table}_extra', {table!r}, ['extra'])'''
+# Every third revision of the plain history runs part of its work in an
+# autocommit block (outside the revision's transaction, on every engine):
+# a fault there leaves a statement committed before the version row.
+AUTOCOMMIT_BODY = '''\
+    create({table!r})
+    with op.get_context().autocommit_block():
+        op.add_column({table!r}, sa.Column('extra', sa.Integer()))
+    op.create_index('ix_{table}_extra', {table!r}, ['extra'])'''
 DOWN = '''\
     op.drop_table({table!r})'''
 # The metadata-lock fault's history: each revision alters a table that
@@ -147,7 +155,7 @@ TASKS_DOWN = '''\
     op.drop_column('tasks', {table!r})
     op.drop_table({table!r})'''
 # name -> (bodies, taken in turn by the revisions, downgrade)
-HISTORIES = {'plain': ((BODY,), DOWN),
+HISTORIES = {'plain': ((BODY, BODY, AUTOCOMMIT_BODY), DOWN),
              'tasks': ((TASKS_BODY, TASKS_AUTOCOMMIT_BODY), TASKS_DOWN)}
 FAULT_HISTORY = {'metadata-lock': 'tasks'}
 FAULT_OPTIONS = {'metadata-lock': DDL_LOCK}
@@ -562,7 +570,7 @@ class Suite:
         """The faulted run's exit code and last line: a documented code,
         and on exit 1 a line that names the version the database holds
         (``self.report``, read after the run), or says it could not be
-        read."""
+        read, or (the database at base) that it could not connect."""
         if fault not in EXIT_CODES:
             return []
         code, text = outcome
@@ -570,6 +578,13 @@ class Suite:
         if code not in EXIT_CODES[fault]:
             return [f'the faulted run exited {code}: {last[:200]}']
         if code == 0:
+            return []
+        if last.startswith('enamel-sync: error: cannot connect to the '
+                           'database') and not self.report:
+            # The server was down when the run began: it connected to
+            # nothing and changed nothing (the database is where the
+            # fresh trial left it, at base). A database that answered
+            # once in the run is tried again for 10 seconds instead.
             return []
         match = REPORT.search(last)
         if not last.startswith('enamel-sync: error:') or not match:
