@@ -68,6 +68,7 @@ from enamel import migration
 from tests import synthetic
 
 import own_servers  # tools/, beside this script
+import scratch_database  # tools/, beside this script
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 USER = 'openstack_citest'
@@ -162,7 +163,7 @@ FAULT_OPTIONS = {'metadata-lock': DDL_LOCK}
 REPORT = re.compile(r'the database is at (.*), where a rerun starts')
 
 
-class Target:
+class Target(scratch_database.ScratchDatabase):
     """A throwaway database on one target, made fresh for each trial."""
 
     def __init__(self, name, workdir):
@@ -170,42 +171,15 @@ class Target:
         self.workdir = workdir
         self.database = f'enamel_faults_{uuid.uuid4().hex[:8]}'
         if name == 'sqlite':
-            self.path = os.path.join(workdir, 'faults.sqlite')
-            self.url = f'sqlite:///{self.path}'
-            self.admin = None
+            path = os.path.join(workdir, 'faults.sqlite')
+            super().__init__(f'sqlite:///{path}')
             return
         driver, port, admin_port = SERVERS[name]
-        self.url = (f'{driver}://{USER}:{USER}@127.0.0.1:{port}/'
-                    f'{self.database}')
         admin_db = USER if driver.startswith('mysql') else 'postgres'
-        self.admin = sa.create_engine(
+        super().__init__(
+            f'{driver}://{USER}:{USER}@127.0.0.1:{port}/{self.database}',
             f'{driver}://{USER}:{USER}@127.0.0.1:{admin_port}/{admin_db}',
-            isolation_level='AUTOCOMMIT', poolclass=sa.pool.NullPool)
-        self.quote = '`' if driver.startswith('mysql') else '"'
-
-    def fresh(self):
-        if self.admin is None:
-            for suffix in ('', '.lock', '-journal'):
-                if os.path.exists(self.path + suffix):
-                    os.unlink(self.path + suffix)
-            return
-        with self.admin.connect() as connection:
-            connection.exec_driver_sql(self._drop())
-            connection.exec_driver_sql(
-                f'CREATE DATABASE {self.quote}{self.database}{self.quote}')
-
-    def _drop(self):
-        # A pooler keeps server sessions open on the database: PostgreSQL
-        # drops it only WITH (FORCE) (PostgreSQL 13 and later).
-        force = ' WITH (FORCE)' if self.quote == '"' else ''
-        return (f'DROP DATABASE IF EXISTS {self.quote}{self.database}'
-                f'{self.quote}{force}')
-
-    def drop(self):
-        if self.admin is not None:
-            with self.admin.connect() as connection:
-                connection.exec_driver_sql(self._drop())
-            self.admin.dispose()
+            self.database)
 
     def engine(self, port=None):
         """An engine on the server itself (not through a pooler), or on
