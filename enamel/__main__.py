@@ -15,7 +15,7 @@ where the console script is not on ``PATH`` (a virtualenv not activated)."""
 
 import sys
 
-from enamel.cmd import sync
+from enamel.cmd import console
 
 if __name__ == '__main__':
-    sys.exit(sync.main())
+    sys.exit(console.main())

@@ -39,6 +39,7 @@ class Access:
         self._engine = engine and db.transactional(engine)
         self._handed_in = engine is not None
         self._reader = None
+        self._answered = False
 
     @property
     def engine(self):
@@ -66,16 +67,25 @@ class Access:
     def connect(self, read_only=False):
         """A ``Connection`` (closed after the block).
 
+        Once a connection of this ``Access`` succeeded, a later one that
+        fails is tried again for :data:`enamel.db.RECONNECT` seconds: the
+        database answered, so it is restarting (see
+        :func:`enamel.db.connect`).
+
         :raises exception.DatabaseError: the database cannot be reached.
         """
         engine = self.read_only_engine() if read_only else self.engine
+        wait = db.RECONNECT if self._answered else 0
         try:
-            connection = engine.connect()
+            connection = db.connect(engine, wait)
         except sa.exc.DBAPIError as exc:
+            again = (f' again (it answered earlier in this run; tried for '
+                     f'{wait}s)' if wait else '')
             raise exception.DatabaseError(
                 'cannot connect to the database '
-                f'{db.describe(engine.url)}: '
+                f'{db.describe(engine.url)}{again}: '
                 f'{exception.first_line(exc.orig)}') from None
+        self._answered = True
         with connection:
             yield connection
 

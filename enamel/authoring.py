@@ -51,77 +51,6 @@ class Revisions:
     def script(self):
         return self.history.script
 
-    def revision_in_phase(self, phase, message, depends_on=None,
-                          data_migration=None, **kw):
-        """Create a revision on the ``expand`` or ``contract`` branch.
-
-        The first time, the two branches are created: an empty root
-        revision for each, both revising the current head, so that a
-        database at that head moves into the layout with ``upgrade``.
-        A contract revision without ``depends_on`` depends on the expand
-        branch's head, the revision it is assumed to complete.
-
-        :param phase: ``'expand'`` or ``'contract'``.
-        :param message: see :meth:`revision`; further keywords too.
-        :param data_migration: see :meth:`revision`; only with
-            ``'expand'``.
-        :returns: a list of every ``alembic.script.Script`` written,
-            oldest first: the expand and the contract branch's roots when
-            this call created them, then the new revision (or the two of
-            an ``autogenerate`` split, expand first); None when
-            ``autogenerate`` found no change (nothing is written). A
-            revision's ``.sql`` files (``sql_files``) are beside it:
-            :func:`enamel.sql_files.paths`.
-        :raises exception.UsageError: see :meth:`revision`; or the
-            history has several heads and no branches; or
-            ``autogenerate`` before the branches exist (the database
-            must be at their heads to compare); or ``data_migration``
-            with ``'contract'``. Nothing is written then.
-        """
-        _require_one_kind(kw.get('sql_files'), kw.get('autogenerate'))
-        if data_migration is not None:
-            scripts.require_data_migration_name(data_migration)
-            if phase == phases.CONTRACT:
-                raise exception.UsageError(CONTRACT_DATA_MIGRATION)
-        written = []
-        if not phases.branched(self.script):
-            scripts.require_message(message, 'revision')
-            require_new_rev_id(self.script, kw.get('rev_id'))
-            if kw.get('autogenerate'):
-                raise exception.UsageError(
-                    'autogenerate compares a database at the heads of the '
-                    'expand and contract branches, which do not exist yet: '
-                    'create them with "revision --expand -m MSG" (without '
-                    '--autogenerate), run "upgrade", then autogenerate')
-            written = self._create_branches(message, kw.get('version_path'))
-        if phase == phases.CONTRACT and not depends_on:
-            depends_on = [self.script.get_revision(
-                f'{phases.EXPAND}@head').revision]
-        new = self.revision(message, head=f'{phase}@head',
-                            depends_on=depends_on,
-                            data_migration=data_migration, **kw)
-        if new is None:
-            return None
-        return written + (new if isinstance(new, list) else [new])
-
-    def _create_branches(self, message, version_path):
-        """Write the roots of the expand and contract branches on the one
-        head; the two ``Script`` objects, expand's first."""
-        scripts.require_message(message, 'revision')
-        heads = self.script.get_heads()
-        if len(heads) != 1:
-            raise exception.UsageError(
-                'cannot start the expand and contract branches on several '
-                f'heads ({", ".join(heads)}); merge them first')
-        expand = self.revision(
-            'expand branch root', head=heads[0],
-            branch_label=phases.EXPAND, version_path=version_path)
-        contract = self.revision(
-            'contract branch root', head=heads[0], splice=True,
-            branch_label=phases.CONTRACT, version_path=version_path,
-            depends_on=[expand.revision])
-        return [expand, contract]
-
     def revision(self, message, autogenerate=False, head='head',
                  splice=False, branch_label=None, version_path=None,
                  rev_id=None, depends_on=None, sql_files=False,
@@ -147,7 +76,8 @@ class Revisions:
             placeholders and wrapped in
             :func:`enamel.data_migrations.unfinished`, which fails until
             the placeholders are filled in. A data migration belongs to
-            an expand revision: use :meth:`revision_in_phase` with
+            an expand revision: use
+            :meth:`PhaseRevisions.revision_in_phase` with
             ``'expand'`` (``head`` must not be on the contract branch).
             With ``autogenerate`` split in two, the expand revision gets
             it, and is written even when autogenerate found only
@@ -159,8 +89,8 @@ class Revisions:
             ``autogenerate`` found no change and no ``data_migration`` was
             asked for (no file is written then). With ``sql_files`` its
             ``.sql`` files are beside it (:func:`enamel.sql_files.paths`).
-            :meth:`revision_in_phase` returns every revision it wrote,
-            the branch roots included.
+            :meth:`PhaseRevisions.revision_in_phase` returns every
+            revision it wrote, the branch roots included.
         :raises exception.UsageError: no message, nowhere to write, a
             ``rev_id`` in use or invalid (longer than alembic's version
             column holds: see :func:`enamel.scripts.require_rev_id`),
@@ -200,6 +130,90 @@ class Revisions:
                 depends_on=depends_on)
         self.history.reload()
         return script
+
+
+class PhaseRevisions:
+    """The revisions of the expand and contract branches of one database,
+    written by its :class:`Revisions`.
+
+    :param history: its :class:`enamel.history.History`.
+    :param revisions: its :class:`Revisions`.
+    """
+
+    def __init__(self, history, revisions):
+        self.history = history
+        self.revisions = revisions
+
+    def revision_in_phase(self, phase, message, depends_on=None,
+                          data_migration=None, **kw):
+        """Create a revision on the ``expand`` or ``contract`` branch.
+
+        The first time, the two branches are created: an empty root
+        revision for each, both revising the current head, so that a
+        database at that head moves into the layout with ``upgrade``.
+        A contract revision without ``depends_on`` depends on the expand
+        branch's head, the revision it is assumed to complete.
+
+        :param phase: ``'expand'`` or ``'contract'``.
+        :param message: see :meth:`Revisions.revision`; further keywords too.
+        :param data_migration: see :meth:`Revisions.revision`; only with
+            ``'expand'``.
+        :returns: a list of every ``alembic.script.Script`` written,
+            oldest first: the expand and the contract branch's roots when
+            this call created them, then the new revision (or the two of
+            an ``autogenerate`` split, expand first); None when
+            ``autogenerate`` found no change (nothing is written). A
+            revision's ``.sql`` files (``sql_files``) are beside it:
+            :func:`enamel.sql_files.paths`.
+        :raises exception.UsageError: see :meth:`Revisions.revision`; or the
+            history has several heads and no branches; or
+            ``autogenerate`` before the branches exist (the database
+            must be at their heads to compare); or ``data_migration``
+            with ``'contract'``. Nothing is written then.
+        """
+        _require_one_kind(kw.get('sql_files'), kw.get('autogenerate'))
+        if data_migration is not None:
+            scripts.require_data_migration_name(data_migration)
+            if phase == phases.CONTRACT:
+                raise exception.UsageError(CONTRACT_DATA_MIGRATION)
+        written = []
+        if not phases.branched(self.history.script):
+            scripts.require_message(message, 'revision')
+            require_new_rev_id(self.history.script, kw.get('rev_id'))
+            if kw.get('autogenerate'):
+                raise exception.UsageError(
+                    'autogenerate compares a database at the heads of the '
+                    'expand and contract branches, which do not exist yet: '
+                    'create them with "revision --expand -m MSG" (without '
+                    '--autogenerate), run "upgrade", then autogenerate')
+            written = self._create_branches(message, kw.get('version_path'))
+        if phase == phases.CONTRACT and not depends_on:
+            depends_on = [self.history.script.get_revision(
+                f'{phases.EXPAND}@head').revision]
+        new = self.revisions.revision(
+            message, head=f'{phase}@head', depends_on=depends_on,
+            data_migration=data_migration, **kw)
+        if new is None:
+            return None
+        return written + (new if isinstance(new, list) else [new])
+
+    def _create_branches(self, message, version_path):
+        """Write the roots of the expand and contract branches on the one
+        head; the two ``Script`` objects, expand's first."""
+        scripts.require_message(message, 'revision')
+        heads = self.history.script.get_heads()
+        if len(heads) != 1:
+            raise exception.UsageError(
+                'cannot start the expand and contract branches on several '
+                f'heads ({", ".join(heads)}); merge them first')
+        expand = self.revisions.revision(
+            'expand branch root', head=heads[0],
+            branch_label=phases.EXPAND, version_path=version_path)
+        contract = self.revisions.revision(
+            'contract branch root', head=heads[0], splice=True,
+            branch_label=phases.CONTRACT, version_path=version_path,
+            depends_on=[expand.revision])
+        return [expand, contract]
 
 
 def _require_one_kind(sql_files, autogenerate):

@@ -54,6 +54,7 @@ def process_revision_directives(context, revision, directives):
     refuse_what_cannot_apply(script)
     refuse_names_too_long(script)
     phases.refuse_unplaceable(context, directives)
+    refuse_what_locks_a_live_table(script)
     computed_columns_outside_batches(script)
     make_reflected_values_portable(script)
     drop_foreign_keys_before_indexes(script)
@@ -202,6 +203,118 @@ def refuse_names_too_long(script):
             'name in the models (name=... for an index or a constraint)')
 
 
+# What autogenerate refuses for a table that already exists: no form of
+# it lints clean on every engine (enamel-sync lint's rule in brackets).
+# Each names the recipe to write by hand: the developer guide's "The
+# migration lint", "Recipes for a busy table".
+_NO_LIVE_RECIPE = {
+    'check': (
+        'MariaDB/MySQL copy the table to add a CHECK, even with '
+        'check_constraint_checks=0 (copy-alter)',
+        '"A CHECK on an existing table"'),
+    'computed': (
+        'PostgreSQL stores every generated column and rewrites the table '
+        'under ACCESS EXCLUSIVE to add one (table-rewrite), SQLite cannot '
+        'add a stored one',
+        '"A generated column": a plain nullable column, filled by an online '
+        'data migration'),
+    'foreignkey': (
+        'MariaDB/MySQL copy the table to add a foreign key, or with '
+        'foreign_key_checks=0 never check the rows already there '
+        '(copy-alter)',
+        '"A foreign key on an existing column", or a new column with the '
+        'foreign key'),
+}
+
+
+def refuse_what_locks_a_live_table(script):
+    """Refuse a revision that adds to a table that already exists
+    something no engine-wide recipe adds without copying, rewriting or
+    scanning it under a long lock, so that what autogenerate writes
+    lints clean (``enamel-sync lint``; :data:`enamel.hazards.RULES`):
+
+    - a CHECK constraint: MariaDB/MySQL add one only by copying the table
+      (``ALGORITHM=COPY``; their online DDL documentation), and have no
+      ``NOT VALID``;
+    - a computed (generated) column: PostgreSQL stores every generated
+      column (before 18 it has no virtual ones) and rewrites the table to
+      add it; SQLite cannot add a stored one at all; a changed
+      expression (:class:`enamel.comparators.RecreateColumnOp`) adds the
+      column again;
+    - a foreign key on columns that were there before the revision:
+      MariaDB/MySQL copy the table, or with ``foreign_key_checks=0`` add
+      it INPLACE without checking the rows already there (the lint
+      accepts that only on columns the same revision adds, NULL in every
+      row, which :func:`add_constraints_without_a_long_lock` writes).
+
+    A table the same revision creates has no reader yet: nothing is
+    refused on it. The downgrade is not judged (the lint reads
+    ``upgrade()`` only).
+
+    :param script: an ``alembic.operations.ops.MigrationScript``.
+    :raises exception.UnsafeRevision: one line naming each object, why,
+        and the recipe in the developer guide to write by hand.
+    """
+    from alembic.operations import ops
+
+    from enamel import comparators
+
+    found = []
+    for container in script.upgrade_ops_list:
+        created = {op.table_name for op in container.ops
+                   if isinstance(op, ops.CreateTableOp)}
+        empty = _added_empty(container)
+        for table, op in _table_ops(container):
+            # A foreign key's op names its table source_table.
+            table = table or getattr(op, 'source_table', None)
+            if table in created:
+                continue
+            if isinstance(op, ops.AddConstraintOp) and (
+                    op.constraint_type == 'check'):
+                found.append(('check', f'the CHECK {op.constraint_name} '
+                              f'on {table}'))
+            elif isinstance(op, ops.AddColumnOp) and (
+                    op.column.computed is not None):
+                found.append(('computed', 'the computed column '
+                              f'{table}.{op.column.name}'))
+            elif isinstance(op, comparators.RecreateColumnOp) and (
+                    op.new.computed is not None):
+                found.append(('computed', 'the computed column '
+                              f'{table}.{op.new.name}'))
+            elif isinstance(op, ops.CreateForeignKeyOp) and not (
+                    op.local_cols and all((op.source_table, c) in empty
+                                          for c in op.local_cols)):
+                found.append(('foreignkey', 'the foreign key '
+                              f'{op.constraint_name} on '
+                              f'{op.source_table}.'
+                              f'{",".join(op.local_cols or ())}'))
+    if not found:
+        return
+    problems = []
+    for kind in _NO_LIVE_RECIPE:
+        what = [w for k, w in found if k == kind]
+        if what:
+            why, recipe = _NO_LIVE_RECIPE[kind]
+            problems.append(f'{", ".join(what)} (existing table: {why}; '
+                            f'write it by hand from the lint guide\'s '
+                            f'recipe {recipe})')
+    raise exception.UnsafeRevision(
+        'no form of the revision lints clean on every engine, so it was '
+        f'not written: {"; ".join(problems)}')
+
+
+def _added_empty(container):
+    """(table, column) of each column ``container`` adds NULL in every
+    row (nullable, no server default, not computed): nothing for a
+    foreign key on it to check."""
+    from alembic.operations import ops
+
+    return {(table, o.column.name) for table, o in _table_ops(container)
+            if isinstance(o, ops.AddColumnOp) and o.column.nullable
+            and o.column.server_default is None
+            and o.column.computed is None}
+
+
 def _needs_using(old, new):
     """Does PostgreSQL need ``USING`` to change ``old`` into ``new``? It
     converts without one only along an assignment cast (its documentation
@@ -226,20 +339,25 @@ def _needs_using(old, new):
 
 def computed_columns_outside_batches(script):
     """Drop a table's computed columns before a batch that copies the
-    table, and add the models' computed columns after it.
+    table on SQLite, and add them after it.
 
     On SQLite a batch that does more than add columns and indexes copies
     the table with ``INSERT INTO new SELECT ... FROM old``, which SQLite
     refuses for a generated column (alembic's batch mode does not leave
-    them out); a changed computed column
-    (:class:`enamel.comparators.RecreateColumnOp`) is such a batch too.
-    The plain ``drop_column``/``add_column`` around it run on every
-    engine (SQLite 3.35+ drops a column in place). The downgrade is
-    written again as the reverse of the new upgrade.
+    them out). A computed column that only makes way for the copy is
+    dropped and added again in an :class:`enamel.render.OnlyOnOp` for
+    SQLite: the other engines alter the table in place, and adding it
+    again would rewrite it there (PostgreSQL stores every generated
+    column; lint: ``table-rewrite``). One the models drop, or a column
+    recreated (:class:`enamel.comparators.RecreateColumnOp`, such a batch
+    too), is dropped and added with plain ``drop_column``/``add_column``
+    on every engine (SQLite 3.35+ drops a column in place). The
+    downgrade is written again as the reverse of the new upgrade.
     """
     from alembic.operations import ops
 
     from enamel import comparators
+    from enamel import render
 
     if len(script.upgrade_ops_list) != 1:
         return
@@ -256,13 +374,29 @@ def computed_columns_outside_batches(script):
             continue
         changed = True
         before, after = (list(columns) for columns in computed)
+        # The columns the models drop, add or recreate: on every engine.
+        changing = set()
         for o in op.ops:
             if isinstance(o, comparators.RecreateColumnOp):
                 before += [o.old] if o.old not in before else []
                 after += [o.new] if o.new not in after else []
+                changing.add(o.new.name)
+            elif isinstance(o, (ops.AddColumnOp, ops.DropColumnOp)):
+                changing.add(_column_name(o))
         moved = {c.name for c in before + after}
-        rewritten.extend(ops.DropColumnOp.from_column_and_tablename(
-            op.schema, op.table_name, column) for column in before)
+
+        def drop(columns):
+            return [ops.DropColumnOp.from_column_and_tablename(
+                op.schema, op.table_name, column) for column in columns]
+
+        def add(columns):
+            return [ops.AddColumnOp.from_column_and_tablename(
+                op.schema, op.table_name, column) for column in columns]
+
+        making_way = [c for c in before if c.name not in changing]
+        if making_way:
+            rewritten.append(render.OnlyOnOp('sqlite', drop(making_way)))
+        rewritten.extend(drop(c for c in before if c.name in changing))
         inner = [o for o in op.ops
                  if not isinstance(o, comparators.RecreateColumnOp) and not (
                      isinstance(o, (ops.AddColumnOp, ops.DropColumnOp)) and
@@ -270,8 +404,10 @@ def computed_columns_outside_batches(script):
         if inner:
             rewritten.append(ops.ModifyTableOps(op.table_name, inner,
                                                 schema=op.schema))
-        rewritten.extend(ops.AddColumnOp.from_column_and_tablename(
-            op.schema, op.table_name, column) for column in after)
+        rewritten.extend(add(c for c in after if c.name in changing))
+        coming_back = [c for c in after if c.name not in changing]
+        if coming_back:
+            rewritten.append(render.OnlyOnOp('sqlite', add(coming_back)))
     if changed:
         upgrade.ops = rewritten
         script.downgrade_ops = upgrade.reverse()
@@ -575,11 +711,7 @@ def add_constraints_without_a_long_lock(script):
         return None
 
     for container in script.upgrade_ops_list:
-        empty = {(table, o.column.name)
-                 for table, o in _table_ops(container)
-                 if isinstance(o, ops.AddColumnOp) and o.column.nullable
-                 and o.column.server_default is None
-                 and o.column.computed is None}
+        empty = _added_empty(container)
         _lift(container, recipe)
 
 

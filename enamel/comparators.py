@@ -161,12 +161,6 @@ def compare_table(autogen_context, modify_table_ops, schema, tname,
     return None
 
 
-# PostgreSQL index options alembic does not compare, with the value the
-# inspector gives when the index has none.
-_POSTGRESQL_INDEX_OPTIONS = (('where', None), ('include', ()),
-                             ('using', 'btree'))
-
-
 def _index_options(index):
     options = index.dialect_options['postgresql']
     where = options.get('where')

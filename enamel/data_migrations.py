@@ -153,9 +153,13 @@ def applied(script, current):
         tuple(current), 'base')}
 
 
-def open_migrations(script, current):
+def open_migrations(script, current, declared_now=None):
     """The data migrations of revisions the database holds (``current``
-    and below) that no applied revision ``depends_on`` yet."""
+    and below) that no applied revision ``depends_on`` yet.
+
+    :param declared_now: what :func:`declared` returns for ``script``,
+        when the caller has it (not walked again).
+    """
     from alembic import util
 
     held = applied(script, current)
@@ -164,7 +168,9 @@ def open_migrations(script, current):
         closed.update(util.to_tuple(
             script.get_revision(revision_id).dependencies, default=()))
     closed = {_full_id(script, r) for r in closed}
-    return [m for m in declared(script)
+    if declared_now is None:
+        declared_now = declared(script)
+    return [m for m in declared_now
             if m.revision in held and m.revision not in closed]
 
 

@@ -13,8 +13,10 @@
 """Engines for the enamel database: one function builds them."""
 
 import contextlib
+import logging
 import os
 import sqlite3
+import time
 import urllib.parse
 
 import sqlalchemy as sa
@@ -26,6 +28,13 @@ from enamel import naming
 # enamel's naming convention (see enamel.naming), where the models and
 # the environments "enamel-sync init" wrote have always found it.
 NAMING_CONVENTION = naming.NAMING_CONVENTION
+
+LOG = logging.getLogger(__name__)
+
+# Seconds a connection to a database that answered earlier in the same run
+# is tried again (a server or pooler restarting, a failover): the bound of
+# every wait for a database to come back.
+RECONNECT = 10
 
 
 def make_url(connection, group='database'):
@@ -404,3 +413,33 @@ def _begin_sqlite_deferred(connection):
 def describe(url):
     """A URL safe to print: the password replaced by ``***``."""
     return make_url(url).render_as_string(hide_password=True)
+
+
+def connect(engine, wait=0):
+    """``engine.connect()``, tried again for ``wait`` seconds (backing
+    off from 0.25 to 2 seconds) while it fails.
+
+    enamel waits only for a database that answered earlier in the same
+    run (a server or pooler that restarts, a Galera node lost): its
+    address and credentials are known to be good, so the failure is
+    passing. A first connection fails at once, as a wrong address or
+    password should.
+
+    :param engine: the ``Engine``.
+    :param wait: seconds (float); 0 tries once.
+    :returns: an open ``Connection``.
+    :raises sqlalchemy.exc.DBAPIError: the last failure, once ``wait``
+        seconds passed.
+    """
+    deadline = time.monotonic() + wait
+    delay = 0.25
+    while True:
+        try:
+            return engine.connect()
+        except sa.exc.DBAPIError as exc:
+            if time.monotonic() + delay > deadline:
+                raise
+            LOG.debug('connecting again in %ss: %s', delay,
+                      exception.first_line(exc.orig))
+        time.sleep(delay)
+        delay = min(delay * 2, 2)

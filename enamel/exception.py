@@ -31,7 +31,7 @@ CONTRACT_PENDING = 8
 # contract while expand or data migrations are pending, an expand that
 # needs a contract revision, a revision on neither branch); and lint
 # findings without a written reason.
-PHASE_REFUSED = CONTRACT_REFUSED = 9
+PHASE_REFUSED = 9
 LINT_FINDINGS = 10
 # online-data-migrations: 0 nothing left, 1 rows left (run it again), 2 a
 # data migration failed while the others still ran.

@@ -44,6 +44,31 @@ class History:
         self._planner = None
         self._heads_file = None
 
+    def configure(self, func):
+        """Register ``func(config)`` to adjust the alembic Config before use.
+
+        Usable as a decorator; ``func`` returns the Config (or None to keep
+        the one it was given). The loaded revisions are forgotten (the
+        callback may add some).
+        """
+        self.callbacks.append(func)
+        self.reload()
+        return func
+
+    def accept_drift(self, func):
+        """Register ``func(difference)`` to accept known drift.
+
+        Usable as a decorator. ``difference`` is an
+        :class:`enamel.drift.Difference` (``kind``, ``target``, ``line``,
+        as ``check`` prints it); ``func`` returns True to accept it:
+        ``check`` and ``stamp --verify`` list it as accepted instead of
+        failing, and ``revision --autogenerate`` leaves it out of the
+        revision. Adds to ``[database] accepted_drift``; see
+        :mod:`enamel.drift`.
+        """
+        self.drift_hooks.append(func)
+        return func
+
     def get_config(self, connection=None, version_path=None, **options):
         """The alembic ``Config`` (see :func:`enamel.environment.
         make_config`), with the configure callbacks applied."""

@@ -98,8 +98,3 @@ def requested():
         return None
     return 'terminated' if _state.pending == signal.SIGTERM else (
         'interrupted')
-
-
-def signal_number():
-    """The signal received (an int), or None."""
-    return _state.pending

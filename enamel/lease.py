@@ -63,6 +63,7 @@ import uuid
 import sqlalchemy as sa
 
 from enamel import databases
+from enamel import db
 from enamel import exception
 
 LOG = logging.getLogger('enamel.lock')
@@ -273,11 +274,14 @@ class LockTable:
         """Connect, and tell a Galera node from a single server (warning
         when ``lease`` is not longer than the cluster's failure
         detection)."""
+        # The migration's own connection is open (Access.locked): the
+        # database answered, so a failure here is passing (a restart).
         try:
-            self.connection = self.engine.connect()
+            self.connection = db.connect(self.engine, db.RECONNECT)
         except sa.exc.DBAPIError as exc:
             raise exception.DatabaseError(
-                f'cannot connect to the database for the migration lock: '
+                f'cannot connect to the database for the migration lock '
+                f'(tried for {db.RECONNECT}s): '
                 f'{exception.first_line(exc.orig)}') from None
         connection = self.connection
         backend = connection.dialect.name

@@ -26,13 +26,11 @@ import dataclasses
 
 from enamel import sql_statements
 
-# Functions whose value differs per row (volatile, pg_proc.provolatile =
-# 'v'): a column default that calls one rewrites the table on every
-# version. now(), CURRENT_TIMESTAMP and the like are stable: free from 11.
-VOLATILE = frozenset((
-    'random', 'gen_random_uuid', 'uuid_generate_v1', 'uuid_generate_v4',
-    'clock_timestamp', 'timeofday', 'nextval', 'txid_current', 'setseed',
-    'uuidv4', 'uuidv7', 'statement_timestamp'))
+# A column default that calls a function whose value differs per row
+# (volatile, pg_proc.provolatile = 'v': random(), gen_random_uuid(),
+# clock_timestamp(), nextval() ...) rewrites the table on every version.
+# now(), CURRENT_TIMESTAMP and the like are stable: free from 11. Every
+# function not known to be stable counts as volatile (see _volatile).
 STABLE = frozenset(('now', 'current_timestamp', 'transaction_timestamp',
                     'localtimestamp', 'current_date'))
 SERIAL = frozenset(('serial', 'serial4', 'bigserial', 'serial8',

@@ -18,11 +18,16 @@ name and only raises (see :mod:`enamel.exception`); the command line in
 objects and hands each command to one of them:
 :class:`enamel.history.History` (the alembic Config, the revisions and
 their :class:`enamel.planner.Planner`), :class:`enamel.access.Access` (the
-engines, connections and migration lock), :class:`enamel.migrator.
-Migrator` (plan, judge by the phase rules, run: every ``upgrade``,
-``downgrade``, ``stamp`` and ``--sql``), :class:`enamel.rolling.
-RollingUpgrades`, :class:`enamel.authoring.Revisions` and
-:class:`enamel.merging.Merges`. Example::
+engines, connections and migration lock), :class:`enamel.moves.Moves`
+(``upgrade``, ``downgrade``, ``stamp``: online through the
+:class:`enamel.migrator.Migrator`, which plans, judges by the
+:class:`enamel.phase_rules.PhaseRules` and runs; a branched history's
+``upgrade`` through the :class:`enamel.phased.PhasedUpgrade`; ``--sql``
+through the :class:`enamel.offline.OfflineScripts`),
+:class:`enamel.rolling.RollingUpgrades`, :class:`enamel.authoring.
+Revisions` and :class:`~enamel.authoring.PhaseRevisions` (revision
+files), :class:`enamel.merging.Merges` and :class:`enamel.inspection.
+Inspection` (the read-only commands). Example::
 
     from enamel import conf as enamel_conf
     from enamel import migration
@@ -49,16 +54,18 @@ configured database, in order::
 """
 
 from enamel import access as db_access
-from enamel import alembic_internals
 from enamel import authoring
 from enamel import databases
 from enamel import history as revision_history
+from enamel import inspection
 from enamel import locations
 from enamel import merging
 from enamel import migrator as migrating
+from enamel import moves as moves_commands
+from enamel import offline as offline_scripts
+from enamel import phased
+from enamel import phase_rules
 from enamel import rolling
-from enamel import scripts
-from enamel import state
 
 
 class Migration:
@@ -93,38 +100,32 @@ class Migration:
                                           directory)
         self.revision_history = revision_history.History(
             conf, self.database, x_arguments)
+        history = self.revision_history
         self.access = db_access.Access(conf, self.database, engine)
-        self.migrator = migrating.Migrator(self.revision_history,
-                                           self.access)
+        self.rules = phase_rules.PhaseRules(history)
+        self.offline = offline_scripts.OfflineScripts(history, self.rules)
+        self.migrator = migrating.Migrator(history, self.access, self.rules)
         self.rolling = rolling.RollingUpgrades(
-            self.revision_history, self.access, self.migrator)
-        self.authoring = authoring.Revisions(self.revision_history,
-                                             self.access)
-        self.merges = merging.Merges(self.revision_history)
+            history, self.access, self.migrator, self.offline)
+        self.moves = moves_commands.Moves(
+            history, self.migrator, self.offline, phased.PhasedUpgrade(
+                history, self.migrator, self.rules, self.rolling))
+        self.authoring = authoring.Revisions(history, self.access)
+        self.phase_revisions = authoring.PhaseRevisions(history,
+                                                        self.authoring)
+        self.merges = merging.Merges(history)
+        self.inspection = inspection.Inspection(history, self.access,
+                                                self.migrator)
 
     def configure(self, func):
-        """Register ``func(config)`` to adjust the alembic Config before use.
-
-        Usable as a decorator; ``func`` returns the Config (or None to keep
-        the one it was given).
-        """
-        self.revision_history.callbacks.append(func)
-        self.revision_history.reload()
-        return func
+        """Register ``func(config)`` to adjust the alembic Config before
+        use; a decorator (see :meth:`enamel.history.History.configure`)."""
+        return self.revision_history.configure(func)
 
     def accept_drift(self, func):
-        """Register ``func(difference)`` to accept known drift.
-
-        Usable as a decorator. ``difference`` is an
-        :class:`enamel.drift.Difference` (``kind``, ``target``, ``line``,
-        as ``check`` prints it); ``func`` returns True to accept it:
-        ``check`` and ``stamp --verify`` list it as accepted instead of
-        failing, and ``revision --autogenerate`` leaves it out of the
-        revision. Adds to ``[database] accepted_drift``; see
-        :mod:`enamel.drift`.
-        """
-        self.revision_history.drift_hooks.append(func)
-        return func
+        """Register ``func(difference)`` to accept known drift; a
+        decorator (see :meth:`enamel.history.History.accept_drift`)."""
+        return self.revision_history.accept_drift(func)
 
     def get_config(self, connection=None, version_path=None, **options):
         """The alembic ``Config`` (see
@@ -148,131 +149,40 @@ class Migration:
         """The ``Engine``, built from the configuration on first use."""
         return self.access.engine
 
-    # -- moving the database (enamel.migrator, enamel.rolling) -------------
-
-    def version(self):
-        """The revision ids in the version table (a list, empty if
-        unversioned). Reads the table directly: no revision file, no
-        alembic."""
-        with self.access.connect(read_only=True) as connection:
-            return state.read(connection, tables=False,
-                              database=self.database).current
+    # -- moving the database (enamel.moves, enamel.rolling) ----------------
 
     def upgrade(self, revision='head', sql=False, tag=None,
                 ignore_phase_rules=False):
-        """Upgrade to a later revision.
-
-        Every target is planned and judged by the phase rules before
-        anything runs (:func:`enamel.phases.judge`). In a history with
-        expand and contract branches, ``head`` and ``heads`` run the three
-        phases in order (expand, online data migrations, contract). A
-        database already at the heads recorded in the HEADS file is
-        recognised without loading a revision file.
-
-        :param revision: target revision: an id or a unique prefix,
-            relative (``+1``) or symbolic (``head``, ``heads``,
-            ``label@head``); ``FROM:TO`` with ``sql`` (in a branched
-            history, ``head`` there means every head, as a plain
-            upgrade's phases reach them).
-        :param sql: write the SQL to stdout instead of running it.
-        :param tag: passed to env.py (``context.get_tag_argument()``).
-        :param ignore_phase_rules: go past the phase rules on purpose;
-            each rule broken is logged as a warning.
-        :raises exception.BadRevision: ``revision`` names no revision.
-        :raises exception.PhaseRefused: a phase rule refused the plan
-            (exit 9); nothing was changed.
-        :raises exception.OfflineRefused: with ``sql``, a phase rule
-            refused the range (exit 1); nothing was written.
-        :raises exception.UnfinishedRevision: the plan applies a data
-            migration's unfinished skeleton (exit 1).
-        :raises exception.MigrationFailed: a revision failed.
-        """
-        if sql:
-            return self.migrator.offline('upgrade', revision, tag=tag,
-                                         ignore=ignore_phase_rules)
-        if revision in ('head', 'heads') and self.revision_history.branched():
-            return self.rolling.upgrade_phases(tag, ignore_phase_rules)
-        self.migrator.upgrade(revision, tag, ignore_phase_rules)
+        """Upgrade to a later revision; see
+        :meth:`enamel.moves.Moves.upgrade`."""
+        return self.moves.upgrade(revision, sql, tag, ignore_phase_rules)
 
     def downgrade(self, revision='-1', sql=False, tag=None):
-        """Revert to a previous revision.
-
-        :param revision: target revision (``-1``, ``base``, an id);
-            ``FROM:TO`` with ``sql``, where ``FROM`` may be ``heads``
-            (every head; in a branched history ``head`` too, as
-            :meth:`upgrade`'s ``TO``).
-        :param sql: write the SQL to stdout instead of running it.
-        :param tag: passed to env.py.
-        :raises exception.BadRevision: ``revision`` names no revision, or
-            is ambiguous (several heads and a relative target).
-        :raises exception.MigrationFailed: a revision failed.
-        """
-        if sql:
-            return self.migrator.offline('downgrade', revision, tag=tag)
-        self.migrator.downgrade(revision, tag)
+        """Revert to a previous revision; see
+        :meth:`enamel.moves.Moves.downgrade`."""
+        return self.moves.downgrade(revision, sql, tag)
 
     def stamp(self, revision, sql=False, purge=False, tag=None,
               verify=False, ignore_phase_rules=False):
-        """Set the version table to ``revision`` without running migrations.
-
-        :param revision: target revision, or a list of them.
-        :param sql: write the SQL to stdout instead of running it.
-        :param purge: empty the version table first (also unknown rows).
-        :param tag: passed to env.py.
-        :param verify: first compare the live schema with the models and
-            refuse if they differ (for adopting an existing database).
-        :param ignore_phase_rules: as for :meth:`upgrade`.
-        :raises exception.SchemaMismatch: ``verify`` found differences.
-        :raises exception.PhaseRefused: the stamp would record contract
-            revisions while data migrations have rows left (closing them
-            with their rows never moved).
-        """
-        if sql:
-            return self.migrator.offline('stamp', revision, tag=tag,
-                                         purge=purge)
-        self.migrator.stamp(revision, tag=tag, purge=purge, verify=verify,
-                            ignore=ignore_phase_rules)
+        """Set the version table to ``revision`` without running
+        migrations; see :meth:`enamel.moves.Moves.stamp`."""
+        return self.moves.stamp(revision, sql, purge, tag, verify,
+                                ignore_phase_rules)
 
     def upgrade_expand(self, sql=False, tag=None, ignore_phase_rules=False):
-        """Apply the expand phase only (``expand@head``): the revisions
-        that are safe while the previous release runs.
-
-        :param sql: write the SQL to stdout instead of running it.
-        :param tag: passed to env.py.
-        :param ignore_phase_rules: as for :meth:`upgrade`.
-        :raises exception.PhaseRefused: an expand revision depends on a
-            pending contract revision, or a revision to apply is on
-            neither branch; nothing was changed.
-        :raises exception.MigrationFailed: a revision failed.
-        """
+        """Apply the expand phase only; see
+        :meth:`enamel.rolling.RollingUpgrades.upgrade_expand`."""
         return self.rolling.upgrade_expand(sql, tag, ignore_phase_rules)
 
     def online_data_migrations(self, max_count=None, batch_size=None):
-        """Run the open data migrations in batches, each batch committed
-        (see :mod:`enamel.data_migrations`); no migration lock is held.
-
-        :param max_count: the most rows to change in this run; None:
-            until nothing is left.
-        :param batch_size: the most rows per transaction; None: the
-            engine's default (:func:`enamel.data_migrations.
-            default_batch_size`: 10,000 on SQLite, 1,000 elsewhere).
-        :returns: a :class:`enamel.data_migrations.Report`, whose
-            ``exit_code`` is 0 (done), 1 (rows left) or 2 (one failed).
-        """
+        """Run the open data migrations in batches; see
+        :meth:`enamel.rolling.RollingUpgrades.online_data_migrations`."""
         return self.rolling.online_data_migrations(max_count, batch_size)
 
     def upgrade_contract(self, sql=False, tag=None,
                          ignore_phase_rules=False):
-        """Apply the contract phase (``contract@head``), under the
-        migration lock, only when nothing else is pending.
-
-        :param sql: write the SQL to stdout instead of running it.
-        :param tag: passed to env.py.
-        :param ignore_phase_rules: as for :meth:`upgrade`.
-        :raises exception.ContractRefused: expand revisions are pending
-            or data migrations have rows left; nothing was changed.
-        :raises exception.MigrationFailed: a revision failed.
-        """
+        """Apply the contract phase; see
+        :meth:`enamel.rolling.RollingUpgrades.upgrade_contract`."""
         return self.rolling.upgrade_contract(sql, tag, ignore_phase_rules)
 
     # -- writing revision files (enamel.authoring) --------------------------
@@ -284,8 +194,8 @@ class Migration:
 
     def revision_in_phase(self, phase, message, **kw):
         """Create a revision on the ``expand`` or ``contract`` branch; see
-        :meth:`enamel.authoring.Revisions.revision_in_phase`."""
-        return self.authoring.revision_in_phase(phase, message, **kw)
+        :meth:`enamel.authoring.PhaseRevisions.revision_in_phase`."""
+        return self.phase_revisions.revision_in_phase(phase, message, **kw)
 
     def merge(self, revisions, message=None, branch_label=None,
               rev_id=None):
@@ -296,64 +206,42 @@ class Migration:
         """Open a revision file in ``$EDITOR``."""
         authoring.edit(self.revision_history, revision)
 
-    # -- reading the revisions --------------------------------------------
+    # -- reading (enamel.inspection) ----------------------------------------
+
+    def version(self):
+        """The revision ids in the version table; see
+        :meth:`enamel.inspection.Inspection.version`."""
+        return self.inspection.version()
 
     def current(self, verbose=False):
         """Print the current revision(s), as alembic does."""
-        from alembic import command
-        with self.access.connect(read_only=True) as connection:
-            self.migrator.current(connection, adopt=True)
-            with alembic_internals.errors():
-                command.current(self.get_config(connection), verbose=verbose)
+        self.inspection.current(verbose)
 
     def show(self, revision):
         """Print one revision."""
-        from alembic import command
-        with alembic_internals.errors():
-            command.show(self.get_config(), revision)
+        self.inspection.show(revision)
 
     def branches(self, verbose=False):
         """Print the revisions where the history branches."""
-        from alembic import command
-        with alembic_internals.errors():
-            command.branches(self.get_config(), verbose=verbose)
+        self.inspection.branches(verbose)
 
     def heads(self, resolve_dependencies=False):
-        """The head revisions of the scripts, as ``Script`` objects.
-
-        :param resolve_dependencies: as alembic's ``heads``: a revision
-            that another one ``depends_on`` is not a head.
-        """
-        if resolve_dependencies:
-            with alembic_internals.errors():
-                return list(self.script.get_revisions('heads'))
-        return [self.script.get_revision(h)
-                for h in self.script.get_heads()]
+        """The head revisions, as ``Script`` objects; see
+        :meth:`enamel.inspection.Inspection.heads`."""
+        return self.inspection.heads(resolve_dependencies)
 
     def history(self, rev_range=None):
         """The revisions in ``rev_range`` (``A:B``), newest first."""
-        base, head = scripts.history_range(rev_range)
-        with alembic_internals.errors():
-            return list(self.script.walk_revisions(base=base, head=head))
-
-    # -- the database against the scripts and the models ------------------
+        return self.inspection.history(rev_range)
 
     def check(self):
         """Report the state of the database (a
         :class:`enamel.state.CheckResult`)."""
-        heads = self.revision_history.recorded_heads() or tuple(
-            self.script.get_heads())
-        with self.access.connect(read_only=True) as connection:
-            return state.check(
-                connection, lambda: self.planner, heads,
-                database=self.database,
-                accepted=self.revision_history.accepted(),
-                version_dirs=self.revision_history.version_dirs())
+        return self.inspection.check()
 
     def schema_dump(self):
         """The live database's tables and indexes as DDL for its dialect."""
-        with self.access.connect(read_only=True) as connection:
-            return state.schema_dump(connection)
+        return self.inspection.schema_dump()
 
 
 def configured(conf, database=None, **kwargs):

@@ -13,17 +13,16 @@
 """Moving one database: plan (:mod:`enamel.planner`), judge
 (:func:`enamel.phases.judge`), then let alembic run the very steps that
 were judged (:mod:`enamel.runner`). ``upgrade`` to any target,
-``downgrade``, ``stamp`` and the ``--sql`` scripts all come through here.
+``downgrade`` and ``stamp`` come through here; the ``--sql`` scripts
+through :mod:`enamel.offline`.
 """
 
 import contextlib
 
 from enamel import alembic_internals
-from enamel import databases
 from enamel import exception
 from enamel import phases
 from enamel import runner
-from enamel import scripts
 from enamel import state
 
 
@@ -32,22 +31,13 @@ class Migrator:
 
     :param history: its :class:`enamel.history.History`.
     :param access: its :class:`enamel.access.Access`.
+    :param rules: its :class:`enamel.phase_rules.PhaseRules`.
     """
 
-    def __init__(self, history, access):
+    def __init__(self, history, access, rules):
         self.history = history
         self.access = access
-
-    @property
-    def database_option(self):
-        """`` --database NAME`` in the advice's commands (``''`` for
-        main)."""
-        database = self.history.database
-        option = '' if database.name == databases.MAIN.name else (
-            f' --database {database.name}')
-        if not database.bundled:
-            option += f' -d {database.script_location}'
-        return option
+        self.rules = rules
 
     def current(self, connection, adopt=False, snapshot=None):
         """The guarded revisions of the database (a tuple; see
@@ -89,14 +79,20 @@ class Migrator:
                     set(snapshot.current) == set(recorded)):
                 return snapshot.current, None
             current = self.current(connection, snapshot=snapshot)
-            if looked and looked[0].current == current:
+            same = bool(looked) and looked[0].current == current
+            if same:
                 plan = looked[0]  # the same history, the same state
             else:
                 plan = history.planner.upgrade(target, current)
                 looked.append(plan)
-            if not (look and ignore):  # warnings are logged once, locked
-                self.judge(connection, plan, ignore,
-                           phase_run=phase is not None)
+            # Judged when looking, and again under the lock only if the
+            # judgement may differ there: another plan, rows a contract
+            # step counts, or the warnings of ``ignore`` (logged once,
+            # under the lock).
+            if (not ignore if look else
+                    ignore or not same or plan.has(phases.CONTRACT)):
+                self.rules.judge(connection, plan, ignore,
+                                 phase_run=phase is not None)
             return current, plan
 
         self.look(decide)
@@ -137,7 +133,7 @@ class Migrator:
                         f'{differences[0]}; not stamped', differences)
             plan = self.history.planner.stamp(target, current)
             if not (look and ignore):
-                self.judge(connection, plan, ignore)
+                self.rules.judge(connection, plan, ignore)
             return plan
 
         self.look(decide)
@@ -163,43 +159,6 @@ class Migrator:
         with self.access.locked() as (connection, held):
             yield connection, held, decide(connection, False)
 
-    def judge(self, connection, plan, ignore=False, phase_run=False,
-              skip=(), pending=None):
-        """Apply the phase rules to ``plan`` (see
-        :func:`enamel.phases.judge`), reading what they need: the plan
-        to the heads for a phase run, and the open data migrations' rows
-        (from ``connection``) only when ``plan`` runs contract
-        revisions.
-
-        :param skip: rules not to apply here (a plain upgrade judges its
-            contract phase when it comes to it).
-        :param pending: the plan to the heads from ``plan``'s state, if
-            the caller has it (not made again).
-        :raises exception.PhaseRefused: a rule refused the plan.
-        :raises exception.DataMigrationFailed: a data migration could not
-            count its rows.
-        """
-        planner = self.history.planner
-        rows = None
-        # Revisions on neither branch are looked for in the whole history
-        # once; only if there are any is the plan to the heads made.
-        if planner.layout.branched and phase_run and planner.off_branches():
-            if plan.target == 'heads':
-                pending = plan
-            elif pending is None:
-                pending = planner.pending(plan.current)
-        else:
-            pending = None
-        if (planner.layout.branched and plan.has(phases.CONTRACT)
-                and phases.ROWS_LEFT not in skip):
-            rows = phases.rows_left(connection, planner.script,
-                                    plan.current)
-        refusals = phases.judge(planner, plan, pending, rows,
-                                phase_run=phase_run,
-                                database_option=self.database_option)
-        phases.enforce([r for r in refusals if r.rule not in skip],
-                       ignore)
-
     def run(self, connection, held, plan, tag=None, phase=None,
             purge=False):
         """Let alembic run ``plan``'s steps on the locked connection."""
@@ -208,33 +167,6 @@ class Migrator:
                    history.script, connection, _planned(plan), plan.target,
                    tag=tag, lock=held, purge=purge, phase=phase,
                    before=plan.current)
-
-    def offline(self, name, revision, tag=None, purge=False, ignore=False):
-        """``upgrade``, ``downgrade`` or ``stamp`` with ``--sql``: the SQL
-        on stdout. An upgrade's range is planned and judged first, and a
-        script that applies contract revisions to an existing database
-        starts with a comment saying when to run it.
-
-        :raises exception.OfflineRefused: a phase rule refused the range
-            (exit 1); nothing was written.
-        """
-        scripts.require_range(revision)
-        history = self.history
-        preamble = None
-        kw = {'purge': purge} if name == 'stamp' else {}
-        if name == 'upgrade':
-            if history.branched():
-                revision = phases.every_head(revision)
-            plan = history.planner.offline(revision)
-            phases.enforce(
-                phases.judge(history.planner, plan,
-                             database_option=self.database_option),
-                ignore, offline=True)
-            preamble = phases.contract_comment(plan)
-        elif name == 'downgrade' and history.branched():
-            revision = phases.every_head_from(revision)
-        scripts.offline(history.get_config(models=False), history.script,
-                        name, revision, tag=tag, preamble=preamble, **kw)
 
 
 def _planned(plan):

@@ -76,19 +76,6 @@ def phase_of(revision):
     return CONTRACT if CONTRACT in revision.branch_labels else EXPAND
 
 
-def target(script, phase):
-    """The alembic upgrade target of ``phase``: ``expand@head`` or
-    ``contract@head`` when the history is branched, or the branch's heads
-    (a tuple of ids) when it has several, not merged yet (alembic's
-    ``expand@head`` would refuse them as ambiguous; the phase applies all
-    of its revisions, as ``upgrade heads`` does); otherwise ``heads`` for
-    expand and None (nothing to do) for contract."""
-    if not branched(script):
-        return 'heads' if phase == EXPAND else None
-    heads = branch_heads(script, phase)
-    return f'{phase}@head' if len(heads) == 1 else heads
-
-
 def every_head(revision):
     """An ``upgrade --sql`` target of a branched history with ``head``
     (the default) read as ``heads``: a plain upgrade's phases end at every
@@ -130,6 +117,7 @@ class Layout:
         self.script = script
         self.branched = branched(script)
         self._before = None
+        self._heads = {}
 
     def phase_of(self, revision):
         """The phase of ``revision`` (an ``alembic.script.Script``):
@@ -163,8 +151,23 @@ class Layout:
 
     def heads(self, phase):
         """The ids of ``phase``'s heads (one, unless the branch has
-        several not merged yet)."""
-        return branch_heads(self.script, phase)
+        several not merged yet), read once."""
+        if phase not in self._heads:
+            self._heads[phase] = branch_heads(self.script, phase)
+        return self._heads[phase]
+
+    def target(self, phase):
+        """The alembic upgrade target of ``phase``: ``expand@head`` or
+        ``contract@head`` when the history is branched, or the branch's
+        heads (a tuple of ids) when it has several, not merged yet
+        (alembic's ``expand@head`` would refuse them as ambiguous; the
+        phase applies all of its revisions, as ``upgrade heads`` does);
+        otherwise ``heads`` for expand and None (nothing to do) for
+        contract."""
+        if not self.branched:
+            return 'heads' if phase == EXPAND else None
+        heads = self.heads(phase)
+        return f'{phase}@head' if len(heads) == 1 else heads
 
 
 # -- the phase rules --------------------------------------------------------
@@ -230,8 +233,7 @@ def judge(planner, plan, pending=None, rows_left=None, phase_run=False,
         when the plan is accepted.
     """
     refusals = [_unfinished(s.revision) for s in plan.steps
-                if plan.command != 'stamp' and
-                data_migrations.unfinished_in(s.revision)]
+                if plan.command != 'stamp' and s.unfinished]
     if not planner.layout.branched:
         return refusals
     cmd = _Commands(database_option)
@@ -276,7 +278,7 @@ def _expand_first(planner, plan, contract, cmd):
     expand revisions' data migrations would not have run between."""
     needed = []
     for step in contract:
-        needed += [n.id for n in planner.needs(plan, step)
+        needed += [n.id for n in plan.needs(step)
                    if n.phase == EXPAND and n.id not in needed]
     if not needed:
         return []
@@ -376,14 +378,14 @@ def _cross_phase(planner, plan, cmd):
     for step in plan.steps:
         if step.phase != EXPAND:
             continue
-        needed = [n.id for n in planner.needs(plan, step)
+        needed = [n.id for n in plan.needs(step)
                   if n.phase == CONTRACT]
         if not needed:
             continue
-        first = planner.heads_of(
+        first = planner.ancestry.heads_of(
             s.id for s in plan.steps if s.phase == EXPAND and not any(
-                n.phase == CONTRACT for n in planner.needs(plan, s)))
-        contract = planner.heads_of(needed)
+                n.phase == CONTRACT for n in plan.needs(s)))
+        contract = planner.ancestry.heads_of(needed)
         if plan.offline:
             advice = _offline_steps(plan, first, contract, cmd)
         else:
@@ -406,12 +408,12 @@ def _offline_split(planner, plan, first, cmd):
     if start is None:  # from base: a new database, no rows to move
         return []
     expand = [s for s in plan.steps if s.phase == EXPAND]
-    open_now = [m.name for m in data_migrations.open_migrations(
-        planner.script, plan.current)]
+    open_now = [m.name for m in planner.ancestry.open_migrations(
+        plan.current)]
     declared = [n for s in expand for n in s.data_migrations]
     if not expand or not (open_now or declared):
         return []
-    heads = planner.heads_of(s.id for s in expand)
+    heads = planner.ancestry.heads_of(s.id for s in expand)
     return [Refusal(
         OFFLINE_SPLIT, first,
         f'the range runs contract revision {first} after data migrations '
@@ -479,31 +481,19 @@ def pending(connection, plan):
     for step in plan.steps:
         phase = EXPAND if step.phase == PLAIN else step.phase
         getattr(result, phase).append(step.id)
-    result.data_migrations = rows_left(connection, plan.layout.script,
-                                       plan.current)
+    result.data_migrations = rows_left(
+        connection, data_migrations.open_migrations(plan.layout.script,
+                                                    plan.current))
     return result
 
 
-def rows_left(connection, script, current):
-    """``{name: rows left}`` of the data migrations open at ``current``.
+def rows_left(connection, migrations):
+    """``{name: rows left}`` of ``migrations`` (the data migrations open
+    at some revisions, :func:`enamel.data_migrations.open_migrations`).
 
     :raises exception.DataMigrationFailed: one could not count its rows.
     """
-    return {m.name: m.count(connection)
-            for m in data_migrations.open_migrations(script, current)}
-
-
-def refuse_unfinished(revisions):
-    """Refuse to apply a revision whose data migration is unfinished.
-
-    :param revisions: the ``alembic.script.Script`` objects an upgrade
-        would apply.
-    :raises exception.UnfinishedRevision: naming the first such revision
-        and its file.
-    """
-    for revision in revisions:
-        if data_migrations.unfinished_in(revision):
-            raise exception.UnfinishedRevision(_unfinished(revision).reason)
+    return {m.name: m.count(connection) for m in migrations}
 
 
 # -- autogenerate: one revision per phase ----------------------------------

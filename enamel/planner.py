@@ -27,6 +27,7 @@ and the runner hands alembic the very steps that were judged.
 import dataclasses
 
 from enamel import alembic_internals
+from enamel import ancestry
 from enamel import data_migrations
 from enamel import phases
 
@@ -41,16 +42,21 @@ class Step:
 
     ``revision``: the ``alembic.script.Script``; ``phase``: see
     :meth:`enamel.phases.Layout.phase_of`; ``data_migrations``: the names
-    (``<revision>.<function>``) of the data migrations it declares.
+    (``<revision>.<function>``) of the data migrations it declares;
+    ``unfinished``: the names of those still a skeleton (see
+    :func:`enamel.data_migrations.unfinished_in`); ``id``: the revision's
+    id.
     """
 
     revision: object
     phase: str
     data_migrations: tuple = ()
+    unfinished: tuple = ()
+    id: str = dataclasses.field(init=False, repr=False, compare=False)
 
-    @property
-    def id(self):
-        return self.revision.revision
+    def __post_init__(self):
+        # Read by every rule for every step: an attribute, not a property.
+        object.__setattr__(self, 'id', self.revision.revision)
 
 
 @dataclasses.dataclass
@@ -75,6 +81,8 @@ class Plan:
     alembic_steps: list
     layout: object
     offline: bool = False
+    _below: dict = dataclasses.field(default=None, init=False, repr=False,
+                                     compare=False)
 
     def __bool__(self):
         return bool(self.alembic_steps)
@@ -85,7 +93,40 @@ class Plan:
                 if phase is None or s.phase == phase]
 
     def has(self, phase):
+        """Has the plan a step of ``phase``?"""
         return any(s.phase == phase for s in self.steps)
+
+    def needs(self, step):
+        """The steps of the plan that ``step`` needs (below it through
+        ``down_revision`` or ``depends_on``), in plan order."""
+        if self._below is None:
+            self._below = self._find_below()
+        return [self.steps[i] for i in sorted(self._below[step.id])]
+
+    def _find_below(self):
+        """For each step id, the indexes of the plan's steps below it:
+        one pass in plan order (alembic's order puts every revision after
+        the ones below it)."""
+        index = {s.id: i for i, s in enumerate(self.steps)}
+        below = {}
+        for step in self.steps:
+            found = set()
+            for parent in alembic_internals.down_revisions(step.revision):
+                if parent in index:
+                    found.add(index[parent])
+                    found |= below[parent]
+            below[step.id] = found
+        return below
+
+    def after(self):
+        """The revisions the database is at once the plan (an upgrade)
+        ran: its ``current`` and its steps, but those right below one of
+        its steps (the rest is below those), a tuple in upgrade order."""
+        ids = set(self.current) | set(self.ids())
+        for step in self.steps:
+            ids -= set(alembic_internals.down_revisions(step.revision))
+        return tuple(i for i in self.current if i in ids) + tuple(
+            i for i in self.ids() if i in ids)
 
 
 class Planner:
@@ -93,19 +134,30 @@ class Planner:
 
     :param script: the ``alembic.script.ScriptDirectory`` (with the
         configure callbacks' revisions, if any).
+
+    It holds the history's :class:`enamel.phases.Layout` (``layout``:
+    the phase of each revision) and :class:`enamel.ancestry.Ancestry`
+    (``ancestry``: which revisions are below which).
     """
 
     def __init__(self, script):
         self.script = script
         self.layout = phases.Layout(script)
+        self.ancestry = ancestry.Ancestry(script)
+        self._steps = {}
         self._off_branches = None
 
     def step(self, revision):
         """The :class:`Step` of ``revision`` (an ``alembic.script.
-        Script``)."""
-        return Step(revision, self.layout.phase_of(revision),
-                    tuple(m.name for m in
-                          data_migrations.of_revision(revision)))
+        Script``), made once per revision."""
+        found = self._steps.get(revision.revision)
+        if found is None:
+            found = self._steps[revision.revision] = Step(
+                revision, self.layout.phase_of(revision),
+                tuple(m.name for m in
+                      data_migrations.of_revision(revision)),
+                tuple(data_migrations.unfinished_in(revision)))
+        return found
 
     def upgrade(self, target, current):
         """The plan of ``upgrade target`` from ``current``.
@@ -115,9 +167,8 @@ class Planner:
         """
         found = alembic_internals.upgrade_steps(self.script, target,
                                                 tuple(current))
-        return Plan(UPGRADE, target, tuple(current),
-                    [self.step(s.revision) for s in found], found,
-                    self.layout)
+        return self._plan(UPGRADE, target, current,
+                          [s.revision for s in found], found)
 
     def part(self, plan, phase, current):
         """The part of ``plan`` (an upgrade to the heads) that an upgrade
@@ -132,26 +183,16 @@ class Planner:
         :param phase: ``'expand'`` or ``'contract'``.
         :param current: the revisions the database is at (a tuple).
         """
-        held = data_migrations.applied(self.script, current)
-        start = data_migrations.applied(self.script, plan.current)
+        applied = self.ancestry.applied
+        held = applied(current)
+        start = applied(plan.current)
         if not start <= held or not held - start <= set(plan.ids()):
             return None
-        wanted = data_migrations.applied(
-            self.script, self.layout.heads(phase)) - held
+        wanted = applied(self.layout.heads(phase)) - held
         keep = [i for i, s in enumerate(plan.steps) if s.id in wanted]
-        return Plan(UPGRADE, phases.target(self.script, phase),
-                    tuple(current), [plan.steps[i] for i in keep],
+        return Plan(UPGRADE, self.layout.target(phase), tuple(current),
+                    [plan.steps[i] for i in keep],
                     [plan.alembic_steps[i] for i in keep], self.layout)
-
-    def after(self, plan):
-        """The revisions the database is at once ``plan`` (an upgrade)
-        ran: its ``current`` and its steps, but those right below one of
-        its steps (the rest is below those), a tuple in upgrade order."""
-        ids = set(plan.current) | set(plan.ids())
-        for step in plan.steps:
-            ids -= set(alembic_internals.down_revisions(step.revision))
-        return tuple(i for i in plan.current if i in ids) + tuple(
-            i for i in plan.ids() if i in ids)
 
     def pending(self, current):
         """Everything an upgrade to the heads would run (a :class:`Plan`
@@ -162,9 +203,8 @@ class Planner:
         """The plan of ``downgrade target`` from ``current``."""
         found = alembic_internals.downgrade_steps(self.script, target,
                                                   tuple(current))
-        return Plan(DOWNGRADE, target, tuple(current),
-                    [self.step(s.revision) for s in found], found,
-                    self.layout)
+        return self._plan(DOWNGRADE, target, current,
+                          [s.revision for s in found], found)
 
     def stamp(self, target, current):
         """The plan of ``stamp target`` from ``current``: its steps are
@@ -172,15 +212,15 @@ class Planner:
         when it moves down)."""
         found = alembic_internals.stamp_steps(self.script, target,
                                               tuple(current))
-        before = data_migrations.applied(self.script, current)
-        after = data_migrations.applied(
-            self.script, [i for s in found for i in s.to_revisions]
+        applied = self.ancestry.applied
+        added = applied(
+            [i for s in found for i in s.to_revisions]
             + [r for r in current
                if not any(r in s.from_revisions for s in found)])
-        added = [self.script.get_revision(r) for r in self.order(
-            after - before)]
-        return Plan(STAMP, target, tuple(current),
-                    [self.step(r) for r in added], found, self.layout)
+        added -= applied(current)
+        return self._plan(STAMP, target, current, [
+            self.script.get_revision(r)
+            for r in self.ancestry.order(added)], found)
 
     def offline(self, revision_range):
         """The plan of ``upgrade --sql`` over ``revision_range``
@@ -200,50 +240,16 @@ class Planner:
     def off_branches(self):
         """A :class:`enamel.phases.Refusal` (rule ``neither-branch``, with
         its advice) for each revision of a branched history that is on
-        neither branch, oldest first."""
+        neither branch, oldest first; looked for once."""
         if not self.layout.branched:
             return []
         if self._off_branches is None:
-            found = [self.step(r) for r in reversed(list(
-                self.script.walk_revisions('base', 'heads')))]
-            self._off_branches = [phases.neither_refusal(self, s)
-                                  for s in found
-                                  if s.phase == phases.NEITHER]
+            self._off_branches = [
+                phases.neither_refusal(self, self.step(r))
+                for r in self.ancestry.revisions()
+                if self.layout.phase_of(r) == phases.NEITHER]
         return self._off_branches
 
-    def order(self, ids):
-        """``ids`` (a set) in upgrade order, oldest first."""
-        ids = set(ids)
-        return [r.revision for r in reversed(list(
-            self.script.walk_revisions('base', 'heads')))
-            if r.revision in ids]
-
-    def needs(self, plan, step):
-        """The steps of ``plan`` that ``step`` needs (below it through
-        ``down_revision`` or ``depends_on``), in plan order."""
-        return [plan.steps[i] for i in sorted(self._below(plan)[step.id])]
-
-    def _below(self, plan):
-        """For each step id, the indexes of the plan's steps below it:
-        one pass in plan order (alembic's order puts every revision after
-        the ones below it)."""
-        index = {s.id: i for i, s in enumerate(plan.steps)}
-        below = {}
-        for step in plan.steps:
-            found = set()
-            for parent in alembic_internals.down_revisions(step.revision):
-                if parent in index:
-                    found.add(index[parent])
-                    found |= below[parent]
-            below[step.id] = found
-        return below
-
-    def heads_of(self, ids):
-        """Those of ``ids`` that no other of ``ids`` is below, in upgrade
-        order."""
-        ids = set(ids)
-        covered = set()
-        for revision_id in ids:
-            covered |= data_migrations.applied(
-                self.script, (revision_id,)) - {revision_id}
-        return self.order(ids - covered)
+    def _plan(self, command, target, current, revisions, found):
+        return Plan(command, target, tuple(current),
+                    [self.step(r) for r in revisions], found, self.layout)

@@ -25,10 +25,11 @@ This module imports alembic: only code that runs alembic imports it.
 :class:`AutocommitBlockOp` wraps operations in alembic's
 ``autocommit_block()`` (:func:`enamel.autogen.build_indexes_concurrently`).
 :class:`ForeignKeyChecksOp` lets MariaDB/MySQL add a foreign key on a new
-column INPLACE. :class:`CreateEnumOp` and :class:`DropEnumOp` are
-operations that :mod:`enamel.autogen` adds for a named ``sa.Enum``:
-PostgreSQL keeps it as a type of its own that ``drop_table`` does not
-remove and ``add_column`` does not create.
+column INPLACE; :class:`OnlyOnOp` runs operations on one engine only.
+:class:`CreateEnumOp` and :class:`DropEnumOp` are operations that
+:mod:`enamel.autogen` adds for a named ``sa.Enum``: PostgreSQL keeps it
+as a type of its own that ``drop_table`` does not remove and
+``add_column`` does not create.
 """
 
 import alembic
@@ -178,6 +179,31 @@ def _render_postgresql_branch(autogen_context, op):
              op.postgresql), ('else:', op.other)):
         lines.append(header)
         lines += _indented(autogen_context, branch)
+    return '\n'.join(lines)
+
+
+class OnlyOnOp(ops.MigrateOperation):
+    """Operations that run on one engine only, e.g. SQLite's drop and
+    re-add of the computed columns around a batch that copies the table
+    (:func:`enamel.autogen.computed_columns_outside_batches`): the other
+    engines alter the table in place and keep them.
+
+    :param dialect: the dialect name (``'sqlite'``...).
+    :param ops: ``MigrateOperation`` list.
+    """
+
+    def __init__(self, dialect, ops):
+        self.dialect, self.ops = dialect, ops
+
+    def reverse(self):
+        return OnlyOnOp(self.dialect,
+                        [o.reverse() for o in reversed(self.ops)])
+
+
+@renderers.dispatch_for(OnlyOnOp)
+def _render_only_on(autogen_context, op):
+    lines = [f'if op.get_context().dialect.name == {op.dialect!r}:']
+    lines += _indented(autogen_context, op.ops)
     return '\n'.join(lines)
 
 

@@ -21,7 +21,6 @@ by :mod:`enamel.data_migrations`.
 
 from enamel import data_migrations
 from enamel import db
-from enamel import exception
 from enamel import phases
 from enamel import runner
 
@@ -32,30 +31,53 @@ class RollingUpgrades:
     :param history: its :class:`enamel.history.History`.
     :param access: its :class:`enamel.access.Access`.
     :param migrator: its :class:`enamel.migrator.Migrator`.
+    :param offline: its :class:`enamel.offline.OfflineScripts`.
     """
 
-    def __init__(self, history, access, migrator):
+    def __init__(self, history, access, migrator, offline):
         self.history = history
         self.access = access
         self.migrator = migrator
+        self.offline = offline
 
     def upgrade_expand(self, sql=False, tag=None, ignore_phase_rules=False):
-        """See :meth:`enamel.migration.Migration.upgrade_expand`."""
-        target = phases.target(self.history.script, phases.EXPAND)
+        """Apply the expand phase only (``expand@head``): the revisions
+        that are safe while the previous release runs.
+
+        :param sql: write the SQL to stdout instead of running it.
+        :param tag: passed to env.py.
+        :param ignore_phase_rules: as for
+            :meth:`enamel.moves.Moves.upgrade`.
+        :raises exception.PhaseRefused: an expand revision depends on a
+            pending contract revision, or a revision to apply is on
+            neither branch; nothing was changed.
+        :raises exception.MigrationFailed: a revision failed.
+        """
+        layout = self.history.planner.layout
+        target = layout.target(phases.EXPAND)
         if sql:
-            return self.migrator.offline('upgrade', target, tag=tag,
-                                         ignore=ignore_phase_rules)
-        branched = self.history.planner.layout.branched
+            return self.offline.write('upgrade', target, tag=tag,
+                                      ignore=ignore_phase_rules)
+        branched = layout.branched
         self.migrator.upgrade(target, tag, ignore_phase_rules,
                               phase=phases.EXPAND if branched else None)
 
     def online_data_migrations(self, max_count=None, batch_size=None,
                                current=None):
-        """See :meth:`enamel.migration.Migration.online_data_migrations`.
+        """Run the open data migrations in batches, each batch committed
+        (see :mod:`enamel.data_migrations`); no migration lock is held.
 
+        :param max_count: the most rows to change in this run; None:
+            until nothing is left.
+        :param batch_size: the most rows per transaction; None: the
+            engine's default (:func:`enamel.data_migrations.
+            default_batch_size`: 10,000 on SQLite, 1,000 elsewhere).
+        :returns: a :class:`enamel.data_migrations.Report`, whose
         :param current: the revisions the database is at, when the caller
             knows them (a plain upgrade, after its expand phase): not
             read again.
+        :returns: a :class:`enamel.data_migrations.Report`, whose
+            ``exit_code`` is 0 (done), 1 (rows left) or 2 (one failed).
         """
         with self.access.connect() as connection:
             if current is None:
@@ -65,14 +87,24 @@ class RollingUpgrades:
                 with db.read_transaction(connection):
                     current = self.migrator.current(connection)
             return data_migrations.run(
-                connection, data_migrations.open_migrations(
-                    self.history.script, current),
+                connection,
+                self.history.planner.ancestry.open_migrations(current),
                 max_count=max_count, batch_size=batch_size)
 
     def upgrade_contract(self, sql=False, tag=None,
                          ignore_phase_rules=False):
-        """See :meth:`enamel.migration.Migration.upgrade_contract`."""
-        target = phases.target(self.history.script, phases.CONTRACT)
+        """Apply the contract phase (``contract@head``), under the
+        migration lock, only when nothing else is pending.
+
+        :param sql: write the SQL to stdout instead of running it.
+        :param tag: passed to env.py.
+        :param ignore_phase_rules: as for
+            :meth:`enamel.moves.Moves.upgrade`.
+        :raises exception.ContractRefused: expand revisions are pending
+            or data migrations have rows left; nothing was changed.
+        :raises exception.MigrationFailed: a revision failed.
+        """
+        target = self.history.planner.layout.target(phases.CONTRACT)
         if target is None:
             if not sql:
                 # Under the lock, as every writing command says it.
@@ -81,93 +113,7 @@ class RollingUpgrades:
                                     'contract branch')
             return
         if sql:
-            return self.migrator.offline('upgrade', target, tag=tag,
-                                         ignore=ignore_phase_rules)
+            return self.offline.write('upgrade', target, tag=tag,
+                                      ignore=ignore_phase_rules)
         self.migrator.upgrade(target, tag, ignore_phase_rules,
                               phase=phases.CONTRACT)
-
-    def upgrade_phases(self, tag=None, ignore_phase_rules=False):
-        """``upgrade`` of a branched history: expand, every data
-        migration until done, contract.
-
-        One plan to the heads is made and judged first, but for the rules
-        about the contract phase, which are judged when it comes: a
-        refusal there changes nothing. Each phase runs its part of that
-        plan (:meth:`enamel.planner.Planner.part`); the database is read
-        once before the migration lock and once under it for each phase
-        that takes it (another process may have moved it meanwhile; only
-        then is it planned again). "Nothing to do" is said once, and only
-        when no phase has anything to do; otherwise each phase says what
-        it did, or that it had nothing to do.
-        """
-        migrator = self.migrator
-        planner = self.history.planner
-        ignore = ignore_phase_rules
-
-        def decide(connection, look, looked=None):
-            """The plan to the heads, its expand part, and whether no
-            phase has anything to do; the plan is judged when looking,
-            the expand part both times (warnings with ``ignore`` are
-            logged once, under the lock)."""
-            current = migrator.current(connection)
-            if looked is not None and set(current) == set(looked.current):
-                plan = looked
-            else:
-                plan = planner.pending(current)
-                if look:
-                    migrator.judge(
-                        connection, plan, ignore, phase_run=True,
-                        skip=(phases.EXPAND_FIRST, phases.ROWS_LEFT))
-            expand = planner.part(plan, phases.EXPAND, current)
-            if not (look and ignore):
-                migrator.judge(connection, expand, ignore, phase_run=True,
-                               pending=plan)
-            # A data migration that cannot count is reported by its phase.
-            settled = not plan and not self._rows_left(connection, current)
-            return plan, expand, settled
-
-        plan, _, _ = migrator.look(decide)
-        # Nothing to do is said as a plain upgrade says it: under the
-        # migration lock (a held lock with a zero timeout is an error, not
-        # "Nothing to do"), decided again there.
-        with migrator.locked(lambda connection, look: decide(
-                connection, look, plan)) as (connection, held, decided):
-            plan, expand, settled = decided
-            if settled:
-                return runner.nothing_to_do(plan.current)
-            migrator.run(connection, held, expand, tag, phase=phases.EXPAND)
-        report = self.online_data_migrations(current=planner.after(expand))
-        if not report.outcomes:
-            runner.LOG.info('data migrations: nothing to do (none open)')
-        stuck = [o for o in report.outcomes if o.error or o.left]
-        if stuck:
-            raise exception.DataMigrationFailed(
-                'data migration(s) ' + ', '.join(
-                    f'{o.name} ({o.error or f"{o.left} rows left"})'
-                    for o in stuck) +
-                '; the expand phase is applied, the contract phase is not')
-
-        def decide_contract(connection, look):
-            current = migrator.current(connection)
-            contract = planner.part(plan, phases.CONTRACT, current)
-            if contract is None:  # moved elsewhere meanwhile
-                contract = planner.upgrade(
-                    phases.target(self.history.script, phases.CONTRACT),
-                    current)
-            migrator.judge(connection, contract, ignore, phase_run=True,
-                           pending=plan if contract.current == plan.current
-                           else None)
-            return contract
-
-        with migrator.locked(decide_contract) as locked:
-            connection, held, contract = locked
-            migrator.run(connection, held, contract, tag,
-                         phase=phases.CONTRACT)
-
-    def _rows_left(self, connection, current):
-        """Has an open data migration rows left, or can one not say?"""
-        try:
-            return any(phases.rows_left(connection, self.history.script,
-                                        current).values())
-        except exception.DataMigrationFailed:
-            return True

@@ -30,6 +30,7 @@ import time
 import sqlalchemy as sa
 
 from enamel import alembic_internals
+from enamel import db
 from enamel import ddl_locks
 from enamel import environment
 from enamel import exception
@@ -64,8 +65,14 @@ class Progress:
 
     def plan(self, steps):
         self.steps = list(steps)
+        keys = [_key(step) for step in self.steps]
+        # What current() answers while each step runs (asked for every
+        # statement): None for a stamp, which runs no revision.
+        self._keys = [None if getattr(step, 'is_stamp', False) or isinstance(
+            getattr(step, 'revision', None), tuple) else key
+            for step, key in zip(self.steps, keys)]
         if self.journal is not None:
-            self.journal.check_plan([_key(step) for step in self.steps])
+            self.journal.check_plan(keys)
         return self._boundaries()
 
     def _boundaries(self):
@@ -85,11 +92,7 @@ class Progress:
         """``(operation, revision)`` of the step running now, or None."""
         if self.steps is None or len(self.applied) >= len(self.steps):
             return None
-        step = self.steps[len(self.applied)]
-        if getattr(step, 'is_stamp', False) or isinstance(
-                getattr(step, 'revision', None), tuple):
-            return None
-        return _key(step)
+        return self._keys[len(self.applied)]
 
     def __call__(self, ctx, step, heads, run_args):
         if self.lock is not None:
@@ -297,12 +300,7 @@ def _run_once(config, script, connection, plan, destination, tag, lock,
     return progress.applied
 
 
-# Seconds a report of what is committed waits for a server or pooler that
-# went away (a restart) to answer again; a bound.
-RECONNECT = 10
-
-
-def committed(connection, database=None, wait=RECONNECT):
+def committed(connection, database=None, wait=db.RECONNECT):
     """The revisions the database holds once ``connection``'s transaction
     is rolled back, read for a report of what is committed.
 
@@ -338,7 +336,7 @@ def committed(connection, database=None, wait=RECONNECT):
         delay = min(delay * 2, 2)
 
 
-def _where(now, wait=RECONNECT):
+def _where(now, wait=db.RECONNECT):
     if now is None:
         return 'unknown (the connection was lost' + (
             f' and the database did not answer for {wait}s)' if wait

@@ -284,8 +284,9 @@ class _Walker:
         try:
             plan = planner.upgrade(revision.revision, current)
             try:
-                rows = phases.rows_left(self._reader(), planner.script,
-                                        current)
+                rows = phases.rows_left(
+                    self._reader(),
+                    planner.ancestry.open_migrations(current))
             finally:
                 self.reader.rollback()
             phases.enforce(phases.judge(planner, plan, rows_left=rows))

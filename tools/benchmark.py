@@ -62,6 +62,8 @@ import sqlalchemy as sa
 
 from tests import synthetic
 
+import scratch_database  # tools/, beside this script
+
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ENGINES = ('sqlite', 'postgresql', 'mysql')
 SERVER_USER = 'openstack_citest'
@@ -130,24 +132,20 @@ def run(args, env, expect=(0,), stdin=None):
     return elapsed, proc
 
 
-class Database:
+class Database(scratch_database.ScratchDatabase):
     """A throwaway database on one engine, recreated empty on demand."""
 
     def __init__(self, engine, workdir):
         self.engine = engine
         self.workdir = workdir
-        self.name = f'enamel_bench_{uuid.uuid4().hex[:10]}'
+        name = f'enamel_bench_{uuid.uuid4().hex[:10]}'
         if engine == 'sqlite':
-            self.path = os.path.join(workdir, 'bench.sqlite')
-            self.url = f'sqlite:///{self.path}'
-            self.admin = None
-        else:
-            self.url = SERVER_URLS[engine].format(u=SERVER_USER,
-                                                  db=self.name)
-            self.admin = sa.create_engine(
-                SERVER_URLS[engine].format(u=SERVER_USER, db=SERVER_USER),
-                isolation_level='AUTOCOMMIT', poolclass=sa.pool.NullPool,
-                connect_args={'connect_timeout': 5})
+            path = os.path.join(workdir, 'bench.sqlite')
+            super().__init__(f'sqlite:///{path}')
+            return
+        super().__init__(
+            SERVER_URLS[engine].format(u=SERVER_USER, db=name),
+            SERVER_URLS[engine].format(u=SERVER_USER, db=SERVER_USER), name)
 
     def server_version(self):
         if self.admin is None:
@@ -155,28 +153,6 @@ class Database:
         with self.admin.connect() as conn:
             version = conn.exec_driver_sql('SELECT version()').scalar()
         return version.split(',')[0].split(' on ')[0]
-
-    def fresh(self):
-        """Make the database exist and be empty."""
-        if self.admin is None:
-            for suffix in ('', '.lock', '-journal'):
-                if os.path.exists(self.path + suffix):
-                    os.unlink(self.path + suffix)
-            return
-        quote = '"' if self.engine == 'postgresql' else '`'
-        with self.admin.connect() as conn:
-            conn.exec_driver_sql(
-                f'DROP DATABASE IF EXISTS {quote}{self.name}{quote}')
-            conn.exec_driver_sql(f'CREATE DATABASE {quote}{self.name}{quote}')
-
-    def drop(self):
-        if self.admin is None:
-            return
-        quote = '"' if self.engine == 'postgresql' else '`'
-        with self.admin.connect() as conn:
-            conn.exec_driver_sql(
-                f'DROP DATABASE IF EXISTS {quote}{self.name}{quote}')
-        self.admin.dispose()
 
     def heads(self):
         engine = sa.create_engine(self.url, poolclass=sa.pool.NullPool)
@@ -198,10 +174,10 @@ class Database:
             env['PGPASSWORD'] = SERVER_USER
             return [executable('psql'), '-q', '-X', '-v', 'ON_ERROR_STOP=1',
                     '-h', '127.0.0.1', '-U', SERVER_USER, '-d',
-                    self.name], env
+                    self.db_name], env
         env['MYSQL_PWD'] = SERVER_USER
         return [executable('mysql'), '-h', '127.0.0.1', '-u', SERVER_USER,
-                self.name], env
+                self.db_name], env
 
 
 def _sqlite_version():

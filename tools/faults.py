@@ -68,6 +68,7 @@ from enamel import migration
 from tests import synthetic
 
 import own_servers  # tools/, beside this script
+import scratch_database  # tools/, beside this script
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 USER = 'openstack_citest'
@@ -128,6 +129,14 @@ BODY = '''\
     create({table!r})
     op.add_column({table!r}, sa.Column('extra', sa.Integer()))
     op.create_index('ix_{table}_extra', {table!r}, ['extra'])'''
+# Every third revision of the plain history runs part of its work in an
+# autocommit block (outside the revision's transaction, on every engine):
+# a fault there leaves a statement committed before the version row.
+AUTOCOMMIT_BODY = '''\
+    create({table!r})
+    with op.get_context().autocommit_block():
+        op.add_column({table!r}, sa.Column('extra', sa.Integer()))
+    op.create_index('ix_{table}_extra', {table!r}, ['extra'])'''
 DOWN = '''\
     op.drop_table({table!r})'''
 # The metadata-lock fault's history: each revision alters a table that
@@ -147,14 +156,14 @@ TASKS_DOWN = '''\
     op.drop_column('tasks', {table!r})
     op.drop_table({table!r})'''
 # name -> (bodies, taken in turn by the revisions, downgrade)
-HISTORIES = {'plain': ((BODY,), DOWN),
+HISTORIES = {'plain': ((BODY, BODY, AUTOCOMMIT_BODY), DOWN),
              'tasks': ((TASKS_BODY, TASKS_AUTOCOMMIT_BODY), TASKS_DOWN)}
 FAULT_HISTORY = {'metadata-lock': 'tasks'}
 FAULT_OPTIONS = {'metadata-lock': DDL_LOCK}
 REPORT = re.compile(r'the database is at (.*), where a rerun starts')
 
 
-class Target:
+class Target(scratch_database.ScratchDatabase):
     """A throwaway database on one target, made fresh for each trial."""
 
     def __init__(self, name, workdir):
@@ -162,42 +171,15 @@ class Target:
         self.workdir = workdir
         self.database = f'enamel_faults_{uuid.uuid4().hex[:8]}'
         if name == 'sqlite':
-            self.path = os.path.join(workdir, 'faults.sqlite')
-            self.url = f'sqlite:///{self.path}'
-            self.admin = None
+            path = os.path.join(workdir, 'faults.sqlite')
+            super().__init__(f'sqlite:///{path}')
             return
         driver, port, admin_port = SERVERS[name]
-        self.url = (f'{driver}://{USER}:{USER}@127.0.0.1:{port}/'
-                    f'{self.database}')
         admin_db = USER if driver.startswith('mysql') else 'postgres'
-        self.admin = sa.create_engine(
+        super().__init__(
+            f'{driver}://{USER}:{USER}@127.0.0.1:{port}/{self.database}',
             f'{driver}://{USER}:{USER}@127.0.0.1:{admin_port}/{admin_db}',
-            isolation_level='AUTOCOMMIT', poolclass=sa.pool.NullPool)
-        self.quote = '`' if driver.startswith('mysql') else '"'
-
-    def fresh(self):
-        if self.admin is None:
-            for suffix in ('', '.lock', '-journal'):
-                if os.path.exists(self.path + suffix):
-                    os.unlink(self.path + suffix)
-            return
-        with self.admin.connect() as connection:
-            connection.exec_driver_sql(self._drop())
-            connection.exec_driver_sql(
-                f'CREATE DATABASE {self.quote}{self.database}{self.quote}')
-
-    def _drop(self):
-        # A pooler keeps server sessions open on the database: PostgreSQL
-        # drops it only WITH (FORCE) (PostgreSQL 13 and later).
-        force = ' WITH (FORCE)' if self.quote == '"' else ''
-        return (f'DROP DATABASE IF EXISTS {self.quote}{self.database}'
-                f'{self.quote}{force}')
-
-    def drop(self):
-        if self.admin is not None:
-            with self.admin.connect() as connection:
-                connection.exec_driver_sql(self._drop())
-            self.admin.dispose()
+            self.database)
 
     def engine(self, port=None):
         """An engine on the server itself (not through a pooler), or on
@@ -562,7 +544,7 @@ class Suite:
         """The faulted run's exit code and last line: a documented code,
         and on exit 1 a line that names the version the database holds
         (``self.report``, read after the run), or says it could not be
-        read."""
+        read, or (the database at base) that it could not connect."""
         if fault not in EXIT_CODES:
             return []
         code, text = outcome
@@ -570,6 +552,13 @@ class Suite:
         if code not in EXIT_CODES[fault]:
             return [f'the faulted run exited {code}: {last[:200]}']
         if code == 0:
+            return []
+        if last.startswith('enamel-sync: error: cannot connect to the '
+                           'database') and not self.report:
+            # The server was down when the run began: it connected to
+            # nothing and changed nothing (the database is where the
+            # fresh trial left it, at base). A database that answered
+            # once in the run is tried again for 10 seconds instead.
             return []
         match = REPORT.search(last)
         if not last.startswith('enamel-sync: error:') or not match:

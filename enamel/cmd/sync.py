@@ -116,11 +116,12 @@ def main(argv=None, default_config_files=None):
     :param default_config_files: config files read when no --config-file
         is given (default: oslo.config's search for enamel.conf).
     """
-    conf = _make_conf()
+    conf = None
     argv = sys.argv[1:] if argv is None else argv
     saved_logging = logs.snapshot()
     try:
         try:
+            conf = _make_conf()
             _parse(conf, argv, default_config_files)
             if logs.wants_oslo_log(conf):
                 # oslo.log's setup() wants its options registered by its
@@ -219,7 +220,7 @@ def _unresolved_option(conf):
 def _debug(conf):
     try:
         return conf.debug
-    except cfg.Error:
+    except (cfg.Error, AttributeError):  # AttributeError: no conf yet
         return False
 
 

@@ -18,6 +18,7 @@ from the bundled script directory (never today's head written down), so
 any history passes: linear, branched into expand and contract, merged.
 """
 
+import importlib.metadata
 import io
 import json
 import logging
@@ -27,6 +28,7 @@ import sys
 
 import fixtures
 from oslo_config import cfg
+import testtools
 
 from enamel import conf as enamel_conf
 from enamel.cmd import commands
@@ -361,6 +363,53 @@ class EntryPointTest(base.SQLiteBackend, base.TestCase):
                 sorted(version.stdout.split()))
             self.assertEqual(2, self.run_module(module, 'frobnicate').code)
             self.assertSucceeded(self.run_module(module, 'downgrade', 'base'))
+
+
+# A child that sends itself ``signal`` while Python imports the command
+# line (when the import system first looks for SQLAlchemy, which enamel's
+# console entry point does not import), then runs the entry point.
+SIGNAL_WHILE_STARTING = """
+import os, signal, sys
+
+class Hook:
+    def find_spec(self, name, path=None, target=None):
+        if name == 'sqlalchemy':
+            sys.meta_path.remove(self)
+            os.kill(os.getpid(), signal.{signal})
+        return None
+
+sys.meta_path.insert(0, Hook())
+sys.argv = ['enamel-sync', 'version']
+from enamel.cmd import console
+sys.exit(console.main())
+"""
+
+
+class StartingTest(testtools.TestCase):
+    """The console script imports the command line with SIGTERM and SIGINT
+    handled: a signal during that import is one line and the signal's
+    exit code, never a traceback (SIGINT) or a silent death (SIGTERM)."""
+
+    def test_a_signal_while_starting_is_one_line_and_its_exit_code(self):
+        for name, code, word in (('SIGINT', 130, 'interrupted'),
+                                 ('SIGTERM', 143, 'terminated')):
+            process = subprocess.run(
+                [sys.executable, '-c',
+                 SIGNAL_WHILE_STARTING.format(signal=name)],
+                cwd=base.REPO_ROOT, capture_output=True, text=True,
+                stdin=subprocess.DEVNULL, timeout=120,
+                env=dict(os.environ, PYTHONPATH=base.REPO_ROOT))
+            self.assertEqual(code, process.returncode, process.stderr)
+            self.assertEqual(
+                f'enamel-sync: error: {word} while starting; nothing was '
+                'done\n', process.stderr)
+            self.assertEqual('', process.stdout)
+
+    def test_the_console_script_is_the_entry_point_that_handles_them(self):
+        scripts = importlib.metadata.entry_points(
+            group='console_scripts', name='enamel-sync')
+        self.assertEqual(['enamel.cmd.console:main'],
+                         [script.value for script in scripts])
 
 
 class LoggingTest(base.SQLiteBackend, base.TestCase):

@@ -1,0 +1,79 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
+"""The phase rules applied to one database's plans: what
+:func:`enamel.phases.judge` needs read first (the plan to the heads for a
+phase run, the open data migrations' rows when contract revisions would
+run), then :func:`enamel.phases.enforce`."""
+
+import functools
+
+from enamel import databases
+from enamel import phases
+
+
+class PhaseRules:
+    """The phase rules of one database.
+
+    :param history: its :class:`enamel.history.History`.
+    """
+
+    def __init__(self, history):
+        self.history = history
+
+    @functools.cached_property
+    def database_option(self):
+        """`` --database NAME`` in the advice's commands (``''`` for
+        main)."""
+        database = self.history.database
+        option = '' if database.name == databases.MAIN.name else (
+            f' --database {database.name}')
+        if not database.bundled:
+            option += f' -d {database.script_location}'
+        return option
+
+    def judge(self, connection, plan, ignore=False, phase_run=False,
+              skip=(), pending=None):
+        """Apply the phase rules to ``plan`` (see
+        :func:`enamel.phases.judge`), reading what they need: the plan
+        to the heads for a phase run, and the open data migrations' rows
+        (from ``connection``) only when ``plan`` runs contract
+        revisions.
+
+        :param skip: rules not to apply here (a plain upgrade judges its
+            contract phase when it comes to it).
+        :param pending: the plan to the heads from ``plan``'s state, if
+            the caller has it (not made again).
+        :raises exception.PhaseRefused: a rule refused the plan.
+        :raises exception.DataMigrationFailed: a data migration could not
+            count its rows.
+        """
+        planner = self.history.planner
+        rows = None
+        # Revisions on neither branch are looked for in the whole history
+        # once; only if there are any is the plan to the heads made.
+        if planner.layout.branched and phase_run and planner.off_branches():
+            if plan.target == 'heads':
+                pending = plan
+            elif pending is None:
+                pending = planner.pending(plan.current)
+        else:
+            pending = None
+        if (planner.layout.branched and plan.has(phases.CONTRACT)
+                and phases.ROWS_LEFT not in skip):
+            rows = phases.rows_left(
+                connection, planner.ancestry.open_migrations(plan.current))
+        refusals = phases.judge(planner, plan, pending, rows,
+                                phase_run=phase_run,
+                                database_option=self.database_option)
+        phases.enforce([r for r in refusals if r.rule not in skip],
+                       ignore)

@@ -1,0 +1,126 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
+"""The plain ``upgrade`` of a history in expand and contract branches:
+the expand phase, the online data migrations until done, the contract
+phase, from one plan judged by the phase rules."""
+
+from enamel import exception
+from enamel import phases
+from enamel import runner
+
+
+class PhasedUpgrade:
+    """``upgrade head`` of one branched history.
+
+    :param history: its :class:`enamel.history.History`.
+    :param migrator: its :class:`enamel.migrator.Migrator`.
+    :param rules: its :class:`enamel.phase_rules.PhaseRules`.
+    :param rolling: its :class:`enamel.rolling.RollingUpgrades` (which
+        runs the data migrations).
+    """
+
+    def __init__(self, history, migrator, rules, rolling):
+        self.history = history
+        self.migrator = migrator
+        self.rules = rules
+        self.rolling = rolling
+
+    def run(self, tag=None, ignore_phase_rules=False):
+        """``upgrade`` of a branched history: expand, every data
+        migration until done, contract.
+
+        One plan to the heads is made and judged first, but for the rules
+        about the contract phase, which are judged when it comes: a
+        refusal there changes nothing. Each phase runs its part of that
+        plan (:meth:`enamel.planner.Planner.part`); the database is read
+        once before the migration lock and once under it for each phase
+        that takes it (another process may have moved it meanwhile; only
+        then is it planned again). "Nothing to do" is said once, and only
+        when no phase has anything to do; otherwise each phase says what
+        it did, or that it had nothing to do.
+        """
+        migrator = self.migrator
+        planner = self.history.planner
+        ignore = ignore_phase_rules
+
+        def look(connection, _look):
+            """The plan to the heads, judged but for the rules about the
+            contract phase (not with ``ignore``: its warnings are logged
+            once, under the lock)."""
+            plan = planner.pending(migrator.current(connection))
+            if not ignore:
+                self.rules.judge(
+                    connection, plan, phase_run=True,
+                    skip=(phases.EXPAND_FIRST, phases.ROWS_LEFT))
+            return plan
+
+        def decide(connection, _look):
+            """Under the lock: the plan to the heads (the look's, unless
+            the database moved meanwhile), its expand part, judged unless
+            the look judged it already, and whether no phase has anything
+            to do."""
+            current = migrator.current(connection)
+            moved = set(current) != set(looked.current)
+            plan = planner.pending(current) if moved else looked
+            expand = planner.part(plan, phases.EXPAND, current)
+            if moved or ignore:
+                self.rules.judge(connection, expand, ignore,
+                                 phase_run=True, pending=plan)
+            # A data migration that cannot count is reported by its phase.
+            settled = not plan and not self._rows_left(connection, current)
+            return plan, expand, settled
+
+        looked = migrator.look(look)
+        # Nothing to do is said as a plain upgrade says it: under the
+        # migration lock (a held lock with a zero timeout is an error, not
+        # "Nothing to do"), decided again there.
+        with migrator.locked(decide) as (connection, held, decided):
+            plan, expand, settled = decided
+            if settled:
+                return runner.nothing_to_do(plan.current)
+            migrator.run(connection, held, expand, tag, phase=phases.EXPAND)
+        report = self.rolling.online_data_migrations(current=expand.after())
+        if not report.outcomes:
+            runner.LOG.info('data migrations: nothing to do (none open)')
+        stuck = [o for o in report.outcomes if o.error or o.left]
+        if stuck:
+            raise exception.DataMigrationFailed(
+                'data migration(s) ' + ', '.join(
+                    f'{o.name} ({o.error or f"{o.left} rows left"})'
+                    for o in stuck) +
+                '; the expand phase is applied, the contract phase is not')
+
+        def decide_contract(connection, look):
+            current = migrator.current(connection)
+            contract = planner.part(plan, phases.CONTRACT, current)
+            if contract is None:  # moved elsewhere meanwhile
+                contract = planner.upgrade(
+                    planner.layout.target(phases.CONTRACT), current)
+            self.rules.judge(
+                connection, contract, ignore, phase_run=True,
+                pending=plan if contract.current == plan.current else None)
+            return contract
+
+        with migrator.locked(decide_contract) as locked:
+            connection, held, contract = locked
+            migrator.run(connection, held, contract, tag,
+                         phase=phases.CONTRACT)
+
+    def _rows_left(self, connection, current):
+        """Has an open data migration rows left, or can one not say?"""
+        try:
+            return any(phases.rows_left(
+                connection, self.history.planner.ancestry.open_migrations(
+                    current)).values())
+        except exception.DataMigrationFailed:
+            return True
