@@ -52,10 +52,41 @@ def make_url(connection, group='database'):
             f'[{group}] connection has more than one "@" before the host: '
             'write an "@" in the user name or password as %40')
     try:
-        return sa.engine.make_url(connection)
+        url = sa.engine.make_url(connection)
     except (sa.exc.ArgumentError, ValueError):  # ValueError: a bad port
         raise exception.ConfigError(
             f'[{group}] connection is not a valid SQLAlchemy URL') from None
+    return _password_out_of_query(url, group)
+
+
+# Query parameters that carry a password: libpq's (psycopg) and PyMySQL's
+# spellings, which both drivers accept as well as the URL's password.
+PASSWORD_QUERY_KEYS = ('password', 'passwd')
+
+
+def _password_out_of_query(url, group):
+    """``url`` with a password given as a query parameter
+    (``...?password=...``) moved to the URL's own password: the one place
+    SQLAlchemy, alembic (``current -v``) and enamel hide when they print a
+    URL (``render_as_string(hide_password=True)`` shows the query as it
+    is). The driver receives the same password either way.
+
+    :raises exception.ConfigError: the password is given twice.
+    """
+    keys = [key for key in PASSWORD_QUERY_KEYS if key in url.query]
+    if not keys:
+        return url
+    if len(keys) > 1 or url.password is not None:
+        raise exception.ConfigError(
+            f'[{group}] connection gives the password more than once '
+            '(before the host and as a query parameter): give it once')
+    value = url.query[keys[0]]
+    if isinstance(value, tuple):
+        raise exception.ConfigError(
+            f'[{group}] connection gives the password more than once '
+            f'(?{keys[0]}= repeated): give it once')
+    return url.set(password=value, query={
+        k: v for k, v in url.query.items() if k != keys[0]})
 
 
 # The driver that enamel-sync's extras install for each server dialect

@@ -84,6 +84,15 @@ class BadInputTests:
         return sa.engine.make_url(self.url).set(**parts).render_as_string(
             hide_password=False)
 
+    @staticmethod
+    def url_with_query_password(url, password):
+        """``url`` with its password as ``?password=`` instead."""
+        url = sa.engine.make_url(url)
+        return sa.engine.URL.create(
+            url.drivername, url.username, None, url.host, url.port,
+            url.database, dict(url.query, password=password)
+        ).render_as_string(hide_password=False)
+
     def rows(self):
         refused = closed_port()
         return [
@@ -154,6 +163,21 @@ class BadInputTests:
                 'connection':
                     f'mysql+mysqldb://enamel:{PASSWORD}@127.0.0.1/x'},
                 ERROR, "driver for 'mysql+mysqldb' is not installed"),
+            Row('a password as a query parameter', ['upgrade'], {
+                'connection': f'{self.server_driver()}://enamel@127.0.0.1:'
+                              f'{refused}/enamel?password={PASSWORD}',
+                'connect_timeout': 1},
+                ERROR, 'cannot connect to the database'),
+            Row('libpq keywords with a password', ['upgrade'], {
+                'connection': 'postgresql+psycopg:///enamel?host=127.0.0.1&'
+                              f'port={refused}&user=enamel&'
+                              f'password={PASSWORD}',
+                'connect_timeout': 1},
+                ERROR, 'cannot connect to the database'),
+            Row('a password given twice', ['check'], {
+                'connection': f'mysql+pymysql://enamel:x@127.0.0.1:1/x?'
+                              f'passwd={PASSWORD}'},
+                ERROR, 'gives the password more than once'),
             Row('closed port', ['upgrade'], {
                 'connection': f'{self.server_driver()}://enamel:{PASSWORD}'
                               f'@127.0.0.1:{refused}/enamel',
@@ -189,6 +213,10 @@ class BadInputTests:
                 ERROR, 'cannot connect to the database'),
             Row('wrong password', ['upgrade'], {
                 'connection': wrong_password}, ERROR,
+                self.REFUSED_PASSWORD),
+            Row('wrong password as a query parameter', ['upgrade'], {
+                'connection': self.url_with_query_password(
+                    wrong_password, PASSWORD)}, ERROR,
                 self.REFUSED_PASSWORD),
             Row('missing database', ['upgrade'], {
                 'connection': self.url_with(
@@ -321,6 +349,19 @@ class BadInputMySQL(BadInputTests, base.MySQLBackend, base.TestCase):
 
     def engine_rows(self):
         return self.server_rows()
+
+    def test_a_password_in_the_query_connects_and_is_hidden(self):
+        # The server asks the test user for its password: it connects,
+        # so the password reached the driver; alembic's "current -v"
+        # prints the URL with the password hidden, not the query.
+        url = sa.engine.make_url(self.url)
+        config_file = self.write_config(
+            self.url_with_query_password(self.url, url.password),
+            name='query.conf')
+        result = self.assertSucceeded(
+            self.sync('current', '-v', config_file=config_file))
+        self.assertIn(f'{url.username}:***@', result.stdout)
+        self.assertNotIn('password=', result.stdout + result.stderr)
 
 
 class BadInputPostgreSQL(BadInputTests, base.PostgreSQLBackend,
