@@ -16,6 +16,10 @@ history's ``upgrade head`` in its three phases,
 :class:`enamel.phased.PhasedUpgrade`) or as a ``--sql`` script
 (:class:`enamel.offline.OfflineScripts`)."""
 
+from enamel import alembic_internals
+from enamel import exception
+from enamel import phases
+
 
 class Moves:
     """``upgrade``, ``downgrade`` and ``stamp`` of one database.
@@ -101,8 +105,41 @@ class Moves:
             revisions while data migrations have rows left (closing them
             with their rows never moved).
         """
+        if self.history.branched():
+            # As upgrade reads it: alembic's "head" refuses the expand
+            # and contract heads as ambiguous.
+            revision = ([phases.every_head(r) for r in revision]
+                        if isinstance(revision, (list, tuple))
+                        else phases.every_head(revision))
+        if verify:
+            self._verifiable(revision)
         if sql:
             return self.offline.write('stamp', revision, tag=tag,
                                       purge=purge)
         self.migrator.stamp(revision, tag=tag, purge=purge, verify=verify,
                             ignore=ignore_phase_rules)
+
+    def _verifiable(self, revision):
+        """Refuse ``stamp --verify`` of anything but the heads: the
+        schema is compared with this release's models, which are the
+        models at the heads; at another revision they would pass a schema
+        that is not there (and refuse one that is).
+
+        :raises exception.UsageError: ``revision`` is not the heads.
+        """
+        script = self.history.script
+        targets = revision if isinstance(revision, (list, tuple)) else [
+            revision]
+        with alembic_internals.errors(revision_argument=True):
+            named = {r.revision for target in targets
+                     for r in script.get_revisions(target) if r}
+        heads = set(script.get_heads())
+        if named != heads:
+            raise exception.UsageError(
+                f'stamp --verify compares the database with the models of '
+                f'this release, which are at the heads '
+                f'({", ".join(sorted(heads))}), not at '
+                f'{", ".join(sorted(named)) or "base"}: to adopt a database '
+                'at an older revision, verify it with the release whose '
+                'head that is, or stamp without --verify; nothing was '
+                'changed')

@@ -116,6 +116,48 @@ class AdoptTests:
         self.assertIn('add_table', result.stderr)
         self.assertEqual([], self.sync('version').stdout.split())
 
+    def test_stamp_verify_of_an_older_revision_is_refused(self):
+        # The models are this release's, at the heads: at an older
+        # revision they would pass the schema that is not there.
+        env = self.scratch_environment()
+        self.assertSucceeded(self.sync_process(
+            'revision', '-m', 'later', '--rev-id', 'b0b0', env=env))
+        self.create_all()
+        before = self.snapshot()
+        result = self.sync_process('stamp', '--verify', test_commands.head(),
+                                   env=env)
+        self.assertEqual(2, result.code, result)
+        self.assertIn('stamp --verify compares the database with the '
+                      'models of this release, which are at the heads '
+                      '(b0b0)', result.stderr)
+        self.assertEqual(1, len(result.stderr.splitlines()), result)
+        self.assertEqual(before, self.snapshot())
+        self.assertEqual([], self.sync_process(
+            'version', env=env).stdout.split())
+        self.assertSucceeded(self.sync_process('stamp', '--verify', 'head',
+                                               env=env))
+        self.assertEqual(['b0b0'], self.sync_process(
+            'version', env=env).stdout.split())
+
+    def test_stamp_verify_head_adopts_at_every_head_of_a_branched_history(
+            self):
+        # The advice of every refusal of an unversioned database, followed
+        # in the rolling-upgrade layout (an expand and a contract head).
+        env = self.scratch_environment()
+        self.assertSucceeded(self.sync_process(
+            'revision', '--expand', '-m', 'start the branches', env=env))
+        self.create_all()
+        refused = self.sync_process('upgrade', env=env)
+        self.assertEqual(6, refused.code, refused)
+        self.assertIn('enamel-sync stamp --verify head', refused.stderr)
+        self.assertSucceeded(self.sync_process('stamp', '--verify', 'head',
+                                               env=env))
+        heads = self.sync_process('heads', env=env).stdout.split()
+        version = self.sync_process('version', env=env).stdout.split()
+        self.assertEqual(2, len(version), version)
+        self.assertTrue(set(version) <= set(heads), (version, heads))
+        self.assertEqual(0, self.sync_process('check', env=env).code)
+
     # -- a revision this code does not know -------------------------------
 
     def test_unknown_revision_is_never_touched(self):
