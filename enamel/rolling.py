@@ -23,6 +23,7 @@ from enamel import data_migrations
 from enamel import db
 from enamel import phases
 from enamel import runner
+from enamel import state
 
 
 class RollingUpgrades:
@@ -85,7 +86,11 @@ class RollingUpgrades:
                 # transaction on SQLite must not fail the run before it
                 # starts.
                 with db.read_transaction(connection):
-                    current = self.migrator.current(connection)
+                    looked = state.read(connection, tables=False,
+                                        database=self.history.database)
+                # An unversioned database is read again, with its tables,
+                # for the guard: state.read ends the read transaction.
+                current = self.migrator.current(connection, snapshot=looked)
             return data_migrations.run(
                 connection,
                 self.history.planner.ancestry.open_migrations(current),

@@ -81,6 +81,21 @@ class AdoptTests:
         self.assertEqual(6, result.code, result)
         self.assertIn('stamp --verify head', result.stdout)
 
+    def test_online_data_migrations_refuse_an_unversioned_database(self):
+        self.create_all()
+        before = self.snapshot()
+        result = self.sync('online-data-migrations')
+        self.assertEqual(6, result.code, result)
+        self.assertIn('no version table', result.stderr)
+        self.assertEqual(1, len(result.stderr.splitlines()), result)
+        self.assertEqual(before, self.snapshot())
+
+    def test_online_data_migrations_of_an_empty_database_have_none(self):
+        # A first deploy that runs them before upgrade: nothing is open.
+        result = self.assertSucceeded(self.sync('online-data-migrations'))
+        self.assertIn('No open data migration', result.stdout + result.stderr)
+        self.assertEqual([], sa.inspect(self.engine).get_table_names())
+
     def test_stamp_verify_adopts_a_matching_database(self):
         self.create_all()
         before = self.snapshot()
