@@ -318,6 +318,21 @@ def first_revision(script):
     return bases[0]
 
 
+def free_table_name(stem):
+    """A name for a table that a test's own revision creates, which no
+    model of the project uses (``enamel.models``, a developer's new
+    models included, so that the test holds whatever they add): ``stem``,
+    or ``stem_2``, ``stem_3``..."""
+    from enamel import models
+
+    taken = set(models.Base.metadata.tables)
+    name, n = stem, 1
+    while name in taken:
+        n += 1
+        name = f'{stem}_{n}'
+    return name
+
+
 def enamel_sync_executable():
     """The console script installed next to this Python."""
     candidate = os.path.join(os.path.dirname(sys.executable), 'enamel-sync')

@@ -19,7 +19,9 @@ and the online data migrations run. When a release is cut, copy
 ``enamel/models.py`` here (with its own ``Base``, so that both sets of
 models can be loaded in one process) and keep it until the next cut.
 
-Snapshot of: the first release (revision ``6a1c2e9d4b01``).
+Snapshot of: the first release, whose schema is the one the history's
+first revision creates (no test names that revision's id: they read it
+from the script directory, ``tests.base.first_revision``).
 """
 
 

@@ -119,7 +119,10 @@ class DataMigrationScaffoldTest(test_rolling_upgrade.RollingUpgradeSteps,
         self.assertSucceeded(self.run_sync('upgrade'))
         *_, path = self.scaffold(NAME, '-m', 'add tasks.name')
         expand = revision_id(self.read(path))
-        bundled, = test_rolling_upgrade.todays_version()
+        # Where the new revision's range starts: today's one head, or the
+        # expand branch's head (one revision, as --sql ranges start, also
+        # where today's heads are several).
+        bundled = base.tip(base.bundled_script())
         for argv in (('upgrade',), ('upgrade', '--expand'),
                      ('upgrade', 'heads'), ('upgrade', expand),
                      ('upgrade', '--revision', 'expand@head'),

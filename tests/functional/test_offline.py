@@ -115,16 +115,19 @@ class OfflineTests:
 
 base.for_each_backend(OfflineTests, globals())
 
-NOTES_BODY = '''
+# The table the tests' expand revision creates: a name no model uses.
+NOTES = base.free_table_name('offline_notes')
+NOTES_BODY = f'''
 
 def upgrade():
-    op.create_table('notes', sa.Column('id', sa.Integer, primary_key=True),
+    op.create_table('{NOTES}',
+                    sa.Column('id', sa.Integer, primary_key=True),
                     sa.Column('body', sa.Text))
-    op.create_index('ix_notes_body_id', 'notes', ['id'])
+    op.create_index('ix_{NOTES}_body_id', '{NOTES}', ['id'])
 
 
 def downgrade():
-    op.drop_table('notes')
+    op.drop_table('{NOTES}')
 '''
 DROP_ENDED_AT_BODY = '''
 
@@ -217,7 +220,7 @@ class BranchedOfflineTests(rolling.RollingUpgradeSteps):
         self.assertIn('ended_at', self.columns())
         self.client(self.offline('upgrade', f'{first}:head'))
         self.assertEqual(self.heads(), sorted(self.stored_version()))
-        self.assertIn('notes', self.tables())
+        self.assertIn(NOTES, self.tables())
         self.assertNotIn('ended_at', self.columns())
 
     def test_a_relative_target_from_every_head_is_refused(self):

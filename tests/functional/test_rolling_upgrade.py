@@ -31,6 +31,7 @@ import fixtures
 import sqlalchemy as sa
 from sqlalchemy import orm
 
+from enamel import heads_file
 from enamel import migration
 from enamel import phases
 from tests import base
@@ -46,9 +47,15 @@ def todays_version():
 
 
 def todays_revisions():
-    """Every bundled revision id, oldest first (the order a walk takes
-    in a linear history)."""
+    """Every bundled revision id, oldest first (each after the revisions
+    it revises: the order a walk takes in a linear history)."""
     return [r.revision for r in base.bundled_script().walk_revisions()][::-1]
+
+
+def branched_today():
+    """Does today's history already have the expand and contract
+    branches? (Then a first ``revision --expand`` writes no roots.)"""
+    return phases.branched(base.bundled_script())
 
 
 # Release N, expand: the new column and the data migration that fills it.
@@ -188,6 +195,55 @@ class RollingUpgradeSteps(base.ScratchEnvironment):
             below |= phases.applied(script, (revision,)) - {revision}
         return sorted(held - below)
 
+    def added(self, phase=None):
+        """The ids of the revisions the test added to the scratch copy,
+        oldest first: what it wrote, with the branch roots a first
+        ``revision --expand`` wrote when today's history had no branches;
+        only those on ``phase``'s branch (alembic's branch labels) when
+        given. Counts and orders are read from here, so that the tests
+        hold on whatever history today's is."""
+        today = set(todays_revisions())
+        return [r.revision
+                for r in list(self.scratch_script().walk_revisions())[::-1]
+                if r.revision not in today
+                and (phase is None or phase in r.branch_labels)]
+
+    def history_before_the_branches(self):
+        """For a test of the move into the rolling-upgrade layout: make
+        the scratch history one without the expand and contract branches.
+        When today's history has them, the files of every revision on or
+        after them go (the revisions before the branches' roots stay) and
+        the HEADS file is rewritten; a history without them is kept. The
+        scratch history's heads."""
+        script = self.scratch_script()
+        if phases.branched(script):
+            kept = phases.Layout(script).before_branches()
+            for revision in script.walk_revisions():
+                if revision.revision not in kept:
+                    stem = os.path.splitext(revision.path)[0]
+                    for path in [revision.path] + glob.glob(f'{stem}_*.sql'):
+                        os.remove(path)
+            heads_file.write(self.versions)
+        return self.scratch_script().get_heads()
+
+    def assertContractWaits(self, reason):
+        """``upgrade --contract`` before its time changes nothing: refused
+        (9) with ``reason`` while a contract revision the test added is
+        pending (release N's only one is the contract branch's root, which
+        its first expand revision wrote where today's history had no
+        branches); with none pending, "nothing to do"."""
+        version = sorted(self.stored_version())
+        pending = set(self.added('contract')) - phases.applied(
+            self.scratch_script(), version)
+        result = self.run_sync('upgrade', '--contract')
+        if pending:
+            self.assertEqual(9, result.code, result)
+            self.assertIn(reason, result.stderr)
+        else:
+            self.assertSucceeded(result)
+            self.assertEqual('contract: nothing to do\n', result.stderr)
+        self.assertEqual(version, sorted(self.stored_version()))
+
     def revision_path(self, revision_id):
         path, = glob.glob(os.path.join(self.versions, f'{revision_id}_*.py'))
         return path
@@ -287,6 +343,11 @@ class RollingUpgradeTests(RollingUpgradeSteps):
 
         # Release N arrives: expand pending (3), contract refused (9).
         expand = self.release_n()
+        # What release N added: its expand revision, and the branches'
+        # roots when today's history had none (the first --expand wrote
+        # them).
+        roots = [r for r in self.added() if r != expand]
+        self.assertEqual(0 if branched_today() else 2, len(roots))
         # The skeleton, filled in, passes flake8 and the lint.
         lint = self.flake8(self.revision_path(expand))
         self.assertEqual(0, lint.returncode, lint.stdout + lint.stderr)
@@ -294,12 +355,12 @@ class RollingUpgradeTests(RollingUpgradeSteps):
         report = self.check()
         self.assertEqual(3, report['exit_code'])
         self.assertEqual('upgrade_pending', report['state'])
-        self.assertEqual(2, len(report['phases']['expand']))
+        self.assertEqual(sorted(self.added('expand')),
+                         sorted(report['phases']['expand']))
         self.assertIn(expand, report['phases']['expand'])
-        self.assertEqual(1, len(report['phases']['contract']))
-        refused = self.run_sync('upgrade', '--contract')
-        self.assertEqual(9, refused.code, refused)
-        self.assertIn('expand revision(s) pending', refused.stderr)
+        self.assertEqual(self.added('contract'),
+                         report['phases']['contract'])
+        self.assertContractWaits('expand revision(s) pending')
         self.assertEqual(todays_version(), sorted(self.stored_version()))
 
         # Expand, while the previous release keeps working.
@@ -315,9 +376,7 @@ class RollingUpgradeTests(RollingUpgradeSteps):
         version_after_expand = sorted(self.stored_version())
 
         # Contract is refused while rows are left, and changes nothing.
-        refused = self.run_sync('upgrade', '--contract')
-        self.assertEqual(9, refused.code, refused)
-        self.assertIn(f'{expand}.{DATA_MIGRATION}: 30', refused.stderr)
+        self.assertContractWaits(f'{expand}.{DATA_MIGRATION}: 30')
         self.assertEqual(version_after_expand, sorted(self.stored_version()))
 
         # The data migration, in batches: 1 while rows are left, then 0.
@@ -351,9 +410,13 @@ class RollingUpgradeTests(RollingUpgradeSteps):
             'online-data-migrations'))
         self.assertIn('0 rows done, 0 left', result.stderr)
 
-        # Only the contract branch's root is left: 8; then contract.
+        # Only the contract branch's root is left, when release N wrote
+        # it: 8; then contract. (Nothing is left on a history that had
+        # the branches: 0.)
+        contract_root = self.added('contract')
         report = self.check()
-        self.assertEqual(8, report['exit_code'])
+        self.assertEqual(8 if contract_root else 0, report['exit_code'])
+        self.assertEqual(contract_root, report['phases']['contract'])
         self.assertEqual({f'{expand}.{DATA_MIGRATION}': 0},
                          report['phases']['data_migrations'])
         self.assertSucceeded(self.run_sync('upgrade', '--contract'))
@@ -386,7 +449,12 @@ class RollingUpgradeTests(RollingUpgradeSteps):
         result = self.assertSucceeded(self.run_sync('upgrade'))
         order = [line.split()[2] for line in result.stderr.splitlines()
                  if line.startswith('Upgraded to ')]
-        self.assertEqual(4, len(order), result.stderr)
+        # Every revision the releases added, each once, the expand ones
+        # (the branch roots' too) before the contract ones.
+        self.assertEqual(sorted(self.added()), sorted(order), result.stderr)
+        contract = self.added('contract')
+        self.assertEqual(contract, order[len(order) - len(contract):],
+                         result.stderr)
         self.assertIn('7 rows done, 0 left', result.stderr)
         report = self.check()
         self.assertEqual(0, report['exit_code'], report)
@@ -401,6 +469,9 @@ class RollingUpgradeTests(RollingUpgradeSteps):
             'expand', 'add tasks.name', EXPAND_BODY.replace(
                 'data_migrations = (copy_action_to_name,)',
                 BROKEN_DATA_MIGRATION), DATA_MIGRATION_IMPORTS)
+        # The contract revision that completes it, pending below.
+        self.write_revision('contract', 'drop tasks.action', CONTRACT_BODY,
+                            EXPAND_IMPORTS)
         self.assertSucceeded(self.run_sync('upgrade', '--expand'))
         result = self.run_sync('online-data-migrations', '--format',
                                'json')
@@ -426,6 +497,9 @@ class RollingUpgradeTests(RollingUpgradeSteps):
         self.assertSucceeded(self.run_sync('upgrade'))
         self.previous_release_writes(300)
         self.release_n()
+        # Release N+1's contract revision: what is left once the rows
+        # are copied (8).
+        self.release_n_plus_1()
         self.assertSucceeded(self.run_sync('upgrade', '--expand'))
         runs = [self.sync_process('online-data-migrations', '--batch-size',
                                   '7', env=self.env, wait=False)
@@ -472,6 +546,7 @@ class AutogenerateSplitTest(RollingUpgradeSteps, base.SQLiteBackend,
         self.assertEqual(0, self.check()['exit_code'])
 
     def test_autogenerate_before_the_branches_writes_nothing(self):
+        self.history_before_the_branches()
         self.assertSucceeded(self.run_sync('upgrade'))
         before = self.revision_files()
         for phase in ('--expand', '--contract'):
@@ -560,11 +635,11 @@ class RevisionOutputTest(RollingUpgradeSteps, base.SQLiteBackend,
                     'branch_labels')}
 
     def test_every_file_written_is_printed_oldest_first(self):
+        tip, = self.history_before_the_branches()
         self.assertSucceeded(self.run_sync('upgrade'))
         # The first --expand also writes the roots of both branches.
         expand_root, contract_root, first = self.written(
             '--expand', '-m', 'first')
-        tip = base.tip(base.bundled_script())
         self.assertEqual(
             [(tip, ('expand',)), (tip, ('contract',))],
             [(self.identifiers(p)['down_revision'],
@@ -617,18 +692,19 @@ class PlainUpgradeOutputTest(RollingUpgradeSteps, base.SQLiteBackend,
         self.assertSucceeded(self.run_sync('upgrade'))
         self.previous_release_writes(3)
         expand = self.release_n()
-        history = json.loads(self.assertSucceeded(self.run_sync(
-            'history', '--format', 'json')).stdout)
-        contract_root, = [r['revision'] for r in history
-                          if r['branch_labels'] == ['contract']]
+        # The contract branch's root, when release N wrote it (today's
+        # history had no branches).
+        contract_root = self.added('contract')
+        self.assertEqual(0 if branched_today() else 1, len(contract_root))
         self.assertSucceeded(self.run_sync('upgrade', '--expand'))
         moved = (f'Data migration {expand}.{DATA_MIGRATION}: 3 rows done, '
                  '0 left')
         # Expand applied, rows left: expand has nothing to do, the rest
-        # has.
+        # has (contract only when its root is left).
         self.assertEqual(
-            ['expand: nothing to do', moved,
-             f'Upgraded to {contract_root} (contract branch root)'],
+            ['expand: nothing to do', moved] +
+            ([f'Upgraded to {r} (contract branch root)'
+              for r in contract_root] or ['contract: nothing to do']),
             self.upgrade())
         # Everything done (the data migration is open, with no rows left).
         self.assertNothingToDo(self.upgrade())
@@ -643,14 +719,19 @@ class PlainUpgradeOutputTest(RollingUpgradeSteps, base.SQLiteBackend,
 
     def test_no_open_data_migration_is_said_too(self):
         self.assertSucceeded(self.run_sync('upgrade'))
-        *roots, first = self.assertSucceeded(self.run_sync(
+        printed = self.assertSucceeded(self.run_sync(
             'revision', '--expand', '-m', 'first')).stdout.splitlines()
-        ids = [os.path.basename(p).split('_')[0] for p in roots + [first]]
+        # The branches' roots first, when today's history had none.
+        *roots, first = [os.path.basename(p).split('_')[0] for p in printed]
+        self.assertEqual(0 if branched_today() else 2, len(roots))
+        expand_root = [f'Upgraded to {r} (expand branch root)'
+                       for r in roots[:1]]
+        contract_root = [f'Upgraded to {r} (contract branch root)'
+                         for r in roots[1:]]
         self.assertEqual(
-            [f'Upgraded to {ids[0]} (expand branch root)',
-             f'Upgraded to {ids[2]} (first)',
-             'data migrations: nothing to do (none open)',
-             f'Upgraded to {ids[1]} (contract branch root)'],
+            expand_root + [f'Upgraded to {first} (first)',
+                           'data migrations: nothing to do (none open)'] +
+            (contract_root or ['contract: nothing to do']),
             self.upgrade())
         self.assertNothingToDo(self.upgrade())
 
@@ -761,11 +842,23 @@ class WalkRollingUpgradeTests(RollingUpgradeSteps,
         expand, contract = self.both_releases()
         expand_root, contract_root = self.roots()
         walked = self.walk_versions(batch_size=2)
-        # A round per contract revision: the contract root with the
-        # expand root it depends on; then the expand revision, its data
-        # migration, the contract revision.
-        self.assertEqual(todays_revisions() + [expand_root, contract_root,
-                                               expand, contract], walked)
+        # Every revision once, each after those it revises or depends on;
+        # today's first, in the walk's rounds.
+        self.assertEqual(sorted(todays_revisions() + self.added()),
+                         sorted(walked))
+        script = self.migration().script
+        for position, revision in enumerate(walked):
+            needs = phases.applied(script, (revision,)) - {revision}
+            self.assertEqual(set(), needs - set(walked[:position]), walked)
+        today = len(todays_revisions())
+        self.assertEqual(sorted(todays_revisions()), sorted(walked[:today]))
+        # Then a round per contract revision: the contract root (when the
+        # test's first expand revision wrote it) with the expand root it
+        # depends on; then the expand revision, its data migration, the
+        # contract revision.
+        self.assertEqual([r for r in (expand_root, contract_root)
+                          if r in self.added()] + [expand, contract],
+                         walked[today:])
         self.assertEqual([
             ('pre_upgrade', expand), ('check', expand),
             ('pre_data_migration', expand), ('check_data_migration', expand),
