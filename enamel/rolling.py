@@ -11,9 +11,9 @@
 # under the License.
 
 """The rolling-upgrade commands: ``upgrade --expand``,
-``online-data-migrations``, ``upgrade --contract`` and the plain
-``upgrade`` of a history in expand and contract branches (expand, data
-migrations, contract). Each phase is planned, judged and run by the
+``online-data-migrations`` and ``upgrade --contract`` (the plain
+``upgrade`` of a branched history, which runs all three, is
+:mod:`enamel.phased`'s). Each phase is planned, judged and run by the
 :class:`enamel.migrator.Migrator`, under the same phase rules as every
 other command (:func:`enamel.phases.judge`); the data migrations are run
 by :mod:`enamel.data_migrations`.
