@@ -583,19 +583,41 @@ BACKENDS = (SQLiteBackend, MySQLBackend, PostgreSQLBackend)
 TOPOLOGIES = (GaleraBackend, PgBouncerBackend)
 
 
+def only_on(*targets):
+    """Mark a test of a :func:`for_each_backend` mixin as one that exists
+    only in the classes of ``targets`` (their suffixes: ``'SQLite'``,
+    ``'MySQL'``, ``'PostgreSQL'``, ``'Galera'``, ``'PgBouncer'``), where
+    what it tests applies. Elsewhere the test is not defined at all,
+    rather than skipped for good on every run."""
+    def mark(test):
+        test.only_on = frozenset(targets)
+        return test
+    return mark
+
+
+# The targets of :func:`only_on` by engine (a topology runs its engine).
+POSTGRESQL_TARGETS = ('PostgreSQL', 'PgBouncer')
+SERVER_TARGETS = ('MySQL', 'PostgreSQL', 'Galera', 'PgBouncer')
+
+
 def for_each_backend(case, module_globals, topologies=False):
     """Define ``<Case>SQLite``, ``<Case>MySQL`` and ``<Case>PostgreSQL``,
     and with ``topologies`` also ``<Case>Galera`` and ``<Case>PgBouncer``.
 
     ``case`` must not itself derive from ``unittest.TestCase``'s runnable
     bases' test discovery: define it as a mixin (``class XTests:``) and let
-    this function build the runnable classes in the calling module.
+    this function build the runnable classes in the calling module. A
+    test marked :func:`only_on` is defined only in its targets' classes.
     """
     names = {SQLiteBackend: 'SQLite', MySQLBackend: 'MySQL',
              PostgreSQLBackend: 'PostgreSQL', GaleraBackend: 'Galera',
              PgBouncerBackend: 'PgBouncer'}
     for backend in BACKENDS + (TOPOLOGIES if topologies else ()):
         name = case.__name__.replace('Tests', '') + names[backend]
+        # A test marked only_on elsewhere is no attribute loaders call.
+        absent = {attr: None for attr in dir(case)
+                  if names[backend] not in getattr(
+                      getattr(case, attr), 'only_on', (names[backend],))}
         cls = type(name, (backend, case, TestCase), {
-            '__module__': module_globals['__name__']})
+            '__module__': module_globals['__name__'], **absent})
         module_globals[name] = cls

@@ -205,9 +205,8 @@ class ConcurrencyTests:
             self.tables())
         self.assert_nothing_left_locked(env)
 
+    @base.only_on(*base.POSTGRESQL_TARGETS)  # CREATE INDEX CONCURRENTLY
     def test_concurrent_upgrades_with_an_index_built_concurrently(self):
-        if self.BACKEND != 'postgresql':
-            self.skipTest('CREATE INDEX CONCURRENTLY is PostgreSQL\'s')
         env = self.scratch_environment()
         versions = os.path.join(self.workdir, 'scratch',
                                 'alembic_migrations', 'versions')

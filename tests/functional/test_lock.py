@@ -53,9 +53,9 @@ class LockTests:
             self.assertIsNone(row['holder'])
             self.assertEqual(1, row['token'])
 
+    # SQLite's lock is an flock: it cannot be lost while the process lives.
+    @base.only_on(*base.SERVER_TARGETS)
     def test_check_refuses_once_another_process_holds_the_lease(self):
-        if self.BACKEND == 'sqlite':
-            self.skipTest('the flock cannot be lost while the process lives')
         with self.assertRaises(exception.LockLost) as caught:
             with lock.migration_lock(self.engine, self.conf()) as held:
                 self.set_row(holder='another:1', token=held.token + 1)
@@ -67,9 +67,9 @@ class LockTests:
         # The other holder's lease is left alone.
         self.assertEqual('another:1', self.lock_row()['holder'])
 
+    # On SQLite the kernel frees a dead process's flock.
+    @base.only_on(*base.SERVER_TARGETS)
     def test_a_dead_holder_is_taken_over_after_the_lease(self):
-        if self.BACKEND == 'sqlite':
-            self.skipTest('the kernel frees a dead process\'s flock')
         with lock.migration_lock(self.engine, self.conf()):
             pass  # creates the table and its row
         self.set_row(holder='dead:1', token=5, heartbeat=7)
@@ -87,10 +87,10 @@ class LockTests:
                       'another enamel-sync process (dead:1)', logs.output)
         self.assertIsNone(self.lock_row()['holder'])
 
+    # PostgreSQL ends a frozen holder's sessions; MySQL's lock waits are
+    # bounded instead.
+    @base.only_on(*base.POSTGRESQL_TARGETS)
     def test_a_takeover_ends_the_dead_holders_sessions_and_no_other(self):
-        if self.BACKEND != 'postgresql':
-            self.skipTest('PostgreSQL ends a frozen holder\'s sessions; '
-                          'MySQL\'s lock waits are bounded instead')
         with lock.migration_lock(self.engine, self.conf()):
             pass  # creates the table and its row
         self.set_row(holder='dead:1', token=5, heartbeat=7)
@@ -126,11 +126,10 @@ class LockTests:
             self.assertEqual(
                 [(1,)], connection.exec_driver_sql('SELECT 1').all(), what)
 
+    @base.only_on(*base.POSTGRESQL_TARGETS)  # only it names sessions
     def test_the_session_name_goes_with_the_migration(self):
         # A pooled server connection (PgBouncer's, transaction pooling)
         # must not carry the migration's name to the next client.
-        if self.BACKEND != 'postgresql':
-            self.skipTest('PostgreSQL only names its sessions')
         self.assertSucceeded(self.sync('upgrade'))
         with self.engine.connect() as connection:
             names = connection.execute(sa.text(
@@ -142,9 +141,8 @@ class LockTests:
         self.assertEqual(0, names)
         self.assertNotIn('enamel-sync', mine)
 
+    @base.only_on('Galera')
     def test_a_lease_within_galera_failure_detection_is_warned(self):
-        if getattr(self, 'TOPOLOGY', None) != 'Galera':
-            self.skipTest('Galera clusters only')
         logs = self.useFixture(fixtures.FakeLogger(
             name='enamel.lock', level=logging.WARNING))
         with lock.migration_lock(self.engine, self.conf(
