@@ -318,6 +318,23 @@ class CommandTests:
             heads()[0]).path
         self.assertEqual(expected, edited)
 
+    def test_edit_with_an_editor_not_found_or_failing_is_an_error(self):
+        # A tester's report: alembic quietly ran sensible-editor (vim on
+        # a non-terminal) for an EDITOR it could not find, and a failing
+        # editor was a usage error (exit 2).
+        cases = [
+            ('nonexistent-editor-h26',
+             'EDITOR=nonexistent-editor-h26: no such editor'),
+            ('/bin/false', 'the editor failed: '),
+        ]
+        for editor, expected in cases:
+            with base.fixtures.EnvironmentVariable('EDITOR', editor):
+                result = self.sync('edit', heads()[0])
+            self.assertEqual(1, result.code, result)
+            self.assertEqual(1, len(result.stderr.splitlines()), result)
+            self.assertTrue(result.stderr.startswith(
+                f'enamel-sync: error: {expected}'), result)
+
     # -- check ------------------------------------------------------------
 
     def test_check_empty_database_is_pending(self):
