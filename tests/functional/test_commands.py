@@ -150,8 +150,16 @@ class CommandTests:
         self.assertEqual({'alembic_version'}, self.tables())
 
     def test_downgrade_below_base_is_usage_error(self):
-        result = self.sync('downgrade', '-1')
-        self.assertEqual(2, result.code, result)
+        # Exit 2 as any relative revision that goes past base; the message
+        # says where the database is instead of alembic's "Relative
+        # revision -1 didn't produce 1 migrations".
+        for argv in (['downgrade'], ['downgrade', '-1']):
+            result = self.sync(*argv)
+            self.assertEqual(2, result.code, result)
+            self.assertEqual(
+                'enamel-sync: error: downgrade -1: the database is at base '
+                '(it has no version): there is nothing to downgrade\n',
+                result.stderr)
         self.assertEqual([], self.version())
 
     def test_upgrade_accepts_tag(self):
