@@ -148,7 +148,7 @@ def errors(revision_argument=False):
     try:
         yield
     except alembic_revision.RevisionError as exc:
-        raise exception.BadRevision(exception.first_line(exc)) from None
+        raise exception.BadRevision(_revision_message(exc)) from None
     except util.CommandError as exc:
         # alembic words an ambiguous prefix as "Can't locate"; its cause
         # names the revisions the prefix matches.
@@ -157,4 +157,21 @@ def errors(revision_argument=False):
             revision_argument = True
         error = (exception.BadRevision if revision_argument
                  else exception.UsageError)
-        raise error(exception.first_line(exc)) from None
+        raise error(_revision_message(exc)) from None
+
+
+# alembic's hint for an unknown id shorter than four characters. Its
+# RevisionMap matches any unique prefix, of any length (only the ids it
+# matches against must be longer than three characters: see
+# RevisionMap._revision_for_ident), so the hint misleads: dropped.
+_FOUR_CHARACTERS = ('; please ensure at least four characters are present '
+                    'for partial revision identifier matches')
+
+
+def _revision_message(exc):
+    text = exception.first_line(exc)
+    if _FOUR_CHARACTERS in text:
+        text = text.replace(_FOUR_CHARACTERS, '') + (
+            ' (a revision is named by its id or any prefix of it that '
+            'no other id starts with)')
+    return text

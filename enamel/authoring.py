@@ -20,6 +20,8 @@ files are written by alembic's commands, with enamel's checks, in
 import contextlib
 import logging
 import os
+import shutil
+import subprocess
 
 from enamel import alembic_internals
 from enamel import exception
@@ -281,12 +283,34 @@ def edit(history, revision):
     :raises exception.UsageError: ``EDITOR`` (or ``VISUAL``) is set
         but empty: alembic would then run whatever the empty name
         resolves to on ``PATH`` (a directory) and fail obscurely.
+    :raises exception.EnamelSyncError: (exit 1) ``EDITOR`` or ``VISUAL``
+        names no file and no command on ``PATH`` (alembic would quietly
+        run another editor it finds, ``sensible-editor``, ``vim``...), no
+        editor is found at all, or the editor fails (exits non-zero).
     """
     from alembic import command
+    from alembic import util
+
     for variable in ('EDITOR', 'VISUAL'):
-        if variable in os.environ and not os.environ[variable].strip():
+        if variable not in os.environ:
+            continue
+        value = os.environ[variable]
+        if not value.strip():
             raise exception.UsageError(
                 f'{variable} is set but empty: set it to the editor '
                 f'to run (for example {variable}=vi) or unset it')
+        if not (os.path.exists(value) or shutil.which(value)):
+            raise exception.EnamelSyncError(
+                f'{variable}={value}: no such editor (neither a file nor '
+                'a command on PATH; a command with arguments is not '
+                'supported)')
     with alembic_internals.errors():
-        command.edit(history.get_config(), revision)
+        try:
+            command.edit(history.get_config(), revision)
+        except util.CommandError as exc:
+            if not isinstance(exc.__cause__, (OSError,
+                                              subprocess.SubprocessError)):
+                raise
+            raise exception.EnamelSyncError(
+                f'the editor failed: {exception.first_line(exc.__cause__)}'
+            ) from None

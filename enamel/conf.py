@@ -18,6 +18,7 @@ import glob
 import os
 
 from oslo_config import cfg
+from oslo_config import types
 
 from enamel import exception
 
@@ -337,3 +338,81 @@ def check_configured(conf):
             message += ': ' + '; '.join(hints)
         raise exception.ConfigError(f'configuration error: {message}')
     return hints
+
+
+def validate(conf):
+    """Read every option once, so that a value of the wrong type fails
+    every command the same way (oslo.config converts a value only when
+    it is read), with a message that names it.
+
+    :param conf: a parsed ``ConfigOpts`` with every option registered.
+    :raises exception.ConfigError: a value does not convert (``abc`` for
+        an integer, ``-5`` below an option's minimum); the message names
+        the option, where the value came from (the environment variable
+        or the configuration file) and what is expected, never the value
+        of a secret option.
+    """
+    opts = {(group, opt.name): opt for group, group_opts in list_opts()
+            for opt in group_opts}
+    for name in sorted(conf):
+        value = _read(conf, None, name, opts)
+        if isinstance(value, cfg.ConfigOpts.GroupAttr):
+            for option in sorted(value):
+                _read(conf, name, option, opts)
+
+
+def _read(conf, group, name, opts):
+    try:
+        return conf[group][name] if group else conf[name]
+    except cfg.ConfigSourceValueError:
+        pass
+    opt = opts.get((group, name))
+    where = f'[{group or "DEFAULT"}] {name}'
+    raise exception.ConfigError(
+        f'configuration error: {where} {_source(conf, group, name)} is '
+        f'not valid: expected {expected(opt)}')
+
+
+def _source(conf, group, name):
+    """Where oslo.config took the value of ``[group] name`` from: the
+    environment variable (which wins over files), else the last file
+    read that sets it."""
+    variable = f'OS_{(group or "DEFAULT").upper()}__{name.upper()}'
+    if variable in os.environ:
+        return f'(from the environment variable {variable})'
+    found = None
+    for path in files_read(conf):
+        sections = {}
+        try:
+            cfg.ConfigParser(path, sections).parse()
+        except (OSError, cfg.ParseError):
+            continue
+        if name in sections.get(group or 'DEFAULT', {}):
+            found = path
+    return f'(in {found})' if found else '(from the configuration)'
+
+
+def expected(opt):
+    """What ``opt`` takes, in words: ``an integer >= 0``, ``a boolean
+    (true or false)``; ``a valid value`` for an option not known here."""
+    if opt is None:
+        return 'a valid value'
+    type_ = opt.type
+    if isinstance(type_, types.Boolean):
+        return 'a boolean (true or false)'
+    if isinstance(type_, types.Integer):
+        words = 'an integer'
+    elif isinstance(type_, types.Float):
+        words = 'a number'
+    elif getattr(type_, 'choices', None):
+        return 'one of ' + ', '.join(str(c) for c in type_.choices)
+    else:
+        return f'a {getattr(type_, "type_name", "valid value")}'
+    low, high = getattr(type_, 'min', None), getattr(type_, 'max', None)
+    if low is not None and high is not None:
+        return f'{words} from {low} to {high}'
+    if low is not None:
+        return f'{words} >= {low}'
+    if high is not None:
+        return f'{words} <= {high}'
+    return words

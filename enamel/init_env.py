@@ -72,8 +72,16 @@ from enamel import conf as enamel_conf
 from enamel import db
 
 config = context.config
-group = config.get_main_option('enamel_group', 'database')
-version_table = config.get_main_option('version_table', 'alembic_version')
+# This environment's own version tables (per enamel option group), never
+# enamel's: alembic.ini names them for plain alembic, and "enamel-sync -d"
+# (which reads no alembic.ini) gets the same from here.
+VERSION_TABLES = {version_tables!r}
+enamel_options = config.attributes.get('enamel')
+group = config.get_main_option('enamel_group') or (
+    enamel_options.database.group if enamel_options is not None
+    else 'database')
+version_table = config.get_main_option(
+    'version_table', VERSION_TABLES.get(group, VERSION_TABLES['database']))
 
 # The models' MetaData, for "alembic revision --autogenerate": replace
 # this with your own (keep the naming convention: SQLite batch mode cannot
@@ -163,7 +171,10 @@ def write(directory, multidb=False):
     with open(os.path.join(databases.ENV_DIR, 'script.py.mako')) as f:
         template = f.read()
     files = [(ini, text),
-             (os.path.join(directory, 'env.py'), ENV_PY.format(name=name)),
+             (os.path.join(directory, 'env.py'), ENV_PY.format(
+                 name=name, version_tables={
+                     database.group: version_table
+                     for _s, _v, database, version_table in sections})),
              (os.path.join(directory, 'script.py.mako'), template)]
     for _section, versions, _database, _table in sections:
         files.append((os.path.join(directory, versions, '.keep'), ''))

@@ -29,6 +29,7 @@ import dataclasses
 from enamel import alembic_internals
 from enamel import ancestry
 from enamel import data_migrations
+from enamel import exception
 from enamel import phases
 
 UPGRADE = 'upgrade'
@@ -200,7 +201,17 @@ class Planner:
         return self.upgrade('heads', current)
 
     def downgrade(self, target, current):
-        """The plan of ``downgrade target`` from ``current``."""
+        """The plan of ``downgrade target`` from ``current``.
+
+        :raises exception.BadRevision: ``target`` is relative (``-1``)
+            and the database is at base (no version), where alembic's
+            words are "Relative revision -1 didn't produce 1 migrations";
+            or ``target`` names no revision.
+        """
+        if not current and str(target).startswith('-'):
+            raise exception.BadRevision(
+                f'downgrade {target}: the database is at base (it has no '
+                'version): there is nothing to downgrade')
         found = alembic_internals.downgrade_steps(self.script, target,
                                                   tuple(current))
         return self._plan(DOWNGRADE, target, current,

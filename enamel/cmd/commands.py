@@ -209,6 +209,7 @@ def do_merge(migrate, args):
 def do_history(migrate, args):
     current = ()
     if args.indicate_current:
+        say_if_missing(migrate)
         current = migrate.version()
     revisions = migrate.history(args.rev_range)
     if args.format == 'json':

@@ -27,6 +27,7 @@ import contextlib
 import io
 import logging
 import os
+import re
 import sys
 
 from oslo_config import cfg
@@ -70,10 +71,60 @@ def _parse(conf, argv, default_config_files):
     except SystemExit as exc:
         lines = [line for line in captured.getvalue().splitlines() if line]
         if exc.code:
-            message = lines[-1] if lines else 'bad command line'
-            print(f'{message}{_misplaced_hint(argv, message)} '
+            message = _usage_message(lines[-1] if lines else '')
+            source = _config_file_value(argv, message, default_config_files)
+            if source is not None:
+                raise exception.ConfigError(source) from None
+            print(f'enamel-sync: error: {message}'
+                  f'{_misplaced_hint(argv, message)} '
                   '(see enamel-sync --help)', file=sys.stderr)
         raise SystemExit(exception.USAGE if exc.code else 0)
+
+
+def _usage_message(line):
+    """argparse's error line without its prefix (``enamel-sync
+    lint: error:`` names the sub-command's parser): every error line
+    starts ``enamel-sync: error:``."""
+    match = re.match(r'enamel-sync( [\w-]+)?: error: ', line)
+    message = line[match.end():] if match else line
+    return message or 'bad command line'
+
+
+def _config_file_value(argv, message, default_config_files):
+    """A configuration error's message when argparse refused the value
+    of a command-line option (``--debug``) that no argument gave, so
+    oslo.config took it from a configuration file (``[DEFAULT] debug =
+    maybe``); else None."""
+    match = re.match(r'argument --([\w-]+)(/[^:]*)?: ', message)
+    if match is None:
+        return None
+    option = match.group(1)
+    if any(arg.split('=', 1)[0] == f'--{option}' for arg in argv):
+        return None
+    name = option.replace('-', '_')
+    files = [value for flag, value in zip(argv, argv[1:])
+             if flag == '--config-file']
+    files += [arg.split('=', 1)[1] for arg in argv
+              if arg.startswith('--config-file=')]
+    if not files:
+        files = list(cfg.find_config_files(project='enamel',
+                                           prog='enamel-sync')
+                     if default_config_files is None
+                     else default_config_files)
+    where = None
+    for path in files:
+        sections = {}
+        try:
+            cfg.ConfigParser(path, sections).parse()
+        except (OSError, cfg.ParseError):
+            continue
+        if name in sections.get('DEFAULT', {}):
+            where = os.path.abspath(path)
+    if where is None:
+        return None
+    detail = message[match.end():]
+    return (f'configuration error: [DEFAULT] {name} (in {where}) is not '
+            f'valid: {detail}')
 
 
 def _misplaced_hint(argv, message):
@@ -130,6 +181,7 @@ def main(argv=None, default_config_files=None):
                 _parse(conf, argv, default_config_files)
         except SystemExit as exc:
             return exc.code
+        enamel_conf.validate(conf)
         logs.setup(conf, dispatch.CurrentStderr(), version=_version())
         if conf.command.name not in parser.NO_DATABASE:
             for warning in enamel_conf.check_configured(conf):

@@ -95,6 +95,7 @@ class BadInputTests:
 
     def rows(self):
         refused = closed_port()
+        row_conf = os.path.join(self.workdir, 'row.conf')
         return [
             Row('unknown command', ['frobnicate'], None, USAGE,
                 "invalid choice: 'frobnicate'"),
@@ -129,7 +130,23 @@ class BadInputTests:
                 'Invalid section'),
             Row('invalid option value', ['upgrade'],
                 {'connection': self.url, 'migration_lock_timeout': 'soon'},
-                ERROR, 'migration_lock_timeout'),
+                ERROR, '[database] migration_lock_timeout (in '
+                f'{row_conf}) is not valid: expected an integer >= 0'),
+            # oslo.config converts a value when it is read: every command
+            # reads them all, not only those that use the option.
+            Row('invalid option value: version', ['version'],
+                {'connection': self.url, 'migration_lock_timeout': 'soon'},
+                ERROR, '[database] migration_lock_timeout (in '
+                f'{row_conf}) is not valid: expected an integer >= 0'),
+            Row('negative timeout', ['version'],
+                {'connection': self.url, 'connect_timeout': -5},
+                ERROR, '[database] connect_timeout (in '
+                f'{row_conf}) is not valid: expected an integer >= 1'),
+            Row('unknown sub-command option value',
+                ['lint', '--dialect', 'oracle'], None, USAGE,
+                "argument --dialect: invalid choice: 'oracle'"),
+            Row('unknown check format', ['check', '--format', 'xml'], None,
+                USAGE, "argument --format: invalid choice: 'xml'"),
             Row('not a URL', ['upgrade'], {'connection': 'not a url'}, ERROR,
                 'is not a valid SQLAlchemy URL'),
             Row('empty connection: check', ['check'], {'connection': ''},
@@ -241,9 +258,10 @@ class BadInputTests:
         self.assertEqual(row.code, result.code, where)
         self.assertNotIn(PASSWORD, result.stdout + result.stderr, where)
         self.assertEqual('', result.stdout, where)
-        # argparse names the sub-command: "enamel-sync version: error:".
+        # Also where argparse would name the sub-command ("enamel-sync
+        # lint: error:"): every error line starts the same way.
         errors = [line for line in result.stderr.splitlines()
-                  if re.match(r'enamel-sync( [a-z-]+)?: error: ', line)]
+                  if re.match(r'enamel-sync: error: ', line)]
         self.assertEqual(1, len(errors), where)
         self.assertIn(row.expected, errors[0], where)
         if not debug:
@@ -259,6 +277,28 @@ class BadInputTests:
             result = self.sync('--debug', *row.argv, config_file=config_file)
             self.assert_refused(row, result, debug=True)
             self.assertEqual(before, self.state(), row.name)
+
+    def test_invalid_boolean_in_a_file_is_a_configuration_error(self):
+        path = os.path.join(self.workdir, 'debug.conf')
+        with open(path, 'w') as f:
+            f.write(f'[DEFAULT]\ndebug = maybe\n[database]\n'
+                    f'connection = {self.url}\n')
+        result = self.sync('version', config_file=path)
+        self.assertEqual(ERROR, result.code, result)
+        self.assertEqual(
+            f'enamel-sync: error: configuration error: [DEFAULT] debug (in '
+            f'{path}) is not valid: Invalid Boolean value: maybe\n',
+            result.stderr)
+
+    def test_invalid_value_in_the_environment_names_the_variable(self):
+        result = self.sync_process(
+            'version', env={'OS_DATABASE__MIGRATION_LOCK_TIMEOUT': 'abc'})
+        self.assertEqual(ERROR, result.code, result)
+        self.assertEqual(
+            'enamel-sync: error: configuration error: [database] '
+            'migration_lock_timeout (from the environment variable '
+            'OS_DATABASE__MIGRATION_LOCK_TIMEOUT) is not valid: expected '
+            'an integer >= 0\n', result.stderr)
 
     def test_dollar_in_password_names_the_option_never_the_value(self):
         # oslo.config reads "$zq7Wx" as a reference to an option.

@@ -150,8 +150,16 @@ class CommandTests:
         self.assertEqual({'alembic_version'}, self.tables())
 
     def test_downgrade_below_base_is_usage_error(self):
-        result = self.sync('downgrade', '-1')
-        self.assertEqual(2, result.code, result)
+        # Exit 2 as any relative revision that goes past base; the message
+        # says where the database is instead of alembic's "Relative
+        # revision -1 didn't produce 1 migrations".
+        for argv in (['downgrade'], ['downgrade', '-1']):
+            result = self.sync(*argv)
+            self.assertEqual(2, result.code, result)
+            self.assertEqual(
+                'enamel-sync: error: downgrade -1: the database is at base '
+                '(it has no version): there is nothing to downgrade\n',
+                result.stderr)
         self.assertEqual([], self.version())
 
     def test_upgrade_accepts_tag(self):
@@ -317,6 +325,23 @@ class CommandTests:
         expected = migration.Migration(None).script.get_revision(
             heads()[0]).path
         self.assertEqual(expected, edited)
+
+    def test_edit_with_an_editor_not_found_or_failing_is_an_error(self):
+        # A tester's report: alembic quietly ran sensible-editor (vim on
+        # a non-terminal) for an EDITOR it could not find, and a failing
+        # editor was a usage error (exit 2).
+        cases = [
+            ('nonexistent-editor-h26',
+             'EDITOR=nonexistent-editor-h26: no such editor'),
+            ('/bin/false', 'the editor failed: '),
+        ]
+        for editor, expected in cases:
+            with base.fixtures.EnvironmentVariable('EDITOR', editor):
+                result = self.sync('edit', heads()[0])
+            self.assertEqual(1, result.code, result)
+            self.assertEqual(1, len(result.stderr.splitlines()), result)
+            self.assertTrue(result.stderr.startswith(
+                f'enamel-sync: error: {expected}'), result)
 
     # -- check ------------------------------------------------------------
 

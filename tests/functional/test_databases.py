@@ -20,6 +20,7 @@ and locks must keep apart).
 """
 
 import contextlib
+import glob
 import json
 import os
 import subprocess
@@ -515,6 +516,38 @@ class CommandSurfaceTests:
                       sa.inspect(api_engine).get_table_names())
         # enamel's own history is untouched and still upgrades.
         self.assertSucceeded(self.sync('upgrade'))
+
+    def test_init_environment_keeps_its_version_table_under_sync_d(self):
+        # A tester's report: under "enamel-sync -d DIR" (no alembic.ini
+        # read) the generated env.py used enamel's alembic_version, so
+        # plain "enamel-sync upgrade" then failed with exit 5.
+        self.assertSucceeded(self.sync('init', 'plugin'))
+        ini = os.path.join(self.workdir, 'plugin', 'alembic.ini')
+        self.alembic('-c', ini, 'revision', '-m', 'first',
+                     '--rev-id', 'p1')
+        path = glob.glob(os.path.join(self.workdir, 'plugin', 'versions',
+                                      'p1_*.py'))[0]
+        with open(path) as f:
+            text = f.read()
+        with open(path, 'w') as f:
+            f.write(text.replace(
+                'def upgrade():\n    pass',
+                "def upgrade():\n"
+                "    op.create_table('plugin_things', "
+                "sa.Column('id', sa.Integer, primary_key=True))"))
+        self.assertSucceeded(self.sync('upgrade', '-d', 'plugin'))
+        self.assertIn('plugin_things', self.tables())
+        self.assertIn('plugin_alembic_version', self.tables())
+        self.assertNotIn('alembic_version', self.tables())
+        # enamel's own history is untouched and upgrades after it.
+        self.assertSucceeded(self.sync('upgrade'))
+        self.assertIn('alembic_version', self.tables())
+        # Both tools read the same version table for the directory.
+        current = self.assertSucceeded(
+            self.sync('current', '-d', 'plugin'))
+        self.assertIn('p1', current.stdout)
+        self.alembic('-c', ini, '-x', f'config_file={self.config_file}',
+                     'upgrade', 'head')
 
     def test_plain_alembic_runs_the_api_database_with_its_section(self):
         api_url, api_engine = sqlite_file(self, 'api.sqlite')

@@ -19,8 +19,11 @@ import os
 from tests import base
 
 HEAD_ARGS = ['show', 'heads']
-READ_ONLY = (['version'], ['check'], ['current'], ['history'], ['heads'],
-             HEAD_ARGS, ['schema-dump'])
+READ_ONLY = (['version'], ['check'], ['current'], ['history'],
+             ['history', '-i'], ['heads'], HEAD_ARGS, ['schema-dump'])
+# Those that read the database, and so warn when its file is missing.
+READS_DATABASE = (['version'], ['check'], ['current'], ['history', '-i'],
+                  ['schema-dump'])
 
 
 class ReadOnlyCommandsTest(base.TestCase):
@@ -41,6 +44,9 @@ class ReadOnlyCommandsTest(base.TestCase):
             result = self.sync_process(*argv)
             self.assertIn(result.code, (0, 3), (argv, result))
             self.assertEqual({}, self.snapshot(), argv)
+        for argv in READS_DATABASE:
+            self.assertIn('enamel.sqlite does not exist',
+                          self.sync_process(*argv).stderr, argv)
         self.assertEqual('', self.sync_process('version').stdout)
         self.assertEqual(3, self.sync_process('check').code)
 

@@ -54,9 +54,9 @@ class CommandLineTest(base.SQLiteBackend, base.TestCase):
             self.assertSucceeded(self.sync('version')).stdout.split())
 
     def unique_prefix(self, revision):
-        """The shortest prefix (4 characters or more) of ``revision``
-        that no other revision starts with."""
-        for length in range(4, len(revision)):
+        """The shortest prefix of ``revision`` that no other revision
+        starts with: alembic matches a prefix of any length."""
+        for length in range(1, len(revision)):
             prefix = revision[:length]
             if [r for r in self.revisions
                     if r.startswith(prefix)] == [revision]:
@@ -181,6 +181,19 @@ class CommandLineTest(base.SQLiteBackend, base.TestCase):
         self.assertSucceeded(
             self.sync('upgrade', self.unique_prefix(self.first)))
         self.assertEqual([self.first], self.version())
+
+    def test_unknown_short_revision_says_what_a_prefix_is(self):
+        # alembic hints "at least four characters" for an unknown short
+        # id, yet matches a unique prefix of any length (as above).
+        unknown = next(a + b for a in '0123456789abcdef'
+                       for b in '0123456789abcdef'
+                       if not any(r.startswith(a + b)
+                                  for r in self.revisions))
+        result = self.sync('upgrade', unknown)
+        self.assertUsageError(result, f"No such revision or branch "
+                                      f"'{unknown}' (a revision is named by "
+                                      "its id or any prefix of it")
+        self.assertNotIn('four characters', result.stderr)
 
     def test_relative_upgrade_and_downgrade(self):
         self.assertSucceeded(self.sync('upgrade', '+1'))
