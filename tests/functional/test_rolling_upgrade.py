@@ -545,6 +545,39 @@ class AutogenerateSplitTest(RollingUpgradeSteps, base.SQLiteBackend,
         self.assertSucceeded(self.run_sync('upgrade', '--contract'))
         self.assertEqual(0, self.check()['exit_code'])
 
+    def test_undoing_a_contract_change_depends_on_that_revision(self):
+        # rolling-upgrades.rst's worked example: contract made tasks.name
+        # NOT NULL; the model makes it nullable again.
+        self.assertSucceeded(self.run_sync('upgrade'))
+        self.release_n()
+        contract = self.release_n_plus_1()
+        self.assertSucceeded(self.run_sync('upgrade'))
+        self.assertEqual(0, self.check()['exit_code'])
+        self.edit_models(NAME_NOT_NULL, NAME_NULLABLE)
+        result = self.assertSucceeded(self.run_sync(
+            'migrate', '-m', 'name nullable'))
+        path, = result.stdout.split()
+        with open(path) as f:
+            source = f.read()
+        self.assertIn('(expand)', source)
+        # It runs after the contract revision that made name NOT NULL.
+        self.assertIn(f"depends_on = '{contract}'", source)
+        self.assertSucceeded(self.run_sync('lint'))
+        # An upgraded database...
+        self.assertSucceeded(self.run_sync('upgrade'))
+        self.assertEqual(0, self.check()['exit_code'])
+        self.assertTrue(self.columns()['name']['nullable'])
+        # ... and a new one end the same; migrate has nothing left.
+        fresh = self.write_config(
+            'sqlite:///' + os.path.join(self.workdir, 'fresh.sqlite'),
+            name='fresh.conf')
+        self.assertSucceeded(self.run_sync('upgrade', config_file=fresh))
+        check = self.run_sync('check', config_file=fresh)
+        self.assertEqual(0, check.code, check)
+        again = self.assertSucceeded(self.run_sync(
+            'migrate', '-m', 'name nullable again'))
+        self.assertEqual('', again.stdout)
+
     def test_autogenerate_before_the_branches_writes_nothing(self):
         self.history_before_the_branches()
         self.assertSucceeded(self.run_sync('upgrade'))
