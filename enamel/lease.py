@@ -157,7 +157,7 @@ def log_waiting(timeout, holder=None):
     ``--quiet`` leaves it out; giving up is the error that counts."""
     held_by = f' ({holder})' if holder else ''
     LOG.info('Waiting up to %ss for the migration lock held by another '
-                'enamel-sync process%s ...', timeout, held_by)
+             'enamel-sync process%s ...', timeout, held_by)
 
 
 def timed_out(timeout, database, detail=''):
