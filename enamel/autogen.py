@@ -66,6 +66,7 @@ def process_revision_directives(context, revision, directives):
         build_indexes_concurrently(written)
         set_not_null_through_a_check(written)
         add_constraints_without_a_long_lock(written)
+    concurrent_indexes_in_a_revision_of_their_own(directives)
 
 
 def _autogenerate(context):
@@ -626,6 +627,104 @@ def build_indexes_concurrently(script):
 
     for container in script.upgrade_ops_list + script.downgrade_ops_list:
         _lift(container, concurrently)
+
+
+def concurrent_indexes_in_a_revision_of_their_own(directives):
+    """Move the indexes built concurrently (:func:`build_indexes_
+    concurrently`) of a revision that does anything else into a revision
+    of their own, written right after it.
+
+    An ``autocommit_block`` commits what ran before it: a revision that
+    adds a column, then builds its index concurrently, and fails on the
+    index (an index of that name exists, a duplicate breaks a unique
+    index) leaves the column committed without its version row. Online,
+    the progress journal resumes it; a script of ``upgrade --sql`` has no
+    journal, and every later run would fail on the column. Alone in
+    their revision, the indexes fail with nothing else committed: the
+    database is at the revision before, a clean point to run again from
+    (online and offline). The failure guide advises this ("When a
+    migration fails"). Only builds move (a drop is left in place: the
+    operations after it may need it gone), and only when the upgrade is
+    one list (alembic's ``--autogenerate`` writes one); an index on a
+    table the revision adds a foreign key to stays
+    (:func:`_tables_given_foreign_keys`).
+
+    :param directives: the ``MigrationScript`` list of alembic's
+        ``process_revision_directives``; a new script follows each one
+        split, with its own id, ``head`` the split one's id, and the
+        message ending "(indexes built concurrently)".
+    """
+    from alembic.operations import ops
+    from alembic import util
+    from enamel import render
+
+    result = []
+    for migration in directives:
+        result.append(migration)
+        if len(migration.upgrade_ops_list) != 1:
+            continue
+        upgrade = migration.upgrade_ops
+        keyed = _tables_given_foreign_keys(upgrade.ops)
+
+        def builds(op):
+            return isinstance(op, render.AutocommitBlockOp) and op.ops and (
+                all(isinstance(o, ops.CreateIndexOp) and
+                    o.table_name not in keyed for o in op.ops))
+
+        moved = [op for op in upgrade.ops if builds(op)]
+        if not moved or len(moved) == len(upgrade.ops):
+            continue
+        upgrade.ops = [op for op in upgrade.ops if not builds(op)]
+        names = {str(o.index_name) for op in moved for o in op.ops}
+        downgrade = migration.downgrade_ops
+        undo = [op for op in downgrade.ops if _drops_only(op, names)]
+        downgrade.ops = [op for op in downgrade.ops if op not in undo]
+        upgrade_ops = ops.UpgradeOps(ops=moved)
+        result.append(ops.MigrationScript(
+            util.rev_id(), upgrade_ops,
+            ops.DowngradeOps(ops=undo) if undo else upgrade_ops.reverse(),
+            message=(f'{migration.message} ' if migration.message else '')
+            + '(indexes built concurrently)',
+            imports=migration.imports, head=migration.rev_id,
+            version_path=migration.version_path))
+    directives[:] = result
+
+
+def _tables_given_foreign_keys(operations):
+    """The tables ``operations`` add a foreign key to (looking into table
+    groups, ``autocommit_block`` and engine branches): an index built
+    after a foreign key on MySQL/MariaDB replaces the index the foreign
+    key created, and then cannot be dropped first (error 1553), so such
+    an index stays in its revision, before the foreign key."""
+    from alembic.operations import ops
+    from enamel import render
+
+    tables = set()
+    for op in operations:
+        if isinstance(op, ops.CreateForeignKeyOp):
+            tables.add(op.source_table)
+        elif isinstance(op, ops.AddColumnOp) and op.column.foreign_keys:
+            tables.add(op.table_name)
+        elif isinstance(op, ops.CreateTableOp):
+            continue
+        inner = []
+        if isinstance(op, (ops.ModifyTableOps, render.AutocommitBlockOp)):
+            inner = op.ops
+        elif isinstance(op, render.PostgreSQLBranchOp):
+            inner = op.postgresql + op.other
+        tables |= _tables_given_foreign_keys(inner)
+    return tables
+
+
+def _drops_only(op, names):
+    """Is ``op`` an ``autocommit_block`` dropping only indexes named in
+    ``names``?"""
+    from alembic.operations import ops
+    from enamel import render
+
+    return isinstance(op, render.AutocommitBlockOp) and op.ops and all(
+        isinstance(o, ops.DropIndexOp) and str(o.index_name) in names
+        for o in op.ops)
 
 
 def set_not_null_through_a_check(script):

@@ -393,8 +393,11 @@ def nothing_to_do(current, phase=None):
 
 def failure(connection, progress, before, exc, database=None):
     """A :class:`exception.MigrationFailed` that says only what is true:
-    which revision failed, and the revisions the database holds now that
-    the failed transaction is rolled back, which is where a rerun starts.
+    which revision failed, the revisions the database holds now that the
+    failed transaction is rolled back, which is where a rerun starts, and
+    the statements of the failed revision that committed anyway (MySQL's
+    DDL, any engine's ``autocommit_block``), as the progress journal
+    (:mod:`enamel.journal`) records them in the database.
     """
     now = committed(connection, database)
     where = _where(now)
@@ -407,6 +410,13 @@ def failure(connection, progress, before, exc, database=None):
         message += 'no revision of this run was committed'
     else:
         message += 'the revisions before it are committed'
+    partly = _committed_statements(connection, database, revision)
+    if partly:
+        message += (
+            f', but its first {partly} statement(s) committed outside '
+            'its transaction (an autocommit_block, or DDL on MySQL): the '
+            'progress journal records them and the next upgrade skips '
+            'them')
     message += f'; the database is at {where}, where a rerun starts'
     if connection.dialect.name in ('mysql', 'mariadb') and revision:
         message += (
@@ -415,3 +425,22 @@ def failure(connection, progress, before, exc, database=None):
             'upgrade resumes after them (see "When a migration fails" in '
             'the operator guide)')
     return exception.MigrationFailed(message)
+
+
+def _committed_statements(connection, database, revision):
+    """How many statements of ``revision`` the progress journal records
+    as committed (read from the database, after the failure), or 0: none,
+    no such revision, or the journal could not be read (the report then
+    says nothing it does not know)."""
+    if database is None or revision is None:
+        return 0
+    try:
+        in_flight = journal.InFlight(database.lock_row)
+        recorded = in_flight.load(connection)
+    except (sa.exc.SQLAlchemyError, exception.EnamelSyncError) as exc:
+        LOG.debug('reading the journal after the failure: %s',
+                  exception.first_line(exc))
+        return 0
+    if recorded is None or recorded[1] != revision:
+        return 0
+    return len(recorded[2])

@@ -28,6 +28,7 @@ Model changes are made in a scratch copy of ``enamel`` that the installed
 import json
 import os
 import re
+import subprocess
 
 from oslo_db.sqlalchemy import provision
 import sqlalchemy as sa
@@ -150,21 +151,29 @@ class ScratchModels(base.ScratchEnvironment):
         which is true there."""
         result = self.assertSucceeded(self.run_sync(
             'revision', '-m', message, '--autogenerate'))
-        path = result.stdout.strip()
-        with open(path) as f:
-            source = f.read()
-        revision = re.search(r"^revision = '(\w+)'", source, re.M).group(1)
+        # Indexes built concurrently beside other changes get a revision
+        # of their own, written second: the path is the first file's, the
+        # source every file's.
+        self.generated = result.stdout.split()
+        sources = []
+        for path in self.generated:
+            with open(path) as f:
+                sources.append(f.read())
+        path, source = self.generated[0], '\n'.join(sources)
         if not self.autogenerate_lints_clean:
             return path, source
-        lint = self.run_sync('lint', '--format', 'json', revision)
-        rules = {f['rule'] for f in json.loads(lint.stdout)['findings']}
-        self.assertFalse(rules & {'index-not-concurrent',
-                                  'drop-index-not-concurrent',
-                                  'concurrently-in-transaction',
-                                  'constraint-not-valid',
-                                  'validate-in-same-transaction',
-                                  'unique-constraint-index',
-                                  'set-not-null'}, (source, lint))
+        for text in sources:
+            revision = re.search(r"^revision = '(\w+)'", text,
+                                 re.M).group(1)
+            lint = self.run_sync('lint', '--format', 'json', revision)
+            rules = {f['rule'] for f in json.loads(lint.stdout)['findings']}
+            self.assertFalse(rules & {'index-not-concurrent',
+                                      'drop-index-not-concurrent',
+                                      'concurrently-in-transaction',
+                                      'constraint-not-valid',
+                                      'validate-in-same-transaction',
+                                      'unique-constraint-index',
+                                      'set-not-null'}, (text, lint))
         return path, source
 
     def assertChecks(self, code, config_file=None):
@@ -347,6 +356,99 @@ class ComparisonTests(ScratchModels):
         line, = self.assertChecks(4)['differences']
         self.assertRegex(line, r"^modify_default tasks\.attempts: '?0'? -> "
                                r"'2'$")
+
+    def add_indexed_priority(self):
+        """The contributor guide's example: a column with ``index=True``;
+        its revision and the one building the index, the paths."""
+        self.assertSucceeded(self.run_sync('upgrade'))
+        self.edit_models((ANCHOR, PRIORITY + ANCHOR))
+        self.generate('task priority')
+        return self.generated
+
+    def test_an_index_built_concurrently_gets_a_revision_of_its_own(self):
+        head = test_commands.head()
+        column, index = self.add_indexed_priority()
+        with open(column) as f:
+            first = f.read()
+        with open(index) as f:
+            second = f.read()
+        self.assertIn("add_column(sa.Column('priority'", first)
+        self.assertNotIn('autocommit_block', first)
+        self.assertIn(f"down_revision = '{head}'", first)
+        first_id = re.search(r"^revision = '(\w+)'", first, re.M).group(1)
+        self.assertIn(f"down_revision = '{first_id}'", second)
+        upgrade, downgrade = second.split('def downgrade')
+        self.assertIn('autocommit_block', upgrade)
+        self.assertIn('postgresql_concurrently=True', upgrade)
+        self.assertNotIn('add_column', second)
+        self.assertIn("op.drop_index(op.f('ix_tasks_priority')", downgrade)
+        self.assertNotIn('drop_index', first)
+        self.assertSucceeded(self.run_sync('upgrade'))
+        self.assertChecks(0)
+        self.assertSucceeded(self.run_sync('downgrade', head))
+        self.assertSucceeded(self.run_sync('upgrade'))
+        self.assertChecks(0)
+
+    def conflicting_index(self):
+        """An index named as the revision's, on another column: its build
+        fails (PostgreSQL: DuplicateTable)."""
+        with self.engine.begin() as connection:
+            connection.execute(sa.text(
+                'CREATE INDEX ix_tasks_priority ON tasks (action)'))
+
+    def drop_conflicting_index(self):
+        with self.engine.begin() as connection:
+            connection.execute(sa.text('DROP INDEX ix_tasks_priority'))
+
+    def revision_id(self, path):
+        with open(path) as f:
+            return re.search(r"^revision = '(\w+)'", f.read(),
+                             re.M).group(1)
+
+    @base.only_on(*base.POSTGRESQL_TARGETS)
+    def test_a_failed_concurrent_index_leaves_a_clean_rerun_point(self):
+        column, index = self.add_indexed_priority()
+        first, second = self.revision_id(column), self.revision_id(index)
+        self.conflicting_index()
+        result = self.run_sync('upgrade')
+        self.assertNotEqual(0, result.code, result)
+        self.assertIn(f'revision {second} failed', result.stderr)
+        self.assertIn('the revisions before it are committed; the database '
+                      f'is at {first}, where a rerun starts', result.stderr)
+        self.assertNotIn('outside its transaction', result.stderr)
+        self.assertEqual([first], self.stored_version())
+        self.drop_conflicting_index()
+        self.assertSucceeded(self.run_sync('upgrade'))
+        self.assertChecks(0)
+
+    @base.only_on('PostgreSQL')
+    def test_a_failed_offline_script_leaves_a_clean_rerun_point(self):
+        # The tester's report: upgrade --sql fed to psql, the index build
+        # failing; the column's revision is committed with its version.
+        head = test_commands.head()
+        column, index = self.add_indexed_priority()
+        self.assertSucceeded(self.run_sync('downgrade', head))
+        sql = self.assertSucceeded(self.run_sync(
+            'upgrade', '--sql', f'{head}:heads')).stdout
+        self.conflicting_index()
+        url = self.engine.url
+        result = subprocess.run(
+            ['psql', '-X', '-q', '-v', 'ON_ERROR_STOP=1', '-h', url.host,
+             '-p', str(url.port or 5432), '-U', url.username, url.database],
+            input=sql, text=True, capture_output=True, timeout=120,
+            env=dict(os.environ, PGPASSWORD=url.password or ''))
+        self.assertNotEqual(0, result.returncode, result)
+        self.assertIn('ix_tasks_priority', result.stderr)
+        self.assertEqual([self.revision_id(column)], self.stored_version())
+        self.drop_conflicting_index()
+        self.assertSucceeded(self.run_sync('upgrade'))
+        self.assertChecks(0)
+
+
+# The contributor guide's example: a new column with its index.
+PRIORITY = ('    priority: orm.Mapped[typing.Optional[int]] = '
+            'orm.mapped_column(\n'
+            '        sa.Integer, index=True)\n')
 
 
 base.for_each_backend(ComparisonTests, globals())

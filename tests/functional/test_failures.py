@@ -178,6 +178,37 @@ class FailureTests(ScratchHistory):
         self.assertEqual(self.tables_at(BEFORE_FAILURE, 'half_done'),
                          self.tables())
 
+    def test_statements_committed_by_an_autocommit_block_are_reported(self):
+        # A revision as autogenerate wrote them before its concurrent
+        # indexes got a revision of their own: a statement in the
+        # revision's transaction, then an autocommit block (which commits
+        # it) that fails. The report must not say nothing was committed.
+        last = self.make_scratch(BEFORE_FAILURE)
+        self.write_revision(FAILING, last, FAILING_BODY.replace(
+            '    op.execute', '    with op.get_context().autocommit_block():'
+            '\n        op.execute'), 'half_done', 'fails in its block')
+        self.assertSucceeded(self.sync_scratch('upgrade', last))
+
+        result = self.sync_scratch('upgrade')
+
+        self.assertEqual(1, result.code, result)
+        error = result.stderr.splitlines()[-1]
+        self.assertIn(f'revision {FAILING} failed: ', error)
+        self.assertIn(
+            'no revision of this run was committed, but its first 1 '
+            'statement(s) committed outside its transaction', error)
+        self.assertIn(f'the database is at {last}, where a rerun starts',
+                      error)
+        self.assertEqual([last], self.stored_version())
+        self.assertEqual(self.tables_at(BEFORE_FAILURE, 'half_done'),
+                         self.tables())
+        # The rerun skips the committed statement, as the report says.
+        self.write_revision(FAILING, last, FIXED_BODY, 'half_done', 'fixed')
+        result = self.assertSucceeded(self.sync_scratch('upgrade'))
+        self.assertIn(f'Revision {FAILING}: statement 1 committed by an '
+                      'earlier run, skipped', result.stderr)
+        self.assertEqual([FAILING], self.stored_version())
+
 
 class ConcurrentIndexTests(ScratchHistory):
 
