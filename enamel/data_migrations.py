@@ -302,6 +302,10 @@ def run(connection, migrations, max_count=None, batch_size=None):
         if outcome.error:
             LOG.error('Data migration %s failed after %d rows: %s',
                       outcome.name, outcome.done, outcome.error)
+        elif not outcome.done and not outcome.left:
+            # Every fresh upgrade of a branched history passes its
+            # finished migrations: one short line, as a phase says it.
+            LOG.info('Data migration %s: nothing to do', outcome.name)
         else:
             LOG.info('Data migration %s: %d rows done, %d left (%.0f rows/s '
                      'over %.1fs)', outcome.name, outcome.done, outcome.left,

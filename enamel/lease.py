@@ -153,9 +153,11 @@ def dead_local_holder(holder):
 
 
 def log_waiting(timeout, holder=None):
+    """Say that this process waits for the lock: progress (INFO), so
+    ``--quiet`` leaves it out; giving up is the error that counts."""
     held_by = f' ({holder})' if holder else ''
-    LOG.warning('Waiting up to %ss for the migration lock held by another '
-                'enamel-sync process%s ...', timeout, held_by)
+    LOG.info('Waiting up to %ss for the migration lock held by another '
+             'enamel-sync process%s ...', timeout, held_by)
 
 
 def timed_out(timeout, database, detail=''):

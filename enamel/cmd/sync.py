@@ -123,6 +123,8 @@ def _config_file_value(argv, message, default_config_files):
     if where is None:
         return None
     detail = message[match.end():]
+    if detail.startswith('Invalid Boolean value'):
+        detail = 'expected a boolean (true or false)'
     return (f'configuration error: [DEFAULT] {name} (in {where}) is not '
             f'valid: {detail}')
 

@@ -287,7 +287,7 @@ class BadInputTests:
         self.assertEqual(ERROR, result.code, result)
         self.assertEqual(
             f'enamel-sync: error: configuration error: [DEFAULT] debug (in '
-            f'{path}) is not valid: Invalid Boolean value: maybe\n',
+            f'{path}) is not valid: expected a boolean (true or false)\n',
             result.stderr)
 
     def test_invalid_value_in_the_environment_names_the_variable(self):

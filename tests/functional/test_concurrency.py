@@ -235,6 +235,18 @@ class ConcurrencyTests:
         self.assertIs(True, valid)
         self.assert_nothing_left_locked(env)
 
+    def test_quiet_lock_timeout_says_only_the_error(self):
+        config_file = self.write_config(self.url, name='timeout.conf',
+                                        migration_lock_timeout=1)
+        with self.holding_the_lock():
+            result = self.sync_process('-q', 'upgrade',
+                                       config_file=config_file)
+        self.assertEqual(1, result.code, result)
+        self.assertEqual(
+            'enamel-sync: error: gave up after 1s waiting for the migration '
+            'lock held by another enamel-sync process ([database] '
+            'migration_lock_timeout)\n', result.stderr)
+
     def test_lock_timeout_gives_up_with_a_clear_error(self):
         config_file = self.write_config(self.url, name='timeout.conf',
                                         migration_lock_timeout=1)

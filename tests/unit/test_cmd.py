@@ -18,11 +18,13 @@ from the bundled script directory (never today's head written down), so
 any history passes: linear, branched into expand and contract, merged.
 """
 
+import dataclasses
 import importlib.metadata
 import io
 import json
 import logging
 import os
+import re
 import subprocess
 import sys
 
@@ -31,6 +33,7 @@ from oslo_config import cfg
 import testtools
 
 from enamel import conf as enamel_conf
+from enamel import phases
 from enamel.cmd import commands
 from enamel.cmd import logs
 from enamel.cmd import sync
@@ -559,6 +562,19 @@ class InterruptTest(base.SQLiteBackend, base.ScratchEnvironment,
 class CheckOutputTest(base.SQLiteBackend, base.TestCase):
     """check's text: one difference per line, grouped by table, in the
     same order on every run."""
+
+    def test_the_cli_reference_names_every_key_of_the_json_report(self):
+        report = json.loads(self.sync('check', '--format', 'json').stdout)
+        keys = set(report) | {
+            f.name for f in dataclasses.fields(phases.Pending)}
+        path = os.path.join(base.REPO_ROOT, 'doc', 'source', 'reference',
+                            'cli.rst')
+        with open(path) as f:
+            text = f.read()
+        start = text.index('``json``: an object with ``state``')
+        documented = set(re.findall(
+            r'``(\w+)``', text[start:text.index('``schema-dump``', start)]))
+        self.assertEqual(set(), keys - documented)
 
     def test_differences_one_per_line_grouped_by_table(self):
         self.assertSucceeded(self.sync('upgrade'))
