@@ -266,6 +266,13 @@ class DirectoryTests:
         self.assertEqual([CONTRACT_HEAD],
                          sorted(self.stored_version()))
 
+    def test_stamp_verify_refuses_the_expand_head_alone(self):
+        models.Base.metadata.create_all(self.engine)
+        result = self.widgets('stamp', '--verify', EXPAND_HEAD)
+        self.assertEqual(2, result.code, result)
+        self.assertIn('stamp --verify compares', result.stderr)
+        self.assertEqual([], self.stored_version())
+
     # -- version locations ----------------------------------------------------
 
     def test_heads_reads_the_nested_version_directories(self):
