@@ -80,7 +80,10 @@ def every_head(revision):
     """An ``upgrade --sql`` target of a branched history with ``head``
     (the default) read as ``heads``: a plain upgrade's phases end at every
     head, and alembic's ``head`` refuses the two branches' heads as
-    ambiguous. ``A:head`` becomes ``A:heads``; other targets are kept."""
+    ambiguous. ``A:head`` becomes ``A:heads``; other targets (a tuple of
+    a phase's several heads among them) are kept."""
+    if not isinstance(revision, str):
+        return revision
     start, colon, end = revision.rpartition(':')
     return f'{start}{colon}heads' if end == 'head' else revision
 

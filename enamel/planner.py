@@ -235,11 +235,15 @@ class Planner:
 
     def offline(self, revision_range):
         """The plan of ``upgrade --sql`` over ``revision_range``
-        (``TO`` from base, or ``FROM:TO``), as alembic writes it.
+        (``TO`` from base, or ``FROM:TO``; ``TO`` may be a tuple of ids,
+        a phase's several heads), as alembic writes it.
 
         :raises exception.BadRevision: a side names no revision.
         """
-        start, _, target = revision_range.rpartition(':')
+        if isinstance(revision_range, str):
+            start, _, target = revision_range.rpartition(':')
+        else:
+            start, target = '', revision_range
         current = () if start in ('', 'base') else (start,)
         if current:
             with alembic_internals.errors(revision_argument=True):

@@ -414,21 +414,25 @@ class PhaseRuleTests(PhaseRuleSteps):
         self.assertEqual(3, check.code, check)
         self.assertIn(first, check.stdout)
         self.assertIn(second, check.stdout)
-        # A script for a new database reaches every head.
-        script = self.run_sync('upgrade', '--sql')
-        if todays_script.code:
-            # (Refused for the same revision of today's history.)
-            self.assertEqual('sqlite', self.engine.dialect.name)
-            refused = re.search(r'revision (\w+) cannot be written as SQL',
-                                todays_script.stderr)
-            self.assertIsNotNone(refused, todays_script)
-            self.assertEqual(1, script.code, script)
-            self.assertIn(refused.group(0), script.stderr)
-        else:
-            self.assertSucceeded(script)
-            self.assertRegex(script.stdout,
-                             rf'CREATE TABLE [`"]?{LABELS}\b')
-            self.assertRegex(script.stdout, rf'CREATE TABLE [`"]?{NOTES}\b')
+        # A script for a new database reaches every head, and so does the
+        # expand phase's script (a tuple of the branch's heads).
+        for argv in (('upgrade', '--sql'), ('upgrade', '--sql', '--expand')):
+            script = self.run_sync(*argv)
+            if todays_script.code:
+                # (Refused for the same revision of today's history.)
+                self.assertEqual('sqlite', self.engine.dialect.name)
+                refused = re.search(
+                    r'revision (\w+) cannot be written as SQL',
+                    todays_script.stderr)
+                self.assertIsNotNone(refused, todays_script)
+                self.assertEqual(1, script.code, script)
+                self.assertIn(refused.group(0), script.stderr)
+            else:
+                self.assertSucceeded(script)
+                self.assertRegex(script.stdout,
+                                 rf'CREATE TABLE [`"]?{LABELS}\b')
+                self.assertRegex(script.stdout,
+                                 rf'CREATE TABLE [`"]?{NOTES}\b')
         # A merge of both branches' heads is refused, nothing written.
         before = sorted(os.listdir(self.versions))
         result = self.run_sync('merge', contract_head, first, '-m', 'm')
