@@ -306,7 +306,8 @@ class CommandTests:
         same = self.assertSucceeded(self.sync('show', '--revision', first()))
         self.assertEqual(result.stdout, same.stdout)
         result = self.assertSucceeded(self.sync('show', 'heads'))
-        for revision in heads():
+        # alembic's "heads" leaves out a head another head depends_on.
+        for revision in (r.revision for r in script().get_revisions('heads')):
             self.assertIn(f'Rev: {revision} ', result.stdout)
         unknown = self.sync('show', 'f00d')
         self.assertEqual(2, unknown.code, unknown)
