@@ -418,15 +418,17 @@ class PhaseRuleTests(PhaseRuleSteps):
         # expand phase's script (a tuple of the branch's heads).
         for argv in (('upgrade', '--sql'), ('upgrade', '--sql', '--expand')):
             script = self.run_sync(*argv)
-            if todays_script.code:
-                # (Refused for the same revision of today's history.)
+            if script.code:
+                # On SQLite, refused for a revision of today's history
+                # that alters a table in batch (one the expand phase's
+                # script may not reach).
                 self.assertEqual('sqlite', self.engine.dialect.name)
+                self.assertEqual(1, script.code, script)
                 refused = re.search(
                     r'revision (\w+) cannot be written as SQL',
-                    todays_script.stderr)
-                self.assertIsNotNone(refused, todays_script)
-                self.assertEqual(1, script.code, script)
-                self.assertIn(refused.group(0), script.stderr)
+                    script.stderr)
+                self.assertIsNotNone(refused, script)
+                self.assertIn(refused.group(0), todays_script.stderr)
             else:
                 self.assertSucceeded(script)
                 self.assertRegex(script.stdout,
