@@ -70,7 +70,12 @@ def _parse(conf, argv, default_config_files):
             f'{exc.strerror}') from None
     except SystemExit as exc:
         lines = [line for line in captured.getvalue().splitlines() if line]
-        if exc.code:
+        # oslo.config 9.0 (the floor) ends a bad value of a command-line
+        # option read from a file ("argument --debug: Invalid Boolean
+        # value") with a bare SystemExit, code None.
+        failed = bool(exc.code) or bool(
+            lines and lines[-1].startswith('argument --'))
+        if failed:
             message = _usage_message(lines[-1] if lines else '')
             source = _config_file_value(argv, message, default_config_files)
             if source is not None:
@@ -78,7 +83,7 @@ def _parse(conf, argv, default_config_files):
             print(f'enamel-sync: error: {message}'
                   f'{_misplaced_hint(argv, message)} '
                   '(see enamel-sync --help)', file=sys.stderr)
-        raise SystemExit(exception.USAGE if exc.code else 0)
+        raise SystemExit(exception.USAGE if failed else 0)
 
 
 def _usage_message(line):
