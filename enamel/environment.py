@@ -219,7 +219,7 @@ def env_options(config):
 
 
 def include_object(obj, name, type_, reflected, compare_to,
-                   versions_dir=None):
+                   versions_dir=None, owned=None):
     """alembic's ``include_object`` hook: what the models own, nothing else.
 
     A reflected table that the models do not declare is compared (reported
@@ -230,11 +230,15 @@ def include_object(obj, name, type_, reflected, compare_to,
     removed. Other tables (an extension's, another tool's, the
     other enamel database's when both share one server database) and
     enamel's own bookkeeping (:data:`enamel.databases.OWN_TABLES`) are
-    never compared.
+    never compared. ``owned``, when given, returns that set of names
+    instead (read once per comparison: alembic asks for every reflected
+    table, and reading every revision file's state each time made a
+    comparison quadratic in the number of revisions).
     """
     if type_ == 'table' and reflected and compare_to is None:
-        return (name not in databases.OWN_TABLES and
-                name in compare.revision_tables(versions_dir or VERSIONS_DIR))
+        tables = (owned() if owned is not None else
+                  compare.revision_tables(versions_dir or VERSIONS_DIR))
+        return name not in databases.OWN_TABLES and name in tables
     return True
 
 
@@ -245,7 +249,10 @@ def include_object_for(database, version_dirs=None):
     if version_dirs is None:
         version_dirs = locations.version_dirs(make_config(
             None, database=database))
-    return functools.partial(include_object, versions_dir=version_dirs)
+    # One comparison (one context) reads the revision files once.
+    owned = functools.cache(lambda: compare.revision_tables(version_dirs))
+    return functools.partial(include_object, versions_dir=version_dirs,
+                             owned=owned)
 
 
 def installed(path):

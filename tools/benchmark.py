@@ -527,6 +527,9 @@ def parse_args(argv):
     parser.add_argument('--concurrency', type=int, default=8,
                         help='concurrent upgrades (default 8)')
     args = parser.parse_args(argv)
+    if args.concurrency < 2 or args.runs < 1:
+        parser.error('--concurrency takes 2 or more processes and --runs '
+                     '1 or more')
     if args.smoke:
         args.counts, args.runs, args.concurrency = '5', 1, 2
         if '--engines' not in ' '.join(argv or sys.argv):

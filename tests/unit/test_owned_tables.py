@@ -1,0 +1,77 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
+"""Which reflected tables a comparison owns: the tables a revision file
+creates, read once per comparison (alembic asks ``include_object`` for
+every reflected table; reading every revision file's state each time made
+``check`` quadratic in the number of revisions)."""
+
+import os
+from unittest import mock
+
+import fixtures
+import testtools
+
+from enamel import compare
+from enamel import environment
+
+REVISION = '''from alembic import op
+import sqlalchemy as sa
+
+
+def upgrade():
+    op.create_table('{name}', sa.Column('id', sa.Integer, primary_key=True))
+'''
+
+
+class OwnedTablesTest(testtools.TestCase):
+
+    def setUp(self):
+        super().setUp()
+        self.versions = self.useFixture(fixtures.TempDir()).path
+        for number, name in enumerate(('gears', 'cogs')):
+            self.write(number, name)
+
+    def write(self, number, name):
+        path = os.path.join(self.versions, f'{number:04d}_{name}.py')
+        with open(path, 'w') as f:
+            f.write(REVISION.format(name=name))
+
+    def include(self, hook, name):
+        return hook(None, name, 'table', True, None)
+
+    def test_a_table_a_revision_created_is_compared_others_are_not(self):
+        hook = environment.include_object_for(None, (self.versions,))
+        self.assertTrue(self.include(hook, 'gears'))
+        self.assertTrue(self.include(hook, 'cogs'))
+        self.assertFalse(self.include(hook, 'spatial_ref_sys'))
+        self.assertFalse(self.include(hook, 'enamel_migration_lock'))
+        # A model's table (compare_to given) is always compared.
+        self.assertTrue(hook(None, 'spatial_ref_sys', 'table', True,
+                             object()))
+
+    def test_one_comparison_reads_the_revision_files_once(self):
+        hook = environment.include_object_for(None, (self.versions,))
+        with mock.patch.object(compare, 'revision_tables', autospec=True,
+                               wraps=compare.revision_tables) as read:
+            for number in range(200):
+                self.include(hook, f'table_{number}')
+        self.assertEqual(1, read.call_count)
+
+    def test_the_next_comparison_sees_a_new_revision(self):
+        self.assertFalse(self.include(
+            environment.include_object_for(None, (self.versions,)),
+            'sprockets'))
+        self.write(2, 'sprockets')
+        self.assertTrue(self.include(
+            environment.include_object_for(None, (self.versions,)),
+            'sprockets'))
