@@ -251,8 +251,7 @@ def include_object_for(database, version_dirs=None):
             None, database=database))
     # One comparison (one context) reads the revision files once.
     owned = functools.cache(lambda: compare.revision_tables(version_dirs))
-    return functools.partial(include_object, versions_dir=version_dirs,
-                             owned=owned)
+    return functools.partial(include_object, owned=owned)
 
 
 def installed(path):
