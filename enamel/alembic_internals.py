@@ -102,6 +102,27 @@ def add_version_callback(context, callback):
         tuple(context.on_version_apply_callbacks) + (callback,))
 
 
+def run_transaction(context):
+    """The transaction alembic holds open across revisions on ``context``
+    (a ``MigrationContext``): the one ``env.py``'s ``begin_transaction()``
+    began when ``transaction_per_migration`` is off on an engine with
+    transactional DDL, or the one ``autocommit_block()`` began again after
+    its block. None when alembic commits each revision itself (MySQL, or
+    ``transaction_per_migration`` on). A ``sqlalchemy.engine.Transaction``.
+    """
+    return context._transaction
+
+
+def commit_run_transaction(context):
+    """Commit :func:`run_transaction` and begin the next one in its place,
+    as ``MigrationContext.autocommit_block()`` does on entering and
+    leaving its block; ``env.py``'s ``begin_transaction()`` commits the
+    last one."""
+    context._transaction.commit()
+    context._transaction = context.connection.begin()
+    return context._transaction
+
+
 def in_batch(autogen_context):
     """Whether alembic renders inside ``batch_alter_table`` (``batch_op.``
     and no table name), as its own renderers ask (an ``AutogenContext``

@@ -194,7 +194,7 @@ def context_options(dialect_name, models=True, database=None,
         # generated: SQLite needs it for any ALTER beyond a constant-default
         # ADD COLUMN, and on the other engines it emits the plain ALTERs.
         render_as_batch=True,
-        transaction_per_migration=True,
+        transaction_per_migration=False,
         include_object=(include_object_for(database, version_dirs)
                         if models else include_object),
         render_item=render.render_item,

@@ -40,6 +40,14 @@ from enamel import progress as reporting
 from enamel import state
 
 LOG = logging.getLogger(__name__)
+# On an engine with transactional DDL (PostgreSQL, SQLite) a long run
+# commits its revisions in groups: each group holds at most a
+# GROUP_PARTS-th of the run's revisions (see group_size) and ends at the
+# first revision boundary after GROUP_SECONDS; a revision that committed
+# part of its work itself (autocommit_block) ends its group too. A commit
+# per revision costs a flush (and a few round trips) each.
+GROUP_PARTS = 50
+GROUP_SECONDS = 1.0
 
 
 class Progress:
@@ -62,8 +70,15 @@ class Progress:
         self.applied = []
         self._unreported = []  # applied, their transaction not yet over
         self._started = time.monotonic()
+        self.context = None  # alembic's MigrationContext, once it plans
+        self._group = None  # the run transaction enamel last began
+        self._group_started = self._started
+        self.committing = False  # a COMMIT of applied steps is under way
 
-    def plan(self, steps):
+    def plan(self, steps, context=None):
+        self.context = context
+        if context is not None:
+            self._group = alembic_internals.run_transaction(context)
         self.steps = list(steps)
         keys = [_key(step) for step in self.steps]
         # What current() answers while each step runs (asked for every
@@ -81,11 +96,37 @@ class Progress:
         is where a requested stop takes effect."""
         for number, step in enumerate(self.steps):
             if number:
-                self.committed()
                 reason = self.stop()
+                self._boundary(force=bool(reason))
                 if reason:
                     raise exception.Interrupted(reason, self.applied)
             yield step
+        if self._open_group() is None:
+            self.committed()
+
+    def _open_group(self):
+        if self.context is None:
+            return None
+        return alembic_internals.run_transaction(self.context)
+
+    def _boundary(self, force=False):
+        """Between two revisions: alembic committed the last one itself,
+        or this decides whether the group of revisions run since the last
+        commit is committed now (see :func:`group_size`)."""
+        group = self._open_group()
+        if group is None:  # alembic committed the revision
+            self.committing = False
+            self.committed()
+            return
+        now = time.monotonic()
+        if not (force or group is not self._group or
+                len(self._unreported) >= group_size(len(self.steps)) or
+                now - self._group_started >= GROUP_SECONDS):
+            self.committing = False
+            return
+        self._group = alembic_internals.commit_run_transaction(self.context)
+        self.committing = False
+        self._group_started = now
         self.committed()
 
     def current(self):
@@ -95,16 +136,13 @@ class Progress:
         return self._keys[len(self.applied)]
 
     def __call__(self, ctx, step, heads, run_args):
-        if self.lock is not None:
-            # Inside the revision's transaction, before it commits: a
-            # holder that lost the lock writes no version row.
-            self.lock.check(ctx.connection)
         if self.journal is not None:
             self.journal.finish(ctx.connection)
         now = time.monotonic()
         self.applied.append(step)
         self._unreported.append((step, now - self._started))
         self._started = now
+        self.committing = True  # until the next boundary
 
     def running(self):
         """``(revision id, message, monotonic start)`` of the step alembic
@@ -130,10 +168,34 @@ class Progress:
         """The revision that was running when the run stopped (or whose
         transaction was committing: applied, not yet reported), or
         None."""
-        running = len(self.applied) - len(self._unreported)
-        if self.steps is None or running >= len(self.steps):
+        if self.steps is None:
+            return None
+        running = len(self.applied)
+        if self._unreported and (self.committing or running >= len(
+                self.steps)):
+            running -= len(self._unreported)
+        if running >= len(self.steps):
             return None
         return self.steps[running].revision.revision
+
+    def rolled_back(self):
+        """How many applied revisions the failure rolled back with the
+        failed one (their group had not been committed yet)."""
+        return len(self._unreported) - (1 if self.committing else 0)
+
+    def committed_steps(self):
+        """The applied steps whose transaction is committed."""
+        return self.applied[:len(self.applied) - len(self._unreported)]
+
+
+def group_size(steps):
+    """How many revisions of a run of ``steps`` revisions one commit
+    holds at most, on an engine with transactional DDL: one for a run
+    of fewer than ``2 * GROUP_PARTS`` revisions (every deploy of a
+    release), so that a failure or a kill rolls back the failed revision
+    only; else a ``GROUP_PARTS``-th of the run (a database built from a
+    long history)."""
+    return max(1, steps // GROUP_PARTS)
 
 
 def _key(step):
@@ -188,7 +250,6 @@ def run(config, script, connection, plan, destination, tag=None,
     before = list(before)
     applied = []  # committed
     attempt = 0
-    start = before  # the revisions at the start of this attempt
     while True:
         try:
             applied += _run_once(config, script, connection,
@@ -197,15 +258,10 @@ def run(config, script, connection, plan, destination, tag=None,
                                  database, before, seconds)
             break
         except _GaveUpWaiting as retry:
-            # The steps this attempt applied are committed, unless its
-            # whole run was one transaction (transaction_per_migration
-            # off) and rolled back: the version did not move then.
-            now = state.read(connection, tables=False,
-                             database=database).current
+            # The steps this attempt committed (a group not yet committed
+            # rolled back with the revision that gave up).
             connection.rollback()
-            if set(now) != set(start):
-                applied += retry.applied
-            start = now
+            applied += retry.applied
             attempt += 1
             if attempt > retries:
                 holders = ddl_locks.open_transactions(connection)
@@ -260,15 +316,16 @@ def _run_once(config, script, connection, plan, destination, tag, lock,
 
     def steps(current, context):
         alembic_internals.add_version_callback(context, progress)
-        return progress.plan(plan(script, destination, current))
+        return progress.plan(plan(script, destination, current), context)
 
     progress.journal.load()
     mysql = connection.dialect.name in ('mysql', 'mariadb')
     timeout = ddl_locks.PostgreSQLTimeout(
         connection, lock_timeout,
         session=lock.session_name if lock is not None else None)
+    fence = _Fence(connection, lock)
     try:
-        with progress.journal, timeout, interrupt.revisions_finish(
+        with fence, progress.journal, timeout, interrupt.revisions_finish(
                 connection.dialect.name != 'postgresql'), \
                 alembic_environment.EnvironmentContext(
                     config, script, fn=steps, as_sql=False,
@@ -293,11 +350,38 @@ def _run_once(config, script, connection, plan, destination, tag, lock,
     except Exception as exc:
         error = failure(connection, progress, before, exc, database)
         if lock_timeout and ddl_locks.gave_up_waiting(exc, timeout.cancelled):
-            raise _GaveUpWaiting(progress.applied, error,
+            raise _GaveUpWaiting(progress.committed_steps(), error,
                                  progress.failed_revision()) from exc
         raise error from exc
     progress.committed()
     return progress.applied
+
+
+class _Fence:
+    """Check the migration lock inside every transaction the migration's
+    ``connection`` commits while alembic runs (SQLAlchemy's ``commit``
+    event, before the COMMIT is sent): a holder that lost the lock
+    commits no version row."""
+
+    def __init__(self, connection, lock):
+        self.connection = connection
+        self.lock = lock
+
+    def __enter__(self):
+        if self.lock is not None:
+            sa.event.listen(self.connection, 'commit', self._check)
+        return self
+
+    def __exit__(self, *exc_info):
+        if self.lock is not None:
+            sa.event.remove(self.connection, 'commit', self._check)
+        return False
+
+    def _check(self, connection):
+        # autocommit_block() ends its block with a COMMIT of nothing.
+        if connection.get_execution_options().get(
+                'isolation_level') != 'AUTOCOMMIT':
+            self.lock.check(connection)
 
 
 def committed(connection, database=None, wait=db.RECONNECT):
@@ -408,6 +492,9 @@ def failure(connection, progress, before, exc, database=None):
         message += 'what is committed could not be read'
     elif sorted(now) == sorted(before):
         message += 'no revision of this run was committed'
+    elif progress.rolled_back():
+        message += (f'the {progress.rolled_back()} revision(s) run before '
+                    'it since the last commit were rolled back with it')
     else:
         message += 'the revisions before it are committed'
     partly = _committed_statements(connection, database, revision)

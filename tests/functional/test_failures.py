@@ -27,11 +27,15 @@ import contextlib
 import os
 import select
 import signal
+import subprocess
+import sys
 import time
 
 import sqlalchemy as sa
 
 from enamel import journal
+from enamel import migration
+from enamel import runner
 from tests import base
 from tests import synthetic
 from tests.functional import test_commands
@@ -43,6 +47,21 @@ LEASE = 3  # seconds, [database] migration_lock_lease of the kill tests
 # loaded two-core machine. A bound, not a measurement.
 TAKEOVER_SLACK = 4
 BEFORE_FAILURE = 5
+# A run this long commits in groups of four on engines with transactional
+# DDL.
+LONG_RUN = 4 * runner.GROUP_PARTS + 10
+# enamel-sync's main, counting the COMMITs of every connection it opens
+# (SQLAlchemy's commit event, on every Engine); the count goes to stderr.
+COUNTING_COMMITS = '''
+import atexit, sys
+import sqlalchemy as sa
+from enamel.cmd import console
+commits = []
+sa.event.listen(sa.engine.Engine, 'commit', lambda c: commits.append(1))
+atexit.register(lambda: print(f'commits: {len(commits)}', file=sys.stderr))
+sys.argv[0] = 'enamel-sync'
+sys.exit(console.main())
+'''
 BEFORE_BLOCK = 20
 
 FAILING = 'fa11ed000001'
@@ -177,6 +196,63 @@ class FailureTests(ScratchHistory):
         self.assertEqual([FAILING], self.stored_version())
         self.assertEqual(self.tables_at(BEFORE_FAILURE, 'half_done'),
                          self.tables())
+
+    def test_a_long_run_commits_in_groups(self):
+        head = self.make_scratch(LONG_RUN)
+
+        process = subprocess.run(
+            [sys.executable, '-c', COUNTING_COMMITS, '--config-file',
+             self.config_file, 'upgrade'], cwd=self.workdir, text=True,
+            env=dict(os.environ, HOME=self.workdir, **self.env),
+            stdin=subprocess.DEVNULL, capture_output=True, timeout=DEADLINE)
+        result = base.Result(process.returncode, process.stdout,
+                             process.stderr)
+
+        self.assertEqual(0, result.code, result)
+        self.assertEqual([head], self.stored_version())
+        self.assertEqual(self.tables_at(LONG_RUN), self.tables())
+        # Every revision is reported, once committed.
+        self.assertEqual(LONG_RUN, result.stderr.count('Upgraded to 5e'))
+        commits = int(result.stderr.split('commits: ')[-1])
+        if self.transactional_ddl:
+            # A group holds up to a GROUP_PARTS-th of the run (four
+            # revisions here): fewer commits than half the revisions, the
+            # lock's and the reads' included.
+            self.assertLess(commits, LONG_RUN // 2)
+        else:
+            # MySQL commits each revision with its version row.
+            self.assertGreaterEqual(commits, LONG_RUN)
+
+    def test_a_failure_in_a_group_says_what_rolled_back_with_it(self):
+        last = self.make_scratch(LONG_RUN)
+        self.write_revision(FAILING, last, FAILING_BODY, 'half_done',
+                            'fails halfway')
+
+        result = self.sync_scratch('upgrade')
+
+        self.assertEqual(1, result.code, result)
+        error = result.stderr.splitlines()[-1]
+        self.assertIn(f'revision {FAILING} failed: ', error)
+        [at] = self.stored_version()
+        self.assertIn(f'the database is at {at}, where a rerun starts',
+                      error)
+        # The version names what is committed: a prefix of the run, no
+        # further back than one group.
+        number = int(at[2:], 16)
+        bundled = len(list(migration.Migration(None).script.walk_revisions()))
+        self.assertLessEqual(number, LONG_RUN)
+        self.assertGreater(number, LONG_RUN - runner.group_size(
+            bundled + LONG_RUN + 1))
+        if number < LONG_RUN:
+            self.assertIn(f'the {LONG_RUN - number} revision(s) run before '
+                          'it since the last commit were rolled back with '
+                          'it', error)
+        else:
+            self.assertIn('the revisions before it are committed', error)
+        extra = () if self.transactional_ddl else ('half_done',)
+        self.assertEqual(self.tables_at(number, *extra), self.tables())
+        if not self.transactional_ddl:
+            self.assertEqual(LONG_RUN, number)
 
     def test_statements_committed_by_an_autocommit_block_are_reported(self):
         # A revision as autogenerate wrote them before its concurrent
