@@ -140,16 +140,18 @@ def context_options(dialect_name, models=True, database=None,
     """Options for ``EnvironmentContext.configure``, shared by env.py and
     ``check`` so that both compare the schema the same way.
 
-    Every revision commits on its own, with its version row
-    (``transaction_per_migration``), on every engine: the version table
-    always names what is committed, also when a revision commits part of
-    its work itself (``autocommit_block``, as ``CREATE INDEX
-    CONCURRENTLY`` needs), and a rerun after a failure resumes where the
-    last committed revision left off. On PostgreSQL and SQLite a failing
-    revision leaves no trace; MySQL commits each DDL statement, so there
-    it may leave objects behind. An ``env.py`` that sets
-    ``transaction_per_migration`` otherwise is obeyed: alembic runs the
-    revisions either way.
+    alembic holds one transaction across the revisions
+    (``transaction_per_migration`` off), which :mod:`enamel.runner`
+    commits between revisions: after each one in a short run, in groups
+    in a long one on engines with transactional DDL (see
+    :func:`enamel.runner.group_size`), and as soon as a revision committed
+    part of its work itself (``autocommit_block``, as ``CREATE INDEX
+    CONCURRENTLY`` needs). The version table always names what is
+    committed, and a rerun after a failure resumes where the last commit
+    left off. MySQL commits each DDL statement: alembic runs each revision
+    in a transaction of its own there whatever this says. An ``env.py``
+    that sets ``transaction_per_migration=True`` is obeyed: alembic then
+    commits each revision itself.
 
     :param dialect_name: ``connection.dialect.name``.
     :param models: give alembic the models' metadata; else an empty

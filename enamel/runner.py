@@ -16,12 +16,15 @@ alembic runs every revision and writes every version row (its
 ``MigrationContext.run_migrations`` and ``HeadMaintainer``), exactly as
 ``alembic.command.upgrade``, ``downgrade`` and ``stamp`` have it run. enamel
 adds an ``on_version_apply`` callback, after any that ``env.py`` set, that
-fences the version row with the migration lock (in its transaction) and
-logs each applied revision with its elapsed time once it is committed; a
-progress journal (:mod:`enamel.journal`) that lets a revision cut between
-two committed statements resume; a stop at the next revision boundary
-when a signal asks for one (:mod:`enamel.interrupt`); and, when a revision
-fails, it reads what the database now holds and says exactly that.
+records each applied revision; commits between revisions (one by one, or
+in groups in a long run on an engine with transactional DDL: see
+:func:`group_size`), each commit fenced with the migration lock (in the
+committing transaction); logs each applied revision with its elapsed
+time once it is committed; a progress journal (:mod:`enamel.journal`)
+that lets a revision cut between two committed statements resume; a stop
+at the next revision boundary when a signal asks for one
+(:mod:`enamel.interrupt`); and, when a revision fails, it reads what the
+database now holds and says exactly that.
 """
 
 import logging
@@ -380,8 +383,19 @@ class _Fence:
     def _check(self, connection):
         # autocommit_block() ends its block with a COMMIT of nothing.
         if connection.get_execution_options().get(
-                'isolation_level') != 'AUTOCOMMIT':
+                'isolation_level') == 'AUTOCOMMIT':
+            return
+        try:
             self.lock.check(connection)
+        except BaseException:
+            # SQLAlchemy marks the transaction over without a ROLLBACK
+            # when its commit event raises: roll it back here.
+            try:
+                connection.connection.dbapi_connection.rollback()
+            except Exception as exc:
+                LOG.debug('rolling back after the fence: %s',
+                          exception.first_line(exc))
+            raise
 
 
 def committed(connection, database=None, wait=db.RECONNECT):
