@@ -37,6 +37,7 @@ USED = {
     'Revision._all_down_revisions': 'RevisionMap.add_revision',
     'AutogenContext._has_batch': 'render._drop_constraint',
     'Operations._to_impl': 'Operations.invoke',
+    'MigrationContext._transaction': 'MigrationContext.autocommit_block',
 }
 
 

@@ -73,24 +73,22 @@ class Migration:
 
     :param conf: an ``oslo_config.cfg.ConfigOpts`` with enamel's options
         registered and parsed (see :func:`enamel.conf.load`).
-    :param engine: optional ``sqlalchemy.engine.Engine`` to use instead of
-        one built from ``[database] connection``. On SQLite it gets the
-        same transaction handling as enamel's own (see
-        :func:`enamel.db.transactional`).
+    :param engine: a ``sqlalchemy.engine.Engine`` instead of ``[database]
+        connection``'s (on SQLite, see :func:`enamel.db.transactional`).
     :param database: which of enamel's databases: ``'main'`` (the
         default) or ``'api'`` (``[api_database] connection``), or an
         :class:`enamel.databases.Database`. Its revisions, models, version
         table and lock are used.
     :param x_arguments: ``KEY=VALUE`` strings that env.py reads with
         ``context.get_x_argument()`` (alembic's ``-x``).
-    :param directory: a migration environment of the service's own (a
-        directory with ``env.py``, ``script.py.mako`` and ``versions/``)
-        instead of the bundled one, as ``-d/--directory``; default: the
-        database's ``script_location`` option, else the bundled one (see
-        :mod:`enamel.locations`).
-    :raises exception.UsageError: an unknown ``database``; ``directory``
-        is not a migration environment.
+    :param directory: a migration environment of the service's own, as
+        ``-d/--directory`` (default: see :mod:`enamel.locations`).
+    :raises exception.UsageError: an unknown ``database``, or a
+        ``directory`` that is not a migration environment.
     :raises exception.ConfigError: a configured location is not one.
+
+    Each method below hands the command to the object named in its
+    docstring, where its arguments, result and errors are documented.
     """
 
     def __init__(self, conf, engine=None, database=None, x_arguments=(),
@@ -98,9 +96,8 @@ class Migration:
         self.conf = conf
         self.database = locations.resolve(conf, databases.get(database),
                                           directory)
-        self.revision_history = revision_history.History(
+        self.revision_history = history = revision_history.History(
             conf, self.database, x_arguments)
-        history = self.revision_history
         self.access = db_access.Access(conf, self.database, engine)
         self.rules = phase_rules.PhaseRules(history)
         self.offline = offline_scripts.OfflineScripts(history, self.rules)
@@ -118,19 +115,15 @@ class Migration:
                                                 self.migrator)
 
     def configure(self, func):
-        """Register ``func(config)`` to adjust the alembic Config before
-        use; a decorator (see :meth:`enamel.history.History.configure`)."""
+        """A decorator: :meth:`enamel.history.History.configure`."""
         return self.revision_history.configure(func)
 
     def accept_drift(self, func):
-        """Register ``func(difference)`` to accept known drift; a
-        decorator (see :meth:`enamel.history.History.accept_drift`)."""
+        """A decorator: :meth:`enamel.history.History.accept_drift`."""
         return self.revision_history.accept_drift(func)
 
     def get_config(self, connection=None, version_path=None, **options):
-        """The alembic ``Config`` (see
-        :func:`enamel.environment.make_config`), with the configure
-        callbacks applied."""
+        """The alembic ``Config``: ``History.get_config``."""
         return self.revision_history.get_config(connection, version_path,
                                                 **options)
 
@@ -149,52 +142,44 @@ class Migration:
         """The ``Engine``, built from the configuration on first use."""
         return self.access.engine
 
-    # -- moving the database (enamel.moves, enamel.rolling) ----------------
+    # -- moving the database: enamel.moves.Moves, enamel.rolling ----------
 
     def upgrade(self, revision='head', sql=False, tag=None,
                 ignore_phase_rules=False):
-        """Upgrade to a later revision; see
-        :meth:`enamel.moves.Moves.upgrade`."""
+        """Upgrade to a later revision: ``Moves.upgrade``."""
         return self.moves.upgrade(revision, sql, tag, ignore_phase_rules)
 
     def downgrade(self, revision='-1', sql=False, tag=None):
-        """Revert to a previous revision; see
-        :meth:`enamel.moves.Moves.downgrade`."""
+        """Revert to a previous revision: ``Moves.downgrade``."""
         return self.moves.downgrade(revision, sql, tag)
 
     def stamp(self, revision, sql=False, purge=False, tag=None,
               verify=False, ignore_phase_rules=False):
-        """Set the version table to ``revision`` without running
-        migrations; see :meth:`enamel.moves.Moves.stamp`."""
+        """Set the version table, running nothing: ``Moves.stamp``."""
         return self.moves.stamp(revision, sql, purge, tag, verify,
                                 ignore_phase_rules)
 
     def upgrade_expand(self, sql=False, tag=None, ignore_phase_rules=False):
-        """Apply the expand phase only; see
-        :meth:`enamel.rolling.RollingUpgrades.upgrade_expand`."""
+        """The expand phase only: ``RollingUpgrades.upgrade_expand``."""
         return self.rolling.upgrade_expand(sql, tag, ignore_phase_rules)
 
     def online_data_migrations(self, max_count=None, batch_size=None):
-        """Run the open data migrations in batches; see
-        :meth:`enamel.rolling.RollingUpgrades.online_data_migrations`."""
+        """``RollingUpgrades.online_data_migrations``."""
         return self.rolling.online_data_migrations(max_count, batch_size)
 
     def upgrade_contract(self, sql=False, tag=None,
                          ignore_phase_rules=False):
-        """Apply the contract phase; see
-        :meth:`enamel.rolling.RollingUpgrades.upgrade_contract`."""
+        """The contract phase: ``RollingUpgrades.upgrade_contract``."""
         return self.rolling.upgrade_contract(sql, tag, ignore_phase_rules)
 
-    # -- writing revision files (enamel.authoring) --------------------------
+    # -- writing revision files: enamel.authoring, enamel.merging ----------
 
     def revision(self, message, **kw):
-        """Create a new revision file; see
-        :meth:`enamel.authoring.Revisions.revision`."""
+        """A new revision file: ``Revisions.revision``."""
         return self.authoring.revision(message, **kw)
 
     def revision_in_phase(self, phase, message, **kw):
-        """Create a revision on the ``expand`` or ``contract`` branch; see
-        :meth:`enamel.authoring.PhaseRevisions.revision_in_phase`."""
+        """A revision on a phase's branch: ``PhaseRevisions``."""
         return self.phase_revisions.revision_in_phase(phase, message, **kw)
 
     def merge(self, revisions, message=None, branch_label=None,
@@ -206,11 +191,10 @@ class Migration:
         """Open a revision file in ``$EDITOR``."""
         authoring.edit(self.revision_history, revision)
 
-    # -- reading (enamel.inspection) ----------------------------------------
+    # -- reading: enamel.inspection.Inspection ------------------------------
 
     def version(self):
-        """The revision ids in the version table; see
-        :meth:`enamel.inspection.Inspection.version`."""
+        """The revision ids in the version table."""
         return self.inspection.version()
 
     def current(self, verbose=False):
@@ -226,8 +210,7 @@ class Migration:
         self.inspection.branches(verbose)
 
     def heads(self, resolve_dependencies=False):
-        """The head revisions, as ``Script`` objects; see
-        :meth:`enamel.inspection.Inspection.heads`."""
+        """The head revisions, as ``Script`` objects."""
         return self.inspection.heads(resolve_dependencies)
 
     def history(self, rev_range=None):
@@ -235,8 +218,7 @@ class Migration:
         return self.inspection.history(rev_range)
 
     def check(self):
-        """Report the state of the database (a
-        :class:`enamel.state.CheckResult`)."""
+        """The database's state: a :class:`enamel.state.CheckResult`."""
         return self.inspection.check()
 
     def schema_dump(self):

@@ -15,6 +15,7 @@ own code still uses it: a newer alembic that drops one fails here, naming
 it, instead of somewhere deep in a run."""
 
 import inspect
+import os
 
 from alembic import autogenerate
 from alembic import command
@@ -23,6 +24,7 @@ from alembic import operations as alembic_operations
 from alembic.runtime import migration as alembic_migration
 from alembic.script import base as alembic_script_base
 from alembic.script import revision as alembic_revision
+import fixtures
 import sqlalchemy as sa
 
 from enamel import alembic_internals
@@ -47,6 +49,8 @@ USERS = {
     'Operations.invoke': alembic_operations.Operations.invoke,
     'RevisionMap.add_revision': alembic_revision.RevisionMap.add_revision,
     'render._drop_constraint': alembic_render._drop_constraint,
+    'MigrationContext.autocommit_block':
+        alembic_migration.MigrationContext.autocommit_block,
 }
 
 
@@ -78,6 +82,39 @@ class AlembicInternalsTest(base.TestCase):
             alembic_internals.add_version_callback(context, second)
             self.assertEqual((first, second),
                              context.on_version_apply_callbacks)
+
+    def test_the_run_transaction_commits_and_is_replaced(self):
+        # What enamel.runner does between two revisions of a group.
+        path = os.path.join(self.useFixture(fixtures.TempDir()).path,
+                            'run.sqlite')
+        engine = sa.create_engine(f'sqlite:///{path}')
+        self.addCleanup(engine.dispose)
+        with engine.begin() as connection:
+            connection.exec_driver_sql('CREATE TABLE grouped (id INT)')
+
+        def rows():
+            with engine.connect() as other:
+                return other.exec_driver_sql(
+                    'SELECT count(*) FROM grouped').scalar()
+
+        with engine.connect() as connection:
+            context = alembic_migration.MigrationContext.configure(
+                connection, opts={'transaction_per_migration': False,
+                                  'transactional_ddl': True})
+            with context.begin_transaction():
+                first = alembic_internals.run_transaction(context)
+                self.assertTrue(first.is_active)
+                connection.exec_driver_sql('INSERT INTO grouped VALUES (1)')
+                self.assertEqual(0, rows())
+                second = alembic_internals.commit_run_transaction(context)
+                self.assertEqual(1, rows())
+                self.assertFalse(first.is_active)
+                self.assertTrue(second.is_active)
+                self.assertIs(second, alembic_internals.run_transaction(
+                    context))
+                connection.exec_driver_sql('INSERT INTO grouped VALUES (2)')
+            self.assertIsNone(alembic_internals.run_transaction(context))
+        self.assertEqual(2, rows())
 
     def test_the_planners_return_steps_and_translate_errors(self):
         script = alembic_script_base.ScriptDirectory(
