@@ -197,11 +197,15 @@ def context_options(dialect_name, models=True, database=None,
         # ADD COLUMN, and on the other engines it emits the plain ALTERs.
         render_as_batch=True,
         transaction_per_migration=False,
-        include_object=(include_object_for(database, version_dirs)
-                        if models else include_object),
+        include_object=include_object,
         render_item=render.render_item,
         process_revision_directives=autogen.process_revision_directives,
     )
+    if models:
+        options['include_object'] = include_object_for(database,
+                                                       version_dirs)
+        options['include_name'] = include_name_for(
+            metadata, options['include_object'])
     if sqlite:
         # True once enamel.db has taken over pysqlite's transactions.
         options['transactional_ddl'] = True
@@ -254,6 +258,26 @@ def include_object_for(database, version_dirs=None):
     # One comparison (one context) reads the revision files once.
     owned = functools.cache(lambda: compare.revision_tables(version_dirs))
     return functools.partial(include_object, owned=owned)
+
+
+def include_name_for(metadata, include_object_hook):
+    """alembic's ``include_name`` hook, asked for each table name in the
+    database before anything about it is reflected: a table that
+    ``metadata`` (the models) does not declare is reflected only when
+    ``include_object_hook`` (from :func:`include_object_for`) would
+    compare it. The comparison is the same; the tables it leaves alone
+    (another tool's, a long history's that no revision creates by name)
+    cost no reflection.
+
+    :param metadata: the models' ``sqlalchemy.MetaData``.
+    :returns: ``include_name(name, type_, parent_names)`` -> bool.
+    """
+    declared = frozenset(table.name for table in metadata.tables.values())
+
+    def include_name(name, type_, parent_names):
+        return (type_ != 'table' or name in declared or
+                include_object_hook(None, name, 'table', True, None))
+    return include_name
 
 
 def installed(path):

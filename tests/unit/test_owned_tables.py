@@ -19,6 +19,7 @@ import os
 from unittest import mock
 
 import fixtures
+import sqlalchemy as sa
 import testtools
 
 from enamel import compare
@@ -66,6 +67,20 @@ class OwnedTablesTest(testtools.TestCase):
             for number in range(200):
                 self.include(hook, f'table_{number}')
         self.assertEqual(1, read.call_count)
+
+    def test_a_table_left_alone_is_not_reflected(self):
+        metadata = sa.MetaData()
+        sa.Table('widgets', metadata, sa.Column('id', sa.Integer))
+        hook = environment.include_name_for(
+            metadata, environment.include_object_for(None, (self.versions,)))
+        self.assertTrue(hook('widgets', 'table', {'schema_name': None}))
+        self.assertTrue(hook('gears', 'table', {'schema_name': None}))
+        self.assertFalse(hook('spatial_ref_sys', 'table',
+                              {'schema_name': None}))
+        self.assertFalse(hook('enamel_migration_lock', 'table',
+                              {'schema_name': None}))
+        self.assertTrue(hook('ix_anything', 'index',
+                             {'table_name': 'spatial_ref_sys'}))
 
     def test_the_next_comparison_sees_a_new_revision(self):
         self.assertFalse(self.include(
