@@ -43,7 +43,9 @@ servers are killed or restarted: the shared servers are not.
 Prints one line per fault and target, ``kill9 mysql: 10/10 consistent``,
 and exits 1 when any trial was not. ``--short`` is CI's version (two
 trials of each, fewer pairs); run with PYTHONPATH at the checkout (it
-imports tests.synthetic): ``tox -e faults``.
+imports tests.synthetic): ``tox -e faults``. ``--revisions 120`` runs a
+history long enough that PostgreSQL and SQLite commit its revisions in
+groups (see "How revisions commit" in the operator guide).
 """
 
 import argparse
@@ -284,8 +286,9 @@ class Run:
 
 class Suite:
 
-    def __init__(self, workdir, seed, trials, verbose):
+    def __init__(self, workdir, seed, trials, verbose, revisions=REVISIONS):
         self.workdir = workdir
+        self.revisions = revisions
         self.random = random.Random(seed)
         self.trials = trials
         self.verbose = verbose
@@ -310,7 +313,7 @@ class Suite:
             versions = os.path.join(copy, 'versions')
             previous = migration.Migration(None).script.get_current_head()
             bodies, down = HISTORIES[name]
-            for number in range(1, REVISIONS + 1):
+            for number in range(1, self.revisions + 1):
                 revision = synthetic.revision_id(number)
                 table = synthetic.table_name(number)
                 body = bodies[number % len(bodies)]
@@ -487,8 +490,8 @@ class Suite:
         target.fresh()
         # After a random number of revisions (the first is the bundled
         # history), a random part of one revision's time later.
-        at = (self.random.randrange(REVISIONS),
-              self.random.uniform(0, seconds / (REVISIONS + 1)))
+        at = (self.random.randrange(self.revisions),
+              self.random.uniform(0, seconds / (self.revisions + 1)))
         # What a fault may set: where the next upgrade runs, what follows
         # it, the ports judged, the version after the faulted run.
         self.next_url = self.after_next = self.report = None
@@ -622,7 +625,13 @@ def main(argv=None):
                         help='only this target (repeatable)')
     parser.add_argument('--seed', type=int, default=None)
     parser.add_argument('--verbose', action='store_true')
+    parser.add_argument(
+        '--revisions', type=int, default=REVISIONS,
+        help=f'revisions in the history (default {REVISIONS}); from 100 '
+        'on, PostgreSQL and SQLite commit them in groups')
     args = parser.parse_args(argv)
+    if args.revisions < 1:
+        parser.error('--revisions must be at least 1')
     seed = args.seed if args.seed is not None else random.randrange(10**6)
     plan = SHORT if args.short else FAULTS
     plan = {f: tuple(t for t in targets
@@ -631,10 +640,10 @@ def main(argv=None):
             if not args.fault or f in args.fault}
     plan = {f: t for f, t in plan.items() if t}
     trials = args.trials or (2 if args.short else 10)
-    print(f'faults: seed {seed}, {trials} trial(s) each, {REVISIONS} '
+    print(f'faults: seed {seed}, {trials} trial(s) each, {args.revisions} '
           'revisions of 3 DDL statements', flush=True)
     workdir = tempfile.mkdtemp(prefix='enamel-faults-')
-    suite = Suite(workdir, seed, trials, args.verbose)
+    suite = Suite(workdir, seed, trials, args.verbose, args.revisions)
     try:
         if any('own-pgbouncer' in t for t in plan.values()):
             own_pgbouncer()
