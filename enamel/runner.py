@@ -54,8 +54,9 @@ GROUP_SECONDS = 1.0
 
 
 class Progress:
-    """The ``on_version_apply`` callback: fences, logs each step and
-    records it.
+    """The ``on_version_apply`` callback and the steps alembic iterates:
+    records each step, commits between steps (see :func:`group_size`) and
+    logs each step once committed.
 
     :param lock: the held migration lock (see
         :func:`enamel.lock.migration_lock`), whose ``check(connection)``
@@ -95,8 +96,9 @@ class Progress:
 
     def _boundaries(self):
         """The planned steps, as alembic iterates them: it asks for the
-        next one once the previous one's transaction is committed, which
-        is where a requested stop takes effect."""
+        next one once the previous one ran (and, when alembic commits each
+        revision itself, committed). Between two of them a group may
+        commit, and a requested stop takes effect."""
         for number, step in enumerate(self.steps):
             if number:
                 reason = self.stop()
@@ -506,9 +508,12 @@ def failure(connection, progress, before, exc, database=None):
         message += 'what is committed could not be read'
     elif sorted(now) == sorted(before):
         message += 'no revision of this run was committed'
+        if progress.rolled_back():
+            message += (f' ({progress.rolled_back()} other revision(s) '
+                        'ran and were rolled back with it)')
     elif progress.rolled_back():
-        message += (f'the {progress.rolled_back()} revision(s) run before '
-                    'it since the last commit were rolled back with it')
+        message += (f'the {progress.rolled_back()} other revision(s) since '
+                    'the last commit were rolled back with it')
     else:
         message += 'the revisions before it are committed'
     partly = _committed_statements(connection, database, revision)

@@ -244,9 +244,8 @@ class FailureTests(ScratchHistory):
         self.assertGreater(number, LONG_RUN - runner.group_size(
             bundled + LONG_RUN + 1))
         if number < LONG_RUN:
-            self.assertIn(f'the {LONG_RUN - number} revision(s) run before '
-                          'it since the last commit were rolled back with '
-                          'it', error)
+            self.assertIn(f'the {LONG_RUN - number} other revision(s) since '
+                          'the last commit were rolled back with it', error)
         else:
             self.assertIn('the revisions before it are committed', error)
         extra = () if self.transactional_ddl else ('half_done',)
