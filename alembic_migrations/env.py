@@ -63,7 +63,8 @@ def _configure(dialect_name, **kwargs):
         accepted = drift.for_database(_conf(), options.database)
     kwargs.update(environment.context_options(
         dialect_name, models=options.models, database=options.database,
-        accepted=accepted, version_dirs=locations.version_dirs(config)))
+        accepted=accepted, version_dirs=locations.version_dirs(config),
+        grouped_commits=options.grouped_commits))
     context.configure(
         on_version_apply=config.attributes.get('on_version_apply', ()),
         **kwargs)

@@ -163,7 +163,8 @@ class Migrator:
             purge=False):
         """Let alembic run ``plan``'s steps on the locked connection."""
         history = self.history
-        runner.run(history.get_config(connection, models=False),
+        runner.run(history.get_config(connection, models=False,
+                                      grouped_commits=True),
                    history.script, connection, _planned(plan), plan.target,
                    tag=tag, lock=held, purge=purge, phase=phase,
                    before=plan.current)

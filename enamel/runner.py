@@ -75,12 +75,18 @@ class Progress:
         self._unreported = []  # applied, their transaction not yet over
         self._started = time.monotonic()
         self.context = None  # alembic's MigrationContext, once it plans
+        self.grouping = False  # enamel commits between revisions
         self._group = None  # the run transaction enamel last began
         self._group_started = self._started
         self.committing = False  # a COMMIT of applied steps is under way
 
     def plan(self, steps, context=None):
         self.context = context
+        # The run transaction is enamel's to commit only when env.py left
+        # transaction_per_migration as enamel sets it.
+        self.grouping = context is not None and isinstance(
+            context.opts.get('transaction_per_migration'),
+            environment.GroupedCommits)
         if context is not None:
             self._group = alembic_internals.run_transaction(context)
         self.steps = list(steps)
@@ -110,18 +116,22 @@ class Progress:
             self.committed()
 
     def _open_group(self):
+        """The transaction alembic holds across revisions, or None (it
+        commits each revision itself)."""
         if self.context is None:
             return None
         return alembic_internals.run_transaction(self.context)
 
     def _boundary(self, force=False):
-        """Between two revisions: alembic committed the last one itself,
-        or this decides whether the group of revisions run since the last
-        commit is committed now (see :func:`group_size`)."""
+        """Between two revisions: alembic committed the last one itself;
+        or env.py asked for one transaction per run, which alembic commits
+        at its end; or this decides whether the group of revisions run
+        since the last commit is committed now (see :func:`group_size`)."""
         group = self._open_group()
-        if group is None:  # alembic committed the revision
+        if group is None or not self.grouping:
             self.committing = False
-            self.committed()
+            if group is None:
+                self.committed()
             return
         now = time.monotonic()
         if not (force or group is not self._group or
