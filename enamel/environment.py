@@ -295,10 +295,12 @@ def include_name_for(metadata, include_object_hook):
     (another tool's, a long history's that no revision creates by name)
     cost no reflection.
 
-    :param metadata: the models' ``sqlalchemy.MetaData``.
+    :param metadata: the models' ``sqlalchemy.MetaData``, or None (an
+        ``env.py`` without ``target_metadata``: nothing is compared).
     :returns: ``include_name(name, type_, parent_names)`` -> bool.
     """
-    declared = frozenset(table.name for table in metadata.tables.values())
+    declared = frozenset(table.name for table in (
+        metadata.tables.values() if metadata is not None else ()))
 
     def include_name(name, type_, parent_names):
         return (type_ != 'table' or name in declared or
