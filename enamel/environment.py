@@ -207,6 +207,8 @@ def context_options(dialect_name, models=True, database=None,
     metadata = (database.metadata() if models
                 else database.running_metadata())
     sqlite = dialect_name == 'sqlite'
+    include = (include_object_for(database, version_dirs) if models
+               else include_object)
     options = dict(
         target_metadata=metadata,
         version_table=database.version_table,
@@ -223,15 +225,12 @@ def context_options(dialect_name, models=True, database=None,
         render_as_batch=True,
         transaction_per_migration=(GROUPED_COMMITS if grouped_commits
                                    else True),
-        include_object=include_object,
+        include_object=include,
         render_item=render.render_item,
         process_revision_directives=autogen.process_revision_directives,
     )
     if models:
-        options['include_object'] = include_object_for(database,
-                                                       version_dirs)
-        options['include_name'] = include_name_for(
-            metadata, options['include_object'])
+        options['include_name'] = include_name_for(metadata, include)
     if sqlite:
         # True once enamel.db has taken over pysqlite's transactions.
         options['transactional_ddl'] = True

@@ -58,16 +58,11 @@ class Progress:
     records each step, commits between steps (see :func:`group_size`) and
     logs each step once committed.
 
-    :param lock: the held migration lock (see
-        :func:`enamel.lock.migration_lock`), whose ``check(connection)``
-        raises :class:`enamel.exception.LockLost` when it was lost; or
-        None.
     :param stop: ``stop()`` returns a reason (str) to stop at the next
         revision boundary, or None (see :mod:`enamel.interrupt`).
     """
 
-    def __init__(self, lock=None, stop=None):
-        self.lock = lock
+    def __init__(self, stop=None):
         self.stop = stop or (lambda: None)
         self.journal = None
         self.steps = None  # what alembic planned, once it has
@@ -238,7 +233,10 @@ def run(config, script, connection, plan, destination, tag=None,
         gets the revisions alembic read from the version table.
     :param destination: the target revision (str or tuple).
     :param tag: passed to env.py.
-    :param lock: see :class:`Progress`.
+    :param lock: the held migration lock (see
+        :func:`enamel.lock.migration_lock`): every commit of the run checks
+        it (``check(connection)`` raises
+        :class:`enamel.exception.LockLost` once it was lost); or None.
     :param purge: ``stamp --purge``.
     :param phase: the phase of a plain ``upgrade`` this run is, if any
         (see :func:`nothing_to_do`).
@@ -325,7 +323,7 @@ def _run_once(config, script, connection, plan, destination, tag, lock,
     """One alembic run of :func:`run`; the applied ``MigrationInfo``."""
     from alembic.runtime import environment as alembic_environment
 
-    progress = Progress(lock, stop or interrupt.requested)
+    progress = Progress(stop or interrupt.requested)
     progress.journal = journal.Journal(connection, database, lock,
                                        progress.current)
 
