@@ -114,6 +114,29 @@ def run_transaction(context):
     return context._transaction
 
 
+def begin_run_transaction(context):
+    """Begin the transaction alembic holds across revisions where alembic
+    holds none (non-transactional DDL: MySQL), as its per-revision
+    ``begin_transaction`` would: alembic then leaves it open between
+    revisions (it begins a revision's transaction only when
+    ``MigrationContext._transaction`` is None) and
+    :func:`end_run_transaction` commits it."""
+    connection = context.connection
+    # The one SQLAlchemy began on its own (alembic read the version table
+    # in it), as alembic's own begin does.
+    context._transaction = connection.get_transaction() or connection.begin()
+    return context._transaction
+
+
+def end_run_transaction(context):
+    """Commit :func:`run_transaction` and leave none open (after the
+    last revision of a run whose transaction
+    :func:`begin_run_transaction` began)."""
+    transaction, context._transaction = context._transaction, None
+    if transaction is not None:
+        transaction.commit()
+
+
 def commit_run_transaction(context):
     """Commit :func:`run_transaction` and begin the next one in its place,
     as ``MigrationContext.autocommit_block()`` does on entering and

@@ -164,13 +164,15 @@ def context_options(dialect_name, models=True, database=None,
     holds one transaction across the revisions
     (``transaction_per_migration``: :data:`GROUPED_COMMITS`), which
     :mod:`enamel.runner` commits between revisions: after each one in a
-    short run, in groups in a long one on engines with transactional DDL
-    (see :func:`enamel.runner.group_size`), and as soon as a revision
+    short run, in groups in a long one (see
+    :func:`enamel.runner.group_size`), and as soon as a revision
     committed part of its work itself (``autocommit_block``, as ``CREATE
     INDEX CONCURRENTLY`` needs). The version table always names what is
     committed, and a rerun after a failure resumes where the last commit
-    left off. MySQL commits each DDL statement: alembic runs each revision
-    in a transaction of its own there whatever this says. An ``env.py``
+    left off. On MySQL, where alembic would begin a transaction per
+    revision, enamel begins the one held across revisions, and each DDL
+    statement commits it too (fenced: see :mod:`enamel.journal`). An
+    ``env.py``
     that sets ``transaction_per_migration`` itself is obeyed: ``True``,
     alembic commits each revision; ``False``, the whole run is one
     transaction, as with alembic. Without ``grouped_commits`` (plain

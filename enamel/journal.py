@@ -37,7 +37,12 @@ journal of such a revision in its own table, ``enamel_migration_progress``
 - **Fencing:** where a lease is held (:mod:`enamel.lease`), every row is
   written by an ``INSERT ... SELECT`` from the lease row that selects
   nothing once this process lost the lease: a holder that lost it stops
-  before its next DDL statement.
+  before its next DDL statement. On MySQL a DDL statement whose
+  transaction holds version rows of earlier revisions (a long run's
+  group, see :mod:`enamel.runner`) commits them too: the lease row is
+  written first in that transaction (:meth:`RowWriter.fence`), so that
+  they commit only with the lease, as at any COMMIT (a write, which a
+  takeover conflicts with on Galera too; a read would not).
 
 Any other run (another target, a downgrade, a stamp) while a revision is
 in flight is refused with :class:`enamel.exception.MigrationInDoubt`,
@@ -79,6 +84,8 @@ _NOT_JOURNALED = frozenset((
 # What MySQL commits implicitly (its manual, "Statements That Cause an
 # Implicit Commit").
 _DDL = frozenset(('CREATE', 'ALTER', 'DROP', 'RENAME', 'TRUNCATE'))
+# ... but not the statements that make or drop a temporary table.
+_TEMPORARY = re.compile(r'\s*(CREATE|DROP)\s+TEMPORARY\s', re.IGNORECASE)
 
 # Errors that say a statement's effect is already there: the object it
 # creates exists (MySQL 1050 table, 1060 column, 1061 index, 1022/1826 a
@@ -96,6 +103,13 @@ _GONE = {
     'mysql': {1051, 1091, 1146, 1054},
     'postgresql': {'42P01', '42703', '42704'},
 }
+
+
+def commits_implicitly(statement):
+    """Does MySQL commit the open transaction before running
+    ``statement`` (DDL; its manual, "Statements That Cause an Implicit
+    Commit")?"""
+    return keyword(statement) in _DDL and not _TEMPORARY.match(statement)
 
 
 def keyword(statement):
@@ -333,6 +347,22 @@ class RowWriter:
         self.in_flight = in_flight
         self.lock = lock
 
+    def fence(self, cursor):
+        """Write the lease row with ``cursor`` (see
+        :meth:`enamel.lease.LeaseLock.fence_sql`) before a statement
+        that commits the open transaction implicitly: the version rows it
+        carries commit only with the lease confirmed (a write, which a
+        takeover conflicts with: a row lock, or Galera's certification).
+
+        :raises exception.LockLost: the lease is lost.
+        """
+        if self.lock is None:
+            return
+        cursor.execute(self.lock.fence_sql())
+        if cursor.rowcount != 1:
+            self.lock.lost('another process holds it: stopped before the '
+                           'next DDL statement')
+
     def write(self, cursor, step, rows):
         """Write ``rows`` (``(statement number, digest)``) of ``step``
         (``(operation, revision)``) with ``cursor``, or with a cursor of
@@ -380,9 +410,13 @@ class Journal:
         where there is no lease).
     :param current: ``current()`` returns the ``(operation, revision)``
         of the step running now, or None between steps.
+    :param versions: where a transaction spans revisions on MySQL: its
+        ``uncommitted()`` says whether the open transaction carries
+        version rows, and ``implicitly_committed()`` is called once a
+        statement committed them (see :class:`enamel.runner.Progress`).
     """
 
-    def __init__(self, connection, database, lock, current):
+    def __init__(self, connection, database, lock, current, versions=None):
         self.connection = connection
         self.dialect = connection.dialect.name
         if self.dialect == 'mariadb':
@@ -391,6 +425,7 @@ class Journal:
         self.version_table = database.version_table
         self.lock = lock
         self.current = current
+        self.versions = versions
         self.in_flight = InFlight(self.row)
         self.writer = RowWriter(connection, self.dialect, self.in_flight,
                                 lock)
@@ -452,8 +487,11 @@ class Journal:
         number, sql_digest = self._count, digest(statement)
         autocommit = context.execution_options.get(
             'isolation_level') == 'AUTOCOMMIT'
-        commits = autocommit or (self.dialect == 'mysql'
-                                 and keyword(statement) in _DDL)
+        implicit = self.dialect == 'mysql' and commits_implicitly(statement)
+        commits = autocommit or implicit
+        # Version rows of earlier revisions the statement commits with it.
+        carried = (implicit and not autocommit and self.versions is not None
+                   and self.versions.uncommitted())
         replay = self._replay or []
         if number <= len(replay):
             if replay[number - 1] != sql_digest:
@@ -465,6 +503,8 @@ class Journal:
             LOG.info('Revision %s: statement %s committed by an earlier '
                      'run, skipped', step[1], number)
             return True
+        if carried:
+            self.writer.fence(cursor)
         if commits:
             self._flush(cursor)
         if self._replay is not None and number == len(replay) + 1:
@@ -473,6 +513,8 @@ class Journal:
                          step[1], number)
         else:
             run()
+        if carried:
+            self.versions.implicitly_committed()
         self._pending.append((number, sql_digest))
         if autocommit:
             self._flush(cursor)

@@ -224,10 +224,19 @@ class Fence:
 
     def guard_sql(self):
         """See :meth:`LeaseLock.guard_sql`."""
+        return f'FROM {LOCK_TABLE} {self._held()}'
+
+    def _held(self):
+        """``WHERE`` the lease row is this process's (literal values)."""
         self.check_renewed()
         holder = self.holder.replace("'", "''")
-        return (f"FROM {LOCK_TABLE} WHERE id = {self.row} AND token = "
-                f"{self.token} AND holder = '{holder}'")
+        return (f"WHERE id = {self.row} AND token = {self.token} AND "
+                f"holder = '{holder}'")
+
+    def fence_sql(self):
+        """See :meth:`LeaseLock.fence_sql`."""
+        return (f'UPDATE {LOCK_TABLE} SET heartbeat = heartbeat + 1 '
+                f'{self._held()}')
 
     def check_renewed(self):
         """:raises exception.LockLost: the lease is known to be lost, or
@@ -722,6 +731,13 @@ class LeaseLock:
         Raises, without a statement, when the renewals stalled a lease.
         """
         return self.fence.guard_sql()
+
+    def fence_sql(self):
+        """:data:`FENCE` with literal values (for a DBAPI cursor, in the
+        middle of another statement's execution): one row changed while
+        this process holds the lease, none once it lost it. Raises,
+        without a statement, when the renewals stalled a lease."""
+        return self.fence.fence_sql()
 
     def lost(self, why):
         """Record that the lease is lost (``why``) and raise LockLost."""

@@ -17,8 +17,8 @@ alembic runs every revision and writes every version row (its
 ``alembic.command.upgrade``, ``downgrade`` and ``stamp`` have it run. enamel
 adds an ``on_version_apply`` callback, after any that ``env.py`` set, that
 records each applied revision; commits between revisions (one by one, or
-in groups in a long run on an engine with transactional DDL: see
-:func:`group_size`), each commit fenced with the migration lock (in the
+in groups in a long run: see :func:`group_size`; on MySQL a DDL statement
+commits the group too), each commit fenced with the migration lock (in the
 committing transaction); logs each applied revision with its elapsed
 time once it is committed; a progress journal (:mod:`enamel.journal`)
 that lets a revision cut between two committed statements resume; a stop
@@ -43,10 +43,10 @@ from enamel import progress as reporting
 from enamel import state
 
 LOG = logging.getLogger(__name__)
-# On an engine with transactional DDL (PostgreSQL, SQLite) a long run
-# commits its revisions in groups: each group holds at most a
-# GROUP_PARTS-th of the run's revisions (see group_size) and ends at the
-# first revision boundary after GROUP_SECONDS; a revision that committed
+# A long run commits its revisions in groups (on MySQL, each DDL
+# statement also commits what its transaction holds): each group holds at
+# most a GROUP_PARTS-th of the run's revisions (see group_size) and ends at
+# the first revision boundary after GROUP_SECONDS; a revision that committed
 # part of its work itself (autocommit_block) ends its group too. A commit
 # per revision costs a flush (and a few round trips) each.
 GROUP_PARTS = 50
@@ -74,6 +74,7 @@ class Progress:
         self._group = None  # the run transaction enamel last began
         self._group_started = self._started
         self.committing = False  # a COMMIT of applied steps is under way
+        self._owned = False  # enamel began the run transaction (MySQL)
 
     def plan(self, steps, context=None):
         self.context = context
@@ -84,6 +85,13 @@ class Progress:
             environment.GroupedCommits)
         if context is not None:
             self._group = alembic_internals.run_transaction(context)
+            if self.grouping and self._group is None:
+                # MySQL: alembic would begin and commit a transaction per
+                # revision; one is held across revisions instead, which
+                # each DDL statement commits too (see uncommitted()).
+                self._group = alembic_internals.begin_run_transaction(
+                    context)
+                self._owned = True
         self.steps = list(steps)
         keys = [_key(step) for step in self.steps]
         # What current() answers while each step runs (asked for every
@@ -107,7 +115,10 @@ class Progress:
                 if reason:
                     raise exception.Interrupted(reason, self.applied)
             yield step
-        if self._open_group() is None:
+        if self._owned:
+            alembic_internals.end_run_transaction(self.context)
+            self.committed()
+        elif self._open_group() is None:
             self.committed()
 
     def _open_group(self):
@@ -138,6 +149,33 @@ class Progress:
         self.committing = False
         self._group_started = now
         self.committed()
+
+    def uncommitted(self):
+        """Does the transaction alembic holds carry version rows of
+        applied steps (a group not committed yet)? A statement that
+        commits it implicitly (MySQL's DDL) must be fenced first."""
+        return bool(self._unreported) and self._owned
+
+    def implicitly_committed(self):
+        """A statement committed the open transaction (MySQL's DDL, as its
+        manual's "Statements That Cause an Implicit Commit" lists): the
+        group's version rows are committed; it starts again."""
+        self._group_started = time.monotonic()
+        self.committed()
+
+    def settle(self, now):
+        """After a failure on MySQL, where a statement may have committed
+        the group before it failed: ``now`` (the revisions the database
+        holds, or None) says whether the applied, unreported steps are
+        committed (then they are reported as such). They commit together
+        or not at all."""
+        if not (self._owned and self._unreported and now is not None):
+            return
+        step = self._unreported[-1][0]
+        destination = set(step.destination_revision_ids)
+        if destination <= set(now) and (destination or not now):
+            self.committing = False
+            self.committed()
 
     def current(self):
         """``(operation, revision)`` of the step running now, or None."""
@@ -191,7 +229,8 @@ class Progress:
     def rolled_back(self):
         """How many applied revisions the failure rolled back with the
         failed one (their group had not been committed yet)."""
-        return len(self._unreported) - (1 if self.committing else 0)
+        return max(0, len(self._unreported) - (1 if self.committing
+                                               else 0))
 
     def committed_steps(self):
         """The applied steps whose transaction is committed."""
@@ -200,7 +239,8 @@ class Progress:
 
 def group_size(steps):
     """How many revisions of a run of ``steps`` revisions one commit
-    holds at most, on an engine with transactional DDL: one for a run
+    holds at most (on MySQL a DDL statement may commit it sooner): one
+    for a run
     of fewer than ``2 * GROUP_PARTS`` revisions (every deploy of a
     release), so that a failure or a kill rolls back the failed revision
     only; else a ``GROUP_PARTS``-th of the run (a database built from a
@@ -325,7 +365,7 @@ def _run_once(config, script, connection, plan, destination, tag, lock,
 
     progress = Progress(stop or interrupt.requested)
     progress.journal = journal.Journal(connection, database, lock,
-                                       progress.current)
+                                       progress.current, progress)
 
     def steps(current, context):
         alembic_internals.add_version_callback(context, progress)
@@ -508,6 +548,7 @@ def failure(connection, progress, before, exc, database=None):
     (:mod:`enamel.journal`) records them in the database.
     """
     now = committed(connection, database)
+    progress.settle(now)
     where = _where(now)
     revision = progress.failed_revision()
     what = f'revision {revision}' if revision else 'the migration'

@@ -628,7 +628,7 @@ def main(argv=None):
     parser.add_argument(
         '--revisions', type=int, default=REVISIONS,
         help=f'revisions in the history (default {REVISIONS}); from 100 '
-        'on, PostgreSQL and SQLite commit them in groups')
+        'on, every engine commits them in groups')
     args = parser.parse_args(argv)
     if args.revisions < 1:
         parser.error('--revisions must be at least 1')

@@ -94,6 +94,19 @@ BLOCKING_BODY = '''\
 AFTER_BODY = '''\
     create('after_blocked')'''
 
+# Another process takes the lease over, as a second holder would after
+# this one stalled past it, then the revision goes on with its DDL.
+STEALING = '57ea1e000001'
+STEALING_BODY = '''\
+    url = op.get_bind().engine.url.render_as_string(hide_password=False)
+    other = sa.create_engine(url, poolclass=sa.pool.NullPool)
+    with other.begin() as connection:
+        connection.execute(sa.text(
+            "UPDATE enamel_migration_lock SET holder = 'another:1', "
+            "token = token + 1"))
+    other.dispose()
+    create('stolen')'''
+
 # Cut between two statements: MySQL has committed the first one, as has
 # every engine inside an autocommit block.
 WAIT_FOR_KILL = '''
@@ -214,14 +227,52 @@ class FailureTests(ScratchHistory):
         # Every revision is reported, once committed.
         self.assertEqual(LONG_RUN, result.stderr.count('Upgraded to 5e'))
         commits = int(result.stderr.split('commits: ')[-1])
+        # A group holds up to a GROUP_PARTS-th of the run (four revisions
+        # here): fewer COMMITs than half the revisions, the lock's and the
+        # reads' included. (MySQL also commits at each DDL statement,
+        # implicitly: the next test shows those commits fenced.)
+        self.assertLess(commits, LONG_RUN // 2)
+
+    # SQLite's lock is an flock: it cannot be lost while the process lives.
+    @base.only_on(*base.SERVER_TARGETS)
+    def test_a_lease_lost_in_a_group_commits_nothing_after_it(self):
+        last = self.make_scratch(LONG_RUN)
+        self.write_revision(STEALING, last, STEALING_BODY, 'stolen',
+                            'loses the lease')
+
+        result = self.sync_scratch('upgrade')
+
+        self.assertEqual(1, result.code, result)
+        self.assertIn('lost the migration lock', result.stderr)
+        self.assertNotIn('Traceback', result.stderr)
+        # Its DDL never ran (MySQL's would have committed the group).
+        self.assertNotIn('stolen', self.tables())
+        # The version rows written before the lease was lost but not yet
+        # committed rolled back with the group: the database holds exactly
+        # what was reported committed, which is before the revision that
+        # lost the lease.
+        reported = [line.split()[2] for line in result.stderr.splitlines()
+                    if line.startswith('Upgraded to ')]
+        [stored] = self.stored_version()
+        self.assertEqual(reported[-1], stored)
+        self.assertNotEqual(STEALING, stored)
+        number = int(stored[2:], 16)
         if self.transactional_ddl:
-            # A group holds up to a GROUP_PARTS-th of the run (four
-            # revisions here): fewer commits than half the revisions, the
-            # lock's and the reads' included.
-            self.assertLess(commits, LONG_RUN // 2)
+            self.assertEqual(self.tables_at(number), self.tables())
         else:
-            # MySQL commits each revision with its version row.
-            self.assertGreaterEqual(commits, LONG_RUN)
+            # MySQL committed the DDL of the revision after it, which the
+            # progress journal records as in flight.
+            self.assertLessEqual(self.tables_at(number), self.tables())
+            self.assertLessEqual(self.tables(), self.tables_at(number + 1))
+        # Once the other holder is gone, a rerun finishes the run.
+        with self.engine.begin() as connection:
+            connection.execute(sa.text(
+                'UPDATE enamel_migration_lock SET holder = NULL'))
+        self.write_revision(STEALING, last, "    create('stolen')", 'stolen',
+                            'fixed')
+        self.assertSucceeded(self.sync_scratch('upgrade'))
+        self.assertEqual([STEALING], self.stored_version())
+        self.assertEqual(self.tables_at(LONG_RUN, 'stolen'), self.tables())
 
     def test_a_failure_in_a_group_says_what_rolled_back_with_it(self):
         last = self.make_scratch(LONG_RUN)
