@@ -27,7 +27,10 @@ journal of such a revision in its own table, ``enamel_migration_progress``
   revision in flight. A revision that commits only with its version row
   (any revision on PostgreSQL or SQLite outside ``autocommit_block``)
   writes nothing. The rows are deleted in the transaction that writes the
-  revision's version row.
+  revision's version row; in a long run on MySQL, where that transaction
+  goes on to the next revisions, the next revision's marker takes the
+  marker row over instead (one ``UPDATE``, which is the fence too: see
+  :meth:`RowWriter.retarget`), and a COMMIT deletes what is left.
 - **At most one statement is in doubt:** the one after the last recorded,
   which may have committed after its row was written. The next run of
   the same revision (alembic runs it, as always) skips the recorded
@@ -363,6 +366,48 @@ class RowWriter:
             self.lock.lost('another process holds it: stopped before the '
                            'next DDL statement')
 
+    def retarget(self, cursor, step):
+        """On MySQL with a lease: turn the marker row of a finished step,
+        whose version row the open transaction holds, into ``step``'s
+        (``(operation, revision)``), and write the lease row, in one
+        multi-table ``UPDATE`` (the fence of :meth:`fence` and the
+        journal's marker, where a ``DELETE``, an ``INSERT`` and the fence
+        would be three statements). False when it cannot (another
+        engine, no lease, or the marker row is not there): write the
+        marker and the fence separately.
+
+        :raises exception.LockLost: the lease is lost.
+        """
+        if self.dialect != 'mysql' or self.lock is None:
+            return False
+        operation, revision = step
+        cursor.execute(
+            f'UPDATE {JOURNAL_TABLE} j JOIN {databases.LOCK_TABLE} l '
+            f'SET l.heartbeat = l.heartbeat + 1, '
+            f'j.operation = {_quote(operation)}, '
+            f'j.revision = {_quote(revision)} '
+            f'{self.lock.held_sql("l")} AND j.id = {self.in_flight.row} '
+            'AND j.statement = 0')
+        if cursor.rowcount:
+            return True
+        self.fence(cursor)  # raises when the lease is lost
+        return False  # the marker row was not there
+
+    def delete(self, cursor, statements_only=False):
+        """Delete the journal's rows (or its statement rows only, which
+        follow the marker) with ``cursor``, or a cursor of its own."""
+        own = cursor is None
+        if own:
+            cursor = self.connection.connection.cursor()
+        try:
+            cursor.execute(f'DELETE FROM {JOURNAL_TABLE} WHERE id = '
+                           f'{self.in_flight.row}' + (
+                               ' AND statement > 0' if statements_only
+                               else ''))
+        finally:
+            if own:
+                cursor.close()
+
     def write(self, cursor, step, rows):
         """Write ``rows`` (``(statement number, digest)``) of ``step``
         (``(operation, revision)``) with ``cursor``, or with a cursor of
@@ -435,6 +480,12 @@ class Journal:
         self._replay = []
         self._pending = []
         self._written = False
+        # The marker row of a finished step, left for the next step's
+        # marker (see _finish_later): its step, and whether statement rows
+        # follow it.
+        self._left = None
+        self._left_statements = False
+        self._statement_rows = False  # the running step wrote some
 
     @property
     def recorded(self):
@@ -503,10 +554,8 @@ class Journal:
             LOG.info('Revision %s: statement %s committed by an earlier '
                      'run, skipped', step[1], number)
             return True
-        if carried:
-            self.writer.fence(cursor)
         if commits:
-            self._flush(cursor)
+            self._flush(cursor, fence=carried)
         if self._replay is not None and number == len(replay) + 1:
             self._replay = None  # the one statement in doubt
             run_in_doubt(self.dialect, cursor, statement, run, autocommit,
@@ -524,6 +573,7 @@ class Journal:
         self._step = step
         self._count = 0
         self._pending = []
+        self._statement_rows = False
         if self.in_flight.is_step(step):
             self._replay = list(self.recorded[2])
             self._written = True
@@ -532,32 +582,66 @@ class Journal:
             self._written = False
 
     def _commit(self):
-        """Before alembic commits inside a revision (an
-        ``autocommit_block`` starting): what ran so far commits now."""
+        """Before the migration's connection commits: a revision's rows
+        left for the next revision's marker are deleted; before alembic
+        commits inside a revision (an ``autocommit_block`` starting),
+        what ran so far commits now."""
         if self._step is not None and self._step == self.current():
             self._flush(None)
+        elif self._left is not None:
+            self.writer.delete(None)
+            self._left = None
 
-    def _flush(self, cursor):
+    def _flush(self, cursor, fence=False):
         """Write the pending rows (and the marker of a revision with none
-        yet) in the current transaction, fenced by the lease."""
+        yet) in the current transaction, fenced by the lease; with
+        ``fence``, write the lease row first (the statement to come
+        commits version rows)."""
+        if cursor is None:
+            cursor = self.connection.connection.cursor()
+            try:
+                return self._flush(cursor, fence)
+            finally:
+                cursor.close()
         rows = list(self._pending)
         if not self._written:
-            rows.insert(0, (0, ''))
-        if not rows:
-            return
-        self.writer.write(cursor, self._step, rows)
+            left = self._left
+            if left is not None and self._left_statements:
+                self.writer.delete(cursor, statements_only=True)
+            if left is not None and self.writer.retarget(cursor, self._step):
+                fence = False
+            else:
+                if left is not None:
+                    self.writer.delete(cursor)
+                rows.insert(0, (0, ''))
+            self._left = None
+            self._written = True
+        if fence:
+            self.writer.fence(cursor)
+        if rows:
+            self.writer.write(cursor, self._step, rows)
+            self._statement_rows |= any(number for number, _ in rows)
         self._pending = []
-        self._written = True
 
     def finish(self, connection):
         """The running step's version row is written: delete its journal
-        rows in the same transaction (nothing to do when none exist)."""
+        rows in the same transaction (nothing to do when none exist); or,
+        where the transaction goes on to the next revisions (a group on
+        MySQL, see :class:`enamel.runner.Progress`), leave them for the
+        next revision's marker, which takes the marker row over, or for
+        the next COMMIT, which deletes them first. Either way they go in
+        the transaction that commits the version row."""
         step = self.current()
         resumed = self.in_flight.is_step(step)
         if resumed or (self._written and self._step == step):
-            connection.execute(sa.text(
-                f'DELETE FROM {JOURNAL_TABLE} WHERE id = :row'),
-                dict(row=self.row))
+            if (not resumed and self.versions is not None
+                    and self.versions.spans_revisions()):
+                self._left = step
+                self._left_statements = self._statement_rows
+            else:
+                connection.execute(sa.text(
+                    f'DELETE FROM {JOURNAL_TABLE} WHERE id = :row'),
+                    dict(row=self.row))
         if resumed:
             self.in_flight.recorded = None
         self._step = None

@@ -226,12 +226,18 @@ class Fence:
         """See :meth:`LeaseLock.guard_sql`."""
         return f'FROM {LOCK_TABLE} {self._held()}'
 
-    def _held(self):
-        """``WHERE`` the lease row is this process's (literal values)."""
+    def _held(self, alias=None):
+        """``WHERE`` the lease row is this process's (literal values), its
+        columns qualified with ``alias`` if given."""
         self.check_renewed()
         holder = self.holder.replace("'", "''")
-        return (f"WHERE id = {self.row} AND token = {self.token} AND "
-                f"holder = '{holder}'")
+        a = f'{alias}.' if alias else ''
+        return (f"WHERE {a}id = {self.row} AND {a}token = {self.token} AND "
+                f"{a}holder = '{holder}'")
+
+    def held_sql(self, alias):
+        """See :meth:`LeaseLock.held_sql`."""
+        return self._held(alias)
 
     def fence_sql(self):
         """See :meth:`LeaseLock.fence_sql`."""
@@ -738,6 +744,12 @@ class LeaseLock:
         this process holds the lease, none once it lost it. Raises,
         without a statement, when the renewals stalled a lease."""
         return self.fence.fence_sql()
+
+    def held_sql(self, alias):
+        """``WHERE`` the lease row, as ``alias`` in a multi-table
+        statement, is this process's (literal values). Raises, without a
+        statement, when the renewals stalled a lease."""
+        return self.fence.held_sql(alias)
 
     def lost(self, why):
         """Record that the lease is lost (``why``) and raise LockLost."""

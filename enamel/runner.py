@@ -156,6 +156,12 @@ class Progress:
         commits it implicitly (MySQL's DDL) must be fenced first."""
         return bool(self._unreported) and self._owned
 
+    def spans_revisions(self):
+        """Does the transaction alembic holds go on after this revision
+        (enamel began it, on MySQL, and commits it at group boundaries)?
+        """
+        return self._owned
+
     def implicitly_committed(self):
         """A statement committed the open transaction (MySQL's DDL, as its
         manual's "Statements That Cause an Implicit Commit" lists): the
@@ -565,13 +571,21 @@ def failure(connection, progress, before, exc, database=None):
                     'the last commit were rolled back with it')
     else:
         message += 'the revisions before it are committed'
-    partly = _committed_statements(connection, database, revision)
+    recorded = _in_flight(connection, database)
+    partly = len(recorded[2]) if recorded and recorded[1] == revision else 0
     if partly:
         message += (
             f', but its first {partly} statement(s) committed outside '
             'its transaction (an autocommit_block, or DDL on MySQL): the '
             'progress journal records them and the next upgrade skips '
             'them')
+    elif recorded and revision and recorded[1] != revision:
+        # MySQL, a group: a revision's DDL committed, its version row
+        # rolled back with the failed revision's transaction.
+        message += (
+            f', but the DDL of revision {recorded[1]} before it committed: '
+            'the progress journal records it in flight and the next '
+            'upgrade resumes it')
     message += f'; the database is at {where}, where a rerun starts'
     if connection.dialect.name in ('mysql', 'mariadb') and revision:
         message += (
@@ -582,20 +596,16 @@ def failure(connection, progress, before, exc, database=None):
     return exception.MigrationFailed(message)
 
 
-def _committed_statements(connection, database, revision):
-    """How many statements of ``revision`` the progress journal records
-    as committed (read from the database, after the failure), or 0: none,
-    no such revision, or the journal could not be read (the report then
+def _in_flight(connection, database):
+    """What the progress journal records in flight (read from the
+    database, after the failure): ``(operation, revision, [digests])``,
+    or None: nothing, or the journal could not be read (the report then
     says nothing it does not know)."""
-    if database is None or revision is None:
-        return 0
+    if database is None:
+        return None
     try:
-        in_flight = journal.InFlight(database.lock_row)
-        recorded = in_flight.load(connection)
+        return journal.InFlight(database.lock_row).load(connection)
     except (sa.exc.SQLAlchemyError, exception.EnamelSyncError) as exc:
         LOG.debug('reading the journal after the failure: %s',
                   exception.first_line(exc))
-        return 0
-    if recorded is None or recorded[1] != revision:
-        return 0
-    return len(recorded[2])
+        return None

@@ -75,6 +75,9 @@ FAILING_BODY = '''\
 FIXED_BODY = '''\
     create('half_done')'''
 
+NO_DDL_BODY = '''\
+    raise RuntimeError('failed before any statement')'''
+
 # Where DDL is transactional the table is created before blocking, to show
 # that the kill rolls it back; MySQL would keep it, so it blocks first.
 BLOCKING_BODY = '''\
@@ -232,6 +235,40 @@ class FailureTests(ScratchHistory):
         # reads' included. (MySQL also commits at each DDL statement,
         # implicitly: the next test shows those commits fenced.)
         self.assertLess(commits, LONG_RUN // 2)
+        # Nothing is left in flight (MySQL's rows were taken over by each
+        # next revision's marker and deleted before the last COMMIT).
+        with self.engine.connect() as connection:
+            self.assertIsNone(journal.InFlight(1).load(connection))
+
+    def test_a_revision_failing_before_its_ddl_in_a_group_resumes(self):
+        last = self.make_scratch(LONG_RUN)
+        self.write_revision(FAILING, last, NO_DDL_BODY, 'half_done',
+                            'fails before its DDL')
+
+        result = self.sync_scratch('upgrade')
+
+        self.assertEqual(1, result.code, result)
+        error = result.stderr.splitlines()[-1]
+        self.assertIn(f'revision {FAILING} failed: ', error)
+        [at] = self.stored_version()
+        number = int(at[2:], 16)
+        self.assertIn(f'the database is at {at}, where a rerun starts',
+                      error)
+        self.assertLessEqual(self.tables_at(number), self.tables())
+        if self.tables() != self.tables_at(number):
+            # MySQL committed the next revision's DDL, whose version row
+            # rolled back: the report and the journal say so.
+            self.assertFalse(self.transactional_ddl)
+            self.assertEqual(self.tables_at(number + 1), self.tables())
+            self.assertIn(
+                f'but the DDL of revision {synthetic.revision_id(number + 1)}'
+                ' before it committed', error)
+        # The rerun resumes there and finishes.
+        self.write_revision(FAILING, last, FIXED_BODY, 'half_done', 'fixed')
+        self.assertSucceeded(self.sync_scratch('upgrade'))
+        self.assertEqual([FAILING], self.stored_version())
+        self.assertEqual(self.tables_at(LONG_RUN, 'half_done'),
+                         self.tables())
 
     # SQLite's lock is an flock: it cannot be lost while the process lives.
     @base.only_on(*base.SERVER_TARGETS)
