@@ -120,7 +120,11 @@ def setup(conf, stderr, version='unknown'):
     # live bar by this level too).
     logging.getLogger('enamel.progress').setLevel(
         logging.WARNING if quiet else logging.NOTSET)
-    logging.getLogger('alembic').setLevel(logging.INFO)
+    # alembic's INFO lines ("Running upgrade ...", one per revision) go
+    # to a log file or with --debug; on stderr enamel's own say it. Not
+    # made where nothing would take them.
+    logging.getLogger('alembic').setLevel(
+        logging.INFO if debug or wants_oslo_log(conf) else logging.WARNING)
     # SQLAlchemy logs every statement once its logger is enabled for
     # INFO: only with connection_debug.
     logging.getLogger('sqlalchemy').setLevel(logging.WARNING)
