@@ -116,6 +116,42 @@ class AlembicInternalsTest(base.TestCase):
             self.assertIsNone(alembic_internals.run_transaction(context))
         self.assertEqual(2, rows())
 
+    def test_a_run_transaction_begun_where_alembic_holds_none(self):
+        # What enamel.runner does on MySQL (non-transactional DDL, as
+        # alembic's SQLite implementation also declares): alembic's
+        # per-revision transaction must leave the one enamel began alone,
+        # and commit nothing until enamel does.
+        path = os.path.join(self.useFixture(fixtures.TempDir()).path,
+                            'run.sqlite')
+        engine = sa.create_engine(f'sqlite:///{path}')
+        self.addCleanup(engine.dispose)
+        with engine.begin() as connection:
+            connection.exec_driver_sql('CREATE TABLE grouped (id INT)')
+
+        def rows():
+            with engine.connect() as other:
+                return other.exec_driver_sql(
+                    'SELECT count(*) FROM grouped').scalar()
+
+        with engine.connect() as connection:
+            context = alembic_migration.MigrationContext.configure(
+                connection, opts={'transaction_per_migration': False})
+            self.assertFalse(context.impl.transactional_ddl)
+            with context.begin_transaction():
+                self.assertIsNone(alembic_internals.run_transaction(context))
+                began = alembic_internals.begin_run_transaction(context)
+                for number in (1, 2):
+                    with context.begin_transaction(_per_migration=True):
+                        connection.exec_driver_sql(
+                            f'INSERT INTO grouped VALUES ({number})')
+                    self.assertIs(began, alembic_internals.run_transaction(
+                        context), 'alembic replaced or ended the run '
+                        'transaction (MigrationContext._transaction)')
+                    self.assertEqual(0, rows())
+                alembic_internals.end_run_transaction(context)
+                self.assertIsNone(alembic_internals.run_transaction(context))
+                self.assertEqual(2, rows())
+
     def test_the_planners_return_steps_and_translate_errors(self):
         script = alembic_script_base.ScriptDirectory(
             environment.ENV_DIR,
