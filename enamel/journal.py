@@ -20,7 +20,9 @@ journal of such a revision in its own table, ``enamel_migration_progress``
 (alembic's version table is alembic's alone):
 
 - **Written only when something commits inside a revision:** before each
-  DDL statement on MySQL (whose implicit commit also commits the row),
+  statement MySQL may commit implicitly (DDL, and anything else but reads
+  and changes of rows: see :func:`may_commit`; its commit also commits
+  the row),
   before and after each statement of an ``autocommit_block``, and before
   alembic commits inside a revision. A row per statement (its position
   and a digest of its SQL text), and a marker row (statement 0) naming the
@@ -88,7 +90,21 @@ _NOT_JOURNALED = frozenset((
 # Implicit Commit").
 _DDL = frozenset(('CREATE', 'ALTER', 'DROP', 'RENAME', 'TRUNCATE'))
 # ... but not the statements that make or drop a temporary table.
-_TEMPORARY = re.compile(r'\s*(CREATE|DROP)\s+TEMPORARY\s', re.IGNORECASE)
+_TEMPORARY = re.compile(r'(CREATE(\s+OR\s+REPLACE)?|DROP)\s+TEMPORARY\s',
+                        re.IGNORECASE)
+# What MySQL never commits before running: reads and changes of rows. Any
+# other statement may (the manual's list also has ANALYZE, OPTIMIZE and
+# REPAIR TABLE, LOCK TABLES, GRANT, BEGIN, SET autocommit = 1...).
+_NEVER_COMMITS = frozenset((
+    'SELECT', 'INSERT', 'UPDATE', 'DELETE', 'REPLACE', 'WITH', 'VALUES',
+    'SHOW', 'DESCRIBE', 'DESC', 'EXPLAIN', 'SAVEPOINT', 'RELEASE',
+    'ROLLBACK', 'DO', 'HANDLER', 'PRAGMA'))
+# Blanks, parentheses and comments before a statement's first word.
+_LEADING = re.compile(r'(?:\s|\(|/\*.*?\*/|(?:--|#)[^\n]*(?:\n|$))*',
+                      re.DOTALL)
+# MySQL's "a transaction is open" bit of the server status (PyMySQL's
+# Connection.server_status, from each OK/EOF packet).
+_SERVER_STATUS_IN_TRANS = 1
 
 # Errors that say a statement's effect is already there: the object it
 # creates exists (MySQL 1050 table, 1060 column, 1061 index, 1022/1826 a
@@ -112,12 +128,31 @@ def commits_implicitly(statement):
     """Does MySQL commit the open transaction before running
     ``statement`` (DDL; its manual, "Statements That Cause an Implicit
     Commit")?"""
-    return keyword(statement) in _DDL and not _TEMPORARY.match(statement)
+    return keyword(statement) in _DDL and not _TEMPORARY.match(
+        _after_comments(statement))
+
+
+def may_commit(statement):
+    """Might MySQL commit the open transaction before running
+    ``statement``? True for anything but a read or a change of rows (and
+    a ``SET`` that leaves ``autocommit`` alone): an unknown statement is
+    taken to commit, which costs a fence and a journal row, where taking
+    it not to would let version rows commit unfenced."""
+    word = keyword(statement)
+    if word == 'SET':
+        return 'AUTOCOMMIT' in statement.upper()
+    return word not in _NEVER_COMMITS and not _TEMPORARY.match(
+        _after_comments(statement))
+
+
+def _after_comments(statement):
+    return statement[_LEADING.match(statement).end():]
 
 
 def keyword(statement):
-    """The first word of ``statement``, upper case ('' for none)."""
-    words = statement.lstrip(' \t\r\n(').split(None, 1)
+    """The first word of ``statement`` after any comments, upper case
+    ('' for none)."""
+    words = _after_comments(statement).split(None, 1)
     return words[0].upper() if words else ''
 
 
@@ -481,7 +516,7 @@ class Journal:
         self._pending = []
         self._written = False
         # The marker row of a finished step, left for the next step's
-        # marker (see _finish_later): its step, and whether statement rows
+        # marker (see finish): its step, and whether statement rows
         # follow it.
         self._left = None
         self._left_statements = False
@@ -496,8 +531,15 @@ class Journal:
 
     def load(self):
         """Read what a previous run left in flight; leaves the connection
-        outside a transaction."""
-        return self.in_flight.load(self.connection)
+        outside a transaction. On MySQL the table is made now when
+        missing: made later, its ``CREATE TABLE`` would commit whatever
+        the run's transaction holds."""
+        recorded = self.in_flight.load(self.connection)
+        if self.dialect == 'mysql' and not self.in_flight.exists:
+            self.connection.exec_driver_sql(CREATE + ' ENGINE=InnoDB')
+            self.connection.commit()
+            self.in_flight.exists = True
+        return recorded
 
     def describe(self):
         """What is in doubt, for an operator (the journal must hold a
@@ -529,20 +571,33 @@ class Journal:
         if context is None or context.root_connection is not self.connection:
             return False
         step = self.current()
-        if step is None or not journaled(
-                statement, context, self.version_table):
+        if step is None:
             return False
+        carrying = (self.dialect == 'mysql' and self.versions is not None
+                    and self.versions.uncommitted())
+        if not journaled(statement, context, self.version_table):
+            if not (carrying and may_commit(statement)):
+                return False
+            # BEGIN, COMMIT, SET autocommit = 1 in a revision: what the
+            # transaction holds commits, fenced, without the marker of a
+            # revision that finished.
+            if self._left is not None:
+                self.writer.delete(cursor)
+                self._left = None
+            self.writer.fence(cursor)
+            run()
+            self._settle_commit(cursor, statement)
+            return True
         if step != self._step:
             self._start(step)
         self._count += 1
         number, sql_digest = self._count, digest(statement)
         autocommit = context.execution_options.get(
             'isolation_level') == 'AUTOCOMMIT'
-        implicit = self.dialect == 'mysql' and commits_implicitly(statement)
+        implicit = self.dialect == 'mysql' and may_commit(statement)
         commits = autocommit or implicit
         # Version rows of earlier revisions the statement commits with it.
-        carried = (implicit and not autocommit and self.versions is not None
-                   and self.versions.uncommitted())
+        carried = implicit and not autocommit and carrying
         replay = self._replay or []
         if number <= len(replay):
             if replay[number - 1] != sql_digest:
@@ -563,11 +618,25 @@ class Journal:
         else:
             run()
         if carried:
-            self.versions.implicitly_committed()
+            self._settle_commit(cursor, statement)
         self._pending.append((number, sql_digest))
         if autocommit:
             self._flush(cursor)
         return True
+
+    def _settle_commit(self, cursor, statement):
+        """After ``statement`` ran with version rows in its transaction:
+        tell ``versions`` if they committed (MySQL's server status says
+        whether a transaction is still open; without it, the statement's
+        kind)."""
+        status = getattr(getattr(cursor, 'connection', None),
+                         'server_status', None)
+        if isinstance(status, int):
+            committed = not status & _SERVER_STATUS_IN_TRANS
+        else:
+            committed = commits_implicitly(statement)
+        if committed:
+            self.versions.implicitly_committed()
 
     def _start(self, step):
         self._step = step

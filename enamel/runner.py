@@ -75,6 +75,7 @@ class Progress:
         self._group_started = self._started
         self.committing = False  # a COMMIT of applied steps is under way
         self._owned = False  # enamel began the run transaction (MySQL)
+        self._heads = None  # alembic's heads after the last applied step
 
     def plan(self, steps, context=None):
         self.context = context
@@ -174,14 +175,19 @@ class Progress:
         the group before it failed: ``now`` (the revisions the database
         holds, or None) says whether the applied, unreported steps are
         committed (then they are reported as such). They commit together
-        or not at all."""
+        or not at all: they did when the database is at the heads alembic
+        had after the last of them."""
         if not (self._owned and self._unreported and now is not None):
             return
-        step = self._unreported[-1][0]
-        destination = set(step.destination_revision_ids)
-        if destination <= set(now) and (destination or not now):
+        if self._heads == set(now):
             self.committing = False
             self.committed()
+
+    def ran(self, key):
+        """Did this run apply the step ``key`` (``(operation,
+        revision)``)?"""
+        return self.steps is not None and (
+            key in self._keys[:len(self.applied)])
 
     def current(self):
         """``(operation, revision)`` of the step running now, or None."""
@@ -193,6 +199,7 @@ class Progress:
         if self.journal is not None:
             self.journal.finish(ctx.connection)
         now = time.monotonic()
+        self._heads = set(heads)
         self.applied.append(step)
         self._unreported.append((step, now - self._started))
         self._started = now
@@ -579,7 +586,7 @@ def failure(connection, progress, before, exc, database=None):
             'its transaction (an autocommit_block, or DDL on MySQL): the '
             'progress journal records them and the next upgrade skips '
             'them')
-    elif recorded and revision and recorded[1] != revision:
+    elif recorded and revision and progress.ran(tuple(recorded[:2])):
         # MySQL, a group: a revision's DDL committed, its version row
         # rolled back with the failed revision's transaction.
         message += (

@@ -78,6 +78,14 @@ FIXED_BODY = '''\
 NO_DDL_BODY = '''\
     raise RuntimeError('failed before any statement')'''
 
+# A statement MySQL commits the transaction before, other than DDL.
+ANALYZE = '''\
+    mysql = op.get_bind().dialect.name == 'mysql'
+    op.execute('ANALYZE TABLE tasks' if mysql else 'ANALYZE tasks')
+'''
+ANALYZE_BODY = ANALYZE + "    raise RuntimeError('failed after ANALYZE')"
+ANALYZE_FIXED_BODY = ANALYZE + FIXED_BODY
+
 # Where DDL is transactional the table is created before blocking, to show
 # that the kill rolls it back; MySQL would keep it, so it blocks first.
 BLOCKING_BODY = '''\
@@ -239,6 +247,40 @@ class FailureTests(ScratchHistory):
         # next revision's marker and deleted before the last COMMIT).
         with self.engine.connect() as connection:
             self.assertIsNone(journal.InFlight(1).load(connection))
+
+    def test_a_statement_that_commits_in_a_group_leaves_nothing_in_doubt(
+            self):
+        last = self.make_scratch(LONG_RUN)
+        self.write_revision(FAILING, last, ANALYZE_BODY, 'half_done',
+                            'fails after ANALYZE')
+
+        result = self.sync_scratch('upgrade')
+
+        self.assertEqual(1, result.code, result)
+        error = result.stderr.splitlines()[-1]
+        self.assertIn(f'revision {FAILING} failed: ', error)
+        [at] = self.stored_version()
+        self.assertIn(f'the database is at {at}, where a rerun starts',
+                      error)
+        self.assertEqual(self.tables_at(int(at[2:], 16)), self.tables())
+        with self.engine.connect() as connection:
+            in_flight = journal.InFlight(1).load(connection)
+        if self.transactional_ddl:
+            self.assertIsNone(in_flight)
+        else:
+            # ANALYZE TABLE committed the group, fenced: the revisions
+            # before it are committed, and the journal names the failed
+            # revision (its ANALYZE in doubt), not one of them.
+            self.assertEqual(last, at)
+            self.assertIn('the revisions before it are committed', error)
+            self.assertEqual(('upgrade', FAILING, []), in_flight)
+        # The rerun is not refused and finishes.
+        self.write_revision(FAILING, last, ANALYZE_FIXED_BODY, 'half_done',
+                            'fixed')
+        self.assertSucceeded(self.sync_scratch('upgrade'))
+        self.assertEqual([FAILING], self.stored_version())
+        self.assertEqual(self.tables_at(LONG_RUN, 'half_done'),
+                         self.tables())
 
     def test_a_revision_failing_before_its_ddl_in_a_group_resumes(self):
         last = self.make_scratch(LONG_RUN)

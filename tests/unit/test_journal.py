@@ -69,6 +69,39 @@ class KeywordTests(testtools.TestCase):
                          journal.digest('DROP TABLE a'))
 
 
+class ImplicitCommitTests(testtools.TestCase):
+    """Which statements MySQL may commit the open transaction before (its
+    manual, "Statements That Cause an Implicit Commit"): in a long run
+    that transaction holds earlier revisions' version rows, which must
+    not commit unfenced."""
+
+    def test_ddl_and_the_other_committing_statements_may_commit(self):
+        for statement in ('ALTER TABLE t ADD c INT',
+                          '/* a comment */ CREATE INDEX i ON t (a)',
+                          '-- a comment\nDROP TABLE t',
+                          '# a comment\nRENAME TABLE a TO b',
+                          'ANALYZE TABLE t', 'OPTIMIZE TABLE t',
+                          'LOCK TABLES t WRITE', 'GRANT SELECT ON d.* TO u',
+                          'BEGIN', 'START TRANSACTION', 'COMMIT',
+                          'SET autocommit = 1', 'CALL p()'):
+            self.assertTrue(journal.may_commit(statement), statement)
+
+    def test_reads_row_changes_and_temporary_tables_do_not(self):
+        for statement in ('SELECT 1', ' (SELECT 1)',
+                          'INSERT INTO t VALUES (1)',
+                          "UPDATE t SET a = 'CREATE'", 'DELETE FROM t',
+                          'REPLACE INTO t VALUES (1)', 'SET NAMES utf8mb4',
+                          'CREATE TEMPORARY TABLE t (a INT)',
+                          'CREATE OR REPLACE TEMPORARY TABLE t (a INT)',
+                          'DROP TEMPORARY TABLE t'):
+            self.assertFalse(journal.may_commit(statement), statement)
+
+    def test_the_first_word_is_read_after_comments(self):
+        self.assertEqual('ALTER', journal.keyword('/* x */ alter table t'))
+        self.assertEqual('SELECT', journal.keyword('-- x\n(select 1)'))
+        self.assertEqual('', journal.keyword('/* only a comment */'))
+
+
 class GaleraFailureDetectionTests(testtools.TestCase):
 
     def test_inactive_timeout_is_read_from_the_provider_options(self):
