@@ -164,6 +164,23 @@ class ScratchHistory:
         return ({'alembic_version', 'tasks', 'task_items'} |
                 synthetic.table_names(count) | set(extra))
 
+    def fail_after_a_long_run(self, body):
+        """Upgrade a history of LONG_RUN revisions and a last one, FAILING,
+        whose upgrade is ``body``; check the one error line and return
+        (the revision before FAILING, that line, the stored version)."""
+        last = self.make_scratch(LONG_RUN)
+        self.write_revision(FAILING, last, body, 'half_done', 'fails')
+
+        result = self.sync_scratch('upgrade')
+
+        self.assertEqual(1, result.code, result)
+        error = result.stderr.splitlines()[-1]
+        self.assertIn(f'revision {FAILING} failed: ', error)
+        [at] = self.stored_version()
+        self.assertIn(f'the database is at {at}, where a rerun starts',
+                      error)
+        return last, error, at
+
     @property
     def transactional_ddl(self):
         return self.BACKEND != 'mysql'
@@ -250,18 +267,7 @@ class FailureTests(ScratchHistory):
 
     def test_a_statement_that_commits_in_a_group_leaves_nothing_in_doubt(
             self):
-        last = self.make_scratch(LONG_RUN)
-        self.write_revision(FAILING, last, ANALYZE_BODY, 'half_done',
-                            'fails after ANALYZE')
-
-        result = self.sync_scratch('upgrade')
-
-        self.assertEqual(1, result.code, result)
-        error = result.stderr.splitlines()[-1]
-        self.assertIn(f'revision {FAILING} failed: ', error)
-        [at] = self.stored_version()
-        self.assertIn(f'the database is at {at}, where a rerun starts',
-                      error)
+        last, error, at = self.fail_after_a_long_run(ANALYZE_BODY)
         self.assertEqual(self.tables_at(int(at[2:], 16)), self.tables())
         with self.engine.connect() as connection:
             in_flight = journal.InFlight(1).load(connection)
@@ -283,19 +289,8 @@ class FailureTests(ScratchHistory):
                          self.tables())
 
     def test_a_revision_failing_before_its_ddl_in_a_group_resumes(self):
-        last = self.make_scratch(LONG_RUN)
-        self.write_revision(FAILING, last, NO_DDL_BODY, 'half_done',
-                            'fails before its DDL')
-
-        result = self.sync_scratch('upgrade')
-
-        self.assertEqual(1, result.code, result)
-        error = result.stderr.splitlines()[-1]
-        self.assertIn(f'revision {FAILING} failed: ', error)
-        [at] = self.stored_version()
+        last, error, at = self.fail_after_a_long_run(NO_DDL_BODY)
         number = int(at[2:], 16)
-        self.assertIn(f'the database is at {at}, where a rerun starts',
-                      error)
         self.assertLessEqual(self.tables_at(number), self.tables())
         if self.tables() != self.tables_at(number):
             # MySQL committed the next revision's DDL, whose version row
@@ -354,18 +349,7 @@ class FailureTests(ScratchHistory):
         self.assertEqual(self.tables_at(LONG_RUN, 'stolen'), self.tables())
 
     def test_a_failure_in_a_group_says_what_rolled_back_with_it(self):
-        last = self.make_scratch(LONG_RUN)
-        self.write_revision(FAILING, last, FAILING_BODY, 'half_done',
-                            'fails halfway')
-
-        result = self.sync_scratch('upgrade')
-
-        self.assertEqual(1, result.code, result)
-        error = result.stderr.splitlines()[-1]
-        self.assertIn(f'revision {FAILING} failed: ', error)
-        [at] = self.stored_version()
-        self.assertIn(f'the database is at {at}, where a rerun starts',
-                      error)
+        last, error, at = self.fail_after_a_long_run(FAILING_BODY)
         # The version names what is committed: a prefix of the run, no
         # further back than one group.
         number = int(at[2:], 16)

@@ -83,8 +83,9 @@ class AlembicInternalsTest(base.TestCase):
             self.assertEqual((first, second),
                              context.on_version_apply_callbacks)
 
-    def test_the_run_transaction_commits_and_is_replaced(self):
-        # What enamel.runner does between two revisions of a group.
+    def grouped_table(self):
+        """A scratch SQLite database with an empty table; (its engine, a
+        function counting the table's committed rows)."""
         path = os.path.join(self.useFixture(fixtures.TempDir()).path,
                             'run.sqlite')
         engine = sa.create_engine(f'sqlite:///{path}')
@@ -96,6 +97,11 @@ class AlembicInternalsTest(base.TestCase):
             with engine.connect() as other:
                 return other.exec_driver_sql(
                     'SELECT count(*) FROM grouped').scalar()
+        return engine, rows
+
+    def test_the_run_transaction_commits_and_is_replaced(self):
+        # What enamel.runner does between two revisions of a group.
+        engine, rows = self.grouped_table()
 
         with engine.connect() as connection:
             context = alembic_migration.MigrationContext.configure(
@@ -121,17 +127,7 @@ class AlembicInternalsTest(base.TestCase):
         # alembic's SQLite implementation also declares): alembic's
         # per-revision transaction must leave the one enamel began alone,
         # and commit nothing until enamel does.
-        path = os.path.join(self.useFixture(fixtures.TempDir()).path,
-                            'run.sqlite')
-        engine = sa.create_engine(f'sqlite:///{path}')
-        self.addCleanup(engine.dispose)
-        with engine.begin() as connection:
-            connection.exec_driver_sql('CREATE TABLE grouped (id INT)')
-
-        def rows():
-            with engine.connect() as other:
-                return other.exec_driver_sql(
-                    'SELECT count(*) FROM grouped').scalar()
+        engine, rows = self.grouped_table()
 
         with engine.connect() as connection:
             context = alembic_migration.MigrationContext.configure(
