@@ -692,7 +692,7 @@ class Journal:
             self._statement_rows |= any(number for number, _ in rows)
         self._pending = []
 
-    def finish(self, connection):
+    def finish(self):
         """The running step's version row is written: delete its journal
         rows in the same transaction (nothing to do when none exist); or,
         where the transaction goes on to the next revisions (a group on
@@ -708,9 +708,7 @@ class Journal:
                 self._left = step
                 self._left_statements = self._statement_rows
             else:
-                connection.execute(sa.text(
-                    f'DELETE FROM {JOURNAL_TABLE} WHERE id = :row'),
-                    dict(row=self.row))
+                self.writer.delete(None)
         if resumed:
             self.in_flight.recorded = None
         self._step = None

@@ -197,7 +197,7 @@ class Progress:
 
     def __call__(self, ctx, step, heads, run_args):
         if self.journal is not None:
-            self.journal.finish(ctx.connection)
+            self.journal.finish()
         now = time.monotonic()
         self._heads = set(heads)
         self.applied.append(step)
