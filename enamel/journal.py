@@ -54,9 +54,10 @@ in flight is refused with :class:`enamel.exception.MigrationInDoubt`,
 which names the revision and what is in doubt.
 
 :class:`Journal` is the journal of one run; it is made of an
-:class:`InFlight` (what an earlier run left), :class:`StatementHooks`
-(SQLAlchemy's execute and commit events) and a :class:`RowWriter` (the
-fenced rows).
+:class:`InFlight` (what an earlier run left, and which of its statements
+are skipped), :class:`StatementHooks` (SQLAlchemy's execute and commit
+events), a :class:`RowWriter` (the fenced rows) and a :class:`Group`
+(the version rows a transaction spanning revisions carries on MySQL).
 """
 
 import hashlib
@@ -301,8 +302,37 @@ class InFlight:
                 f'revision {revision}: its first {len(done)} statement(s) '
                 f'are committed and statement {len(done) + 1} may be')
 
+    def skips(self, step, number, sql_digest):
+        """Is statement ``number`` of ``step`` (its digest ``sql_digest``)
+        one the run that was cut committed (to be skipped)?
+
+        :raises exception.MigrationInDoubt: it committed another
+            statement there (the revision file changed).
+        """
+        if not self.is_step(step) or number > len(self.recorded[2]):
+            return False
+        if self.recorded[2][number - 1] != sql_digest:
+            raise exception.MigrationInDoubt(
+                f'{self.describe()}; but statement {number} of '
+                f'revision {step[1]} is not the one that committed '
+                '(was the revision file changed?): restore it, or see '
+                '"When a migration fails" in the operator guide')
+        LOG.info('Revision %s: statement %s committed by an earlier '
+                 'run, skipped', step[1], number)
+        return True
+
+    def in_doubt(self, step, number):
+        """Is statement ``number`` of ``step`` the one that may have
+        committed (the first after those recorded)?"""
+        return self.is_step(step) and number == len(self.recorded[2]) + 1
+
     def check_plan(self, steps):
-        """See :meth:`Journal.check_plan`."""
+        """Refuse a run that would not finish the revision in flight.
+
+        :param steps: ``(operation, revision)`` of each planned step.
+        :raises exception.MigrationInDoubt: the revision in flight is not
+            among them.
+        """
         if self.recorded is None:
             return
         operation, revision, _ = self.recorded
@@ -478,8 +508,99 @@ class RowWriter:
                 cursor.close()
 
 
+class Group:
+    """Where the run's transaction spans revisions (a group on MySQL, see
+    :class:`enamel.runner.RunTransaction`): the version rows it carries
+    commit with any statement MySQL commits implicitly, so the lease row
+    is written first; and a finished revision's journal rows go only with
+    the transaction that commits its version row: its marker row is left
+    for the next revision's marker to take over, or deleted before the
+    next COMMIT.
+
+    :param writer: the :class:`RowWriter`.
+    :param versions: None, or what holds the run's version rows
+        (:class:`enamel.runner.Progress`): ``uncommitted()`` says whether
+        the open transaction carries some, ``spans_revisions()`` whether
+        it goes on after a revision, and ``implicitly_committed()`` is
+        called once a statement committed them.
+    """
+
+    def __init__(self, writer, versions):
+        self.writer = writer
+        self.versions = versions if writer.dialect == 'mysql' else None
+        self.left = None  # the step whose marker row is left
+        self.left_statements = False  # and statement rows after it
+
+    def carrying(self):
+        """Does the open transaction carry version rows?"""
+        return self.versions is not None and self.versions.uncommitted()
+
+    def leave(self, step, statement_rows):
+        """``step`` finished and its version row is written: leave its
+        rows (``statement_rows``: statement rows after the marker) to the
+        transaction that commits it. False where that transaction ends
+        with this revision: delete them now."""
+        if self.versions is None or not self.versions.spans_revisions():
+            return False
+        self.left, self.left_statements = step, statement_rows
+        return True
+
+    def drop_left(self, cursor):
+        """Delete the left rows, if any, with ``cursor`` (None: a cursor
+        of the writer's own)."""
+        if self.left is not None:
+            self.writer.delete(cursor)
+            self.left = None
+
+    def take_over(self, cursor, step):
+        """Make the left marker row ``step``'s, fencing the transaction
+        (:meth:`RowWriter.retarget`). False when there is none to take
+        over (any left rows are deleted): write the marker.
+
+        :raises exception.LockLost: the lease is lost.
+        """
+        if self.left is None:
+            return False
+        if self.left_statements:
+            self.writer.delete(cursor, statements_only=True)
+        if self.writer.retarget(cursor, step):
+            self.left = None
+            return True
+        self.drop_left(cursor)
+        return False
+
+    def commit_carried(self, cursor, statement, run):
+        """Run ``statement``, not journaled but one MySQL may commit the
+        carried version rows with (``BEGIN``, ``COMMIT``, ``SET
+        autocommit = 1`` in a revision), fenced, without the rows of a
+        revision that finished.
+
+        :raises exception.LockLost: the lease is lost.
+        """
+        self.drop_left(cursor)
+        self.writer.fence(cursor)
+        run()
+        self.settle(cursor, statement)
+
+    def settle(self, cursor, statement):
+        """After ``statement`` ran with version rows in its transaction:
+        tell ``versions`` if they committed (MySQL's server status says
+        whether a transaction is still open; without it, the statement's
+        kind)."""
+        status = getattr(getattr(cursor, 'connection', None),
+                         'server_status', None)
+        if isinstance(status, int):
+            committed = not status & _SERVER_STATUS_IN_TRANS
+        else:
+            committed = commits_implicitly(statement)
+        if committed:
+            self.versions.implicitly_committed()
+
+
 class Journal:
-    """The journal of one run on the migration's ``connection``.
+    """The journal of one run on the migration's ``connection``: an
+    :class:`InFlight`, a :class:`RowWriter`, a :class:`Group` and the
+    :class:`StatementHooks` that send each statement here.
 
     :param connection: the migration's ``Connection`` (outside a
         transaction when :meth:`load` is called).
@@ -490,72 +611,37 @@ class Journal:
         where there is no lease).
     :param current: ``current()`` returns the ``(operation, revision)``
         of the step running now, or None between steps.
-    :param versions: where a transaction spans revisions on MySQL: its
-        ``uncommitted()`` says whether the open transaction carries
-        version rows, and ``implicitly_committed()`` is called once a
-        statement committed them (see :class:`enamel.runner.Progress`).
+    :param versions: see :class:`Group` (None: each revision commits by
+        itself).
     """
 
     def __init__(self, connection, database, lock, current, versions=None):
         self.connection = connection
-        self.dialect = connection.dialect.name
-        if self.dialect == 'mariadb':
-            self.dialect = 'mysql'
-        self.row = database.lock_row
+        name = connection.dialect.name
+        self.dialect = 'mysql' if name == 'mariadb' else name
         self.version_table = database.version_table
-        self.lock = lock
         self.current = current
-        self.versions = versions
-        self.in_flight = InFlight(self.row)
+        self.in_flight = InFlight(database.lock_row)
         self.writer = RowWriter(connection, self.dialect, self.in_flight,
                                 lock)
+        self.group = Group(self.writer, versions)
         self.hooks = StatementHooks(connection, self._execute, self._commit)
-        self._step = None
-        self._count = 0
-        self._replay = []
-        self._pending = []
-        self._written = False
-        # The marker row of a finished step, left for the next step's
-        # marker (see finish): its step, and whether statement rows
-        # follow it.
-        self._left = None
-        self._left_statements = False
-        self._statement_rows = False  # the running step wrote some
-
-    @property
-    def recorded(self):
-        """``(operation, revision, [digests])`` in flight, or None."""
-        return self.in_flight.recorded
-
-    # -- before the run ------------------------------------------------------
+        self._start(None)
 
     def load(self):
         """Read what a previous run left in flight; leaves the connection
         outside a transaction. On MySQL the table is made now when
         missing: made later, its ``CREATE TABLE`` would commit whatever
-        the run's transaction holds."""
+        the run's transaction holds.
+
+        :returns: ``(operation, revision, [digests])`` in flight, or None.
+        """
         recorded = self.in_flight.load(self.connection)
         if self.dialect == 'mysql' and not self.in_flight.exists:
             self.connection.exec_driver_sql(CREATE + ' ENGINE=InnoDB')
             self.connection.commit()
             self.in_flight.exists = True
         return recorded
-
-    def describe(self):
-        """What is in doubt, for an operator (the journal must hold a
-        revision in flight)."""
-        return self.in_flight.describe()
-
-    def check_plan(self, steps):
-        """Refuse a run that would not finish the revision in flight.
-
-        :param steps: ``(operation, revision)`` of each planned step.
-        :raises exception.MigrationInDoubt: the revision in flight is not
-            among them.
-        """
-        self.in_flight.check_plan(steps)
-
-    # -- while it runs -------------------------------------------------------
 
     def __enter__(self):
         self.hooks.__enter__()
@@ -573,82 +659,45 @@ class Journal:
         step = self.current()
         if step is None:
             return False
-        carrying = (self.dialect == 'mysql' and self.versions is not None
-                    and self.versions.uncommitted())
+        carrying = self.group.carrying()
         if not journaled(statement, context, self.version_table):
             if not (carrying and may_commit(statement)):
                 return False
-            # BEGIN, COMMIT, SET autocommit = 1 in a revision: what the
-            # transaction holds commits, fenced, without the marker of a
-            # revision that finished.
-            if self._left is not None:
-                self.writer.delete(cursor)
-                self._left = None
-            self.writer.fence(cursor)
-            run()
-            self._settle_commit(cursor, statement)
+            self.group.commit_carried(cursor, statement, run)
             return True
         if step != self._step:
             self._start(step)
         self._count += 1
         number, sql_digest = self._count, digest(statement)
+        if self.in_flight.skips(step, number, sql_digest):
+            return True
         autocommit = context.execution_options.get(
             'isolation_level') == 'AUTOCOMMIT'
         implicit = self.dialect == 'mysql' and may_commit(statement)
-        commits = autocommit or implicit
         # Version rows of earlier revisions the statement commits with it.
         carried = implicit and not autocommit and carrying
-        replay = self._replay or []
-        if number <= len(replay):
-            if replay[number - 1] != sql_digest:
-                raise exception.MigrationInDoubt(
-                    f'{self.describe()}; but statement {number} of '
-                    f'revision {step[1]} is not the one that committed '
-                    '(was the revision file changed?): restore it, or see '
-                    '"When a migration fails" in the operator guide')
-            LOG.info('Revision %s: statement %s committed by an earlier '
-                     'run, skipped', step[1], number)
-            return True
-        if commits:
+        if autocommit or implicit:
             self._flush(cursor, fence=carried)
-        if self._replay is not None and number == len(replay) + 1:
-            self._replay = None  # the one statement in doubt
+        if self.in_flight.in_doubt(step, number):
             run_in_doubt(self.dialect, cursor, statement, run, autocommit,
                          step[1], number)
         else:
             run()
         if carried:
-            self._settle_commit(cursor, statement)
+            self.group.settle(cursor, statement)
         self._pending.append((number, sql_digest))
         if autocommit:
             self._flush(cursor)
         return True
 
-    def _settle_commit(self, cursor, statement):
-        """After ``statement`` ran with version rows in its transaction:
-        tell ``versions`` if they committed (MySQL's server status says
-        whether a transaction is still open; without it, the statement's
-        kind)."""
-        status = getattr(getattr(cursor, 'connection', None),
-                         'server_status', None)
-        if isinstance(status, int):
-            committed = not status & _SERVER_STATUS_IN_TRANS
-        else:
-            committed = commits_implicitly(statement)
-        if committed:
-            self.versions.implicitly_committed()
-
     def _start(self, step):
+        """``step`` runs its first statement (None: between steps)."""
         self._step = step
         self._count = 0
-        self._pending = []
-        self._statement_rows = False
-        if self.in_flight.is_step(step):
-            self._replay = list(self.recorded[2])
-            self._written = True
-        else:
-            self._replay = None
-            self._written = False
+        self._pending = []  # (statement number, digest) not written yet
+        self._statement_rows = False  # some were written
+        # The marker row is there (a resumed revision's, or written).
+        self._written = self.in_flight.is_step(step)
 
     def _commit(self):
         """Before the migration's connection commits: a revision's rows
@@ -657,9 +706,8 @@ class Journal:
         what ran so far commits now."""
         if self._step is not None and self._step == self.current():
             self._flush(None)
-        elif self._left is not None:
-            self.writer.delete(None)
-            self._left = None
+        else:
+            self.group.drop_left(None)
 
     def _flush(self, cursor, fence=False):
         """Write the pending rows (and the marker of a revision with none
@@ -674,16 +722,10 @@ class Journal:
                 cursor.close()
         rows = list(self._pending)
         if not self._written:
-            left = self._left
-            if left is not None and self._left_statements:
-                self.writer.delete(cursor, statements_only=True)
-            if left is not None and self.writer.retarget(cursor, self._step):
-                fence = False
+            if self.group.take_over(cursor, self._step):
+                fence = False  # the marker's UPDATE wrote the lease row
             else:
-                if left is not None:
-                    self.writer.delete(cursor)
                 rows.insert(0, (0, ''))
-            self._left = None
             self._written = True
         if fence:
             self.writer.fence(cursor)
@@ -694,24 +736,15 @@ class Journal:
 
     def finish(self):
         """The running step's version row is written: delete its journal
-        rows in the same transaction (nothing to do when none exist); or,
-        where the transaction goes on to the next revisions (a group on
-        MySQL, see :class:`enamel.runner.Progress`), leave them for the
-        next revision's marker, which takes the marker row over, or for
-        the next COMMIT, which deletes them first. Either way they go in
-        the transaction that commits the version row."""
+        rows in the same transaction (nothing to do when none exist), or
+        leave them to the transaction that goes on to the next revisions
+        (:meth:`Group.leave`). Either way they go in the transaction that
+        commits the version row."""
         step = self.current()
         resumed = self.in_flight.is_step(step)
         if resumed or (self._written and self._step == step):
-            if (not resumed and self.versions is not None
-                    and self.versions.spans_revisions()):
-                self._left = step
-                self._left_statements = self._statement_rows
-            else:
+            if resumed or not self.group.leave(step, self._statement_rows):
                 self.writer.delete(None)
         if resumed:
             self.in_flight.recorded = None
-        self._step = None
-        self._pending = []
-        self._written = False
-        self._replay = None
+        self._start(None)

@@ -53,10 +53,84 @@ GROUP_PARTS = 50
 GROUP_SECONDS = 1.0
 
 
+class RunTransaction:
+    """The transaction alembic holds across the revisions of one run, if
+    any, and when it commits: at each revision boundary when alembic
+    commits each revision itself; at the end of the run when env.py asked
+    for one transaction per run; else, where enamel set
+    ``transaction_per_migration``
+    (:class:`enamel.environment.GroupedCommits`), in groups (see
+    :func:`group_size`). On MySQL, where
+    alembic holds none (its DDL is not transactional), enamel begins it
+    and commits it itself (``owned``); each DDL statement commits it too.
+
+    :param context: alembic's ``MigrationContext`` once it plans, or None
+        (then every boundary counts as a commit).
+    """
+
+    def __init__(self, context=None):
+        self.context = context
+        self.grouping = context is not None and isinstance(
+            context.opts.get('transaction_per_migration'),
+            environment.GroupedCommits)
+        self.owned = False  # enamel began it (MySQL)
+        self._group = None  # the transaction enamel last began
+        self._started = time.monotonic()
+        if context is not None:
+            self._group = alembic_internals.run_transaction(context)
+            if self.grouping and self._group is None:
+                # alembic would begin and commit one per revision; one is
+                # held across revisions instead.
+                self._group = alembic_internals.begin_run_transaction(
+                    context)
+                self.owned = True
+
+    def _open(self):
+        if self.context is None:
+            return None
+        return alembic_internals.run_transaction(self.context)
+
+    def boundary(self, pending, steps, force=False):
+        """Between two revisions, ``pending`` of them applied since the
+        last commit, in a run of ``steps``: commit the group now when it
+        is full, old (``GROUP_SECONDS``) or ``force`` says so.
+
+        :returns: True when the applied revisions are committed now (by
+            alembic, or here).
+        """
+        group = self._open()
+        if group is None or not self.grouping:
+            return group is None
+        now = time.monotonic()
+        if not (force or group is not self._group
+                or pending >= group_size(steps)
+                or now - self._started >= GROUP_SECONDS):
+            return False
+        self._group = alembic_internals.commit_run_transaction(self.context)
+        self._started = now
+        return True
+
+    def end(self):
+        """After the last revision: commit the transaction enamel began.
+
+        :returns: True when the applied revisions are committed (False:
+            alembic commits its run transaction later).
+        """
+        if self.owned:
+            alembic_internals.end_run_transaction(self.context)
+            return True
+        return self._open() is None
+
+    def restarted(self):
+        """A statement committed the transaction implicitly (MySQL's DDL):
+        the group starts again."""
+        self._started = time.monotonic()
+
+
 class Progress:
     """The ``on_version_apply`` callback and the steps alembic iterates:
-    records each step, commits between steps (see :func:`group_size`) and
-    logs each step once committed.
+    records each step, commits between steps (a :class:`RunTransaction`)
+    and logs each step once committed.
 
     :param stop: ``stop()`` returns a reason (str) to stop at the next
         revision boundary, or None (see :mod:`enamel.interrupt`).
@@ -65,34 +139,16 @@ class Progress:
     def __init__(self, stop=None):
         self.stop = stop or (lambda: None)
         self.journal = None
+        self.transaction = RunTransaction()
         self.steps = None  # what alembic planned, once it has
         self.applied = []
         self._unreported = []  # applied, their transaction not yet over
         self._started = time.monotonic()
-        self.context = None  # alembic's MigrationContext, once it plans
-        self.grouping = False  # enamel commits between revisions
-        self._group = None  # the run transaction enamel last began
-        self._group_started = self._started
         self.committing = False  # a COMMIT of applied steps is under way
-        self._owned = False  # enamel began the run transaction (MySQL)
         self._heads = None  # alembic's heads after the last applied step
 
     def plan(self, steps, context=None):
-        self.context = context
-        # The run transaction is enamel's to commit only when env.py left
-        # transaction_per_migration as enamel sets it.
-        self.grouping = context is not None and isinstance(
-            context.opts.get('transaction_per_migration'),
-            environment.GroupedCommits)
-        if context is not None:
-            self._group = alembic_internals.run_transaction(context)
-            if self.grouping and self._group is None:
-                # MySQL: alembic would begin and commit a transaction per
-                # revision; one is held across revisions instead, which
-                # each DDL statement commits too (see uncommitted()).
-                self._group = alembic_internals.begin_run_transaction(
-                    context)
-                self._owned = True
+        self.transaction = RunTransaction(context)
         self.steps = list(steps)
         keys = [_key(step) for step in self.steps]
         # What current() answers while each step runs (asked for every
@@ -101,7 +157,7 @@ class Progress:
             getattr(step, 'revision', None), tuple) else key
             for step, key in zip(self.steps, keys)]
         if self.journal is not None:
-            self.journal.check_plan(keys)
+            self.journal.in_flight.check_plan(keys)
         return self._boundaries()
 
     def _boundaries(self):
@@ -112,62 +168,34 @@ class Progress:
         for number, step in enumerate(self.steps):
             if number:
                 reason = self.stop()
-                self._boundary(force=bool(reason))
+                committed = self.transaction.boundary(
+                    len(self._unreported), len(self.steps), bool(reason))
+                self.committing = False
+                if committed:
+                    self.committed()
                 if reason:
                     raise exception.Interrupted(reason, self.applied)
             yield step
-        if self._owned:
-            alembic_internals.end_run_transaction(self.context)
+        if self.transaction.end():
             self.committed()
-        elif self._open_group() is None:
-            self.committed()
-
-    def _open_group(self):
-        """The transaction alembic holds across revisions, or None (it
-        commits each revision itself)."""
-        if self.context is None:
-            return None
-        return alembic_internals.run_transaction(self.context)
-
-    def _boundary(self, force=False):
-        """Between two revisions: alembic committed the last one itself;
-        or env.py asked for one transaction per run, which alembic commits
-        at its end; or this decides whether the group of revisions run
-        since the last commit is committed now (see :func:`group_size`)."""
-        group = self._open_group()
-        if group is None or not self.grouping:
-            self.committing = False
-            if group is None:
-                self.committed()
-            return
-        now = time.monotonic()
-        if not (force or group is not self._group or
-                len(self._unreported) >= group_size(len(self.steps)) or
-                now - self._group_started >= GROUP_SECONDS):
-            self.committing = False
-            return
-        self._group = alembic_internals.commit_run_transaction(self.context)
-        self.committing = False
-        self._group_started = now
-        self.committed()
 
     def uncommitted(self):
-        """Does the transaction alembic holds carry version rows of
-        applied steps (a group not committed yet)? A statement that
-        commits it implicitly (MySQL's DDL) must be fenced first."""
-        return bool(self._unreported) and self._owned
+        """Does the transaction enamel began carry version rows of applied
+        steps (a group not committed yet)? A statement that commits it
+        implicitly (MySQL's DDL) must be fenced first."""
+        return bool(self._unreported) and self.transaction.owned
 
     def spans_revisions(self):
         """Does the transaction alembic holds go on after this revision
         (enamel began it, on MySQL, and commits it at group boundaries)?
         """
-        return self._owned
+        return self.transaction.owned
 
     def implicitly_committed(self):
         """A statement committed the open transaction (MySQL's DDL, as its
         manual's "Statements That Cause an Implicit Commit" lists): the
         group's version rows are committed; it starts again."""
-        self._group_started = time.monotonic()
+        self.transaction.restarted()
         self.committed()
 
     def settle(self, now):
@@ -177,7 +205,7 @@ class Progress:
         committed (then they are reported as such). They commit together
         or not at all: they did when the database is at the heads alembic
         had after the last of them."""
-        if not (self._owned and self._unreported and now is not None):
+        if not (self.uncommitted() and now is not None):
             return
         if self._heads == set(now):
             self.committing = False
@@ -253,11 +281,10 @@ class Progress:
 def group_size(steps):
     """How many revisions of a run of ``steps`` revisions one commit
     holds at most (on MySQL a DDL statement may commit it sooner): one
-    for a run
-    of fewer than ``2 * GROUP_PARTS`` revisions (every deploy of a
-    release), so that a failure or a kill rolls back the failed revision
-    only; else a ``GROUP_PARTS``-th of the run (a database built from a
-    long history)."""
+    for a run of fewer than ``2 * GROUP_PARTS`` revisions (every deploy of
+    a release), so that a failure or a kill rolls back the failed
+    revision only; else a ``GROUP_PARTS``-th of the run (a database built
+    from a long history)."""
     return max(1, steps // GROUP_PARTS)
 
 
