@@ -73,15 +73,26 @@ def revision_tables(versions_dir):
     return _revision_tables(stamps)
 
 
+# A create_table( call whose first argument may be a str literal (after
+# blanks, parentheses, line continuations and comments): a file without
+# one creates no table by name and is not parsed (most revisions create no
+# table; a long history's helper creates its tables under computed names).
+_MAY_NAME_A_TABLE = re.compile(
+    r'create_table\s*\((?:[\s(\\]|#[^\n]*)*[rRuU]?[\'"]')
+
+
 @functools.lru_cache(maxsize=8)
 def _revision_tables(stamps):
     tables = set()
     for name, _mtime in stamps:
         with open(name, encoding='utf-8') as f:
-            try:
-                tree = ast.parse(f.read(), filename=name)
-            except SyntaxError:
-                continue
+            text = f.read()
+        if not _MAY_NAME_A_TABLE.search(text):
+            continue
+        try:
+            tree = ast.parse(text, filename=name)
+        except SyntaxError:
+            continue
         for node in ast.walk(tree):
             if (isinstance(node, ast.Call) and node.args and
                     isinstance(node.func, ast.Attribute) and

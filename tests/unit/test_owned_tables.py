@@ -15,6 +15,7 @@ creates, read once per comparison (alembic asks ``include_object`` for
 every reflected table; reading every revision file's state each time made
 ``check`` quadratic in the number of revisions)."""
 
+import ast
 import os
 from unittest import mock
 
@@ -90,3 +91,32 @@ class OwnedTablesTest(testtools.TestCase):
         self.assertTrue(self.include(
             environment.include_object_for(None, (self.versions,)),
             'sprockets'))
+
+    def test_tables_named_in_any_layout_are_found(self):
+        self.write_text(2, "op.create_table(  # the wheels\n"
+                           "    'wheels', sa.Column('id', sa.Integer))\n"
+                           "op.create_table(\\\n    r\"axles\")\n"
+                           "op.create_table(('hubs'))\n")
+        self.assertEqual({'gears', 'cogs', 'wheels', 'axles', 'hubs'},
+                         compare.revision_tables(self.versions))
+
+    def test_a_file_that_names_no_table_is_not_parsed(self):
+        # A long history's helper creates its tables under computed names;
+        # most revisions create no table at all.
+        self.write_text(2, "def create(name):\n"
+                           "    op.create_table(name, sa.Column('id'))\n")
+        self.write_text(3, "op.add_column('gears', sa.Column('teeth'))\n")
+        self.write_text(4, "op.create_table(f'spokes_{1}')\n")
+        with mock.patch.object(ast, 'parse', autospec=True,
+                               side_effect=ast.parse) as parse:
+            tables = compare.revision_tables(self.versions)
+        self.assertEqual({'gears', 'cogs'}, tables)
+        self.assertEqual(sorted(os.path.join(self.versions, f) for f in (
+            '0000_gears.py', '0001_cogs.py')),
+            sorted(c.kwargs['filename'] for c in parse.call_args_list))
+
+    def write_text(self, number, body):
+        path = os.path.join(self.versions, f'{number:04d}_text.py')
+        with open(path, 'w') as f:
+            f.write('from alembic import op\nimport sqlalchemy as sa\n\n'
+                    + body)
