@@ -659,9 +659,8 @@ class Journal:
         step = self.current()
         if step is None:
             return False
-        carrying = self.group.carrying()
         if not journaled(statement, context, self.version_table):
-            if not (carrying and may_commit(statement)):
+            if not (self.group.carrying() and may_commit(statement)):
                 return False
             self.group.commit_carried(cursor, statement, run)
             return True
@@ -675,7 +674,7 @@ class Journal:
             'isolation_level') == 'AUTOCOMMIT'
         implicit = self.dialect == 'mysql' and may_commit(statement)
         # Version rows of earlier revisions the statement commits with it.
-        carried = implicit and not autocommit and carrying
+        carried = implicit and not autocommit and self.group.carrying()
         if autocommit or implicit:
             self._flush(cursor, fence=carried)
         if self.in_flight.in_doubt(step, number):
