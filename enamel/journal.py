@@ -527,13 +527,15 @@ class Group:
 
     def __init__(self, writer, versions):
         self.writer = writer
-        self.versions = versions if writer.dialect == 'mysql' else None
+        self.versions = versions
         self.left = None  # the step whose marker row is left
         self.left_statements = False  # and statement rows after it
 
     def carrying(self):
-        """Does the open transaction carry version rows?"""
-        return self.versions is not None and self.versions.uncommitted()
+        """Does the open transaction carry version rows that a statement
+        may commit implicitly (MySQL)?"""
+        return (self.writer.dialect == 'mysql' and self.versions is not None
+                and self.versions.uncommitted())
 
     def leave(self, step, statement_rows):
         """``step`` finished and its version row is written: leave its
@@ -611,8 +613,8 @@ class Journal:
         where there is no lease).
     :param current: ``current()`` returns the ``(operation, revision)``
         of the step running now, or None between steps.
-    :param versions: see :class:`Group` (None: each revision commits by
-        itself).
+    :param versions: see :class:`Group` (None: no transaction spans
+        revisions).
     """
 
     def __init__(self, connection, database, lock, current, versions=None):

@@ -60,22 +60,24 @@ class RunTransaction:
     for one transaction per run; else, where enamel set
     ``transaction_per_migration``
     (:class:`enamel.environment.GroupedCommits`), in groups (see
-    :func:`group_size`). On MySQL, where
-    alembic holds none (its DDL is not transactional), enamel begins it
-    and commits it itself (``owned``); each DDL statement commits it too.
+    :func:`group_size`). Where alembic holds none there (MySQL: its DDL
+    is not transactional), enamel begins it and commits it itself
+    (``owned``); on MySQL each DDL statement commits it too.
 
     :param context: alembic's ``MigrationContext`` once it plans, or None
         (then every boundary counts as a commit).
+    :param started: ``time.monotonic()`` when the run began (the first
+        group's age counts from it); default: now.
     """
 
-    def __init__(self, context=None):
+    def __init__(self, context=None, started=None):
         self.context = context
         self.grouping = context is not None and isinstance(
             context.opts.get('transaction_per_migration'),
             environment.GroupedCommits)
         self.owned = False  # enamel began it (MySQL)
         self._group = None  # the transaction enamel last began
-        self._started = time.monotonic()
+        self._started = time.monotonic() if started is None else started
         if context is not None:
             self._group = alembic_internals.run_transaction(context)
             if self.grouping and self._group is None:
@@ -93,10 +95,11 @@ class RunTransaction:
     def boundary(self, pending, steps, force=False):
         """Between two revisions, ``pending`` of them applied since the
         last commit, in a run of ``steps``: commit the group now when it
-        is full, old (``GROUP_SECONDS``) or ``force`` says so.
+        is full, old (``GROUP_SECONDS``), alembic began another
+        transaction since (an ``autocommit_block``), or ``force`` says so.
 
-        :returns: True when the applied revisions are committed now (by
-            alembic, or here).
+        :returns: True when the applied revisions are committed now: by
+            alembic (it holds no transaction across revisions), or here.
         """
         group = self._open()
         if group is None or not self.grouping:
@@ -148,7 +151,7 @@ class Progress:
         self._heads = None  # alembic's heads after the last applied step
 
     def plan(self, steps, context=None):
-        self.transaction = RunTransaction(context)
+        self.transaction = RunTransaction(context, self._started)
         self.steps = list(steps)
         keys = [_key(step) for step in self.steps]
         # What current() answers while each step runs (asked for every
@@ -437,7 +440,7 @@ def _run_once(config, script, connection, plan, destination, tag, lock,
                   else 'interrupted')
         raise interrupted(connection, reason, database, at_once=True,
                           running=progress.failed_revision(),
-                          mysql=mysql) from None
+                          mysql=mysql, progress=progress) from None
     except exception.EnamelSyncError:
         raise
     except Exception as exc:
@@ -533,11 +536,17 @@ def _where(now, wait=db.RECONNECT):
 
 
 def interrupted(connection, reason, database=None, at_once=False,
-                running=None, mysql=False):
+                running=None, mysql=False, progress=None):
     """The :class:`exception.Interrupted` of a run stopped by a signal,
     saying what is committed: read from the database, on a new connection
-    when the migration's was cut."""
-    where = _where(committed(connection, database, wait=0), wait=0)
+    when the migration's was cut. ``progress`` (the run's
+    :class:`Progress`) reports the revisions that committed with a
+    statement the signal cut (MySQL commits a group before a DDL
+    statement runs: see :meth:`Progress.settle`)."""
+    now = committed(connection, database, wait=0)
+    if progress is not None:
+        progress.settle(now)
+    where = _where(now, wait=0)
     if not at_once:
         what = 'stopped before the next revision'
     elif running and mysql:

@@ -25,6 +25,7 @@ once.
 
 import contextlib
 import os
+import re
 import select
 import signal
 import subprocess
@@ -612,22 +613,28 @@ class KillTests(ScratchHistory):
         self.assert_first_signal_finishes_the_revision(
             signal.SIGINT, 130, 'interrupted')
 
-    def test_second_signal_stops_at_once(self):
-        process, last = self.start_blocking_upgrade()
+    def stop_at_once(self, process):
+        """Stop ``process`` at once: SIGTERM, which does so on PostgreSQL;
+        elsewhere it says that the revision finishes first, and a second
+        signal (SIGINT: handled alike) stops it. Returns (the exit code
+        expected, the reason, stderr)."""
         process.send_signal(signal.SIGTERM)
         seen = []
         if self.BACKEND != 'postgresql':
-            # It says that the revision finishes first; the second signal
-            # (SIGINT: handled alike) stops it at once.
             for line in process.stderr:  # ends when the process does
                 seen.append(line)
                 if 'the running revision finishes' in line:
                     break
             process.send_signal(signal.SIGINT)
-        stdout, stderr = process.communicate(timeout=DEADLINE)
+        _, stderr = process.communicate(timeout=DEADLINE)
         stderr = ''.join(seen) + stderr
         code, reason = ((143, 'terminated') if self.BACKEND == 'postgresql'
                         else (130, 'interrupted'))
+        return code, reason, stderr
+
+    def test_second_signal_stops_at_once(self):
+        process, last = self.start_blocking_upgrade()
+        code, reason, stderr = self.stop_at_once(process)
         self.assertEqual(code, process.returncode, stderr)
         self.assertNotIn('Traceback', stderr)
         self.assertIn(f'Upgraded to {last}', stderr)
@@ -638,6 +645,63 @@ class KillTests(ScratchHistory):
             f'the database is at {last}, where a rerun starts'), stderr)
         self.assert_version_matches_tables(last)
         self.assert_next_run_completes()
+
+    # A DDL statement waits for a lock a service's transaction holds: not
+    # on SQLite (no lock wait per statement), nor on Galera (it aborts the
+    # service's transaction instead).
+    @base.only_on('MySQL', 'PostgreSQL', 'PgBouncer')
+    def test_stopped_at_once_in_a_group_reports_what_committed(self):
+        # A long run's group: on MySQL the waiting ALTER TABLE committed
+        # the version rows before it (reported only once read back after
+        # the signal); elsewhere they roll back with it.
+        last = self.make_scratch(LONG_RUN)
+        self.write_revision(FAILING, last, """\
+    op.add_column('tasks', sa.Column('locked_out', sa.Integer()))""",
+                            'tasks', 'waits for a lock')
+        self.assertSucceeded(self.sync_scratch(
+            'upgrade', synthetic.revision_id(1)))
+        with self.engine.connect() as service, \
+                self.engine.connect() as watcher:
+            service.execute(sa.text('SELECT * FROM tasks')).all()
+            process = self.sync_process('upgrade', env=self.env, wait=False)
+            self.addCleanup(self.reap, process)
+            self.wait_for_a_lock_wait(watcher, process)
+            code, reason, stderr = self.stop_at_once(process)
+            service.rollback()
+        self.assertEqual(code, process.returncode, stderr)
+        self.assertNotIn('Traceback', stderr)
+        [at] = self.stored_version()
+        self.assertTrue(stderr.splitlines()[-1].endswith(
+            f'the database is at {at}, where a rerun starts'), stderr)
+        # Every revision reported is committed, and the last one committed
+        # is reported: "Upgraded to" means committed, both ways.
+        reported = re.findall(r'^Upgraded to (\w+) ', stderr, re.MULTILINE)
+        self.assertEqual(at, reported[-1], stderr)
+        if not self.transactional_ddl:
+            self.assertEqual(last, at)
+        result = self.assertSucceeded(self.sync_scratch('upgrade'))
+        self.assertIn(f'Upgraded to {FAILING}', result.stderr)
+        self.assertEqual([FAILING], self.stored_version())
+        self.assertEqual(self.tables_at(LONG_RUN), self.tables())
+
+    def wait_for_a_lock_wait(self, watcher, process):
+        """Return once a session of the database waits for a lock."""
+        waiting = sa.text(
+            "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = "
+            "'Lock' AND datname = current_database()"
+            if self.BACKEND == 'postgresql' else
+            "SELECT count(*) FROM information_schema.processlist WHERE "
+            "state = 'Waiting for table metadata lock' AND db = DATABASE()")
+        deadline = time.monotonic() + DEADLINE
+        while not watcher.execute(waiting).scalar():
+            watcher.rollback()
+            if process.poll() is not None:
+                self.fail('enamel-sync ended before its DDL waited: '
+                          f'{process.communicate()[1]}')
+            self.assertLess(time.monotonic(), deadline,
+                            'no DDL statement ever waited for the lock')
+            # Polling the server's sessions: nothing to wait on instead.
+            time.sleep(0.05)
 
     def test_sigkill_holder_is_taken_over_within_the_lease(self):
         holder, last = self.start_blocking_upgrade()
