@@ -80,9 +80,9 @@ class Accepted:
 
 
 def for_database(conf, database, hooks=()):
-    """The :class:`Accepted` of ``database`` (an :class:`enamel.
-    databases.Database`): its group's ``accepted_drift`` in ``conf``
-    (None: no pattern) and ``hooks``."""
+    """The :class:`Accepted` of ``database`` (an
+    :class:`enamel.databases.Database`): its group's ``accepted_drift``
+    in ``conf`` (None: no pattern) and ``hooks``."""
     patterns = ()
     if conf is not None:
         patterns = database.options(conf).accepted_drift or ()

@@ -15,7 +15,8 @@
 Every public method mirrors the ``alembic.command`` function of the same
 name and only raises (see :mod:`enamel.exception`); the command line in
 :mod:`enamel.cmd.sync` is a thin layer over it. A ``Migration`` holds small
-objects and hands each command to one of them:
+objects and hands each command to one of them (each method's docstring
+names it; its arguments, result and errors are documented there):
 :class:`enamel.history.History` (the alembic Config, the revisions and
 their :class:`enamel.planner.Planner`), :class:`enamel.access.Access` (the
 engines, connections and migration lock), :class:`enamel.moves.Moves`
@@ -24,10 +25,11 @@ engines, connections and migration lock), :class:`enamel.moves.Moves`
 :class:`enamel.phase_rules.PhaseRules` and runs; a branched history's
 ``upgrade`` through the :class:`enamel.phased.PhasedUpgrade`; ``--sql``
 through the :class:`enamel.offline.OfflineScripts`),
-:class:`enamel.rolling.RollingUpgrades`, :class:`enamel.authoring.
-Revisions` and :class:`~enamel.authoring.PhaseRevisions` (revision
-files), :class:`enamel.merging.Merges` and :class:`enamel.inspection.
-Inspection` (the read-only commands). Example::
+:class:`enamel.rolling.RollingUpgrades`,
+:class:`enamel.authoring.Revisions` and
+:class:`~enamel.authoring.PhaseRevisions` (revision files),
+:class:`enamel.merging.Merges` and :class:`enamel.inspection.Inspection`
+(the read-only commands). Example::
 
     from enamel import conf as enamel_conf
     from enamel import migration
@@ -86,9 +88,6 @@ class Migration:
     :raises exception.UsageError: an unknown ``database``, or a
         ``directory`` that is not a migration environment.
     :raises exception.ConfigError: a configured location is not one.
-
-    Each method below hands the command to the object named in its
-    docstring, where its arguments, result and errors are documented.
     """
 
     def __init__(self, conf, engine=None, database=None, x_arguments=(),
@@ -167,8 +166,7 @@ class Migration:
         """``RollingUpgrades.online_data_migrations``."""
         return self.rolling.online_data_migrations(max_count, batch_size)
 
-    def upgrade_contract(self, sql=False, tag=None,
-                         ignore_phase_rules=False):
+    def upgrade_contract(self, sql=False, tag=None, ignore_phase_rules=False):
         """The contract phase: ``RollingUpgrades.upgrade_contract``."""
         return self.rolling.upgrade_contract(sql, tag, ignore_phase_rules)
 
@@ -182,8 +180,7 @@ class Migration:
         """A revision on a phase's branch: ``PhaseRevisions``."""
         return self.phase_revisions.revision_in_phase(phase, message, **kw)
 
-    def merge(self, revisions, message=None, branch_label=None,
-              rev_id=None):
+    def merge(self, revisions, message=None, branch_label=None, rev_id=None):
         """Merge several heads into one revision; the new ``Script``."""
         return self.merges.merge(revisions, message, branch_label, rev_id)
 
