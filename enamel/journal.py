@@ -222,11 +222,17 @@ def journaled(statement, context, version_table):
         return False
     if JOURNAL_TABLE in statement or 'enamel_migration_lock' in statement:
         return False
+    return not writes_versions(context, version_table)
+
+
+def writes_versions(context, version_table):
+    """Is the statement of ``context`` one of alembic's on its version
+    table (``version_table``, or another ``alembic_version...``)?"""
     compiled = context.compiled
     table = getattr(getattr(compiled, 'statement', None), 'table', None)
     name = getattr(table, 'name', None)
-    return not (name and (name == version_table
-                          or name.startswith('alembic_version')))
+    return bool(name) and (name == version_table
+                           or name.startswith('alembic_version'))
 
 
 def run_in_doubt(dialect, cursor, statement, run, autocommit, revision,
@@ -530,12 +536,15 @@ class Group:
         self.versions = versions
         self.left = None  # the step whose marker row is left
         self.left_statements = False  # and statement rows after it
+        # alembic wrote the running step's version row: env.py's own
+        # on_version_apply callbacks run before the step is recorded.
+        self.version_row = False
 
     def carrying(self):
         """Does the open transaction carry version rows that a statement
         may commit implicitly (MySQL)?"""
         return (self.writer.dialect == 'mysql' and self.versions is not None
-                and self.versions.uncommitted())
+                and (self.version_row or self.versions.uncommitted()))
 
     def leave(self, step, statement_rows):
         """``step`` finished and its version row is written: leave its
@@ -596,13 +605,15 @@ class Group:
         else:
             committed = commits_implicitly(statement)
         if committed:
+            self.version_row = False
             self.versions.implicitly_committed()
 
 
 class Journal:
     """The journal of one run on the migration's ``connection``: an
     :class:`InFlight`, a :class:`RowWriter`, a :class:`Group` and the
-    :class:`StatementHooks` that send each statement here.
+    :class:`StatementHooks` (``hooks``, a context manager) that send each
+    statement here while the run goes on.
 
     :param connection: the migration's ``Connection`` (outside a
         transaction when :meth:`load` is called).
@@ -645,13 +656,6 @@ class Journal:
             self.in_flight.exists = True
         return recorded
 
-    def __enter__(self):
-        self.hooks.__enter__()
-        return self
-
-    def __exit__(self, *exc_info):
-        return self.hooks.__exit__(*exc_info)
-
     def _execute(self, cursor, statement, context, run):
         """The dialect's ``do_execute``: True when the statement was
         handled here (skipped, or run and settled), False to let the
@@ -662,10 +666,12 @@ class Journal:
         if step is None:
             return False
         if not journaled(statement, context, self.version_table):
-            if not (self.group.carrying() and may_commit(statement)):
-                return False
-            self.group.commit_carried(cursor, statement, run)
-            return True
+            if writes_versions(context, self.version_table):
+                self.group.version_row = True
+            elif self.group.carrying() and may_commit(statement):
+                self.group.commit_carried(cursor, statement, run)
+                return True
+            return False
         if step != self._step:
             self._start(step)
         self._count += 1
@@ -709,6 +715,7 @@ class Journal:
             self._flush(None)
         else:
             self.group.drop_left(None)
+        self.group.version_row = False
 
     def _flush(self, cursor, fence=False):
         """Write the pending rows (and the marker of a revision with none
@@ -748,4 +755,5 @@ class Journal:
                 self.writer.delete(None)
         if resumed:
             self.in_flight.recorded = None
+        self.group.version_row = False  # recorded by versions now
         self._start(None)

@@ -419,9 +419,9 @@ def _run_once(config, script, connection, plan, destination, tag, lock,
     timeout = ddl_locks.PostgreSQLTimeout(
         connection, lock_timeout,
         session=lock.session_name if lock is not None else None)
-    fence = _Fence(connection, lock)
+    fence, hooks = _Fence(connection, lock), progress.journal.hooks
     try:
-        with fence, progress.journal, timeout, interrupt.revisions_finish(
+        with fence, hooks, timeout, interrupt.revisions_finish(
                 connection.dialect.name != 'postgresql'), \
                 alembic_environment.EnvironmentContext(
                     config, script, fn=steps, as_sql=False,

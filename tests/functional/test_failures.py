@@ -103,6 +103,36 @@ BLOCKING_BODY = '''\
     if not transactional:
         create('blocked')'''
 
+# An env.py callback (on_version_apply) that runs a body after revision
+# {revision}: the body takes the lease over as another holder would, then
+# runs DDL; or it runs DDL between two reads of the lease row's heartbeat.
+ENV_CALLBACK = '''
+
+def _env_callback(ctx, step, heads, run_args):
+    if step.up_revision_id != {revision!r}:
+        return
+'''
+STEAL_THEN_CREATE = '''\
+    url = ctx.connection.engine.url.render_as_string(hide_password=False)
+    other = sa.create_engine(url, poolclass=sa.pool.NullPool)
+    with other.begin() as connection:
+        connection.execute(sa.text(
+            "UPDATE enamel_migration_lock SET holder = 'another:1', "
+            "token = token + 1"))
+    other.dispose()
+    ctx.connection.exec_driver_sql(
+        'CREATE TABLE callback_made (id INTEGER PRIMARY KEY)')
+'''
+READ_HEARTBEAT_AROUND_DDL = '''\
+    read = 'SELECT heartbeat FROM enamel_migration_lock WHERE id = 1'
+    before = ctx.connection.exec_driver_sql(read).scalar()
+    ctx.connection.exec_driver_sql(
+        'CREATE TABLE callback_made (id INTEGER PRIMARY KEY)')
+    after = ctx.connection.exec_driver_sql(read).scalar()
+    import sys
+    sys.stderr.write(f'heartbeat +{after - before}\\n')
+'''
+
 AFTER_BODY = '''\
     create('after_blocked')'''
 
@@ -348,6 +378,57 @@ class FailureTests(ScratchHistory):
         self.assertSucceeded(self.sync_scratch('upgrade'))
         self.assertEqual([STEALING], self.stored_version())
         self.assertEqual(self.tables_at(LONG_RUN, 'stolen'), self.tables())
+
+    def add_env_callback(self, body):
+        """A scratch history of three synthetic revisions whose env.py has
+        an on_version_apply callback of its own, before enamel's, that
+        runs ``body`` after the second one (its version row written, not
+        committed: on MySQL the DDL of ``body`` commits it)."""
+        self.make_scratch(3)
+        env_py = os.path.join(os.path.dirname(self.versions), 'env.py')
+        with open(env_py) as f:
+            text = f.read()
+        ours = "config.attributes.get('on_version_apply', ())"
+        before = '\n\ndef _configure('
+        self.assertIn(ours, text)
+        self.assertIn(before, text)
+        text = text.replace(ours, f'(_env_callback,) + tuple({ours})')
+        with open(env_py, 'w') as f:
+            f.write(text.replace(before, ENV_CALLBACK.format(
+                revision=synthetic.revision_id(2)) + body + before))
+
+    # SQLite has no lease.
+    @base.only_on(*base.SERVER_TARGETS)
+    def test_ddl_of_an_env_callback_commits_nothing_once_the_lease_is_lost(
+            self):
+        self.add_env_callback(STEAL_THEN_CREATE)
+
+        result = self.sync_scratch('upgrade')
+
+        self.assertEqual(1, result.code, result)
+        self.assertIn('lost the migration lock', result.stderr)
+        self.assertNotIn('Traceback', result.stderr)
+        self.assertNotIn('callback_made', self.tables())
+        reported = [line.split()[2] for line in result.stderr.splitlines()
+                    if line.startswith('Upgraded to ')]
+        self.assertEqual([synthetic.revision_id(1)], self.stored_version())
+        self.assertEqual(synthetic.revision_id(1), reported[-1])
+
+    # SQLite has no lease.
+    @base.only_on(*base.SERVER_TARGETS)
+    def test_ddl_of_an_env_callback_is_fenced_where_it_commits(self):
+        self.add_env_callback(READ_HEARTBEAT_AROUND_DDL)
+
+        result = self.assertSucceeded(self.sync_scratch('upgrade'))
+
+        # MySQL commits the version row with the DDL: the lease row is
+        # written first, in the same transaction (the fence: a write, which
+        # a takeover on another Galera node conflicts with). Elsewhere the
+        # DDL commits nothing.
+        fenced = 0 if self.transactional_ddl else 1
+        self.assertIn(f'heartbeat +{fenced}\n', result.stderr)
+        self.assertIn('callback_made', self.tables())
+        self.assertEqual([synthetic.revision_id(3)], self.stored_version())
 
     def test_a_failure_in_a_group_says_what_rolled_back_with_it(self):
         last, error, at = self.fail_after_a_long_run(FAILING_BODY)
