@@ -172,10 +172,9 @@ def context_options(dialect_name, models=True, database=None,
     left off. On MySQL, where alembic would begin a transaction per
     revision, enamel begins the one held across revisions, and each DDL
     statement commits it too (fenced: see :mod:`enamel.journal`). An
-    ``env.py``
-    that sets ``transaction_per_migration`` itself is obeyed: ``True``,
-    alembic commits each revision; ``False``, the whole run is one
-    transaction, as with alembic. Without ``grouped_commits`` (plain
+    ``env.py`` that sets ``transaction_per_migration`` itself is obeyed:
+    ``True``, alembic commits each revision; ``False``, the whole run is
+    one transaction, as with alembic. Without ``grouped_commits`` (plain
     alembic runs this ``env.py``) it is ``True``.
 
     :param dialect_name: ``connection.dialect.name``.
