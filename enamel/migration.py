@@ -142,7 +142,6 @@ class Migration:
         return self.access.engine
 
     # -- moving the database: enamel.moves.Moves, enamel.rolling ----------
-
     def upgrade(self, revision='head', sql=False, tag=None,
                 ignore_phase_rules=False):
         """Upgrade to a later revision: ``Moves.upgrade``."""
@@ -171,7 +170,6 @@ class Migration:
         return self.rolling.upgrade_contract(sql, tag, ignore_phase_rules)
 
     # -- writing revision files: enamel.authoring, enamel.merging ----------
-
     def revision(self, message, **kw):
         """A new revision file: ``Revisions.revision``."""
         return self.authoring.revision(message, **kw)
@@ -189,7 +187,6 @@ class Migration:
         authoring.edit(self.revision_history, revision)
 
     # -- reading: enamel.inspection.Inspection ------------------------------
-
     def version(self):
         """The revision ids in the version table."""
         return self.inspection.version()

@@ -12,8 +12,9 @@
 
 """The house stays low: enamel's modules import each other (at module
 level, what runs on import) at most seven levels deep, with no circle;
-and each module imports on its own, first (no import works only because
-another module happened to be imported before it).
+each module imports on its own, first (no import works only because
+another module happened to be imported before it); and no class is
+longer than 150 lines (issue 21's aim: small objects with one job each).
 
 An import inside a function is not counted: it runs when that function
 does (alembic's own modules are imported that way, only once a command
@@ -30,6 +31,7 @@ import testtools
 import enamel
 
 MAX_DEPTH = 7
+MAX_CLASS_LINES = 150
 ROOT = os.path.dirname(os.path.abspath(enamel.__file__))
 
 
@@ -80,6 +82,25 @@ class ImportDepthTest(testtools.TestCase):
         for module in sorted(imports):
             chain = self.longest(imports, module)
             self.assertLessEqual(len(chain), MAX_DEPTH, ' -> '.join(chain))
+
+
+class ClassSizeTest(testtools.TestCase):
+
+    def test_no_class_over_150_lines(self):
+        sizes = {}
+        for directory, _, files in os.walk(ROOT):
+            for name in (n for n in files if n.endswith('.py')):
+                path = os.path.join(directory, name)
+                with open(path) as f:
+                    tree = ast.parse(f.read())
+                for node in ast.walk(tree):
+                    if isinstance(node, ast.ClassDef):
+                        where = (f'{os.path.relpath(path, ROOT)}:'
+                                 f'{node.lineno} {node.name}')
+                        sizes[where] = node.end_lineno - node.lineno + 1
+        self.assertGreater(len(sizes), 50)
+        self.assertEqual({}, {where: lines for where, lines in sizes.items()
+                              if lines > MAX_CLASS_LINES})
 
 
 # Imports each module named on stdin first, with no enamel module loaded
