@@ -98,8 +98,9 @@ class DataMigration:
 
     def count(self, connection):
         """The rows it has left (``function(connection, 0)``), read in a
-        transaction that is rolled back (:func:`enamel.db.
-        read_transaction`: on SQLite it waits for no service's write).
+        transaction that is rolled back
+        (:func:`enamel.db.read_transaction`: on SQLite it waits for no
+        service's write).
 
         :raises exception.DataMigrationFailed: the function failed; its
             ``reason`` is the message without the migration's name.

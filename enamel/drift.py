@@ -40,8 +40,8 @@ class Difference:
 
 
 def parse(line):
-    """The :class:`Difference` of a :func:`enamel.state.
-    describe_difference` line (str)."""
+    """The :class:`Difference` of a
+    :func:`enamel.state.describe_difference` line (str)."""
     words = line.split()
     kind = words[0] if words else ''
     target = words[1].rstrip(':') if len(words) > 1 else ''

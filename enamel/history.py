@@ -70,8 +70,9 @@ class History:
         return func
 
     def get_config(self, connection=None, version_path=None, **options):
-        """The alembic ``Config`` (see :func:`enamel.environment.
-        make_config`), with the configure callbacks applied."""
+        """The alembic ``Config`` (see
+        :func:`enamel.environment.make_config`), with the configure
+        callbacks applied."""
         options.setdefault('accepted', self.accepted())
         return environment.make_config(
             self.conf, connection, version_path=version_path,

@@ -350,8 +350,9 @@ def capture(upgrade, dialect, config=None, script=None, sources=None):
     ``alembic.op`` records instead of running.
 
     :param config: the alembic ``Config`` (default: an empty one); the
-        options enamel gives env.py (:func:`enamel.environment.
-        context_options`) are those of its database.
+        options enamel gives env.py
+        (:func:`enamel.environment.context_options`) are those of its
+        database.
     :param script: its ``ScriptDirectory``, if any.
     :param sources: a dict to fill with ``id(operation)``: the frozenset
         of the lines of ``upgrade``'s file that invoked it (every frame of

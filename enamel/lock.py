@@ -120,8 +120,8 @@ class NoLock:
         """Nothing to check."""
 
     def guard_sql(self):
-        """No lease row to fence with (see :meth:`enamel.lease.LeaseLock.
-        guard_sql`)."""
+        """No lease row to fence with (see
+        :meth:`enamel.lease.LeaseLock.guard_sql`)."""
         return None
 
 

@@ -47,7 +47,9 @@ class PhasedUpgrade:
         that takes it (another process may have moved it meanwhile; only
         then is it planned again). "Nothing to do" is said once, and only
         when no phase has anything to do; otherwise each phase says what
-        it did, or that it had nothing to do.
+        it did, or that it had nothing to do. The migration lock is let go
+        while the data migrations run; when none is open after the expand
+        phase, the contract phase follows under the same lock.
         """
         migrator = self.migrator
         planner = self.history.planner
@@ -80,6 +82,21 @@ class PhasedUpgrade:
             settled = not plan and not self._rows_left(connection, current)
             return plan, expand, settled
 
+        def decide_contract(connection, look, current=None):
+            """The contract part of the plan from ``current`` (default:
+            read; another process may have moved the database while the
+            data migrations ran), judged."""
+            if current is None:
+                current = migrator.current(connection)
+            contract = planner.part(plan, phases.CONTRACT, current)
+            if contract is None:  # moved elsewhere meanwhile
+                contract = planner.upgrade(
+                    planner.layout.target(phases.CONTRACT), current)
+            self.rules.judge(
+                connection, contract, ignore, phase_run=True,
+                pending=plan if contract.current == plan.current else None)
+            return contract
+
         looked = migrator.look(look)
         # Nothing to do is said as a plain upgrade says it: under the
         # migration lock (a held lock with a zero timeout is an error, not
@@ -89,6 +106,15 @@ class PhasedUpgrade:
             if settled:
                 return runner.nothing_to_do(plan.current)
             migrator.run(connection, held, expand, tag, phase=phases.EXPAND)
+            if not planner.ancestry.open_migrations(expand.after()):
+                # No data migration stands between the phases: the
+                # contract phase follows under the same lock, from where
+                # the expand phase left the database.
+                runner.LOG.info('data migrations: nothing to do (none open)')
+                migrator.run(connection, held, decide_contract(
+                    connection, False, expand.after()), tag,
+                    phase=phases.CONTRACT)
+                return None
         report = self.rolling.online_data_migrations(current=expand.after())
         if not report.outcomes:
             runner.LOG.info('data migrations: nothing to do (none open)')
@@ -99,17 +125,6 @@ class PhasedUpgrade:
                     f'{o.name} ({o.error or f"{o.left} rows left"})'
                     for o in stuck) +
                 '; the expand phase is applied, the contract phase is not')
-
-        def decide_contract(connection, look):
-            current = migrator.current(connection)
-            contract = planner.part(plan, phases.CONTRACT, current)
-            if contract is None:  # moved elsewhere meanwhile
-                contract = planner.upgrade(
-                    planner.layout.target(phases.CONTRACT), current)
-            self.rules.judge(
-                connection, contract, ignore, phase_run=True,
-                pending=plan if contract.current == plan.current else None)
-            return contract
 
         with migrator.locked(decide_contract) as locked:
             connection, held, contract = locked

@@ -71,9 +71,9 @@ class RollingUpgrades:
         :param max_count: the most rows to change in this run; None:
             until nothing is left.
         :param batch_size: the most rows per transaction; None: the
-            engine's default (:func:`enamel.data_migrations.
-            default_batch_size`: 10,000 on SQLite, 1,000 elsewhere).
-        :returns: a :class:`enamel.data_migrations.Report`, whose
+            engine's default
+            (:func:`enamel.data_migrations.default_batch_size`: 10,000 on
+            SQLite, 1,000 elsewhere).
         :param current: the revisions the database is at, when the caller
             knows them (a plain upgrade, after its expand phase): not
             read again.

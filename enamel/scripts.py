@@ -15,8 +15,8 @@
 output it keeps apart (results on stdout, progress on stderr).
 
 No database connection is opened here: ``revision --autogenerate`` gets
-its connection in the Config (see :meth:`enamel.migration.Migration.
-revision`).
+its connection in the Config (see
+:meth:`enamel.migration.Migration.revision`).
 """
 
 import contextlib

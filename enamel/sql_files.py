@@ -20,9 +20,9 @@ The files are cut into statements by the engine's own grammar
 stays whole). They run through ``op.execute``, so they take part in the
 migration transaction and in offline (``--sql``) mode; a statement that
 PostgreSQL refuses inside a transaction block (``CREATE INDEX
-CONCURRENTLY``, ``VACUUM``...: :func:`enamel.sql_statements.
-outside_transaction`) runs in alembic's ``autocommit_block()`` instead,
-as a hand-written revision would run it.
+CONCURRENTLY``, ``VACUUM``...:
+:func:`enamel.sql_statements.outside_transaction`) runs in alembic's
+``autocommit_block()`` instead, as a hand-written revision would run it.
 """
 
 import os
