@@ -103,6 +103,18 @@ BLOCKING_BODY = '''\
     if not transactional:
         create('blocked')'''
 
+# Another holder takes the lease over, from a revision or an env.py
+# callback (``bind``: how it reaches the migration's connection).
+TAKE_THE_LEASE = '''\
+    url = {bind}.engine.url.render_as_string(hide_password=False)
+    other = sa.create_engine(url, poolclass=sa.pool.NullPool)
+    with other.begin() as connection:
+        connection.execute(sa.text(
+            "UPDATE enamel_migration_lock SET holder = 'another:1', "
+            "token = token + 1"))
+    other.dispose()
+'''
+
 # An env.py callback (on_version_apply) that runs a body after revision
 # {revision}: the body takes the lease over as another holder would, then
 # runs DDL; or it runs DDL between two reads of the lease row's heartbeat.
@@ -112,14 +124,7 @@ def _env_callback(ctx, step, heads, run_args):
     if step.up_revision_id != {revision!r}:
         return
 '''
-STEAL_THEN_CREATE = '''\
-    url = ctx.connection.engine.url.render_as_string(hide_password=False)
-    other = sa.create_engine(url, poolclass=sa.pool.NullPool)
-    with other.begin() as connection:
-        connection.execute(sa.text(
-            "UPDATE enamel_migration_lock SET holder = 'another:1', "
-            "token = token + 1"))
-    other.dispose()
+STEAL_THEN_CREATE = TAKE_THE_LEASE.format(bind='ctx.connection') + '''\
     ctx.connection.exec_driver_sql(
         'CREATE TABLE callback_made (id INTEGER PRIMARY KEY)')
 '''
@@ -139,15 +144,8 @@ AFTER_BODY = '''\
 # Another process takes the lease over, as a second holder would after
 # this one stalled past it, then the revision goes on with its DDL.
 STEALING = '57ea1e000001'
-STEALING_BODY = '''\
-    url = op.get_bind().engine.url.render_as_string(hide_password=False)
-    other = sa.create_engine(url, poolclass=sa.pool.NullPool)
-    with other.begin() as connection:
-        connection.execute(sa.text(
-            "UPDATE enamel_migration_lock SET holder = 'another:1', "
-            "token = token + 1"))
-    other.dispose()
-    create('stolen')'''
+STEALING_BODY = TAKE_THE_LEASE.format(bind='op.get_bind()') + (
+    "    create('stolen')")
 
 # Cut between two statements: MySQL has committed the first one, as has
 # every engine inside an autocommit block.
@@ -168,6 +166,11 @@ AUTOCOMMIT_BODY = '''\
         create('second_half')'''
 
 
+def reported(stderr):
+    """The revisions a run's ``stderr`` says it upgraded to, in order."""
+    return re.findall(r'^Upgraded to (\w+) ', stderr, re.MULTILINE)
+
+
 class ScratchHistory:
     """Helpers shared by the failure and kill tests."""
 
@@ -175,6 +178,14 @@ class ScratchHistory:
         synthetic.write_revision(
             self.versions, revision, down_revision, doc, body,
             f'    op.drop_table({table!r})', slug=table)
+
+    def assert_lost_the_lease(self, result):
+        """``result`` is a run that stopped on losing the lease, with its
+        one error line; returns the revisions it reported upgraded."""
+        self.assertEqual(1, result.code, result)
+        self.assertIn('lost the migration lock', result.stderr)
+        self.assertNotIn('Traceback', result.stderr)
+        return reported(result.stderr)
 
     def make_scratch(self, synthetic_count):
         self.env = self.scratch_environment()
@@ -345,19 +356,14 @@ class FailureTests(ScratchHistory):
         self.write_revision(STEALING, last, STEALING_BODY, 'stolen',
                             'loses the lease')
 
-        result = self.sync_scratch('upgrade')
+        reported = self.assert_lost_the_lease(self.sync_scratch('upgrade'))
 
-        self.assertEqual(1, result.code, result)
-        self.assertIn('lost the migration lock', result.stderr)
-        self.assertNotIn('Traceback', result.stderr)
         # Its DDL never ran (MySQL's would have committed the group).
         self.assertNotIn('stolen', self.tables())
         # The version rows written before the lease was lost but not yet
         # committed rolled back with the group: the database holds exactly
         # what was reported committed, which is before the revision that
         # lost the lease.
-        reported = [line.split()[2] for line in result.stderr.splitlines()
-                    if line.startswith('Upgraded to ')]
         [stored] = self.stored_version()
         self.assertEqual(reported[-1], stored)
         self.assertNotEqual(STEALING, stored)
@@ -403,14 +409,9 @@ class FailureTests(ScratchHistory):
             self):
         self.add_env_callback(STEAL_THEN_CREATE)
 
-        result = self.sync_scratch('upgrade')
+        reported = self.assert_lost_the_lease(self.sync_scratch('upgrade'))
 
-        self.assertEqual(1, result.code, result)
-        self.assertIn('lost the migration lock', result.stderr)
-        self.assertNotIn('Traceback', result.stderr)
         self.assertNotIn('callback_made', self.tables())
-        reported = [line.split()[2] for line in result.stderr.splitlines()
-                    if line.startswith('Upgraded to ')]
         self.assertEqual([synthetic.revision_id(1)], self.stored_version())
         self.assertEqual(synthetic.revision_id(1), reported[-1])
 
@@ -756,8 +757,7 @@ class KillTests(ScratchHistory):
             f'the database is at {at}, where a rerun starts'), stderr)
         # Every revision reported is committed, and the last one committed
         # is reported: "Upgraded to" means committed, both ways.
-        reported = re.findall(r'^Upgraded to (\w+) ', stderr, re.MULTILINE)
-        self.assertEqual(at, reported[-1], stderr)
+        self.assertEqual(at, reported(stderr)[-1], stderr)
         if not self.transactional_ddl:
             self.assertEqual(last, at)
         result = self.assertSucceeded(self.sync_scratch('upgrade'))
