@@ -15,6 +15,7 @@ the expand phase, the online data migrations until done, the contract
 phase, from one plan judged by the phase rules."""
 
 from enamel import exception
+from enamel import interrupt
 from enamel import phases
 from enamel import runner
 
@@ -49,7 +50,9 @@ class PhasedUpgrade:
         when no phase has anything to do; otherwise each phase says what
         it did, or that it had nothing to do. The migration lock is let go
         while the data migrations run; when none is open after the expand
-        phase, the contract phase follows under the same lock.
+        phase, the contract phase follows under the same lock. A signal
+        that asked to stop while the expand phase ran stops the run after
+        it (:func:`enamel.interrupt.requested`).
         """
         migrator = self.migrator
         planner = self.history.planner
@@ -106,6 +109,13 @@ class PhasedUpgrade:
             if settled:
                 return runner.nothing_to_do(plan.current)
             migrator.run(connection, held, expand, tag, phase=phases.EXPAND)
+            reason = interrupt.requested()
+            if reason is not None:
+                # A signal came while the expand phase's last revision ran
+                # (the runner stops only between the revisions of a phase):
+                # neither the data migrations nor the contract phase start.
+                raise runner.interrupted(connection, reason,
+                                         self.history.database)
             if not planner.ancestry.open_migrations(expand.after()):
                 # No data migration stands between the phases: the
                 # contract phase follows under the same lock, from where

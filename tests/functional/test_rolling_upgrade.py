@@ -25,6 +25,8 @@ import json
 import logging
 import os
 import re
+import select
+import signal
 
 from alembic import script as alembic_script
 import fixtures
@@ -139,6 +141,38 @@ def downgrade():
         batch.alter_column('name', existing_type=sa.String(255),
                            nullable=True)
 '''
+
+# An expand revision that adds tasks.note, then waits on a FIFO (named in
+# ENAMEL_TEST_BLOCK_FIFOS: it writes the first, reads the second); the
+# contract revision after it drops the column.
+BLOCKING_EXPAND_BODY = '''
+
+def upgrade():
+    op.add_column('tasks', sa.Column('note', sa.String(255), nullable=True))
+    fifos = os.environ.get('ENAMEL_TEST_BLOCK_FIFOS')
+    if fifos:
+        reached, release = fifos.split(os.pathsep)
+        with open(reached, 'w') as f:
+            f.write('reached')
+        with open(release) as f:  # until the test writes it
+            f.read()
+
+
+def downgrade():
+    with op.batch_alter_table('tasks') as batch:
+        batch.drop_column('note')
+'''
+DROP_NOTE_BODY = '''
+
+def upgrade():
+    with op.batch_alter_table('tasks') as batch:
+        batch.drop_column('note')
+
+
+def downgrade():
+    op.add_column('tasks', sa.Column('note', sa.String(255), nullable=True))
+'''
+DEADLINE = 120  # seconds; a bound against hanging, not a speed target
 
 TASK_ACTION = ('    action: orm.Mapped[str] = orm.mapped_column(\n'
                '        sa.String(255), nullable=False)\n')
@@ -464,6 +498,60 @@ class RollingUpgradeTests(RollingUpgradeSteps):
         self.assertEqual([f'action-{i}' for i in range(7)], self.names())
         again = self.assertSucceeded(self.run_sync('upgrade'))
         self.assertNotIn('Upgraded', again.stderr)
+
+    def test_a_signal_during_the_expand_phase_never_starts_the_contract(
+            self):
+        self.assertSucceeded(self.run_sync('upgrade'))
+        expand = self.write_revision('expand', 'add tasks.note',
+                                     BLOCKING_EXPAND_BODY,
+                                     'import os\n\n' + EXPAND_IMPORTS)
+        contract = self.write_revision('contract', 'drop tasks.note',
+                                       DROP_NOTE_BODY, EXPAND_IMPORTS)
+        reached = os.path.join(self.workdir, 'reached')
+        release = os.path.join(self.workdir, 'release')
+        os.mkfifo(reached)
+        os.mkfifo(release)
+        # Opened before the process starts, so its open for writing returns.
+        fd = os.open(reached, os.O_RDONLY | os.O_NONBLOCK)
+        self.addCleanup(os.close, fd)
+        process = self.sync_process(
+            'upgrade', env=dict(self.env, ENAMEL_TEST_BLOCK_FIFOS=os.pathsep
+                                .join((reached, release))), wait=False)
+        self.addCleanup(lambda: process.poll() is None and process.kill())
+        readable, _, _ = select.select([fd], [], [], DEADLINE)
+        self.assertTrue(readable, 'the expand revision was never reached')
+        process.send_signal(signal.SIGTERM)
+        seen = []
+        if self.BACKEND != 'postgresql':
+            # The running revision finishes (PostgreSQL stops at once).
+            for line in process.stderr:
+                seen.append(line)
+                if 'the running revision finishes' in line:
+                    break
+            with open(release, 'w') as f:
+                f.write('go')
+        _, stderr = process.communicate(timeout=DEADLINE)
+        stderr = ''.join(seen) + stderr
+        self.assertEqual(143, process.returncode, stderr)
+        self.assertNotIn('Traceback', stderr)
+        self.assertIn('enamel-sync: error: terminated: stopped ',
+                      stderr.splitlines()[-1])
+        # No revision of the contract phase ran, its branch root (when
+        # this test wrote one) included.
+        for revision in self.added('contract'):
+            self.assertNotIn(f'Upgraded to {revision}', stderr)
+            self.assertNotIn(revision, self.stored_version())
+        # The column the contract revision drops is still there.
+        columns = {c['name'] for c in sa.inspect(self.engine).get_columns(
+            'tasks')}
+        if self.BACKEND == 'postgresql':
+            self.assertNotIn('note', columns)
+        else:
+            self.assertIn(f'Upgraded to {expand}', stderr)
+            self.assertIn('note', columns)
+        # A rerun finishes both phases.
+        result = self.assertSucceeded(self.run_sync('upgrade'))
+        self.assertIn(f'Upgraded to {contract}', result.stderr)
 
     def test_a_failing_data_migration_exits_2_and_the_others_progress(self):
         self.assertSucceeded(self.run_sync('upgrade'))
