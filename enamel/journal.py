@@ -273,15 +273,20 @@ class InFlight:
         self.exists = False  # the journal's table
         self.recorded = None  # (operation, revision, [digests]) in flight
 
-    def load(self, connection):
+    def load(self, connection, create=False):
         """Read what a previous run left in flight; leaves the connection
-        outside a transaction."""
+        outside a transaction. With ``create`` (MySQL), the table is made
+        now when missing (see :meth:`Journal.load`)."""
         try:
             self.exists = sa.inspect(connection).has_table(JOURNAL_TABLE)
             rows = connection.execute(sa.text(READ), dict(
                 row=self.row)).all() if self.exists else []
         finally:
             connection.rollback()
+        if create and not self.exists:
+            connection.exec_driver_sql(CREATE + ' ENGINE=InnoDB')
+            connection.commit()
+            self.exists = True
         if not rows:
             return None
         steps = {(r.operation, r.revision) for r in rows}
@@ -580,14 +585,33 @@ class Group:
         self.drop_left(cursor)
         return False
 
-    def commit_carried(self, cursor, statement, run):
-        """Run ``statement``, not journaled but one MySQL may commit the
-        carried version rows with (``BEGIN``, ``COMMIT``, ``SET
-        autocommit = 1`` in a revision), fenced, without the rows of a
-        revision that finished.
+    def after_revision(self, cursor, statement, run):
+        """A statement of env.py's own on_version_apply callbacks, which
+        alembic runs after it wrote the running revision's version row:
+        not part of the revision. On MySQL one that may commit that row
+        commits the revision's journal rows' deletion with it, fenced.
+        True when it ran here.
 
         :raises exception.LockLost: the lease is lost.
         """
+        if self.writer.dialect != 'mysql' or not may_commit(statement):
+            return False
+        self.commit_carried(cursor, statement, run, finished=True)
+        return True
+
+    def commit_carried(self, cursor, statement, run, finished=False):
+        """Run ``statement``, not journaled but one MySQL may commit the
+        carried version rows with (``BEGIN``, ``COMMIT``, ``SET
+        autocommit = 1`` in a revision; with ``finished``, any statement
+        after the running revision's version row), fenced, without the
+        rows of a revision that finished (with ``finished``, the running
+        one's too).
+
+        :raises exception.LockLost: the lease is lost.
+        """
+        if finished:
+            self.writer.delete(cursor)
+            self.left = None
         self.drop_left(cursor)
         self.writer.fence(cursor)
         run()
@@ -606,7 +630,8 @@ class Group:
             committed = commits_implicitly(statement)
         if committed:
             self.version_row = False
-            self.versions.implicitly_committed()
+            if self.versions is not None:
+                self.versions.implicitly_committed()
 
 
 class Journal:
@@ -649,12 +674,8 @@ class Journal:
 
         :returns: ``(operation, revision, [digests])`` in flight, or None.
         """
-        recorded = self.in_flight.load(self.connection)
-        if self.dialect == 'mysql' and not self.in_flight.exists:
-            self.connection.exec_driver_sql(CREATE + ' ENGINE=InnoDB')
-            self.connection.commit()
-            self.in_flight.exists = True
-        return recorded
+        return self.in_flight.load(self.connection,
+                                   create=self.dialect == 'mysql')
 
     def _execute(self, cursor, statement, context, run):
         """The dialect's ``do_execute``: True when the statement was
@@ -672,6 +693,11 @@ class Journal:
                 self.group.commit_carried(cursor, statement, run)
                 return True
             return False
+        if self.group.version_row:  # env.py's on_version_apply callbacks
+            if not self.group.after_revision(cursor, statement, run):
+                return False
+            self._written, self._pending = False, []  # rows deleted
+            return True
         if step != self._step:
             self._start(step)
         self._count += 1

@@ -128,6 +128,11 @@ STEAL_THEN_CREATE = TAKE_THE_LEASE.format(bind='ctx.connection') + '''\
     ctx.connection.exec_driver_sql(
         'CREATE TABLE callback_made (id INTEGER PRIMARY KEY)')
 '''
+# DDL that fails once MySQL committed what was before it.
+FAILING_DDL = '''\
+    ctx.connection.exec_driver_sql(
+        'CREATE TABLE tasks (id INTEGER PRIMARY KEY)')
+'''
 READ_HEARTBEAT_AROUND_DDL = '''\
     read = 'SELECT heartbeat FROM enamel_migration_lock WHERE id = 1'
     before = ctx.connection.exec_driver_sql(read).scalar()
@@ -414,6 +419,24 @@ class FailureTests(ScratchHistory):
         self.assertNotIn('callback_made', self.tables())
         self.assertEqual([synthetic.revision_id(1)], self.stored_version())
         self.assertEqual(synthetic.revision_id(1), reported[-1])
+
+    # MySQL commits the version row before the DDL runs; elsewhere the
+    # failed statement rolls it back with the revision.
+    @base.only_on('MySQL', 'Galera')
+    def test_a_failing_env_callback_ddl_leaves_nothing_in_doubt(self):
+        self.add_env_callback(FAILING_DDL)
+
+        result = self.sync_scratch('upgrade')
+
+        self.assertEqual(1, result.code, result)
+        self.assertNotIn('Traceback', result.stderr)
+        # Revision 2's version row committed before the DDL failed, and
+        # its journal rows were deleted in that commit.
+        self.assertEqual([synthetic.revision_id(2)], self.stored_version())
+        with self.engine.connect() as connection:
+            self.assertIsNone(journal.InFlight(1).load(connection))
+        self.assertSucceeded(self.sync_scratch('upgrade'))
+        self.assertEqual([synthetic.revision_id(3)], self.stored_version())
 
     # SQLite has no lease.
     @base.only_on(*base.SERVER_TARGETS)
