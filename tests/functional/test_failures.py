@@ -26,7 +26,6 @@ once.
 import contextlib
 import os
 import re
-import select
 import signal
 import subprocess
 import sys
@@ -629,29 +628,8 @@ class KillTests(ScratchHistory):
                             'blocks until killed')
         self.write_revision(AFTER_BLOCKING, BLOCKING, AFTER_BODY,
                             'after_blocked', 'after the blocking one')
-        reached = os.path.join(self.workdir, 'reached')
-        release = os.path.join(self.workdir, 'release')
-        os.mkfifo(reached)
-        os.mkfifo(release)
-        # Opened before the process starts, so its open for writing returns.
-        fd = os.open(reached, os.O_RDONLY | os.O_NONBLOCK)
-        self.addCleanup(os.close, fd)
-        process = self.sync_process(
-            'upgrade', env=dict(self.env, ENAMEL_TEST_BLOCK_FIFOS=os.pathsep
-                                .join((reached, release))), wait=False)
-        self.addCleanup(self.reap, process)
-        deadline = time.monotonic() + DEADLINE
-        announced = ''
-        while not announced:
-            if process.poll() is not None:
-                self.fail('enamel-sync ended before the blocking revision: '
-                          f'{process.communicate()[1]}')
-            remaining = deadline - time.monotonic()
-            self.assertGreater(remaining, 0, 'the blocking revision was '
-                               'never reached')
-            readable, _, _ = select.select([fd], [], [], min(remaining, 1))
-            if readable:
-                announced = os.read(fd, 64).decode()
+        process, announced, _ = self.start_blocked_upgrade(self.env,
+                                                           DEADLINE)
         self.assertEqual(BLOCKING, announced)
         return process, last
 

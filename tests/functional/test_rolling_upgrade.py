@@ -25,7 +25,6 @@ import json
 import logging
 import os
 import re
-import select
 import signal
 
 from alembic import script as alembic_script
@@ -507,19 +506,7 @@ class RollingUpgradeTests(RollingUpgradeSteps):
                                      'import os\n\n' + EXPAND_IMPORTS)
         contract = self.write_revision('contract', 'drop tasks.note',
                                        DROP_NOTE_BODY, EXPAND_IMPORTS)
-        reached = os.path.join(self.workdir, 'reached')
-        release = os.path.join(self.workdir, 'release')
-        os.mkfifo(reached)
-        os.mkfifo(release)
-        # Opened before the process starts, so its open for writing returns.
-        fd = os.open(reached, os.O_RDONLY | os.O_NONBLOCK)
-        self.addCleanup(os.close, fd)
-        process = self.sync_process(
-            'upgrade', env=dict(self.env, ENAMEL_TEST_BLOCK_FIFOS=os.pathsep
-                                .join((reached, release))), wait=False)
-        self.addCleanup(lambda: process.poll() is None and process.kill())
-        readable, _, _ = select.select([fd], [], [], DEADLINE)
-        self.assertTrue(readable, 'the expand revision was never reached')
+        process, _, release = self.start_blocked_upgrade(self.env, DEADLINE)
         process.send_signal(signal.SIGTERM)
         seen = []
         if self.BACKEND != 'postgresql':
