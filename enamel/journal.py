@@ -73,10 +73,16 @@ from enamel import exception
 LOG = logging.getLogger(__name__)
 
 JOURNAL_TABLE = databases.JOURNAL_TABLE
-_COLUMNS = ('id INTEGER NOT NULL, operation VARCHAR(16) NOT NULL, '
-            'revision VARCHAR(255) NOT NULL, statement INTEGER NOT NULL, '
-            'digest VARCHAR(64) NOT NULL, '
-            'PRIMARY KEY (id, operation, revision, statement)')
+# Keyed by the database's row and the statement's position only: one
+# revision is in flight at a time, so the marker (statement 0) changes
+# revision in place (on MySQL a change of key columns is a delete and an
+# insert in the clustered index, twice the work of :meth:`RowWriter.
+# retarget`'s update). A table an earlier enamel-sync made keys the
+# operation and revision too; it works the same, only slower.
+_COLUMNS = ('id INTEGER NOT NULL, statement INTEGER NOT NULL, '
+            'operation VARCHAR(16) NOT NULL, '
+            'revision VARCHAR(255) NOT NULL, digest VARCHAR(64) NOT NULL, '
+            'PRIMARY KEY (id, statement)')
 CREATE = f'CREATE TABLE IF NOT EXISTS {JOURNAL_TABLE} ({_COLUMNS})'
 READ = (f'SELECT operation, revision, statement, digest FROM {JOURNAL_TABLE} '
         'WHERE id = :row ORDER BY statement')
