@@ -40,6 +40,7 @@ class Access:
         self._handed_in = engine is not None
         self._reader = None
         self._answered = False
+        self._kept = None  # the look's connection, for locked()
 
     @property
     def engine(self):
@@ -51,8 +52,8 @@ class Access:
     def read_only_engine(self):
         """The engine of the reading commands: on SQLite it never creates
         or changes the file (see :func:`enamel.db.create_engine`)."""
-        if self._handed_in:
-            return self.engine
+        if self._handed_in or self.engine.dialect.name != 'sqlite':
+            return self.engine  # a server's is opened as usual
         if self._reader is None:
             reader = db.create_engine(
                 self.conf, self.database.group, read_only=True)
@@ -74,6 +75,10 @@ class Access:
 
         :raises exception.DatabaseError: the database cannot be reached.
         """
+        with self._open(read_only) as connection:
+            yield connection
+
+    def _open(self, read_only=False):
         engine = self.read_only_engine() if read_only else self.engine
         wait = db.RECONNECT if self._answered else 0
         try:
@@ -86,14 +91,43 @@ class Access:
                 f'{db.describe(engine.url)}{again}: '
                 f'{exception.first_line(exc.orig)}') from None
         self._answered = True
-        with connection:
+        return connection
+
+    @contextlib.contextmanager
+    def looking(self):
+        """The read-only ``Connection`` of the look before the migration
+        lock (:meth:`enamel.migrator.Migrator.look`). On a server it is
+        the engine's own, and once the block ended without an error its
+        transaction is rolled back and the next :meth:`locked` migrates
+        on it: a command opens one connection fewer (a connection is a
+        TCP handshake, authentication and the session's set-up; PyMySQL
+        also builds a TLS context for each). On SQLite the look's
+        connection never writes (see :meth:`read_only_engine`) and is
+        closed.
+
+        :raises exception.DatabaseError: the database cannot be reached.
+        """
+        connection = self._open(read_only=True)
+        try:
             yield connection
+            connection.rollback()  # no snapshot of the look's lasts
+        except BaseException:
+            connection.close()
+            raise
+        if connection.engine is self.engine:
+            self._kept, kept = connection, self._kept
+            if kept is not None:
+                kept.close()
+        else:
+            connection.close()
 
     @contextlib.contextmanager
     def locked(self):
-        """Connect and hold the migration lock (on connections of its
-        own); yields the migration's connection and the held lock."""
-        with self.connect() as connection:
+        """Connect (or take the look's connection, see :meth:`looking`)
+        and hold the migration lock (on connections of its own); yields
+        the migration's connection and the held lock."""
+        connection, self._kept = self._kept, None
+        with connection or self._open() as connection:
             with lock.migration_lock(self.engine, self.conf,
                                      self.database) as held:
                 held.prepare(connection)

@@ -141,13 +141,15 @@ class Migrator:
             self.run(connection, held, plan, tag, purge=purge)
 
     def look(self, decide):
-        """``decide(connection, look=True)`` on a read-only connection,
-        before the migration lock is taken: a refusal (an unversioned
+        """``decide(connection, look=True)`` on a connection that only
+        reads (:meth:`enamel.access.Access.looking`; on a server the
+        migration goes on on it), before the migration lock is taken: a
+        refusal (an unversioned
         database, an unknown revision, a bad target, a phase rule) raises
         here and leaves the database as it was, without the lock's table,
         its row, the version table or the journal. Returns what
         ``decide`` returned."""
-        with self.access.connect(read_only=True) as connection:
+        with self.access.looking() as connection:
             return decide(connection, True)
 
     @contextlib.contextmanager
