@@ -99,9 +99,11 @@ class Access:
         lock (:meth:`enamel.migrator.Migrator.look`). On a server it is
         the engine's own, and once the block ended without an error its
         transaction is rolled back and the next :meth:`locked` migrates
-        on it: a command opens one connection fewer (a connection is a
-        TCP handshake, authentication and the session's set-up; PyMySQL
-        also builds a TLS context for each). On SQLite the look's
+        on it, after a ping (:func:`enamel.db.alive`; a new connection
+        if the server restarted meanwhile): a command opens one
+        connection fewer (a connection is a TCP handshake,
+        authentication and the session's set-up; PyMySQL also builds a
+        TLS context for each). On SQLite the look's
         connection never writes (see :meth:`read_only_engine`) and is
         closed.
 
@@ -127,6 +129,11 @@ class Access:
         and hold the migration lock (on connections of its own); yields
         the migration's connection and the held lock."""
         connection, self._kept = self._kept, None
+        if connection is not None and not db.alive(connection):
+            # The server restarted since the look: connect again (the
+            # database answered: tried for db.RECONNECT seconds).
+            connection.close()
+            connection = None
         with connection or self._open() as connection:
             with lock.migration_lock(self.engine, self.conf,
                                      self.database) as held:

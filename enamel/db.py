@@ -474,3 +474,22 @@ def connect(engine, wait=0):
                       exception.first_line(exc.orig))
         time.sleep(delay)
         delay = min(delay * 2, 2)
+
+
+def alive(connection):
+    """Does ``connection`` still reach its server? One ping (SQLAlchemy's
+    ``Dialect.do_ping``, what its pool's ``pre_ping`` sends: PyMySQL's
+    ``COM_PING``, psycopg's ``SELECT 1`` outside a transaction), far
+    cheaper than a new connection. A connection that fails it is
+    invalidated (closed without a rollback its server can no longer
+    receive).
+
+    :param connection: an open ``Connection`` outside a transaction.
+    :returns: bool.
+    """
+    try:
+        return bool(connection.dialect.do_ping(
+            connection.connection.dbapi_connection))
+    except connection.dialect.loaded_dbapi.Error:
+        connection.invalidate()
+        return False

@@ -20,7 +20,9 @@ from unittest import mock
 
 import sqlalchemy as sa
 
+from enamel import access as access_
 from enamel import conf as enamel_conf
+from enamel import databases
 from enamel import db
 from enamel import exception
 from tests import base
@@ -225,6 +227,32 @@ class DriverTests:
         engine = self.engine_for(self.url, read_only=True)
         self.assertEqual(sa.engine.make_url(self.url), engine.url)
 
+    def access(self):
+        conf = enamel_conf.load(default_config_files=[])
+        conf.set_override('connection', self.url, group='database')
+        return access_.Access(conf, databases.MAIN)
+
+    def session_id(self, connection):
+        return connection.exec_driver_sql(self.SESSION_ID).scalar()
+
+    def test_the_migration_goes_on_on_the_looks_connection(self):
+        access = self.access()
+        with access.looking() as connection:
+            looked = self.session_id(connection)
+        with access.locked() as (connection, _held):
+            self.assertEqual(looked, self.session_id(connection))
+
+    def test_a_look_whose_server_session_ended_is_followed_by_a_new_one(
+            self):
+        # As after a server restart between the look and the lock.
+        access = self.access()
+        with access.looking() as connection:
+            looked = self.session_id(connection)
+        with sa.create_engine(self.url).begin() as admin:
+            admin.exec_driver_sql(self.KILL.format(looked))
+        with access.locked() as (connection, _held):
+            self.assertNotEqual(looked, self.session_id(connection))
+
     def test_wrong_password_without_driver_is_not_printed(self):
         # The whole command line, with --debug (tracebacks shown).
         url = self.bare_url(password=PASSWORD, host='127.0.0.1')
@@ -244,6 +272,9 @@ class DriverTests:
 
 
 class MySQLDriverTest(DriverTests, base.MySQLBackend, EngineTestCase):
+
+    SESSION_ID = 'SELECT CONNECTION_ID()'
+    KILL = 'KILL {}'
 
     def sql_mode(self, **options):
         conf = enamel_conf.load(default_config_files=[])
@@ -272,7 +303,9 @@ class MySQLDriverTest(DriverTests, base.MySQLBackend, EngineTestCase):
 
 class PostgreSQLDriverTest(DriverTests, base.PostgreSQLBackend,
                            EngineTestCase):
-    pass
+
+    SESSION_ID = 'SELECT pg_backend_pid()'
+    KILL = 'SELECT pg_terminate_backend({})'
 
 
 class MissingDriverTest(EngineTestCase):
