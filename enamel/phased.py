@@ -50,9 +50,11 @@ class PhasedUpgrade:
         when no phase has anything to do; otherwise each phase says what
         it did, or that it had nothing to do. The migration lock is let go
         while the data migrations run; when none is open after the expand
-        phase, the contract phase follows under the same lock. A signal
-        that asked to stop while the expand phase ran stops the run after
-        it (:func:`enamel.interrupt.requested`).
+        phase, the contract phase is judged before anything runs (a
+        refusal changes nothing) and both phases run in one alembic run
+        under the lock (:meth:`_both`). A signal that asked to stop while
+        the expand phase ran stops the run after it
+        (:func:`enamel.interrupt.requested`).
         """
         migrator = self.migrator
         planner = self.history.planner
@@ -108,6 +110,11 @@ class PhasedUpgrade:
             plan, expand, settled = decided
             if settled:
                 return runner.nothing_to_do(plan.current)
+            if not planner.ancestry.open_migrations(expand.after()):
+                # No data migration stands between the phases: one alembic
+                # run, the contract phase judged first.
+                return self._both(connection, held, expand, decide_contract(
+                    connection, False, expand.after()), tag)
             migrator.run(connection, held, expand, tag, phase=phases.EXPAND)
             reason = interrupt.requested()
             if reason is not None:
@@ -116,15 +123,6 @@ class PhasedUpgrade:
                 # neither the data migrations nor the contract phase start.
                 raise runner.interrupted(connection, reason,
                                          self.history.database)
-            if not planner.ancestry.open_migrations(expand.after()):
-                # No data migration stands between the phases: the
-                # contract phase follows under the same lock, from where
-                # the expand phase left the database.
-                runner.LOG.info('data migrations: nothing to do (none open)')
-                migrator.run(connection, held, decide_contract(
-                    connection, False, expand.after()), tag,
-                    phase=phases.CONTRACT)
-                return None
         report = self.rolling.online_data_migrations(current=expand.after())
         if not report.outcomes:
             runner.LOG.info('data migrations: nothing to do (none open)')
@@ -140,6 +138,24 @@ class PhasedUpgrade:
             connection, held, contract = locked
             migrator.run(connection, held, contract, tag,
                          phase=phases.CONTRACT)
+
+    def _both(self, connection, held, expand, contract, tag):
+        """Both phases, no data migration open between them, in one
+        alembic run under the lock: the expand phase's revisions, then
+        (once they are committed: a group commits there, and a signal
+        that came meanwhile stops the run there, as between any two
+        revisions) the contract phase's, each phase's words where they
+        belong."""
+        none_open = 'data migrations: nothing to do (none open)'
+        if not expand:
+            runner.nothing_to_do(expand.current, phases.EXPAND)
+            runner.LOG.info(none_open)
+        self.migrator.run(connection, held, expand.then(contract), tag,
+                          note=(len(expand.alembic_steps), none_open)
+                          if expand and contract else None)
+        if not contract:
+            runner.LOG.info(none_open)
+            runner.nothing_to_do(contract.current, phases.CONTRACT)
 
     def _rows_left(self, connection, current):
         """Has an open data migration rows left, or can one not say?"""

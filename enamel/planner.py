@@ -119,6 +119,13 @@ class Plan:
             below[step.id] = found
         return below
 
+    def then(self, later):
+        """This upgrade and ``later`` (an upgrade from where this one
+        ends, :meth:`after`) as one plan, to ``later``'s target."""
+        return Plan(self.command, later.target, self.current,
+                    self.steps + later.steps,
+                    self.alembic_steps + later.alembic_steps, self.layout)
+
     def after(self):
         """The revisions the database is at once the plan (an upgrade)
         ran: its ``current`` and its steps, but those right below one of

@@ -137,10 +137,13 @@ class Progress:
 
     :param stop: ``stop()`` returns a reason (str) to stop at the next
         revision boundary, or None (see :mod:`enamel.interrupt`).
+    :param note: ``(number, message)``, logged once the first ``number``
+        steps are committed (a group commits there); or None.
     """
 
-    def __init__(self, stop=None):
+    def __init__(self, stop=None, note=None):
         self.stop = stop or (lambda: None)
+        self.note = note or (None, None)
         self.journal = None
         self.transaction = RunTransaction()
         self.steps = None  # what alembic planned, once it has
@@ -164,34 +167,35 @@ class Progress:
         return self._boundaries()
 
     def _boundaries(self):
-        """The planned steps, as alembic iterates them: it asks for the
-        next one once the previous one ran (and, when alembic commits each
-        revision itself, committed). Between two of them a group may
-        commit, and a requested stop takes effect."""
+        """The planned steps, as alembic iterates them (the next once
+        the previous one ran and, where alembic commits each revision,
+        committed). Between two, a group may commit and a stop stops."""
+        split, message = self.note
         for number, step in enumerate(self.steps):
             if number:
                 reason = self.stop()
                 committed = self.transaction.boundary(
-                    len(self._unreported), len(self.steps), bool(reason))
+                    len(self._unreported), len(self.steps),
+                    bool(reason) or number == split)
                 self.committing = False
                 if committed:
                     self.committed()
                 if reason:
                     raise exception.Interrupted(reason, self.applied)
+                if number == split:
+                    LOG.info('%s', message)
             yield step
         if self.transaction.end():
             self.committed()
 
     def uncommitted(self):
-        """Does the transaction enamel began carry version rows of applied
-        steps (a group not committed yet)? A statement that commits it
-        implicitly (MySQL's DDL) must be fenced first."""
+        """Does enamel's transaction carry applied steps' version rows
+        (a group)? A statement that commits it (MySQL's DDL) is fenced."""
         return bool(self._unreported) and self.transaction.owned
 
     def spans_revisions(self):
-        """Does the transaction alembic holds go on after this revision
-        (enamel began it, on MySQL, and commits it at group boundaries)?
-        """
+        """Does alembic's transaction go on after this revision (enamel
+        began it, on MySQL, and commits it at group boundaries)?"""
         return self.transaction.owned
 
     def implicitly_committed(self):
@@ -215,8 +219,7 @@ class Progress:
             self.committed()
 
     def ran(self, key):
-        """Did this run apply the step ``key`` (``(operation,
-        revision)``)?"""
+        """Did this run apply ``key`` (``(operation, revision)``)?"""
         return self.steps is not None and (
             key in self._keys[:len(self.applied)])
 
@@ -271,10 +274,8 @@ class Progress:
         return self.steps[running].revision.revision
 
     def rolled_back(self):
-        """How many applied revisions the failure rolled back with the
-        failed one (their group had not been committed yet)."""
-        return max(0, len(self._unreported) - (1 if self.committing
-                                               else 0))
+        """How many applied revisions (a group) rolled back with it."""
+        return max(0, len(self._unreported) - int(self.committing))
 
     def committed_steps(self):
         """The applied steps whose transaction is committed."""
@@ -298,7 +299,8 @@ def _key(step):
 
 
 def run(config, script, connection, plan, destination, tag=None,
-        lock=None, purge=False, phase=None, stop=None, before=None):
+        lock=None, purge=False, phase=None, stop=None, before=None,
+        note=None):
     """Run ``env.py`` on ``connection`` with alembic planning the steps.
 
     A revision that an earlier run left cut between two committed
@@ -327,6 +329,9 @@ def run(config, script, connection, plan, destination, tag=None,
         handling, :func:`enamel.interrupt.requested`).
     :param before: the revisions the caller read under the lock (a
         tuple), if it did: not read again.
+    :param note: ``(number, message)``: ``message`` is logged between
+        the first ``number`` steps, committed, and the rest (see
+        :class:`Progress`); or None.
     :returns: the list of applied ``MigrationInfo``.
     :raises exception.MigrationFailed: a revision (or env.py) failed;
         the message names it and what the database now holds.
@@ -348,10 +353,12 @@ def run(config, script, connection, plan, destination, tag=None,
     attempt = 0
     while True:
         try:
+            done = len(applied)
             applied += _run_once(config, script, connection,
-                                 _skipping(plan, before, len(applied)),
+                                 _skipping(plan, before, done),
                                  destination, tag, lock, purge, stop,
-                                 database, before, seconds)
+                                 database, before, seconds,
+                                 note and (note[0] - done, note[1]))
             break
         except _GaveUpWaiting as retry:
             # The steps this attempt committed (a group not yet committed
@@ -402,11 +409,11 @@ class _GaveUpWaiting(Exception):
 
 
 def _run_once(config, script, connection, plan, destination, tag, lock,
-              purge, stop, database, before, lock_timeout):
+              purge, stop, database, before, lock_timeout, note=None):
     """One alembic run of :func:`run`; the applied ``MigrationInfo``."""
     from alembic.runtime import environment as alembic_environment
 
-    progress = Progress(stop or interrupt.requested)
+    progress = Progress(stop or interrupt.requested, note)
     progress.journal = journal.Journal(connection, database, lock,
                                        progress.current, progress)
 
