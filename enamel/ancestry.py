@@ -27,6 +27,7 @@ class Ancestry:
         self.script = script
         self._revisions = None
         self._declared = None
+        self._applied = {}  # frozenset(current): frozenset of ids
 
     def revisions(self):
         """Every revision (``alembic.script.Script``), oldest first (a
@@ -51,9 +52,16 @@ class Ancestry:
                                                self.declared())
 
     def applied(self, current):
-        """The revisions a database at ``current`` holds (a set of ids;
-        see :func:`enamel.data_migrations.applied`)."""
-        return data_migrations.applied(self.script, current)
+        """The revisions a database at ``current`` holds (a frozenset of
+        ids; see :func:`enamel.data_migrations.applied`), walked once for
+        each ``current``: one plan asks it of the same revisions for each
+        phase and rule."""
+        key = frozenset(current)
+        found = self._applied.get(key)
+        if found is None:
+            found = self._applied[key] = frozenset(
+                data_migrations.applied(self.script, key))
+        return found
 
     def order(self, ids):
         """``ids`` (an iterable of revision ids) in upgrade order, oldest

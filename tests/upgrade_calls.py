@@ -113,10 +113,10 @@ def scratch_database(directory):
     return dataclasses.replace(databases.MAIN, versions_dir=versions)
 
 
-def measure(directory, branched):
+def measure(directory, branched, plain=1):
     """The counts of one ``upgrade`` of a database at the first bundled
-    revision, behind one new revision (linear) or the expand and contract
-    branches (their roots and one revision on each)."""
+    revision, behind ``plain`` new revisions (linear) or the expand and
+    contract branches (their roots and one revision on each: four)."""
     database = scratch_database(directory)
     conf = enamel_conf.load(default_config_files=[])
     conf.set_override('connection', 'sqlite:///' + os.path.join(
@@ -127,7 +127,8 @@ def measure(directory, branched):
         authoring.revision_in_phase('expand', 'an expand revision')
         authoring.revision_in_phase('contract', 'a contract revision')
     else:
-        authoring.revision('a plain revision')
+        for number in range(plain):
+            authoring.revision(f'plain revision {number}')
     heads_file.write(database.versions_dir)
     with counted() as counts:
         migration.Migration(conf, database=database).upgrade()
@@ -135,9 +136,12 @@ def measure(directory, branched):
 
 
 def measure_both():
-    """{'linear': counts, 'branched': counts} (see :func:`measure`)."""
+    """{'linear': counts, 'linear of four': counts, 'branched': counts}
+    (see :func:`measure`; the branched upgrade runs four revisions)."""
     results = {}
-    for name, branched in (('linear', False), ('branched', True)):
+    for name, branched, plain in (('linear', False, 1),
+                                  ('linear of four', False, 4),
+                                  ('branched', True, 0)):
         with tempfile.TemporaryDirectory() as directory:
-            results[name] = measure(directory, branched)
+            results[name] = measure(directory, branched, plain)
     return results
