@@ -95,17 +95,16 @@ class Access:
 
     @contextlib.contextmanager
     def looking(self):
-        """The read-only ``Connection`` of the look before the migration
-        lock (:meth:`enamel.migrator.Migrator.look`). On a server it is
-        the engine's own, and once the block ended without an error its
+        """The ``Connection`` of the look before the migration lock, which
+        only reads (:meth:`enamel.migrator.Migrator.look`). On a server it
+        is the engine's own: once the block ended without an error, its
         transaction is rolled back and the next :meth:`locked` migrates
-        on it, after a ping (:func:`enamel.db.alive`; a new connection
-        if the server restarted meanwhile): a command opens one
-        connection fewer (a connection is a TCP handshake,
-        authentication and the session's set-up; PyMySQL also builds a
-        TLS context for each). On SQLite the look's
-        connection never writes (see :meth:`read_only_engine`) and is
-        closed.
+        on it, after a ping (:func:`enamel.db.alive`; a new connection if
+        the server restarted meanwhile). A command then opens one
+        connection fewer (each is a TCP handshake, authentication and
+        the session's set-up; PyMySQL also builds a TLS context for
+        each). On SQLite the look's connection never writes (see
+        :meth:`read_only_engine`) and is closed.
 
         :raises exception.DatabaseError: the database cannot be reached.
         """
