@@ -355,7 +355,7 @@ def run(config, script, connection, plan, destination, tag=None,
         try:
             done = len(applied)
             applied += _run_once(config, script, connection,
-                                 _skipping(plan, before, done),
+                                 _skipping(plan, before, applied),
                                  destination, tag, lock, purge, stop,
                                  database, before, seconds,
                                  note and (note[0] - done, note[1]))
@@ -385,16 +385,32 @@ def run(config, script, connection, plan, destination, tag=None,
     return applied
 
 
-def _skipping(plan, before, done):
+def _skipping(plan, before, applied):
     """``plan`` for a run again after a lock wait gave up: the steps it
-    planned from ``before`` but the first ``done``, which an earlier
-    attempt committed (the migration lock was held throughout: nothing
-    else moved the database)."""
-    if not done:
+    planned from ``before`` but those an earlier attempt committed
+    (``applied``, their ``MigrationInfo``: the migration lock was held
+    throughout, nothing else moved the database)."""
+    if not applied:
         return plan
+    done = {('upgrade' if info.is_upgrade else 'downgrade',
+             info.up_revision_id) for info in applied}
 
     def steps(script, destination, current):
-        return plan(script, destination, tuple(before))[done:]
+        return [step for step in plan(script, destination, tuple(before))
+                if _key(step) not in done]
+    return steps
+
+
+def _in_flight_first(steps, in_flight):
+    """``steps`` (alembic's) with the revision an earlier run left cut
+    midway (``in_flight``, :class:`enamel.journal.InFlight`) first: what
+    it needs was applied when it ran, and another revision before it
+    would write journal rows of its own while the journal still holds
+    the cut one's (one revision is in flight at a time)."""
+    steps = list(steps)
+    for number, step in enumerate(steps):
+        if number and in_flight.is_step(_key(step)):
+            return [steps.pop(number)] + steps
     return steps
 
 
@@ -419,7 +435,9 @@ def _run_once(config, script, connection, plan, destination, tag, lock,
 
     def steps(current, context):
         alembic_internals.add_version_callback(context, progress)
-        return progress.plan(plan(script, destination, current), context)
+        return progress.plan(_in_flight_first(
+            plan(script, destination, current),
+            progress.journal.in_flight), context)
 
     progress.journal.load()
     mysql = connection.dialect.name in ('mysql', 'mariadb')

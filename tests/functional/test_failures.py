@@ -33,6 +33,7 @@ import time
 
 import sqlalchemy as sa
 
+from enamel import alembic_internals
 from enamel import journal
 from enamel import migration
 from enamel import runner
@@ -888,6 +889,49 @@ class KillTests(ScratchHistory):
         self.assert_cut_revision_resumes(
             AUTOCOMMIT_BODY, () if self.BACKEND == 'sqlite' else (
                 'first_half',))
+
+    # Only MySQL commits a cut revision's first DDL statement (elsewhere
+    # the revision rolls back, and nothing is in flight).
+    @base.only_on('MySQL', 'Galera')
+    def test_a_cut_revision_resumes_before_one_ordered_ahead_of_it(self):
+        process, last = self.start_blocking_upgrade(HALFWAY_BODY)
+        process.kill()
+        process.communicate(timeout=DEADLINE)
+        # Written since: a branch of its own from the cut revision's
+        # parent, which alembic runs first (its journal rows would meet
+        # the cut revision's).
+        other = self.branch_planned_before(last, BLOCKING)
+
+        result = self.assertSucceeded(self.sync_scratch('upgrade', 'heads'))
+
+        self.assertIn(f'Resuming revision {BLOCKING}', result.stderr)
+        self.assertEqual(sorted([AFTER_BLOCKING, other]),
+                         sorted(self.stored_version()))
+        self.assertEqual(
+            self.tables_at(BEFORE_BLOCK, 'first_half', 'second_half',
+                           'after_blocked', 'other_branch'), self.tables())
+        self.assertEqual([], self.journal_rows())
+
+    def branch_planned_before(self, parent, revision):
+        """Write a revision on ``parent`` (creating ``other_branch``) whose
+        id alembic's plan of ``upgrade heads`` from ``parent`` puts before
+        ``revision``; its id."""
+        from alembic.script import ScriptDirectory
+
+        for other in ('0a0000000001', 'fa0000000001', 'c00000000001',
+                      '5a0000000001'):
+            self.write_revision(other, parent, "    create('other_branch')",
+                                'other_branch', 'another branch')
+            script = ScriptDirectory(
+                os.path.dirname(self.versions),
+                version_locations=[self.versions])
+            order = [step.revision.revision for step in
+                     alembic_internals.upgrade_steps(script, 'heads',
+                                                     (parent,))]
+            if order.index(other) < order.index(revision):
+                return other
+            os.remove(script.get_revision(other).path)
+        self.fail(f'alembic planned no candidate before {revision}')
 
     def test_sigkill_midway_leaves_a_true_version(self):
         process, last = self.start_blocking_upgrade()
