@@ -104,7 +104,8 @@ class Access:
         connection fewer (each is a TCP handshake, authentication and
         the session's set-up; PyMySQL also builds a TLS context for
         each). On SQLite the look's connection never writes (see
-        :meth:`read_only_engine`) and is closed.
+        :meth:`read_only_engine`) and is closed, unless the engine was
+        handed in: it serves both then, as on a server.
 
         :raises exception.DatabaseError: the database cannot be reached.
         """

@@ -479,7 +479,7 @@ def connect(engine, wait=0):
 def alive(connection):
     """Does ``connection`` still reach its server? One ping (SQLAlchemy's
     ``Dialect.do_ping``, what its pool's ``pre_ping`` sends: PyMySQL's
-    ``COM_PING``, psycopg's ``SELECT 1`` outside a transaction), far
+    ``COM_PING``, an empty statement in autocommit on psycopg), far
     cheaper than a new connection. A connection that fails it is
     invalidated (closed without a rollback its server can no longer
     receive).

@@ -164,13 +164,15 @@ class Migrator:
     def run(self, connection, held, plan, tag=None, phase=None,
             purge=False, note=None):
         """Let alembic run ``plan``'s steps on the locked connection
-        (``note``: see :func:`enamel.runner.run`)."""
+        (``note``: see :func:`enamel.runner.run`); the applied steps'
+        ``MigrationInfo``."""
         history = self.history
-        runner.run(history.get_config(connection, models=False,
-                                      grouped_commits=True),
-                   history.script, connection, _planned(plan), plan.target,
-                   tag=tag, lock=held, purge=purge, phase=phase,
-                   before=plan.current, note=note)
+        return runner.run(
+            history.get_config(connection, models=False,
+                               grouped_commits=True),
+            history.script, connection, _planned(plan), plan.target,
+            tag=tag, lock=held, purge=purge, phase=phase,
+            before=plan.current, note=note)
 
 
 def _planned(plan):

@@ -51,10 +51,9 @@ class PhasedUpgrade:
         it did, or that it had nothing to do. The migration lock is let go
         while the data migrations run; when none is open after the expand
         phase, the contract phase is judged before anything runs (a
-        refusal changes nothing) and both phases run in one alembic run
-        under the lock (:meth:`_both`). A signal that asked to stop while
-        the expand phase ran stops the run after it
-        (:func:`enamel.interrupt.requested`).
+        refusal changes nothing) and both run in one alembic run under the
+        lock (:meth:`_both`). A signal that asked to stop while the expand
+        phase ran stops the run after it (:func:`enamel.interrupt`).
         """
         migrator = self.migrator
         planner = self.history.planner
@@ -141,18 +140,24 @@ class PhasedUpgrade:
 
     def _both(self, connection, held, expand, contract, tag):
         """Both phases, no data migration open between them, in one
-        alembic run under the lock: the expand phase's revisions, then
-        (once they are committed: a group commits there, and a signal
-        that came meanwhile stops the run there, as between any two
-        revisions) the contract phase's, each phase's words where they
-        belong."""
+        alembic run under the lock, the expand phase's revisions committed
+        before the contract phase's (a signal stops the run between, see
+        :class:`enamel.runner.Progress`; under an env.py's one transaction
+        per run, the contract phase is a run of its own)."""
         none_open = 'data migrations: nothing to do (none open)'
         if not expand:
             runner.nothing_to_do(expand.current, phases.EXPAND)
             runner.LOG.info(none_open)
-        self.migrator.run(connection, held, expand.then(contract), tag,
-                          note=(len(expand.alembic_steps), none_open)
-                          if expand and contract else None)
+        if not (expand or contract):  # only with --ignore-phase-rules
+            return runner.nothing_to_do(contract.current, phases.CONTRACT)
+        first = frozenset(('upgrade', i) for i in expand.ids())
+        applied = self.migrator.run(connection, held, expand.then(contract),
+                                    tag, note=(first, none_open))
+        if len(applied) < len(expand.alembic_steps) + len(
+                contract.alembic_steps):  # it ended after the expand phase
+            runner.LOG.info(none_open)
+            self.migrator.run(connection, held, contract, tag,
+                              phase=phases.CONTRACT)
         if not contract:
             runner.LOG.info(none_open)
             runner.nothing_to_do(contract.current, phases.CONTRACT)

@@ -137,13 +137,14 @@ class Progress:
 
     :param stop: ``stop()`` returns a reason (str) to stop at the next
         revision boundary, or None (see :mod:`enamel.interrupt`).
-    :param note: ``(number, message)``, logged once the first ``number``
-        steps are committed (a group commits there); or None.
+    :param note: ``(keys, message)``: where the steps of ``keys`` end,
+        committed, ``message`` is logged (the run ends there instead
+        under an env.py's one transaction per run); or None.
     """
 
     def __init__(self, stop=None, note=None):
         self.stop = stop or (lambda: None)
-        self.note = note or (None, None)
+        self.note = note or (frozenset(), None)
         self.journal = None
         self.transaction = RunTransaction()
         self.steps = None  # what alembic planned, once it has
@@ -157,8 +158,7 @@ class Progress:
         self.transaction = RunTransaction(context, self._started)
         self.steps = list(steps)
         keys = [_key(step) for step in self.steps]
-        # What current() answers while each step runs (asked for every
-        # statement): None for a stamp, which runs no revision.
+        # current()'s answer for each step (None: a stamp runs no revision)
         self._keys = [None if getattr(step, 'is_stamp', False) or isinstance(
             getattr(step, 'revision', None), tuple) else key
             for step, key in zip(self.steps, keys)]
@@ -170,19 +170,23 @@ class Progress:
         """The planned steps, as alembic iterates them (the next once
         the previous one ran and, where alembic commits each revision,
         committed). Between two, a group may commit and a stop stops."""
-        split, message = self.note
+        first, message = self.note
         for number, step in enumerate(self.steps):
             if number:
                 reason = self.stop()
+                split = self._keys[number - 1] in first and (
+                    self._keys[number] not in first)
                 committed = self.transaction.boundary(
                     len(self._unreported), len(self.steps),
-                    bool(reason) or number == split)
+                    bool(reason) or split)
                 self.committing = False
                 if committed:
                     self.committed()
                 if reason:
                     raise exception.Interrupted(reason, self.applied)
-                if number == split:
+                if split and not committed:
+                    break  # env.py's one transaction: the caller goes on
+                if split:
                     LOG.info('%s', message)
             yield step
         if self.transaction.end():
@@ -199,22 +203,19 @@ class Progress:
         return self.transaction.owned
 
     def implicitly_committed(self):
-        """A statement committed the open transaction (MySQL's DDL, as its
-        manual's "Statements That Cause an Implicit Commit" lists): the
-        group's version rows are committed; it starts again."""
+        """A statement committed the group (MySQL's DDL: its manual's
+        "Statements That Cause an Implicit Commit"); it starts again."""
         self.transaction.restarted()
         self.committed()
 
     def settle(self, now):
         """After a failure on MySQL, where a statement may have committed
-        the group before it failed: ``now`` (the revisions the database
-        holds, or None) says whether the applied, unreported steps are
-        committed (then they are reported as such). They commit together
-        or not at all: they did when the database is at the heads alembic
-        had after the last of them."""
-        if not (self.uncommitted() and now is not None):
-            return
-        if self._heads == set(now):
+        the group before it failed: the applied, unreported steps (they
+        commit together or not at all) are reported committed when
+        ``now`` (the database's revisions, or None) is at the heads
+        alembic had after the last of them."""
+        if self.uncommitted() and now is not None and (
+                self._heads == set(now)):
             self.committing = False
             self.committed()
 
@@ -260,9 +261,8 @@ class Progress:
         self._unreported = []
 
     def failed_revision(self):
-        """The revision that was running when the run stopped (or whose
-        transaction was committing: applied, not yet reported), or
-        None."""
+        """The revision running when the run stopped (or committing:
+        applied, not yet reported), or None."""
         if self.steps is None:
             return None
         running = len(self.applied)
@@ -329,9 +329,9 @@ def run(config, script, connection, plan, destination, tag=None,
         handling, :func:`enamel.interrupt.requested`).
     :param before: the revisions the caller read under the lock (a
         tuple), if it did: not read again.
-    :param note: ``(number, message)``: ``message`` is logged between
-        the first ``number`` steps, committed, and the rest (see
-        :class:`Progress`); or None.
+    :param note: ``(keys, message)``: ``message`` is logged between the
+        steps of ``keys``, committed, and the rest (see :class:`Progress`);
+        or None.
     :returns: the list of applied ``MigrationInfo``.
     :raises exception.MigrationFailed: a revision (or env.py) failed;
         the message names it and what the database now holds.
@@ -353,12 +353,10 @@ def run(config, script, connection, plan, destination, tag=None,
     attempt = 0
     while True:
         try:
-            done = len(applied)
             applied += _run_once(config, script, connection,
                                  _skipping(plan, before, applied),
                                  destination, tag, lock, purge, stop,
-                                 database, before, seconds,
-                                 note and (note[0] - done, note[1]))
+                                 database, before, seconds, note)
             break
         except _GaveUpWaiting as retry:
             # The steps this attempt committed (a group not yet committed
@@ -389,15 +387,19 @@ def _skipping(plan, before, applied):
     """``plan`` for a run again after a lock wait gave up: the steps it
     planned from ``before`` but those an earlier attempt committed
     (``applied``, their ``MigrationInfo``: the migration lock was held
-    throughout, nothing else moved the database)."""
+    throughout, nothing else moved the database); by identity, as
+    :func:`_in_flight_first` may have put one first (a stamp's steps,
+    which name no revision, by count)."""
     if not applied:
         return plan
     done = {('upgrade' if info.is_upgrade else 'downgrade',
              info.up_revision_id) for info in applied}
 
     def steps(script, destination, current):
-        return [step for step in plan(script, destination, tuple(before))
-                if _key(step) not in done]
+        planned = plan(script, destination, tuple(before))
+        if any(info.is_stamp for info in applied):
+            return planned[len(applied):]
+        return [step for step in planned if _key(step) not in done]
     return steps
 
 

@@ -890,8 +890,8 @@ class KillTests(ScratchHistory):
             AUTOCOMMIT_BODY, () if self.BACKEND == 'sqlite' else (
                 'first_half',))
 
-    # Only MySQL commits a cut revision's first DDL statement (elsewhere
-    # the revision rolls back, and nothing is in flight).
+    # MySQL commits a cut revision's first DDL statement (elsewhere only
+    # an autocommit_block's statements do).
     @base.only_on('MySQL', 'Galera')
     def test_a_cut_revision_resumes_before_one_ordered_ahead_of_it(self):
         process, last = self.start_blocking_upgrade(HALFWAY_BODY)

@@ -846,6 +846,39 @@ class PlainUpgradeOutputTest(RollingUpgradeSteps, base.SQLiteBackend,
             self.upgrade())
         self.assertNothingToDo(self.upgrade())
 
+    def test_an_env_py_transaction_per_run_commits_expand_first_too(self):
+        # Both phases share one alembic run, but an env.py that holds one
+        # transaction for the whole run cannot commit between them: that
+        # run ends after the expand phase, and the contract phase is one
+        # of its own ("Upgraded to" is said once committed).
+        env_py = os.path.join(self.scratch, 'alembic_migrations', 'env.py')
+        with open(env_py) as f:
+            source = f.read()
+        self.assertIn('    context.configure(\n', source)
+        with open(env_py, 'w') as f:
+            f.write(source.replace('    context.configure(\n', (
+                "    kwargs['transaction_per_migration'] = False\n"
+                '    context.configure(\n'), 1))
+        self.assertSucceeded(self.run_sync('upgrade'))
+        written = [os.path.basename(p).split('_')[0] for phase in (
+            'expand', 'contract') for p in self.assertSucceeded(
+                self.run_sync('revision', f'--{phase}', '-m', phase)
+            ).stdout.splitlines()]
+        expand = [r for r in written if r in self.added('expand')]
+        contract = [r for r in written if r in self.added('contract')]
+
+        lines = self.upgrade()
+
+        self.assertEqual(
+            [line for line in lines if line.startswith('Upgraded to ')
+             and line.split()[2] in expand] +
+            ['data migrations: nothing to do (none open)'] +
+            [line for line in lines if line.startswith('Upgraded to ')
+             and line.split()[2] in contract], lines)
+        self.assertEqual(len(written), len(lines) - 1, lines)
+        self.assertEqual(self.expected_version(*written),
+                         sorted(self.stored_version()))
+
 
 class WalkRollingUpgradeTests(RollingUpgradeSteps,
                               walker.WalkVersionsMixin):
