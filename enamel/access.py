@@ -51,8 +51,13 @@ class Access:
 
     def read_only_engine(self):
         """The engine of the reading commands: on SQLite it never creates
-        or changes the file (see :func:`enamel.db.create_engine`)."""
-        if self._handed_in or self.engine.dialect.name != 'sqlite':
+        or changes the file (see :func:`enamel.db.create_engine`). The
+        backend is read from the URL: a reading command on SQLite builds
+        no writing engine.
+
+        :raises exception.ConfigError: see :func:`enamel.db.make_url`.
+        """
+        if self._handed_in or self._backend() != 'sqlite':
             return self.engine  # a server's is opened as usual
         if self._reader is None:
             reader = db.create_engine(
@@ -63,6 +68,15 @@ class Access:
                 return reader
             self._reader = reader
         return self._reader
+
+    def _backend(self):
+        """The backend's name (``sqlite``, ``postgresql``, ``mysql``,
+        ``mariadb``), from the engine when it is built, else the URL."""
+        if self._engine is not None:
+            return self._engine.dialect.name
+        group = self.database.group
+        return db.make_url(self.conf[group].connection,
+                           group).get_backend_name()
 
     @contextlib.contextmanager
     def connect(self, read_only=False):
