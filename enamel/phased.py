@@ -16,6 +16,7 @@ phase, from one plan judged by the phase rules."""
 
 from enamel import exception
 from enamel import interrupt
+from enamel import journal
 from enamel import phases
 from enamel import runner
 
@@ -83,7 +84,8 @@ class PhasedUpgrade:
                 self.rules.judge(connection, expand, ignore,
                                  phase_run=True, pending=plan)
             # A data migration that cannot count is reported by its phase.
-            settled = not plan and not self._rows_left(connection, current)
+            settled = not plan and not _rows_left(
+                planner, connection, current)
             return plan, expand, settled
 
         def decide_contract(connection, look, current=None):
@@ -109,6 +111,11 @@ class PhasedUpgrade:
             plan, expand, settled = decided
             if settled:
                 return runner.nothing_to_do(plan.current)
+            if _finish_cut_contract(self.history, migrator, connection,
+                                    held, plan, expand, tag):
+                plan, expand, _ = decide(connection, None)
+                if not plan:
+                    return None
             if not planner.ancestry.open_migrations(expand.after()):
                 # No data migration stands between the phases: one alembic
                 # run, the contract phase judged first.
@@ -162,11 +169,42 @@ class PhasedUpgrade:
             runner.LOG.info(none_open)
             runner.nothing_to_do(contract.current, phases.CONTRACT)
 
-    def _rows_left(self, connection, current):
-        """Has an open data migration rows left, or can one not say?"""
-        try:
-            return any(phases.rows_left(
-                connection, self.history.planner.ancestry.open_migrations(
-                    current)).values())
-        except exception.DataMigrationFailed:
-            return True
+
+def _finish_cut_contract(history, migrator, connection, held, plan, expand,
+                         tag):
+    """Run first, alone, a contract revision an earlier run cut midway
+    (the journal's, see :mod:`enamel.journal`) that the expand phase
+    would leave in flight: one that closes a data migration keeps it open
+    until it is applied, which sends a plain upgrade down the path of two
+    runs, and the expand run refuses to leave it. It passed the phase
+    rules when it started; a half-applied revision is finished, not
+    judged again. The journal is read only where a data migration is
+    open after the expand phase; with none open, both phases run in one
+    alembic run, where the runner puts the revision in flight first.
+
+    :returns: whether it ran (the database moved: plan again).
+    :raises exception.MigrationFailed: it failed again.
+    """
+    if not history.planner.ancestry.open_migrations(expand.after()):
+        return False
+    recorded = journal.InFlight(history.database.lock_row).load(connection)
+    if recorded is None or recorded[0] != 'upgrade':
+        return False
+    revision = recorded[1]
+    if revision not in plan.ids() or revision in expand.ids():
+        return False
+    runner.LOG.info('Revision %s of the contract phase was cut midway by an '
+                    'earlier run: it is finished first', revision)
+    migrator.run(connection, held,
+                 history.planner.upgrade(revision, plan.current), tag)
+    return True
+
+
+def _rows_left(planner, connection, current):
+    """Has an open data migration at ``current`` rows left, or can one
+    not say?"""
+    try:
+        return any(phases.rows_left(
+            connection, planner.ancestry.open_migrations(current)).values())
+    except exception.DataMigrationFailed:
+        return True

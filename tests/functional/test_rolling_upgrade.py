@@ -144,10 +144,7 @@ def downgrade():
 # An expand revision that adds tasks.note, then waits on a FIFO (named in
 # ENAMEL_TEST_BLOCK_FIFOS: it writes the first, reads the second); the
 # contract revision after it drops the column.
-BLOCKING_EXPAND_BODY = '''
-
-def upgrade():
-    op.add_column('tasks', sa.Column('note', sa.String(255), nullable=True))
+BLOCK_ON_FIFOS = '''\
     fifos = os.environ.get('ENAMEL_TEST_BLOCK_FIFOS')
     if fifos:
         reached, release = fifos.split(os.pathsep)
@@ -155,7 +152,12 @@ def upgrade():
             f.write('reached')
         with open(release) as f:  # until the test writes it
             f.read()
+'''
+BLOCKING_EXPAND_BODY = '''
 
+def upgrade():
+    op.add_column('tasks', sa.Column('note', sa.String(255), nullable=True))
+''' + BLOCK_ON_FIFOS + '''
 
 def downgrade():
     with op.batch_alter_table('tasks') as batch:
@@ -171,6 +173,17 @@ def upgrade():
 def downgrade():
     op.add_column('tasks', sa.Column('note', sa.String(255), nullable=True))
 '''
+# Release N+1's contract revision, blocked on the FIFOs between its two
+# statements, the first committed (by MySQL itself; on PostgreSQL in an
+# autocommit block).
+BLOCKING_CONTRACT_BODY = '''
+
+def upgrade():
+    with op.get_context().autocommit_block():
+        op.alter_column('tasks', 'name', existing_type=sa.String(255),
+                        nullable=False)
+''' + BLOCK_ON_FIFOS + '''    op.drop_column('tasks', 'action')
+''' + CONTRACT_BODY[CONTRACT_BODY.index('\n\ndef downgrade():'):]
 DEADLINE = 120  # seconds; a bound against hanging, not a speed target
 
 TASK_ACTION = ('    action: orm.Mapped[str] = orm.mapped_column(\n'
@@ -320,11 +333,12 @@ class RollingUpgradeSteps(base.ScratchEnvironment):
         self.edit_models(ENDED_AT, NAME_NULLABLE + ENDED_AT)
         return re.search(r"^revision = '(\w+)'", source, re.M).group(1)
 
-    def release_n_plus_1(self):
-        """Release N+1: the contract revision; ``action`` leaves the
-        model and ``name`` becomes NOT NULL."""
+    def release_n_plus_1(self, body=CONTRACT_BODY, imports=''):
+        """Release N+1: the contract revision (``body``, with ``imports``
+        before alembic's and SQLAlchemy's); ``action`` leaves the model
+        and ``name`` becomes NOT NULL."""
         contract = self.write_revision('contract', 'drop tasks.action',
-                                       CONTRACT_BODY, EXPAND_IMPORTS)
+                                       body, imports + EXPAND_IMPORTS)
         self.edit_models(NAME_NULLABLE, NAME_NOT_NULL)
         self.edit_models(TASK_ACTION, '')
         return contract
@@ -539,6 +553,42 @@ class RollingUpgradeTests(RollingUpgradeSteps):
         # A rerun finishes both phases.
         result = self.assertSucceeded(self.run_sync('upgrade'))
         self.assertIn(f'Upgraded to {contract}', result.stderr)
+
+    # A cut revision's first statement committed (not on SQLite).
+    @base.only_on('MySQL', 'PostgreSQL')
+    def test_a_contract_revision_cut_midway_is_finished_by_upgrade(self):
+        # Cut after its first statement, the contract revision that closes
+        # the data migration leaves it open: the plain upgrade, which runs
+        # the expand phase first when one is open, finishes the revision
+        # in flight first (it refused, naming itself as the way out).
+        self.assertSucceeded(self.run_sync('upgrade'))
+        self.previous_release_writes(5)
+        self.release_n()
+        contract = self.release_n_plus_1(BLOCKING_CONTRACT_BODY,
+                                         'import os\n\n')
+        process, _, _ = self.start_blocked_upgrade(self.env, DEADLINE)
+        process.kill()
+        process.communicate(timeout=DEADLINE)
+        self.assertFalse(self.columns()['name']['nullable'])
+        self.assertIn('action', self.columns())
+        self.assertNotIn(contract, self.stored_version())
+        # The expand phase alone leaves it in flight: refused, with the
+        # plain upgrade as the way on.
+        refused = self.run_sync('upgrade', '--expand')
+        self.assertEqual(1, refused.code, refused)
+        self.assertIn(f'Run "enamel-sync upgrade" (or the upgrade that '
+                      f'includes {contract})', refused.stderr)
+
+        result = self.assertSucceeded(self.run_sync('upgrade'))
+
+        self.assertIn(f'Revision {contract} of the contract phase was cut '
+                      'midway by an earlier run: it is finished first',
+                      result.stderr)
+        self.assertIn(f'Resuming revision {contract}', result.stderr)
+        self.assertIn(f'Upgraded to {contract}', result.stderr)
+        self.assertNotIn('action', self.columns())
+        self.assertEqual([f'action-{i}' for i in range(5)], self.names())
+        self.assertEqual(0, self.check()['exit_code'])
 
     def test_a_failing_data_migration_exits_2_and_the_others_progress(self):
         self.assertSucceeded(self.run_sync('upgrade'))
