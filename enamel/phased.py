@@ -111,10 +111,10 @@ class PhasedUpgrade:
             plan, expand, settled = decided
             if settled:
                 return runner.nothing_to_do(plan.current)
-            if _finish_cut_contract(self.history, migrator, connection,
-                                    held, plan, expand, tag):
-                plan, expand, _ = decide(connection, None)
-                if not plan:
+            if _finish_cut_contract(self, connection, held, plan, expand,
+                                    tag, ignore):
+                plan, expand, settled = decide(connection, None)
+                if settled:
                     return None
             if not planner.ancestry.open_migrations(expand.after()):
                 # No data migration stands between the phases: one alembic
@@ -170,33 +170,44 @@ class PhasedUpgrade:
             runner.nothing_to_do(contract.current, phases.CONTRACT)
 
 
-def _finish_cut_contract(history, migrator, connection, held, plan, expand,
-                         tag):
+def _finish_cut_contract(phased, connection, held, plan, expand, tag,
+                         ignore=False):
     """Run first, alone, a contract revision an earlier run cut midway
     (the journal's, see :mod:`enamel.journal`) that the expand phase
     would leave in flight: one that closes a data migration keeps it open
     until it is applied, which sends a plain upgrade down the path of two
-    runs, and the expand run refuses to leave it. It passed the phase
-    rules when it started; a half-applied revision is finished, not
-    judged again. The journal is read only where a data migration is
-    open after the expand phase; with none open, both phases run in one
-    alembic run, where the runner puts the revision in flight first.
+    runs, and the expand run refuses to leave it. It is judged by the
+    phase rules as a plan of its own (rows the previous release wrote
+    since the cut are migrated first: the refusal says so), and left to
+    the runner's refusal when that plan is more than the revision (its
+    file changed since). The journal is read only where a data migration
+    is open after the expand phase; with none open, both phases run in
+    one alembic run, where the runner puts the revision in flight first.
 
+    :param phased: the :class:`PhasedUpgrade`.
+    :param ignore: ``--ignore-phase-rules``.
     :returns: whether it ran (the database moved: plan again).
+    :raises exception.PhaseRefused: a phase rule refused it.
     :raises exception.MigrationFailed: it failed again.
     """
-    if not history.planner.ancestry.open_migrations(expand.after()):
+    planner = phased.history.planner
+    if not planner.ancestry.open_migrations(expand.after()):
         return False
-    recorded = journal.InFlight(history.database.lock_row).load(connection)
+    recorded = journal.InFlight(
+        phased.history.database.lock_row).load(connection)
     if recorded is None or recorded[0] != 'upgrade':
         return False
     revision = recorded[1]
-    if revision not in plan.ids() or revision in expand.ids():
+    if revision not in plan.ids(phases.CONTRACT):
         return False
+    alone = planner.upgrade(revision, plan.current)
+    if alone.ids() != [revision]:
+        return False
+    phased.rules.judge(connection, alone, ignore, phase_run=True,
+                       pending=plan)
     runner.LOG.info('Revision %s of the contract phase was cut midway by an '
                     'earlier run: it is finished first', revision)
-    migrator.run(connection, held,
-                 history.planner.upgrade(revision, plan.current), tag)
+    phased.migrator.run(connection, held, alone, tag)
     return True
 
 

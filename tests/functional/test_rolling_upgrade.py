@@ -184,6 +184,15 @@ def upgrade():
                         nullable=False)
 ''' + BLOCK_ON_FIFOS + '''    op.drop_column('tasks', 'action')
 ''' + CONTRACT_BODY[CONTRACT_BODY.index('\n\ndef downgrade():'):]
+EMPTY_BODY = '''
+
+def upgrade():
+    pass
+
+
+def downgrade():
+    pass
+'''
 DEADLINE = 120  # seconds; a bound against hanging, not a speed target
 
 TASK_ACTION = ('    action: orm.Mapped[str] = orm.mapped_column(\n'
@@ -572,6 +581,8 @@ class RollingUpgradeTests(RollingUpgradeSteps):
         self.assertFalse(self.columns()['name']['nullable'])
         self.assertIn('action', self.columns())
         self.assertNotIn(contract, self.stored_version())
+        # An expand revision written since (alembic plans it first).
+        expand = self.write_revision('expand', 'nothing', EMPTY_BODY)
         # The expand phase alone leaves it in flight: refused, with the
         # plain upgrade as the way on.
         refused = self.run_sync('upgrade', '--expand')
@@ -586,6 +597,7 @@ class RollingUpgradeTests(RollingUpgradeSteps):
                       result.stderr)
         self.assertIn(f'Resuming revision {contract}', result.stderr)
         self.assertIn(f'Upgraded to {contract}', result.stderr)
+        self.assertIn(f'Upgraded to {expand}', result.stderr)
         self.assertNotIn('action', self.columns())
         self.assertEqual([f'action-{i}' for i in range(5)], self.names())
         self.assertEqual(0, self.check()['exit_code'])
