@@ -451,6 +451,21 @@ class FailureTests(ScratchHistory):
         self.assertEqual([synthetic.revision_id(1)], self.stored_version())
         self.assertEqual(synthetic.revision_id(1), reported[-1])
 
+    # SQLite has no lease.
+    @base.only_on(*base.SERVER_TARGETS)
+    def test_ddl_of_an_env_callback_in_a_stamp_commits_nothing_once_lost(
+            self):
+        self.add_env_callback(STEAL_THEN_CREATE)
+        self.assertSucceeded(self.sync_scratch(
+            'upgrade', synthetic.revision_id(1)))
+
+        self.assert_lost_the_lease(self.sync_scratch(
+            'stamp', synthetic.revision_id(2)))
+
+        # On MySQL the DDL would have committed the stamp's version row.
+        self.assertNotIn('callback_made', self.tables())
+        self.assertEqual([synthetic.revision_id(1)], self.stored_version())
+
     # MySQL commits the version row before the DDL runs; elsewhere the
     # failed statement rolls it back with the revision.
     @base.only_on('MySQL', 'Galera')
