@@ -54,7 +54,9 @@ class PhasedUpgrade:
         phase, the contract phase is judged before anything runs (a
         refusal changes nothing) and both run in one alembic run under the
         lock (:meth:`_both`). A signal that asked to stop while the expand
-        phase ran stops the run after it (:func:`enamel.interrupt`).
+        phase ran stops the run after it (:func:`enamel.interrupt`). A
+        contract revision an earlier run cut midway is finished first
+        (:func:`_finish_cut_contract`).
         """
         migrator = self.migrator
         planner = self.history.planner
