@@ -184,6 +184,19 @@ def upgrade():
                         nullable=False)
 ''' + BLOCK_ON_FIFOS + '''    op.drop_column('tasks', 'action')
 ''' + CONTRACT_BODY[CONTRACT_BODY.index('\n\ndef downgrade():'):]
+# The same, its first statement one that leaves the previous release
+# writing (a table of its own, dropped after the FIFOs).
+BLOCKING_CONTRACT_WRITABLE_BODY = '''
+
+def upgrade():
+    with op.get_context().autocommit_block():
+        op.create_table('contract_started',
+                        sa.Column('id', sa.Integer, primary_key=True))
+''' + BLOCK_ON_FIFOS + '''    op.drop_table('contract_started')
+    op.alter_column('tasks', 'name', existing_type=sa.String(255),
+                    nullable=False)
+    op.drop_column('tasks', 'action')
+''' + CONTRACT_BODY[CONTRACT_BODY.index('\n\ndef downgrade():'):]
 EMPTY_BODY = '''
 
 def upgrade():
@@ -570,14 +583,7 @@ class RollingUpgradeTests(RollingUpgradeSteps):
         # the data migration leaves it open: the plain upgrade, which runs
         # the expand phase first when one is open, finishes the revision
         # in flight first (it refused, naming itself as the way out).
-        self.assertSucceeded(self.run_sync('upgrade'))
-        self.previous_release_writes(5)
-        self.release_n()
-        contract = self.release_n_plus_1(BLOCKING_CONTRACT_BODY,
-                                         'import os\n\n')
-        process, _, _ = self.start_blocked_upgrade(self.env, DEADLINE)
-        process.kill()
-        process.communicate(timeout=DEADLINE)
+        contract = self.cut_in_contract_revision(BLOCKING_CONTRACT_BODY)
         self.assertFalse(self.columns()['name']['nullable'])
         self.assertIn('action', self.columns())
         self.assertNotIn(contract, self.stored_version())
@@ -601,6 +607,43 @@ class RollingUpgradeTests(RollingUpgradeSteps):
         self.assertNotIn('action', self.columns())
         self.assertEqual([f'action-{i}' for i in range(5)], self.names())
         self.assertEqual(0, self.check()['exit_code'])
+
+    # A cut revision's first statement committed (not on SQLite).
+    @base.only_on('MySQL', 'PostgreSQL')
+    def test_a_cut_contract_revision_waits_for_rows_written_since(self):
+        contract = self.cut_in_contract_revision(
+            BLOCKING_CONTRACT_WRITABLE_BODY)
+        self.previous_release_writes(3, start=5)
+
+        refused = self.run_sync('upgrade')
+
+        # Refused as the contract phase is, nothing changed; its advice,
+        # followed, finishes it.
+        self.assertEqual(9, refused.code, refused)
+        self.assertIn('enamel-sync online-data-migrations', refused.stderr)
+        self.assertNotIn(contract, self.stored_version())
+        self.assertIn('action', self.columns())
+        self.assertSucceeded(self.run_sync('online-data-migrations'))
+        result = self.assertSucceeded(self.run_sync('upgrade'))
+        self.assertIn(f'Resuming revision {contract}', result.stderr)
+        self.assertNotIn('action', self.columns())
+        self.assertNotIn('contract_started', self.tables())
+        self.assertEqual([f'action-{i}' for i in range(8)], self.names())
+        self.assertEqual(0, self.check()['exit_code'])
+
+    def cut_in_contract_revision(self, body):
+        """Five rows of the previous release, release N, and release
+        N+1's contract revision (``body``, blocking on the FIFOs after
+        its first statement) cut there by kill -9 in a plain upgrade;
+        the contract revision's id."""
+        self.assertSucceeded(self.run_sync('upgrade'))
+        self.previous_release_writes(5)
+        self.release_n()
+        contract = self.release_n_plus_1(body, 'import os\n\n')
+        process, _, _ = self.start_blocked_upgrade(self.env, DEADLINE)
+        process.kill()
+        process.communicate(timeout=DEADLINE)
+        return contract
 
     def test_a_failing_data_migration_exits_2_and_the_others_progress(self):
         self.assertSucceeded(self.run_sync('upgrade'))
