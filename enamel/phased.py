@@ -54,9 +54,8 @@ class PhasedUpgrade:
         phase, the contract phase is judged before anything runs (a
         refusal changes nothing) and both run in one alembic run under the
         lock (:meth:`_both`). A signal that asked to stop while the expand
-        phase ran stops the run after it (:func:`enamel.interrupt`). A
-        contract revision an earlier run cut midway is finished first
-        (:func:`_finish_cut_contract`).
+        phase ran stops the run after it (:func:`enamel.interrupt`); a
+        contract revision cut midway goes first (:func:`_finish_cut_contract`).
         """
         migrator = self.migrator
         planner = self.history.planner
@@ -113,12 +112,14 @@ class PhasedUpgrade:
             plan, expand, settled = decided
             if settled:
                 return runner.nothing_to_do(plan.current)
-            if _finish_cut_contract(self, connection, held, plan, expand,
-                                    tag, ignore):
+            between = planner.ancestry.open_migrations(expand.after())
+            if between and _finish_cut_contract(
+                    self, connection, held, plan, tag, ignore):
                 plan, expand, settled = decide(connection, None)
                 if settled:
                     return None
-            if not planner.ancestry.open_migrations(expand.after()):
+                between = planner.ancestry.open_migrations(expand.after())
+            if not between:
                 # No data migration stands between the phases: one alembic
                 # run, the contract phase judged first.
                 return self._both(connection, held, expand, decide_contract(
@@ -172,7 +173,7 @@ class PhasedUpgrade:
             runner.nothing_to_do(contract.current, phases.CONTRACT)
 
 
-def _finish_cut_contract(phased, connection, held, plan, expand, tag,
+def _finish_cut_contract(phased, connection, held, plan, tag,
                          ignore=False):
     """Run first, alone, a contract revision an earlier run cut midway
     (the journal's, see :mod:`enamel.journal`) that the expand phase
@@ -182,9 +183,9 @@ def _finish_cut_contract(phased, connection, held, plan, expand, tag,
     phase rules as a plan of its own (rows the previous release wrote
     since the cut are migrated first: the refusal says so), and left to
     the runner's refusal when that plan is more than the revision (its
-    file changed since). The journal is read only where a data migration
-    is open after the expand phase; with none open, both phases run in
-    one alembic run, where the runner puts the revision in flight first.
+    file changed since). Called only where a data migration is open after
+    the expand phase; with none open, both phases run in one alembic run,
+    where the runner puts the revision in flight first.
 
     :param phased: the :class:`PhasedUpgrade`.
     :param ignore: ``--ignore-phase-rules``.
@@ -193,8 +194,6 @@ def _finish_cut_contract(phased, connection, held, plan, expand, tag,
     :raises exception.MigrationFailed: it failed again.
     """
     planner = phased.history.planner
-    if not planner.ancestry.open_migrations(expand.after()):
-        return False
     recorded = journal.InFlight(
         phased.history.database.lock_row).load(connection)
     if recorded is None or recorded[0] != 'upgrade':
