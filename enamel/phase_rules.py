@@ -18,6 +18,7 @@ run), then :func:`enamel.phases.enforce`."""
 import functools
 
 from enamel import databases
+from enamel import exception
 from enamel import phases
 
 
@@ -55,7 +56,7 @@ class PhaseRules:
             the caller has it (not made again).
         :raises exception.PhaseRefused: a rule refused the plan.
         :raises exception.DataMigrationFailed: a data migration could not
-            count its rows.
+            count its rows (not with ``ignore``: see :meth:`_rows_left`).
         """
         planner = self.history.planner
         rows = None
@@ -70,10 +71,32 @@ class PhaseRules:
             pending = None
         if (planner.layout.branched and plan.has(phases.CONTRACT)
                 and phases.ROWS_LEFT not in skip):
-            rows = phases.rows_left(
-                connection, planner.ancestry.open_migrations(plan.current))
+            rows = self._rows_left(connection, plan, ignore)
         refusals = phases.judge(planner, plan, pending, rows,
                                 phase_run=phase_run,
                                 database_option=self.database_option)
         phases.enforce([r for r in refusals if r.rule not in skip],
                        ignore)
+
+    def _rows_left(self, connection, plan, ignore):
+        """``{name: rows left}`` of the data migrations open at
+        ``plan``'s state. One that cannot count leaves
+        :data:`enamel.phases.ROWS_LEFT` undecided: refused with the way
+        on, nothing changed, or, with ``ignore``, gone past with a warning
+        (None: the rule is not applied).
+
+        :raises exception.DataMigrationFailed: one could not count.
+        """
+        try:
+            return phases.rows_left(
+                connection,
+                self.history.planner.ancestry.open_migrations(plan.current))
+        except exception.DataMigrationFailed as error:
+            if not ignore:
+                raise exception.DataMigrationFailed(
+                    f'{error}, so the phase rule {phases.ROWS_LEFT} cannot '
+                    'be decided and nothing was changed: ' +
+                    phases.past_data_migrations(self.database_option)
+                ) from None
+            phases.overridden(phases.ROWS_LEFT, str(error))
+            return None

@@ -135,13 +135,8 @@ class PhasedUpgrade:
         report = self.rolling.online_data_migrations(current=expand.after())
         if not report.outcomes:
             runner.LOG.info('data migrations: nothing to do (none open)')
-        stuck = [o for o in report.outcomes if o.error or o.left]
-        if stuck:
-            raise exception.DataMigrationFailed(
-                'data migration(s) ' + ', '.join(
-                    f'{o.name} ({o.error or f"{o.left} rows left"})'
-                    for o in stuck) +
-                '; the expand phase is applied, the contract phase is not')
+        if not ignore:
+            _refuse_stuck(report, self.rules.database_option)
 
         with migrator.locked(decide_contract) as locked:
             connection, held, contract = locked
@@ -210,6 +205,25 @@ def _finish_cut_contract(phased, connection, held, plan, tag,
                     'earlier run: it is finished first', revision)
     phased.migrator.run(connection, held, alone, tag)
     return True
+
+
+def _refuse_stuck(report, database_option):
+    """Refuse the contract phase after the data migrations of
+    ``report`` (:class:`enamel.data_migrations.Report`) if one failed or
+    has rows left, with the way on. (With ``--ignore-phase-rules`` the
+    contract phase's judging says what it goes past.)
+
+    :raises exception.DataMigrationFailed: one did.
+    """
+    stuck = [o for o in report.outcomes if o.error or o.left]
+    if stuck:
+        raise exception.DataMigrationFailed(
+            'data migration(s) ' + ', '.join(
+                f'{o.name} ({o.error or f"{o.left} rows left"})'
+                for o in stuck) +
+            '; the expand phase is applied, the contract phase is not: ' +
+            phases.past_data_migrations(
+                database_option, f'"enamel-sync upgrade{database_option}"'))
 
 
 def _rows_left(planner, connection, current):

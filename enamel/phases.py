@@ -315,8 +315,7 @@ def enforce(refusals, ignore=False, offline=False):
         return
     if ignore:
         for refusal in refusals:
-            LOG.warning('phase rule %s overridden (--ignore-phase-rules): '
-                        '%s', refusal.rule, refusal.reason)
+            overridden(refusal.rule, refusal.reason)
         return
     more = (f' ({len(refusals) - 1} more refusal(s) after this one)'
             if len(refusals) > 1 else '')
@@ -324,6 +323,28 @@ def enforce(refusals, ignore=False, offline=False):
         exception.ContractRefused if refusals[0].rule in (
             EXPAND_FIRST, ROWS_LEFT) else exception.PhaseRefused)
     raise error(str(refusals[0]) + more, refusals)
+
+
+def overridden(rule, reason):
+    """Say (a warning) that ``--ignore-phase-rules`` went past ``rule``
+    (one of :data:`RULES`), for ``reason``."""
+    LOG.warning('phase rule %s overridden (--ignore-phase-rules): %s',
+                rule, reason)
+
+
+def past_data_migrations(database_option='', again='this command'):
+    """The way on when data migrations stop the contract phase: they
+    failed, cannot count their rows (:data:`ROWS_LEFT` is undecided), or
+    still have rows left after running until done. A fixed data
+    migration, or the override once their rows are known to be migrated.
+
+    :param database_option: as :func:`judge`'s.
+    :param again: the command to run once they are done.
+    """
+    cmd = _Commands(database_option)
+    return (f'fix the data migration, run "{cmd.odm}" until it exits 0, '
+            f'then {again}; or, once its rows are known to be migrated, '
+            'add --ignore-phase-rules')
 
 
 class _Commands:

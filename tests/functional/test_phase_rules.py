@@ -187,6 +187,102 @@ class PhaseRuleTests(PhaseRuleSteps):
                                  sorted(self.stored_version()))
                 self.assertIn('action', self.columns())
 
+    def test_a_count_that_fails_names_the_way_on_and_it_goes_on(self):
+        # A data migration that cannot count its rows leaves the rule
+        # undecided: the refusal says what to do, and the override it
+        # names runs the contract revision, saying what it went past.
+        self.assertSucceeded(self.run_sync('upgrade'))
+        self.previous_release_writes(ROWS)
+        expand = self.write_revision(
+            'expand', 'add tasks.name', rolling.EXPAND_BODY.replace(
+                'data_migrations = (copy_action_to_name,)',
+                rolling.BROKEN_DATA_MIGRATION),
+            rolling.DATA_MIGRATION_IMPORTS)
+        contract = self.write_revision('contract', 'drop tasks.action',
+                                       rolling.CONTRACT_BODY,
+                                       rolling.EXPAND_IMPORTS)
+        self.assertSucceeded(self.run_sync('upgrade', '--expand'))
+        self.assertEqual(2, self.run_sync('online-data-migrations').code)
+        self.assertCopied()
+        version = self.stored_version()
+        doors = (['upgrade'], ['upgrade', '--contract'],
+                 ['upgrade', contract], ['upgrade', 'contract@head'],
+                 ['stamp', contract])
+        for argv in doors:
+            with self.subTest(argv=argv):
+                result = self.run_sync(*argv)
+                self.assertEqual(1, result.code, result)
+                self.assertRegex(result.stderr, f'{expand}.broken \\(?could '
+                                 'not count its rows')
+                self.assertIn('cannot be decided' if argv[1:] else
+                              'the contract phase is not', result.stderr)
+                self.assertIn('or, once its rows are known to be migrated, '
+                              'add --ignore-phase-rules', result.stderr)
+                self.assertEqual([['online-data-migrations']],
+                                 self.advice(result.stderr)[:1])
+                self.assertNotIn('Traceback', result.stderr)
+                self.assertEqual(sorted(version),
+                                 sorted(self.stored_version()))
+                self.assertIn('action', self.columns())
+        # The Python API: the same refusal, then the same override.
+        migrate = self.api()
+        for call in (migrate.upgrade, migrate.upgrade_contract):
+            with self.subTest(api=call.__name__):
+                error = self.assertRaises(exception.DataMigrationFailed,
+                                          call)
+                self.assertIn('add --ignore-phase-rules', str(error))
+                self.assertIn('action', self.columns())
+        migrate.upgrade_contract(ignore_phase_rules=True)
+        self.assertNotIn('action', self.columns())
+        self.assertSucceeded(self.run_sync('downgrade', 'contract@-1'))
+        for argv in doors[:3]:
+            with self.subTest(override=argv):
+                result = self.assertSucceeded(self.run_sync(
+                    *argv, '--ignore-phase-rules'))
+                self.assertIn(f'phase rule {phases.ROWS_LEFT} overridden '
+                              f'(--ignore-phase-rules): data migration '
+                              f'{expand}.broken could not count',
+                              result.stderr)
+                self.assertIn(contract, self.stored_version())
+                self.assertNotIn('action', self.columns())
+                self.assertCopied()
+                # Back before the contract revision for the next door.
+                self.assertSucceeded(self.run_sync('downgrade',
+                                                   'contract@-1'))
+                self.assertNotIn(contract, self.stored_version())
+                self.assertIn('action', self.columns())
+
+    def test_a_stuck_data_migration_stops_upgrade_with_the_way_on(self):
+        # A data migration that runs until done and still has rows left:
+        # the plain upgrade stops after its expand phase, naming the fix
+        # and the override; the override runs the contract phase.
+        self.assertSucceeded(self.run_sync('upgrade'))
+        expand = self.write_revision(
+            'expand', 'add tasks.name', rolling.EXPAND_BODY.replace(
+                'data_migrations = (copy_action_to_name,)',
+                rolling.STUCK_DATA_MIGRATION),
+            rolling.DATA_MIGRATION_IMPORTS)
+        contract = self.write_revision('contract', 'labels',
+                                       CROSS_PHASE_BODY,
+                                       rolling.EXPAND_IMPORTS)
+        result = self.run_sync('upgrade')
+        self.assertEqual(1, result.code, result)
+        self.assertIn(f'{expand}.stuck (3 rows left); the expand phase is '
+                      'applied, the contract phase is not', result.stderr)
+        self.assertEqual([['online-data-migrations'], ['upgrade']],
+                         self.advice(result.stderr))
+        self.assertIn('add --ignore-phase-rules', result.stderr)
+        self.assertIn(expand, self.stored_version())
+        self.assertNotIn(contract, self.stored_version())
+        result = self.assertSucceeded(self.run_sync(
+            'upgrade', '--ignore-phase-rules'))
+        self.assertIn(f'phase rule {phases.ROWS_LEFT} overridden '
+                      '(--ignore-phase-rules): contract refused: data '
+                      f'migrations have rows left ({expand}.stuck: 3)',
+                      result.stderr)
+        self.assertIn(contract, self.stored_version())
+        self.assertIn(LABELS, sa.inspect(self.engine).get_table_names())
+
     def test_done_data_migrations_let_every_door_through(self):
         expand, contract = self.rows_left()
         self.assertSucceeded(self.run_sync('online-data-migrations'))
