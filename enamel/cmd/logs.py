@@ -138,9 +138,10 @@ class _PlainFormatter(logging.Formatter):
     handler still formats the record's own."""
 
     def format(self, record):
-        plain = logging.makeLogRecord(record.__dict__)
-        plain.exc_info = plain.exc_text = plain.stack_info = None
-        return super().format(plain)
+        if record.exc_info or record.exc_text or record.stack_info:
+            record = logging.makeLogRecord(record.__dict__)
+            record.exc_info = record.exc_text = record.stack_info = None
+        return super().format(record)
 
 
 class _StderrFilter(logging.Filter):
