@@ -102,20 +102,23 @@ class DataMigration:
         (:func:`enamel.db.read_transaction`: on SQLite it waits for no
         service's write).
 
-        :raises exception.DataMigrationFailed: the function failed; its
-            ``reason`` is the message without the migration's name.
+        :raises exception.DataMigrationFailed: the function failed (any
+            ``Exception``: a database error, a column it looks up that is
+            gone, a count that is not a number, as :func:`run` takes
+            them); its ``reason`` is the message without the migration's
+            name.
         """
         try:
             with db.read_transaction(connection):
                 _done, left = self.function(connection, 0)
-        except (sa.exc.SQLAlchemyError, NotImplementedError) as exc:
+            return int(left)
+        except Exception as exc:
             reason = ('could not count its rows: '
                       f'{exception.first_line(exc)}')
             error = exception.DataMigrationFailed(
                 f'data migration {self.name} {reason}')
             error.reason = reason
             raise error from None
-        return int(left)
 
 
 def of_revision(revision):

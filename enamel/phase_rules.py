@@ -80,23 +80,26 @@ class PhaseRules:
 
     def _rows_left(self, connection, plan, ignore):
         """``{name: rows left}`` of the data migrations open at
-        ``plan``'s state. One that cannot count leaves
-        :data:`enamel.phases.ROWS_LEFT` undecided: refused with the way
-        on, nothing changed, or, with ``ignore``, gone past with a warning
-        (None: the rule is not applied).
+        ``plan``'s state, each counted. One that cannot count leaves
+        :data:`enamel.phases.ROWS_LEFT` undecided: refused with the way on
+        (every such migration named), nothing changed; or, with
+        ``ignore``, gone past with a warning each, the others' rows left
+        judged as usual.
 
         :raises exception.DataMigrationFailed: one could not count.
         """
-        try:
-            return phases.rows_left(
-                connection,
-                self.history.planner.ancestry.open_migrations(plan.current))
-        except exception.DataMigrationFailed as error:
-            if not ignore:
-                raise exception.DataMigrationFailed(
-                    f'{error}, so the phase rule {phases.ROWS_LEFT} cannot '
-                    'be decided and nothing was changed: ' +
-                    phases.past_data_migrations(self.database_option)
-                ) from None
-            phases.overridden(phases.ROWS_LEFT, str(error))
-            return None
+        rows, failed = {}, []
+        for migration in self.history.planner.ancestry.open_migrations(
+                plan.current):
+            try:
+                rows[migration.name] = migration.count(connection)
+            except exception.DataMigrationFailed as error:
+                failed.append(str(error))
+        if failed and not ignore:
+            raise exception.DataMigrationFailed(
+                f'{"; ".join(failed)}, so the phase rule {phases.ROWS_LEFT} '
+                'cannot be decided and nothing was changed: ' +
+                phases.past_data_migrations(self.database_option))
+        for reason in failed:
+            phases.overridden(phases.ROWS_LEFT, reason)
+        return rows

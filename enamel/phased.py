@@ -101,8 +101,11 @@ class PhasedUpgrade:
                     planner.layout.target(phases.CONTRACT), current)
             self.rules.judge(
                 connection, contract, ignore, phase_run=True,
-                pending=plan if contract.current == plan.current else None)
+                pending=plan if contract.current == plan.current else None,
+                skip=(phases.ROWS_LEFT,) if past else ())
             return contract
+
+        past = False  # the data migrations' refusal gone past
 
         looked = migrator.look(look)
         # Nothing to do is said as a plain upgrade says it: under the
@@ -135,8 +138,8 @@ class PhasedUpgrade:
         report = self.rolling.online_data_migrations(current=expand.after())
         if not report.outcomes:
             runner.LOG.info('data migrations: nothing to do (none open)')
-        if not ignore:
-            _refuse_stuck(report, self.rules.database_option)
+        # Gone past (with ignore) here: the contract phase counts no rows.
+        past = _past_stuck(report, plan, ignore, self.rules.database_option)
 
         with migrator.locked(decide_contract) as locked:
             connection, held, contract = locked
@@ -207,23 +210,33 @@ def _finish_cut_contract(phased, connection, held, plan, tag,
     return True
 
 
-def _refuse_stuck(report, database_option):
-    """Refuse the contract phase after the data migrations of
-    ``report`` (:class:`enamel.data_migrations.Report`) if one failed or
-    has rows left, with the way on. (With ``--ignore-phase-rules`` the
-    contract phase's judging says what it goes past.)
+def _past_stuck(report, plan, ignore, database_option):
+    """After the data migrations of a plain upgrade (``report``, a
+    :class:`enamel.data_migrations.Report`): if one failed or has rows
+    left, refuse the contract phase of ``plan`` with the way on, or, with
+    ``ignore``, go past it saying so. With no contract revision pending
+    there is nothing to go past: the failure is the run's.
 
-    :raises exception.DataMigrationFailed: one did.
+    :returns: whether it went past a failure.
+    :raises exception.DataMigrationFailed: one failed or has rows left.
     """
     stuck = [o for o in report.outcomes if o.error or o.left]
-    if stuck:
+    if not stuck:
+        return False
+    what = 'data migration(s) ' + ', '.join(
+        f'{o.name} ({o.error or f"{o.left} rows left"})' for o in stuck)
+    odm = f'enamel-sync online-data-migrations{database_option}'
+    if not plan.has(phases.CONTRACT):
         raise exception.DataMigrationFailed(
-            'data migration(s) ' + ', '.join(
-                f'{o.name} ({o.error or f"{o.left} rows left"})'
-                for o in stuck) +
-            '; the expand phase is applied, the contract phase is not: ' +
-            phases.past_data_migrations(
+            f'{what}; the expand phase is applied: fix the data migration '
+            f'and run "{odm}" until it exits 0')
+    if not ignore:
+        raise exception.DataMigrationFailed(
+            f'{what}; the expand phase is applied, the contract phase is '
+            'not: ' + phases.past_data_migrations(
                 database_option, f'"enamel-sync upgrade{database_option}"'))
+    phases.overridden(phases.ROWS_LEFT, what)
+    return True
 
 
 def _rows_left(planner, connection, current):
