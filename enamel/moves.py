@@ -63,6 +63,11 @@ class Moves:
             refused the range (exit 1); nothing was written.
         :raises exception.UnfinishedRevision: the plan applies a data
             migration's unfinished skeleton (exit 1).
+        :raises exception.DataMigrationFailed: a contract revision would
+            run while a data migration cannot count its rows, or, in a
+            plain upgrade of a branched history, its data migrations
+            failed or kept rows left (exit 1; not with
+            ``ignore_phase_rules`` when a contract revision is pending).
         :raises exception.MigrationFailed: a revision failed.
         """
         if sql:

@@ -290,10 +290,12 @@ def _ignore_phase_rules_arg(parser):
     parser.add_argument(
         '--ignore-phase-rules', action='store_true',
         help='go past the phase rules on purpose (a contract revision '
-             'while data migrations have rows left, a contract revision '
-             'inside the expand phase, ...): each rule broken is logged '
-             'as a warning; without it a broken rule refuses the whole '
-             'command with exit 9 (1 with --sql), changing nothing')
+             'while data migrations have rows left or cannot count them, '
+             'a contract revision inside the expand phase, ...): each '
+             'rule broken is logged as a warning; without it a broken '
+             'rule refuses the whole command with exit 9 (1 with --sql, '
+             'and 1 for a data migration that cannot count), changing '
+             'nothing')
 
 
 def _phase_args(parser, expand_help, contract_help):
