@@ -225,11 +225,10 @@ def _past_stuck(report, plan, ignore, database_option):
         return False
     what = 'data migration(s) ' + ', '.join(
         f'{o.name} ({o.error or f"{o.left} rows left"})' for o in stuck)
-    odm = f'enamel-sync online-data-migrations{database_option}'
     if not plan.has(phases.CONTRACT):
         raise exception.DataMigrationFailed(
-            f'{what}; the expand phase is applied: fix the data migration '
-            f'and run "{odm}" until it exits 0')
+            f'{what}; the expand phase is applied: ' +
+            phases.past_data_migrations(database_option, again=None))
     if not ignore:
         raise exception.DataMigrationFailed(
             f'{what}; the expand phase is applied, the contract phase is '

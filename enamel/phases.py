@@ -339,9 +339,13 @@ def past_data_migrations(database_option='', again='this command'):
     migration, or the override once their rows are known to be migrated.
 
     :param database_option: as :func:`judge`'s.
-    :param again: the command to run once they are done.
+    :param again: the command to run once they are done, or None when no
+        contract revision waits for them (no rule to go past: no
+        override named).
     """
     cmd = _Commands(database_option)
+    if again is None:
+        return f'fix the data migration and run "{cmd.odm}" until it exits 0'
     return (f'fix the data migration, run "{cmd.odm}" until it exits 0, '
             f'then {again}; or, once its rows are known to be migrated, '
             'add --ignore-phase-rules')

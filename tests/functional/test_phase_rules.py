@@ -76,6 +76,25 @@ class PhaseRuleSteps(rolling.RollingUpgradeSteps):
         self.assertIsNone(self.names()[0])
         return expand, contract
 
+    def failing_pair(self, data_migrations):
+        """Today's head, five rows of the previous release, the guide's
+        expand revision declaring ``data_migrations`` (one of which
+        fails: online-data-migrations exits 2 having copied the rows)
+        and its contract revision, the expand phase applied. Returns
+        (expand id, contract id)."""
+        self.assertSucceeded(self.run_sync('upgrade'))
+        self.previous_release_writes(ROWS)
+        expand = self.write_revision(
+            'expand', 'add tasks.name', rolling.EXPAND_BODY.replace(
+                'data_migrations = (copy_action_to_name,)',
+                data_migrations), rolling.DATA_MIGRATION_IMPORTS)
+        contract = self.write_revision('contract', 'drop tasks.action',
+                                       rolling.CONTRACT_BODY,
+                                       rolling.EXPAND_IMPORTS)
+        self.assertSucceeded(self.run_sync('upgrade', '--expand'))
+        self.assertEqual(2, self.run_sync('online-data-migrations').code)
+        return expand, contract
+
     def assertUnchanged(self, version):
         """Nothing moved: the same version rows, ``tasks.action`` still
         there with every row, none copied."""
@@ -165,18 +184,7 @@ class PhaseRuleTests(PhaseRuleSteps):
         self.assertNotIn('action', self.columns())
 
     def test_a_failed_data_migration_refuses_contract(self):
-        self.assertSucceeded(self.run_sync('upgrade'))
-        self.previous_release_writes(ROWS)
-        self.write_revision(
-            'expand', 'add tasks.name', rolling.EXPAND_BODY.replace(
-                'data_migrations = (copy_action_to_name,)',
-                rolling.BROKEN_DATA_MIGRATION),
-            rolling.DATA_MIGRATION_IMPORTS)
-        contract = self.write_revision('contract', 'drop tasks.action',
-                                       rolling.CONTRACT_BODY,
-                                       rolling.EXPAND_IMPORTS)
-        self.assertSucceeded(self.run_sync('upgrade', '--expand'))
-        self.assertEqual(2, self.run_sync('online-data-migrations').code)
+        _, contract = self.failing_pair(rolling.BROKEN_DATA_MIGRATION)
         version = self.stored_version()
         for target in (contract, 'contract@head'):
             with self.subTest(target=target):
@@ -191,18 +199,7 @@ class PhaseRuleTests(PhaseRuleSteps):
         # A data migration that cannot count its rows leaves the rule
         # undecided: the refusal says what to do, and the override it
         # names runs the contract revision, saying what it went past.
-        self.assertSucceeded(self.run_sync('upgrade'))
-        self.previous_release_writes(ROWS)
-        expand = self.write_revision(
-            'expand', 'add tasks.name', rolling.EXPAND_BODY.replace(
-                'data_migrations = (copy_action_to_name,)',
-                rolling.BROKEN_DATA_MIGRATION),
-            rolling.DATA_MIGRATION_IMPORTS)
-        contract = self.write_revision('contract', 'drop tasks.action',
-                                       rolling.CONTRACT_BODY,
-                                       rolling.EXPAND_IMPORTS)
-        self.assertSucceeded(self.run_sync('upgrade', '--expand'))
-        self.assertEqual(2, self.run_sync('online-data-migrations').code)
+        expand, contract = self.failing_pair(rolling.BROKEN_DATA_MIGRATION)
         self.assertCopied()
         version = self.stored_version()
         doors = (['upgrade'], ['upgrade', '--contract'],
@@ -287,17 +284,7 @@ class PhaseRuleTests(PhaseRuleSteps):
     def test_a_count_that_raises_a_python_error_is_undecided_too(self):
         # Not only a database error: a function that looks up a column
         # that is gone (KeyError) cannot count its rows either.
-        self.assertSucceeded(self.run_sync('upgrade'))
-        self.previous_release_writes(ROWS)
-        expand = self.write_revision(
-            'expand', 'add tasks.name', rolling.EXPAND_BODY.replace(
-                'data_migrations = (copy_action_to_name,)',
-                PYTHON_ERROR_DATA_MIGRATION),
-            rolling.DATA_MIGRATION_IMPORTS)
-        self.write_revision('contract', 'drop tasks.action',
-                            rolling.CONTRACT_BODY, rolling.EXPAND_IMPORTS)
-        self.assertSucceeded(self.run_sync('upgrade', '--expand'))
-        self.assertEqual(2, self.run_sync('online-data-migrations').code)
+        expand, _ = self.failing_pair(PYTHON_ERROR_DATA_MIGRATION)
         result = self.run_sync('upgrade', '--contract')
         self.assertEqual(1, result.code, result)
         self.assertIn(f"{expand}.looks_up could not count its rows: "
