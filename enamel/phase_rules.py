@@ -33,17 +33,20 @@ class PhaseRules:
 
     @functools.cached_property
     def database_option(self):
-        """`` --database NAME`` in the advice's commands (``''`` for
-        main)."""
+        """`` --database NAME`` in the advice's commands: ``''`` for main
+        when it is the only database configured; with several, every
+        database is named (the advice of one database must not act on
+        the others, ``--ignore-phase-rules`` above all)."""
         database = self.history.database
-        option = '' if database.name == databases.MAIN.name else (
+        alone = len(databases.configured(self.history.conf)) == 1
+        option = '' if database.name == databases.MAIN.name and alone else (
             f' --database {database.name}')
         if not database.bundled:
             option += f' -d {database.script_location}'
         return option
 
     def judge(self, connection, plan, ignore=False, phase_run=False,
-              skip=(), pending=None):
+              skip=(), pending=None, applied=None):
         """Apply the phase rules to ``plan`` (see
         :func:`enamel.phases.judge`), reading what they need: the plan
         to the heads for a phase run, and the open data migrations' rows
@@ -54,6 +57,8 @@ class PhaseRules:
             contract phase when it comes to it).
         :param pending: the plan to the heads from ``plan``'s state, if
             the caller has it (not made again).
+        :param applied: what the run applied before this judgment, for
+            a refusal's last words (see :func:`enamel.phases.judge`).
         :raises exception.PhaseRefused: a rule refused the plan.
         :raises exception.DataMigrationFailed: a data migration could not
             count its rows (not with ``ignore``: see :meth:`_rows_left`).
@@ -71,18 +76,20 @@ class PhaseRules:
             pending = None
         if (planner.layout.branched and plan.has(phases.CONTRACT)
                 and phases.ROWS_LEFT not in skip):
-            rows = self._rows_left(connection, plan, ignore)
+            rows = self._rows_left(connection, plan, ignore, applied)
         refusals = phases.judge(planner, plan, pending, rows,
                                 phase_run=phase_run,
-                                database_option=self.database_option)
+                                database_option=self.database_option,
+                                applied=applied)
         phases.enforce([r for r in refusals if r.rule not in skip],
                        ignore)
 
-    def _rows_left(self, connection, plan, ignore):
+    def _rows_left(self, connection, plan, ignore, applied=None):
         """``{name: rows left}`` of the data migrations open at
         ``plan``'s state, each counted. One that cannot count leaves
         :data:`enamel.phases.ROWS_LEFT` undecided: refused with the way on
-        (every such migration named), nothing changed; or, with
+        (every such migration named), nothing (more: ``applied``)
+        changed; or, with
         ``ignore``, gone past with a warning each, the others' rows left
         judged as usual.
 
@@ -98,7 +105,7 @@ class PhaseRules:
         if failed and not ignore:
             raise exception.DataMigrationFailed(
                 f'{"; ".join(failed)}, so the phase rule {phases.ROWS_LEFT} '
-                'cannot be decided and nothing was changed: ' +
+                f'cannot be decided; {phases.unchanged(applied)}: ' +
                 phases.past_data_migrations(self.database_option))
         for reason in failed:
             phases.overridden(phases.ROWS_LEFT, reason)

@@ -14,11 +14,17 @@
 the expand phase, the online data migrations until done, the contract
 phase, from one plan judged by the phase rules."""
 
+import functools
+
 from enamel import exception
 from enamel import interrupt
 from enamel import journal
 from enamel import phases
 from enamel import runner
+
+# What a plain upgrade did before its contract phase, for a refusal there.
+_AFTER_DATA_MIGRATIONS = ('the expand phase is applied and the data '
+                          'migrations ran')
 
 
 class PhasedUpgrade:
@@ -89,10 +95,11 @@ class PhasedUpgrade:
                 planner, connection, current)
             return plan, expand, settled
 
-        def decide_contract(connection, look, current=None):
+        def decide_contract(connection, look, current=None, applied=None):
             """The contract part of the plan from ``current`` (default:
             read; another process may have moved the database while the
-            data migrations ran), judged."""
+            data migrations ran), judged (a refusal says what the run
+            ``applied`` already)."""
             if current is None:
                 current = migrator.current(connection)
             contract = planner.part(plan, phases.CONTRACT, current)
@@ -102,7 +109,7 @@ class PhasedUpgrade:
             self.rules.judge(
                 connection, contract, ignore, phase_run=True,
                 pending=plan if contract.current == plan.current else None,
-                skip=(phases.ROWS_LEFT,) if past else ())
+                skip=(phases.ROWS_LEFT,) if past else (), applied=applied)
             return contract
 
         past = False  # the data migrations' refusal gone past
@@ -141,7 +148,8 @@ class PhasedUpgrade:
         # Gone past (with ignore) here: the contract phase counts no rows.
         past = _past_stuck(report, plan, ignore, self.rules.database_option)
 
-        with migrator.locked(decide_contract) as locked:
+        with migrator.locked(functools.partial(
+                decide_contract, applied=_AFTER_DATA_MIGRATIONS)) as locked:
             connection, held, contract = locked
             migrator.run(connection, held, contract, tag,
                          phase=phases.CONTRACT)

@@ -215,7 +215,7 @@ class Refusal:
 
 
 def judge(planner, plan, pending=None, rows_left=None, phase_run=False,
-          database_option=''):
+          database_option='', applied=None):
     """The phase rules a plan breaks, before anything runs.
 
     One set of rules for every command (see :data:`RULES`); each is
@@ -232,6 +232,10 @@ def judge(planner, plan, pending=None, rows_left=None, phase_run=False,
         are refused, not only those in ``plan``.
     :param database_option: `` --database NAME`` for the advice's
         commands, or ``''`` for the main database.
+    :param applied: what this run did already (before a plain
+        upgrade's contract phase: the expand phase and the data
+        migrations), for the advice's last words; None: nothing
+        (``nothing was changed``).
     :returns: a list of :class:`Refusal`, the first rule first; empty
         when the plan is accepted.
     """
@@ -239,7 +243,7 @@ def judge(planner, plan, pending=None, rows_left=None, phase_run=False,
                 if plan.command != 'stamp' and s.unfinished]
     if not planner.layout.branched:
         return refusals
-    cmd = _Commands(database_option)
+    cmd = _Commands(database_option, applied)
     neither = [s for s in plan.steps if s.phase == NEITHER]
     if phase_run and pending is not None:
         neither += [s for s in pending.steps if s.phase == NEITHER
@@ -272,7 +276,7 @@ def judge(planner, plan, pending=None, rows_left=None, phase_run=False,
             f'), and the {plan.command} would apply the contract '
             f'revision(s) {", ".join(plan.ids(CONTRACT))}',
             f'run "{cmd.odm}" until it exits 0, then this command again; '
-            'nothing was changed'))
+            f'{cmd.unchanged}'))
     return refusals
 
 
@@ -292,7 +296,7 @@ def _expand_first(planner, plan, contract, cmd):
         f'({", ".join(needed)}), which the contract revision(s) {ids} '
         'need applied in an earlier run',
         f'run "{cmd.upgrade("--expand")}" first, then "{cmd.odm}" until '
-        'it exits 0; nothing was changed')]
+        f'it exits 0; {cmd.unchanged}')]
 
 
 def enforce(refusals, ignore=False, offline=False):
@@ -332,6 +336,14 @@ def overridden(rule, reason):
                 rule, reason)
 
 
+def unchanged(applied=None):
+    """The last words of a refusal: ``nothing was changed``, or, after
+    ``applied`` (what the run applied before it was refused), that
+    nothing else was."""
+    return (f'{applied}, nothing else was changed' if applied
+            else 'nothing was changed')
+
+
 def past_data_migrations(database_option='', again='this command'):
     """The way on when data migrations stop the contract phase: they
     failed, cannot count their rows (:data:`ROWS_LEFT` is undecided), or
@@ -348,15 +360,17 @@ def past_data_migrations(database_option='', again='this command'):
         return f'fix the data migration and run "{cmd.odm}" until it exits 0'
     return (f'fix the data migration, run "{cmd.odm}" until it exits 0, '
             f'then {again}; or, once its rows are known to be migrated, '
-            'add --ignore-phase-rules')
+            f'add --ignore-phase-rules{cmd.option}')
 
 
 class _Commands:
-    """The command lines the advice names."""
+    """The command lines the advice names, and its last words: what the
+    refused run left as it was (see :func:`judge`'s ``applied``)."""
 
-    def __init__(self, database_option):
+    def __init__(self, database_option, applied=None):
         self.option = database_option
         self.odm = f'enamel-sync online-data-migrations{database_option}'
+        self.unchanged = unchanged(applied)
 
     def upgrade(self, *args):
         return ' '.join(('enamel-sync upgrade' + self.option,) + args)
@@ -422,7 +436,7 @@ def _cross_phase(planner, plan, cmd):
                 [f'run "{cmd.odm}" until it exits 0'] +
                 [f'run "{cmd.upgrade(r)}" (its contract step)'
                  for r in contract] +
-                ['then run this command again; nothing was changed'])
+                [f'then run this command again; {cmd.unchanged}'])
         refusals.append(Refusal(
             CROSS_PHASE, step.id,
             f'expand revision {step.id} depends on contract revision(s) '

@@ -44,6 +44,7 @@ all well, 1 a command failed, 3 a speed target was missed (full mode only).
 """
 
 import argparse
+import configparser
 import datetime
 import importlib.metadata
 import os
@@ -341,50 +342,28 @@ def _child_env(home, scratch, cache):
 
 
 def _stock_alembic(directory):
-    """A stock alembic environment (the generic template); its path."""
-    import alembic
-    template = os.path.join(os.path.dirname(alembic.__file__), 'templates',
-                            'generic')
+    """A stock alembic environment, as ``alembic init`` makes it from the
+    ``generic`` template (env.py, script.py.mako and its alembic.ini);
+    the path of that alembic.ini."""
     stock = os.path.join(directory, 'stock')
-    os.makedirs(stock)
-    for name in ('env.py', 'script.py.mako'):
-        shutil.copy(os.path.join(template, name), stock)
-    return stock
+    ini = os.path.join(directory, 'alembic-stock.ini')
+    run([executable('alembic'), '-c', ini, 'init', '-t', 'generic', stock],
+        dict(os.environ))
+    return ini
 
 
-def _alembic_ini(directory, name, stock, versions, url):
-    """An alembic.ini for the stock environment over the revision files
-    and the database at ``url``; its path."""
+def _alembic_ini(directory, name, stock_ini, versions, url):
+    """The stock alembic.ini (its logging included: alembic's INFO line
+    per revision, as enamel-sync prints one) pointed at the revision
+    files and the database at ``url``; its path."""
+    parser = configparser.RawConfigParser()
+    parser.read(stock_ini)
+    parser.set('alembic', 'version_locations', versions)
+    parser.set('alembic', 'path_separator', 'os')
+    parser.set('alembic', 'sqlalchemy.url', url.replace('%', '%%'))
     ini = os.path.join(directory, f'alembic-{name}.ini')
     with open(ini, 'w') as f:
-        f.write(textwrap.dedent(f'''\
-            [alembic]
-            script_location = {stock}
-            version_locations = {versions}
-            path_separator = os
-            sqlalchemy.url = {url}
-
-            [loggers]
-            keys = root
-
-            [handlers]
-            keys = console
-
-            [formatters]
-            keys = generic
-
-            [logger_root]
-            level = WARNING
-            handlers = console
-
-            [handler_console]
-            class = StreamHandler
-            args = (sys.stderr,)
-            formatter = generic
-
-            [formatter_generic]
-            format = %%(levelname)s %%(name)s %%(message)s
-            '''))
+        parser.write(f)
     return ini
 
 

@@ -25,12 +25,14 @@ import json
 import os
 import re
 import subprocess
+from unittest import mock
 
 import sqlalchemy as sa
 
 from enamel import exception
 from enamel import migration
 from enamel import phases
+from enamel import rolling as enamel_rolling
 from tests import base
 from tests.functional import test_rolling_upgrade as rolling
 
@@ -76,12 +78,10 @@ class PhaseRuleSteps(rolling.RollingUpgradeSteps):
         self.assertIsNone(self.names()[0])
         return expand, contract
 
-    def failing_pair(self, data_migrations):
+    def guide_pair(self, data_migrations):
         """Today's head, five rows of the previous release, the guide's
-        expand revision declaring ``data_migrations`` (one of which
-        fails: online-data-migrations exits 2 having copied the rows)
-        and its contract revision, the expand phase applied. Returns
-        (expand id, contract id)."""
+        expand revision declaring ``data_migrations`` and its contract
+        revision, both pending. Returns (expand id, contract id)."""
         self.assertSucceeded(self.run_sync('upgrade'))
         self.previous_release_writes(ROWS)
         expand = self.write_revision(
@@ -91,6 +91,13 @@ class PhaseRuleSteps(rolling.RollingUpgradeSteps):
         contract = self.write_revision('contract', 'drop tasks.action',
                                        rolling.CONTRACT_BODY,
                                        rolling.EXPAND_IMPORTS)
+        return expand, contract
+
+    def failing_pair(self, data_migrations):
+        """:meth:`guide_pair` with ``data_migrations`` of which one fails
+        (online-data-migrations exits 2 having copied the rows), the
+        expand phase applied."""
+        expand, contract = self.guide_pair(data_migrations)
         self.assertSucceeded(self.run_sync('upgrade', '--expand'))
         self.assertEqual(2, self.run_sync('online-data-migrations').code)
         return expand, contract
@@ -326,6 +333,63 @@ class PhaseRuleTests(PhaseRuleSteps):
                 self.assertNotIn('add --ignore-phase-rules', result.stderr)
         self.assertIn(expand, self.stored_version())
         self.assertCopied()
+
+    def meanwhile(self, after):
+        """While the plain upgrade's data migrations run, once they are
+        done, ``after()`` runs: the previous release, still serving,
+        writes (the contract phase's lock is not held then)."""
+        real = enamel_rolling.RollingUpgrades.online_data_migrations
+
+        def data_migrations_then(rolling_upgrades, *args, **kwargs):
+            report = real(rolling_upgrades, *args, **kwargs)
+            after()
+            return report
+        return mock.patch.object(
+            enamel_rolling.RollingUpgrades, 'online_data_migrations',
+            autospec=True, side_effect=data_migrations_then)
+
+    def test_a_refusal_after_the_expand_phase_says_it_is_applied(self):
+        # What the contract phase of a plain upgrade finds under its lock
+        # may differ from what the data migrations left: rows written
+        # meanwhile, or a count that fails now. Its refusal comes after
+        # the expand phase and the data migrations ran in the same run,
+        # and says so.
+        expand, contract = self.guide_pair(FAILS_ONCE_NOTES_EXIST)
+        migrate = self.api()
+        with self.meanwhile(lambda: self.previous_release_writes(2, ROWS)):
+            error = self.assertRaises(exception.PhaseRefused,
+                                      migrate.upgrade)
+        self.assertEqual(phases.ROWS_LEFT, error.refusals[0].rule)
+        self.assertIn('copy_action_to_name: 2', str(error))
+        with self.meanwhile(self.notes_table):
+            failed = self.assertRaises(exception.DataMigrationFailed,
+                                       migrate.upgrade)
+        self.assertIn(f'{expand}.checks_notes could not count its rows',
+                      str(failed))
+        for message in (str(error), str(failed)):
+            self.assertIn('the expand phase is applied and the data '
+                          'migrations ran, nothing else was changed',
+                          message)
+            self.assertNotIn('nothing was changed', message)
+        self.assertIn(expand, self.stored_version())
+        self.assertNotIn(contract, self.stored_version())
+        self.assertIn('action', self.columns())
+        # The second run's data migrations copied the rows written
+        # meanwhile in the first.
+        self.assertEqual([f'action-{i}' for i in range(ROWS + 2)],
+                         self.names())
+        # The way on the advice names: the count fixed, then the run.
+        with self.engine.begin() as connection:
+            connection.execute(sa.text(f'DROP TABLE {NOTES}'))
+        self.assertSucceeded(self.run_sync('online-data-migrations'))
+        self.assertSucceeded(self.run_sync('upgrade'))
+        self.assertIn(contract, self.stored_version())
+        self.assertNotIn('action', self.columns())
+
+    def notes_table(self):
+        with self.engine.begin() as connection:
+            connection.execute(sa.text(
+                f'CREATE TABLE {NOTES} (id INTEGER PRIMARY KEY)'))
 
     def test_done_data_migrations_let_every_door_through(self):
         expand, contract = self.rows_left()
@@ -688,6 +752,18 @@ def looks_up(connection, limit):
 data_migrations = (looks_up, copy_action_to_name)'''
 
 
+# Counts nothing left until the notes table exists, then cannot count.
+FAILS_ONCE_NOTES_EXIST = f'''
+
+def checks_notes(connection, limit):
+    if sa.inspect(connection).has_table({NOTES!r}):
+        raise KeyError('notes')
+    return 0, 0
+
+
+data_migrations = (checks_notes, copy_action_to_name)'''
+
+
 API_STUCK_BODY = """
 
 def upgrade():
@@ -717,15 +793,20 @@ class SeveralDatabasesTest(rolling.RollingUpgradeSteps, base.SQLiteBackend,
             f.write(f'[database]\nconnection = {self.url}\n'
                     f'[api_database]\nconnection = sqlite:///{api}\n')
 
-    def test_data_migration_codes_combine_among_themselves(self):
+    def broken_expand(self):
+        """Main at today's head, then the guide's expand revision with a
+        data migration that fails."""
         self.assertSucceeded(self.run_sync('upgrade'))
-        # main: a data migration that fails (2); api, a history without
-        # branches: one that always has rows left (1).
         self.write_revision(
             'expand', 'add tasks.name', rolling.EXPAND_BODY.replace(
                 'data_migrations = (copy_action_to_name,)',
                 rolling.BROKEN_DATA_MIGRATION),
             rolling.DATA_MIGRATION_IMPORTS)
+
+    def test_data_migration_codes_combine_among_themselves(self):
+        # main: a data migration that fails (2); api, a history without
+        # branches: one that always has rows left (1).
+        self.broken_expand()
         path = self.assertSucceeded(self.run_sync(
             'revision', '--database', 'api', '-m', 'stuck')).stdout.strip()
         with open(path) as f:
@@ -754,6 +835,40 @@ class SeveralDatabasesTest(rolling.RollingUpgradeSteps, base.SQLiteBackend,
         for line in api_lines:
             self.assertNotIn('expand', line)
             self.assertNotIn('contract', line)
+
+    def test_the_way_past_a_data_migration_names_its_database(self):
+        # With two databases, the advice of one names it: followed, the
+        # override goes past main's rule only, the api database waits.
+        self.broken_expand()
+        contract = self.write_revision('contract', 'drop tasks.action',
+                                       rolling.CONTRACT_BODY,
+                                       rolling.EXPAND_IMPORTS)
+        api_revision = self.assertSucceeded(self.run_sync(
+            'revision', '--database', 'api', '-m', 'api step')).stdout
+        api_revision = os.path.basename(api_revision.strip()).split('_')[0]
+        result = self.run_sync('upgrade')
+        self.assertEqual(1, result.code, result)
+        self.assertIn('[main] ', result.stderr)
+        self.assertIn('add --ignore-phase-rules --database main',
+                      result.stderr)
+        self.assertIn('"enamel-sync online-data-migrations --database '
+                      'main"', result.stderr)
+        self.assertSucceeded(self.run_sync(
+            'upgrade', '--ignore-phase-rules', '--database', 'main'))
+        self.assertIn(contract, self.stored_version())
+        self.assertNotIn(api_revision, self.api_version())
+        result = self.assertSucceeded(self.run_sync('upgrade'))
+        self.assertNotIn('overridden', result.stderr)
+        self.assertEqual([api_revision], self.api_version())
+
+    def api_version(self):
+        engine = sa.create_engine(
+            'sqlite:///' + os.path.join(self.workdir, 'api.sqlite'))
+        self.addCleanup(engine.dispose)
+        with engine.connect() as connection:
+            return connection.execute(sa.text(
+                'SELECT version_num FROM alembic_version_api')
+            ).scalars().all()
 
 
 base.for_each_backend(PhaseRuleTests, globals())
