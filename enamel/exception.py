@@ -159,7 +159,9 @@ class DataMigrationFailed(EnamelSyncError):
 
 class PhaseRefused(EnamelSyncError):
     """A phase rule (:data:`enamel.phases.RULES`) refused the plan before
-    anything ran; nothing was changed. ``refusals``: every
+    anything of it ran; nothing was changed (in a plain upgrade's
+    contract phase, nothing after its expand phase and data migrations,
+    which the message names). ``refusals``: every
     :class:`enamel.phases.Refusal` found, the one in the message first."""
 
     exit_code = PHASE_REFUSED
@@ -171,7 +173,8 @@ class PhaseRefused(EnamelSyncError):
 
 class ContractRefused(PhaseRefused):
     """A contract revision while expand revisions are pending or data
-    migrations have rows left; nothing was changed."""
+    migrations have rows left; nothing was changed (see
+    :class:`PhaseRefused`)."""
 
 
 class OfflineRefused(EnamelSyncError):

@@ -58,7 +58,9 @@ class Moves:
             each rule broken is logged as a warning.
         :raises exception.BadRevision: ``revision`` names no revision.
         :raises exception.PhaseRefused: a phase rule refused the plan
-            (exit 9); nothing was changed.
+            (exit 9); nothing was changed (a plain upgrade refused at
+            its contract phase: nothing after its expand phase and data
+            migrations).
         :raises exception.OfflineRefused: with ``sql``, a phase rule
             refused the range (exit 1); nothing was written.
         :raises exception.UnfinishedRevision: the plan applies a data

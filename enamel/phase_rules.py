@@ -88,8 +88,8 @@ class PhaseRules:
         """``{name: rows left}`` of the data migrations open at
         ``plan``'s state, each counted. One that cannot count leaves
         :data:`enamel.phases.ROWS_LEFT` undecided: refused with the way on
-        (every such migration named), nothing (more: ``applied``)
-        changed; or, with
+        (every such migration named), nothing changed (after what the
+        run ``applied``, if any); or, with
         ``ignore``, gone past with a warning each, the others' rows left
         judged as usual.
 

@@ -22,10 +22,6 @@ from enamel import journal
 from enamel import phases
 from enamel import runner
 
-# What a plain upgrade did before its contract phase, for a refusal there.
-_AFTER_DATA_MIGRATIONS = ('the expand phase is applied and the data '
-                          'migrations ran')
-
 
 class PhasedUpgrade:
     """``upgrade head`` of one branched history.
@@ -47,21 +43,21 @@ class PhasedUpgrade:
         """``upgrade`` of a branched history: expand, every data
         migration until done, contract.
 
-        One plan to the heads is made and judged first, but for the rules
-        about the contract phase, which are judged when it comes: a
-        refusal there changes nothing. Each phase runs its part of that
-        plan (:meth:`enamel.planner.Planner.part`); the database is read
-        once before the migration lock and once under it for each phase
-        that takes it (another process may have moved it meanwhile; only
-        then is it planned again). "Nothing to do" is said once, and only
-        when no phase has anything to do; otherwise each phase says what
-        it did, or that it had nothing to do. The migration lock is let go
-        while the data migrations run; when none is open after the expand
-        phase, the contract phase is judged before anything runs (a
-        refusal changes nothing) and both run in one alembic run under the
-        lock (:meth:`_both`). A signal that asked to stop while the expand
-        phase ran stops the run after it (:func:`enamel.interrupt`); a
-        contract revision cut midway goes first (:func:`_finish_cut_contract`).
+        One plan to the heads is made and judged first, but for the rules about
+        the contract phase, which are judged when it comes: a refusal there
+        changes nothing more and says what ran. Each phase runs its part of
+        that plan (:meth:`enamel.planner.Planner.part`); the database is read
+        once before the migration lock and once under it for each phase that
+        takes it (another process may have moved it meanwhile; only then is it
+        planned again). "Nothing to do" is said once, and only when no phase
+        has anything to do; otherwise each phase says what it did, or that it
+        had nothing to do. The migration lock is let go while the data
+        migrations run; when none is open after the expand phase, the contract
+        phase is judged before anything runs (a refusal changes nothing) and
+        both run in one alembic run under the lock (:meth:`_both`). A signal
+        that asked to stop while the expand phase ran stops the run after it
+        (:func:`enamel.interrupt`); a contract revision cut midway goes first
+        (:func:`_finish_cut_contract`).
         """
         migrator = self.migrator
         planner = self.history.planner
@@ -78,18 +74,18 @@ class PhasedUpgrade:
                     skip=(phases.EXPAND_FIRST, phases.ROWS_LEFT))
             return plan
 
-        def decide(connection, _look):
+        def decide(connection, _look, applied=None):
             """Under the lock: the plan to the heads (the look's, unless
             the database moved meanwhile), its expand part, judged unless
-            the look judged it already, and whether no phase has anything
-            to do."""
+            the look judged it already (``applied``: see :func:`_done`),
+            and whether no phase has anything to do."""
             current = migrator.current(connection)
             moved = set(current) != set(looked.current)
             plan = planner.pending(current) if moved else looked
             expand = planner.part(plan, phases.EXPAND, current)
             if moved or ignore:
-                self.rules.judge(connection, expand, ignore,
-                                 phase_run=True, pending=plan)
+                self.rules.judge(connection, expand, ignore, phase_run=True,
+                                 pending=plan, applied=applied)
             # A data migration that cannot count is reported by its phase.
             settled = not plan and not _rows_left(
                 planner, connection, current)
@@ -98,8 +94,7 @@ class PhasedUpgrade:
         def decide_contract(connection, look, current=None, applied=None):
             """The contract part of the plan from ``current`` (default:
             read; another process may have moved the database while the
-            data migrations ran), judged (a refusal says what the run
-            ``applied`` already)."""
+            data migrations ran), judged (``applied``: see :func:`_done`)."""
             if current is None:
                 current = migrator.current(connection)
             contract = planner.part(plan, phases.CONTRACT, current)
@@ -123,9 +118,10 @@ class PhasedUpgrade:
             if settled:
                 return runner.nothing_to_do(plan.current)
             between = planner.ancestry.open_migrations(expand.after())
-            if between and _finish_cut_contract(
-                    self, connection, held, plan, tag, ignore):
-                plan, expand, settled = decide(connection, None)
+            cut = between and _finish_cut_contract(
+                self, connection, held, plan, tag, ignore)
+            if cut:
+                plan, expand, settled = decide(connection, None, _done(cut))
                 if settled:
                     return None
                 between = planner.ancestry.open_migrations(expand.after())
@@ -133,7 +129,7 @@ class PhasedUpgrade:
                 # No data migration stands between the phases: one alembic
                 # run, the contract phase judged first.
                 return self._both(connection, held, expand, decide_contract(
-                    connection, False, expand.after()), tag)
+                    connection, False, expand.after(), _done(cut)), tag)
             migrator.run(connection, held, expand, tag, phase=phases.EXPAND)
             reason = interrupt.requested()
             if reason is not None:
@@ -146,10 +142,10 @@ class PhasedUpgrade:
         if not report.outcomes:
             runner.LOG.info('data migrations: nothing to do (none open)')
         # Gone past (with ignore) here: the contract phase counts no rows.
-        past = _past_stuck(report, plan, ignore, self.rules.database_option)
-
+        past = _past_stuck(report, plan, ignore, self.rules.database_option,
+                           cut)
         with migrator.locked(functools.partial(
-                decide_contract, applied=_AFTER_DATA_MIGRATIONS)) as locked:
+                decide_contract, applied=_done(cut, True))) as locked:
             connection, held, contract = locked
             migrator.run(connection, held, contract, tag,
                          phase=phases.CONTRACT)
@@ -195,7 +191,8 @@ def _finish_cut_contract(phased, connection, held, plan, tag,
 
     :param phased: the :class:`PhasedUpgrade`.
     :param ignore: ``--ignore-phase-rules``.
-    :returns: whether it ran (the database moved: plan again).
+    :returns: the revision's id when it ran (the database moved: plan
+        again), else None.
     :raises exception.PhaseRefused: a phase rule refused it.
     :raises exception.MigrationFailed: it failed again.
     """
@@ -203,27 +200,43 @@ def _finish_cut_contract(phased, connection, held, plan, tag,
     recorded = journal.InFlight(
         phased.history.database.lock_row).load(connection)
     if recorded is None or recorded[0] != 'upgrade':
-        return False
+        return None
     revision = recorded[1]
     if revision not in plan.ids(phases.CONTRACT):
-        return False
+        return None
     alone = planner.upgrade(revision, plan.current)
     if alone.ids() != [revision]:
-        return False
+        return None
     phased.rules.judge(connection, alone, ignore, phase_run=True,
                        pending=plan)
     runner.LOG.info('Revision %s of the contract phase was cut midway by an '
                     'earlier run: it is finished first', revision)
     phased.migrator.run(connection, held, alone, tag)
-    return True
+    return revision
 
 
-def _past_stuck(report, plan, ignore, database_option):
+def _done(cut, data_migrations=False):
+    """What a plain upgrade applied before a judgment, for a refusal's
+    last words (see :func:`enamel.phases.unchanged`): the contract
+    revision ``cut`` by an earlier run that it finished first, if any,
+    and, with ``data_migrations``, its expand phase and data migrations.
+    None: nothing."""
+    done = [f'contract revision {cut} (cut by an earlier run) is applied'
+            ] if cut else []
+    if data_migrations:
+        done.append('the expand phase is applied and the data migrations '
+                    'ran')
+    return ', '.join(done) or None
+
+
+def _past_stuck(report, plan, ignore, database_option, cut=None):
     """After the data migrations of a plain upgrade (``report``, a
     :class:`enamel.data_migrations.Report`): if one failed or has rows
     left, refuse the contract phase of ``plan`` with the way on, or, with
     ``ignore``, go past it saying so. With no contract revision pending
-    there is nothing to go past: the failure is the run's.
+    there is nothing to go past: the failure is the run's. ``cut``: the
+    contract revision cut by an earlier run that this one finished
+    first, if any (the message says it is applied).
 
     :returns: whether it went past a failure.
     :raises exception.DataMigrationFailed: one failed or has rows left.
@@ -233,15 +246,18 @@ def _past_stuck(report, plan, ignore, database_option):
         return False
     what = 'data migration(s) ' + ', '.join(
         f'{o.name} ({o.error or f"{o.left} rows left"})' for o in stuck)
+    done = 'the expand phase is applied' + (
+        f', and contract revision {cut} (cut by an earlier run)' if cut
+        else '')
     if not plan.has(phases.CONTRACT):
         raise exception.DataMigrationFailed(
-            f'{what}; the expand phase is applied: ' +
+            f'{what}; {done}: ' +
             phases.past_data_migrations(database_option, again=None))
     if not ignore:
+        # "this command": the run may have been over several databases.
         raise exception.DataMigrationFailed(
-            f'{what}; the expand phase is applied, the contract phase is '
-            'not: ' + phases.past_data_migrations(
-                database_option, f'"enamel-sync upgrade{database_option}"'))
+            f'{what}; {done}, the {"rest of the " if cut else ""}contract '
+            'phase is not: ' + phases.past_data_migrations(database_option))
     phases.overridden(phases.ROWS_LEFT, what)
     return True
 

@@ -344,7 +344,7 @@ def unchanged(applied=None):
             else 'nothing was changed')
 
 
-def past_data_migrations(database_option='', again='this command'):
+def past_data_migrations(database_option='', again='this command again'):
     """The way on when data migrations stop the contract phase: they
     failed, cannot count their rows (:data:`ROWS_LEFT` is undecided), or
     still have rows left after running until done. A fixed data

@@ -204,7 +204,7 @@ class Scenario:
         self.floor = [sys.executable, '-c', 'import sqlalchemy, alembic']
         self.sql = os.path.join(self.dir, 'upgrade.sql')
         self.upgrade_runs = 0
-        stock = _stock_alembic(self.dir)
+        stock = _stock_alembic(self.dir, self.env)
         self.sync, self.alembic = {}, {}
         for name, db in (('work', database), ('kept', kept)):
             config_file = os.path.join(self.dir, f'enamel-{name}.conf')
@@ -341,14 +341,14 @@ def _child_env(home, scratch, cache):
     return env
 
 
-def _stock_alembic(directory):
+def _stock_alembic(directory, env):
     """A stock alembic environment, as ``alembic init`` makes it from the
     ``generic`` template (env.py, script.py.mako and its alembic.ini);
     the path of that alembic.ini."""
     stock = os.path.join(directory, 'stock')
     ini = os.path.join(directory, 'alembic-stock.ini')
     run([executable('alembic'), '-c', ini, 'init', '-t', 'generic', stock],
-        dict(os.environ))
+        env)
     return ini
 
 

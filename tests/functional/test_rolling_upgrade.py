@@ -610,6 +610,27 @@ class RollingUpgradeTests(RollingUpgradeSteps):
 
     # A cut revision's first statement committed (not on SQLite).
     @base.only_on('MySQL', 'PostgreSQL')
+    def test_a_refusal_after_a_cut_contract_revision_says_it_ran(self):
+        # The plain upgrade finishes the cut contract revision first; a
+        # data migration of an expand revision written since, stuck, then
+        # stops the run: the message says the finished revision is
+        # applied, not only the expand phase.
+        contract = self.cut_in_contract_revision(BLOCKING_CONTRACT_BODY)
+        expand = self.write_revision(
+            'expand', 'stuck', EMPTY_BODY + STUCK_DATA_MIGRATION)
+
+        refused = self.run_sync('upgrade')
+
+        self.assertEqual(1, refused.code, refused)
+        self.assertIn(f'{expand}.stuck (3 rows left); the expand phase is '
+                      f'applied, and contract revision {contract} (cut by '
+                      'an earlier run)', refused.stderr)
+        self.assertIn(contract, self.stored_version())
+        self.assertIn(expand, self.stored_version())
+        self.assertNotIn('action', self.columns())
+
+    # A cut revision's first statement committed (not on SQLite).
+    @base.only_on('MySQL', 'PostgreSQL')
     def test_a_cut_contract_revision_waits_for_rows_written_since(self):
         contract = self.cut_in_contract_revision(
             BLOCKING_CONTRACT_WRITABLE_BODY)
