@@ -118,8 +118,8 @@ class PhasedUpgrade:
             if settled:
                 return runner.nothing_to_do(plan.current)
             between = planner.ancestry.open_migrations(expand.after())
-            cut = between and _finish_cut_contract(
-                self, connection, held, plan, tag, ignore)
+            cut = _finish_cut_contract(
+                self, connection, held, plan, tag, ignore) if between else None
             if cut:
                 plan, expand, settled = decide(connection, None, _done(cut))
                 if settled:
@@ -246,9 +246,7 @@ def _past_stuck(report, plan, ignore, database_option, cut=None):
         return False
     what = 'data migration(s) ' + ', '.join(
         f'{o.name} ({o.error or f"{o.left} rows left"})' for o in stuck)
-    done = 'the expand phase is applied' + (
-        f', and contract revision {cut} (cut by an earlier run)' if cut
-        else '')
+    done = 'the expand phase is applied' + (f', {_done(cut)}' if cut else '')
     if not plan.has(phases.CONTRACT):
         raise exception.DataMigrationFailed(
             f'{what}; {done}: ' +

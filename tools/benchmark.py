@@ -204,7 +204,7 @@ class Scenario:
         self.floor = [sys.executable, '-c', 'import sqlalchemy, alembic']
         self.sql = os.path.join(self.dir, 'upgrade.sql')
         self.upgrade_runs = 0
-        stock = _stock_alembic(self.dir, self.env)
+        stock_ini = _stock_alembic(self.dir, self.env)
         self.sync, self.alembic = {}, {}
         for name, db in (('work', database), ('kept', kept)):
             config_file = os.path.join(self.dir, f'enamel-{name}.conf')
@@ -213,7 +213,7 @@ class Scenario:
             self.sync[db] = [executable('enamel-sync'), '--config-file',
                              config_file]
             self.alembic[db] = [executable('alembic'), '-c', _alembic_ini(
-                self.dir, name, stock, versions, db.url)]
+                self.dir, name, stock_ini, versions, db.url)]
 
     def check_at_head(self, what, database=None):
         database = database or self.database

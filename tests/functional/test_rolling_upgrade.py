@@ -623,8 +623,8 @@ class RollingUpgradeTests(RollingUpgradeSteps):
 
         self.assertEqual(1, refused.code, refused)
         self.assertIn(f'{expand}.stuck (3 rows left); the expand phase is '
-                      f'applied, and contract revision {contract} (cut by '
-                      'an earlier run)', refused.stderr)
+                      f'applied, contract revision {contract} (cut by an '
+                      'earlier run) is applied', refused.stderr)
         self.assertIn(contract, self.stored_version())
         self.assertIn(expand, self.stored_version())
         self.assertNotIn('action', self.columns())
